@@ -1,0 +1,53 @@
+"""Reading audio for the experiments: mono float32 at 16 kHz (what HuBERT, Whisper and BEATs take).
+
+I/O goes through ``soundfile`` and resampling through ``torchaudio.functional.resample``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+SAMPLE_RATE = 16_000
+
+
+def resample(wave: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``wave`` (1-D float) resampled from ``orig_sr`` to ``new_sr`` with torchaudio."""
+    if orig_sr == new_sr:
+        return wave.astype(np.float32, copy=False)
+    out = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
+    return out.numpy()
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A mono float32 waveform at ``sample_rate`` from a WAV/FLAC/OGG file.
+
+    Raises FileNotFoundError for a missing file and ValueError (naming the file) for one that cannot be decoded
+    or holds no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file not found: {path}")
+    try:
+        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise ValueError(f"cannot decode audio file {path}: {err}") from err
+    if wave.shape[0] == 0:
+        raise ValueError(f"audio file {path} holds no samples")
+    mono = wave.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise ValueError(f"audio file {path} contains NaN or infinite samples")
+    return resample(mono, sr, sample_rate)
+
+
+def save_audio(path: str | Path, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write ``wave`` as 16-bit PCM WAV (atomically: a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    sf.write(str(tmp), wave, sample_rate, subtype="PCM_16", format="WAV")
+    tmp.replace(path)
