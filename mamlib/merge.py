@@ -130,6 +130,10 @@ class AttentionMerger:
                         f"width mismatch at target layer {i} ({p}): target {ts} vs source layer {s} {ss}"
                     )
 
+    def projection(self, layer: int, proj: str) -> nn.Linear:
+        """The target's live ``nn.Linear`` for ``layer``/``proj`` (holds the merge while one is applied)."""
+        return self._modules[layer][proj]
+
     def source_matrix(self, layer: int, proj: str) -> Tensor:
         """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
         w = self.source.weights[(self.layer_map[layer], proj)]

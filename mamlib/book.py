@@ -1,0 +1,81 @@
+"""Small helpers the chapters share: where the cache lives, preset summaries, loading a preset's corpora, plots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from mamlib.asr import Utterance
+from mamlib.config import CorpusSpec, Preset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache directory: ``cache_dir`` if given, else ``$MAM_CACHE_DIR``, else ``<repo>/_cache``."""
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("MAM_CACHE_DIR", REPO_ROOT / "_cache"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def preset_summary(preset: Preset) -> pd.DataFrame:
+    """A one-column table describing the preset's ASR setup, for the top of a chapter."""
+    a = preset.asr
+    rows = {
+        "preset": preset.name,
+        "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
+        "source (text)": f"{a.source.kind} {a.source.name}".strip(),
+        "corpora": ", ".join(f"{c.label} ({c.kind})" for c in a.corpora.values()),
+        "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
+        "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
+        "layer map": "identity" if a.layer_map is None else str(list(a.layer_map)),
+        "device": preset.device,
+    }
+    return pd.DataFrame({"value": rows})
+
+
+def load_corpora(
+    corpora: Mapping[str, CorpusSpec], cache_dir: Path, splits: Sequence[str] = ("dev", "test")
+) -> dict[str, dict[str, list[Utterance]]]:
+    """Every corpus of a preset, by label and split, through :func:`mamlib.corpora.load_corpus`."""
+    from mamlib.corpora import load_corpus
+
+    out: dict[str, dict[str, list[Utterance]]] = {}
+    for label, spec in corpora.items():
+        out[label] = {}
+        for split in splits:
+            n = spec.n_dev if split == "dev" else spec.n_test
+            out[label][split] = load_corpus(spec.kind, split, cache_dir=cache_dir, path=spec.resolved_path(), n=n,
+                                            **spec.options)
+    return out
+
+
+def corpus_overview(corpora: Mapping[str, Mapping[str, Sequence[Utterance]]]) -> pd.DataFrame:
+    """Utterance counts, words and minutes of audio per corpus and split."""
+    rows = []
+    for label, splits in corpora.items():
+        for split, utts in splits.items():
+            rows.append({"corpus": label, "split": split, "utterances": len(utts),
+                         "speakers": len({u.speaker for u in utts}),
+                         "words": sum(len(u.text.split()) for u in utts),
+                         "minutes": round(sum(u.seconds for u in utts) / 60, 2)})
+    return pd.DataFrame(rows).set_index(["corpus", "split"])
+
+
+def plot_lambda_sweep(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, ylabel: str = "WER (%)"):
+    """Error vs λ per source kind: ours on the left, the paper's on the right (separate axes: different scales)."""
+    sns.set_theme(style="whitegrid")
+    ncols = 2 if paper is not None else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.6), squeeze=False)
+    for ax, (label, table) in zip(axes[0], [("ours", ours), ("paper", paper)][:ncols]):
+        long = table.reset_index().melt(id_vars="λ", var_name="source", value_name="error").dropna()
+        sns.lineplot(data=long, x="λ", y="error", hue="source", style="source", markers=True, dashes=False, ax=ax)
+        ax.set_title(f"{title}: {label}")
+        ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,126 @@
+"""Presets: one typed, validated configuration per scale (``smoke``, ``mini``, ``paper``), read from YAML.
+
+Every chapter's ``parameters`` cell names a preset (``preset = "smoke"`` is the stored default that nbval runs);
+``make book PRESET=mini`` injects another with papermill. The YAML files live in ``mamlib/presets/``; a path to
+any other YAML file works too. A bad preset fails when it is loaded, with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mamlib.interpolation import check_lambda
+from mamlib.models import ModelSpec
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """An evaluation corpus: a ``kind`` understood by :func:`mamlib.corpora.load_corpus` plus its options.
+
+    ``path`` may be given directly or through the environment variable named by ``path_env``.
+    """
+
+    kind: str
+    label: str
+    path: str | None = None
+    path_env: str | None = None
+    n_dev: int | None = None
+    n_test: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_path(self) -> str | None:
+        if self.path:
+            return self.path
+        return os.environ.get(self.path_env) if self.path_env else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
+                "options": dict(self.options)}
+
+
+@dataclass(frozen=True)
+class ASRSetup:
+    """The ASR half of the experiments (Tables 1–3 and 5, left columns)."""
+
+    target: ModelSpec
+    source: ModelSpec
+    corpora: dict[str, CorpusSpec]
+    lambdas: tuple[float, ...]
+    noise_seed: int = 0
+    noise_pooling: str = "matrix"
+    batch_size: int = 8
+    layer_map: tuple[int, ...] | None = None
+    norm_matched: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.lambdas or self.lambdas[0] != 0.0:
+            raise ValueError(f"asr.lambdas must start at 0.0 (the unmerged baseline), got {list(self.lambdas)}")
+        for lam in self.lambdas:
+            check_lambda(lam, where="asr.lambdas entry")
+        if self.noise_pooling not in ("matrix", "model"):
+            raise ValueError(f"asr.noise_pooling must be 'matrix' or 'model', got {self.noise_pooling!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"asr.batch_size must be positive, got {self.batch_size}")
+        if not self.corpora:
+            raise ValueError("asr.corpora is empty")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A whole experimental scale."""
+
+    name: str
+    description: str
+    device: str
+    asr: ASRSetup
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+def _model(d: dict[str, Any], where: str) -> ModelSpec:
+    try:
+        return ModelSpec(kind=d["kind"], name=d.get("name", ""), options=dict(d.get("options", {})))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{where}: needs a mapping with 'kind' (and optional 'name', 'options'): {err}") from err
+
+
+def _corpus(label: str, d: dict[str, Any]) -> CorpusSpec:
+    known = {"kind", "path", "path_env", "n_dev", "n_test", "options"}
+    extra = set(d) - known
+    if extra or "kind" not in d:
+        raise ValueError(f"asr.corpora.{label}: needs 'kind'; unknown fields {sorted(extra)}")
+    return CorpusSpec(label=label, **d)
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``) or read from a YAML file path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yml"))
+        raise ValueError(f"unknown preset {name_or_path!r}: no file {path}; known presets: {known}")
+    raw = yaml.safe_load(path.read_text())
+    try:
+        asr = raw["asr"]
+        setup = ASRSetup(
+            target=_model(asr["target"], "asr.target"),
+            source=_model(asr["source"], "asr.source"),
+            corpora={label: _corpus(label, c) for label, c in asr["corpora"].items()},
+            lambdas=tuple(float(x) for x in asr["lambdas"]),
+            noise_seed=int(asr.get("noise_seed", 0)),
+            noise_pooling=str(asr.get("noise_pooling", "matrix")),
+            batch_size=int(asr.get("batch_size", 8)),
+            layer_map=tuple(asr["layer_map"]) if asr.get("layer_map") is not None else None,
+            norm_matched=bool(asr.get("norm_matched", False)),
+        )
+        return Preset(name=raw["name"], description=raw.get("description", ""), device=raw.get("device", "cpu"),
+                      asr=setup, raw=raw)
+    except KeyError as err:
+        raise ValueError(f"preset {path}: missing field {err}") from err

@@ -1,0 +1,187 @@
+"""Zero-shot attention merging for ASR (Sec. 3.1–3.2, Sec. 4.1: Tables 1 and 2).
+
+:class:`ASRRig` builds the models of a preset once — the target recognizer, the source's attention weights and the
+three noise sources — and :func:`interpolation_sweep` evaluates a grid of (source kind, λ, layer subset) on the
+dev and test splits of a corpus, through the resumable :class:`~mamlib.results.ResultStore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mamlib import models
+from mamlib.asr import Transcriber, Utterance, evaluate_asr
+from mamlib.config import CorpusSpec, Preset
+from mamlib.merge import AttentionMerger, AttentionWeights
+from mamlib.noise import noise_source
+from mamlib.results import ResultStore, run_grid
+
+#: Table 1's columns: the real source and the three noise sources, by the key used in results.
+SOURCE_LABELS: dict[str, str] = {
+    "source": "Source",
+    "noise-source": "N(Source)",
+    "noise-target": "N(Target)",
+    "noise-standard": "N(0,1)",
+}
+SPLITS = ("dev", "test")
+
+
+@dataclass
+class ASRRig:
+    """The preset's target recognizer with one reversible merger per source kind."""
+
+    preset: Preset
+    transcriber: Transcriber
+    mergers: dict[str, AttentionMerger]
+
+    @classmethod
+    def build(cls, preset: Preset, kinds: Iterable[str] = tuple(SOURCE_LABELS)) -> ASRRig:
+        setup = preset.asr
+        transcriber = models.build(setup.target, preset.device)
+        source_model = models.build(setup.source, preset.device)
+        source = AttentionWeights.from_model(source_model)
+        del source_model
+        target = transcriber.model
+        original = AttentionWeights.from_model(target)
+        layer_map = list(setup.layer_map) if setup.layer_map is not None else None
+        if layer_map is None and source.num_layers != original.num_layers:
+            from mamlib.merge import evenly_spaced_layer_map
+
+            layer_map = evenly_spaced_layer_map(original.num_layers, source.num_layers)
+        mergers = {}
+        for kind in kinds:
+            if kind == "source":
+                weights, lmap = source, layer_map
+            else:
+                noise = kind.removeprefix("noise-")
+                weights = noise_source(noise, original, source, seed=setup.noise_seed, pooling=setup.noise_pooling,
+                                       layer_map=layer_map)
+                lmap = None
+            mergers[kind] = AttentionMerger(target, weights, layer_map=lmap,
+                                            norm_matched=setup.norm_matched and kind == "source")
+        return cls(preset, transcriber, mergers)
+
+    @property
+    def num_layers(self) -> int:
+        return next(iter(self.mergers.values())).num_layers
+
+
+def sweep_configs(
+    preset: Preset,
+    corpus: CorpusSpec,
+    *,
+    kinds: Sequence[str] = tuple(SOURCE_LABELS),
+    lambdas: Sequence[float] | None = None,
+    layer_sets: Sequence[Sequence[int] | None] = (None,),
+    splits: Sequence[str] = SPLITS,
+    experiment: str = "asr-interpolation",
+) -> list[dict[str, Any]]:
+    """The grid of configurations, each a complete description of what is computed (the results-store key).
+
+    λ = 0 is the unmerged model whatever the source, so it appears once per split with source kind ``none``.
+    """
+    setup = preset.asr
+    configs = []
+    for split in splits:
+        seen_baseline = False
+        for layers in layer_sets:
+            for kind in kinds:
+                for lam in lambdas if lambdas is not None else setup.lambdas:
+                    baseline = lam == 0.0
+                    if baseline and seen_baseline:
+                        continue
+                    seen_baseline |= baseline
+                    configs.append({
+                        "experiment": experiment,
+                        "preset": preset.name,
+                        "target": setup.target.as_dict(),
+                        "source": "none" if baseline else kind,
+                        "source_model": None if baseline else setup.source.as_dict(),
+                        "noise": None if baseline or kind == "source" else
+                        {"seed": setup.noise_seed, "pooling": setup.noise_pooling},
+                        "layer_map": list(setup.layer_map) if setup.layer_map else None,
+                        "norm_matched": setup.norm_matched and kind == "source" and not baseline,
+                        "corpus": corpus.as_dict(),
+                        "split": split,
+                        "lambda": float(lam),
+                        "layers": None if baseline or layers is None else sorted(layers),
+                    })
+    return configs
+
+
+def interpolation_sweep(
+    rig: ASRRig,
+    corpus: CorpusSpec,
+    utterances: Mapping[str, Sequence[Utterance]],
+    store: ResultStore,
+    **grid: Any,
+) -> pd.DataFrame:
+    """Evaluate :func:`sweep_configs` (kwargs passed on) and return one row per configuration, WER in percent."""
+    configs = sweep_configs(rig.preset, corpus, **grid)
+
+    def evaluate(config: Mapping[str, Any]) -> dict[str, Any]:
+        utts = utterances[config["split"]]
+        merger = rig.mergers["source" if config["source"] == "none" else config["source"]]
+        with merger.merged(config["lambda"], config["layers"]):
+            report = evaluate_asr(rig.transcriber, utts, batch_size=rig.preset.asr.batch_size)
+        return {
+            "wer": 100.0 * report.wer,
+            "substitutions": report.substitutions, "deletions": report.deletions,
+            "insertions": report.insertions, "hits": report.hits, "n_utterances": len(utts),
+            "ids": report.utterances["id"].tolist(),
+            "references": report.utterances["reference"].tolist(),
+            "hypotheses": report.utterances["hypothesis"].tolist(),
+        }
+
+    rows = run_grid(configs, evaluate, store, desc=f"{corpus.label} sweep")
+    df = pd.DataFrame(rows)
+    df["corpus"] = corpus.label
+    df["layers"] = df["layers"].map(lambda x: "all" if x is None else f"{min(x)}-{max(x)}" if _contiguous(x)
+                                    else ",".join(map(str, x)))
+    return df
+
+
+def _contiguous(layers: Sequence[int]) -> bool:
+    return list(layers) == list(range(min(layers), max(layers) + 1))
+
+
+def table1_block(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Table 1's layout for one corpus: rows λ, columns Source / N(Source) / N(Target) / N(0,1), WER (%).
+
+    The λ = 0 row holds the unmerged model under "Source" and is empty for the noise columns, as in the paper.
+    """
+    part = df[(df["split"] == split) & (df["layers"] == "all")]
+    base = part[part["source"] == "none"]["wer"]
+    table = part[part["source"] != "none"].pivot_table(index="lambda", columns="source", values="wer")
+    table.loc[0.0] = float("nan")
+    if len(base):
+        table.loc[0.0, "source"] = float(base.iloc[0])
+    table = table.sort_index()[[k for k in SOURCE_LABELS if k in table.columns]]
+    table.columns = [SOURCE_LABELS[c] for c in table.columns]
+    table.index.name = "λ"
+    return table
+
+
+def choose_lambda(df: pd.DataFrame, kind: str = "source", layers: str = "all") -> dict[str, float]:
+    """Sec. 4.1's protocol: the λ with the lowest dev WER (ties → smaller λ), and the test WER there and at λ=0."""
+    def wer(split: str, lam: float) -> float:
+        sel = df[(df["split"] == split) & (df["lambda"] == lam) & (df["source"].isin([kind, "none"]))]
+        sel = sel[(sel["layers"] == layers) | (sel["source"] == "none")]
+        return float(sel["wer"].iloc[0])
+
+    dev = df[(df["split"] == "dev") & ((df["source"] == kind) & (df["layers"] == layers) | (df["source"] == "none"))]
+    best = dev.sort_values(["wer", "lambda"]).iloc[0]
+    lam = float(best["lambda"])
+    base, merged = wer("test", 0.0), wer("test", lam)
+    return {"lambda": lam, "dev_wer": float(best["wer"]), "test_wer": merged, "test_wer_baseline": base,
+            "relative_reduction": 100.0 * (base - merged) / base if base else float("nan")}
+
+
+def default_store(cache_dir: str | Path) -> ResultStore:
+    """The results store of a cache directory."""
+    return ResultStore(Path(cache_dir) / "results")
