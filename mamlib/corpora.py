@@ -272,8 +272,11 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
     if not items:
         raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {audio_dir}")
     if skipped:
-        warnings.warn(f"VCTK: {len(skipped)} transcripts have no {layout[0]} recording and are skipped "
-                      f"(e.g. {', '.join(skipped[:3])})", stacklevel=2)
+        warnings.warn(
+            f"VCTK: {len(skipped)} transcripts have no {layout[0]} recording and are skipped "
+            f"(e.g. {', '.join(skipped[:3])})",
+            stacklevel=2,
+        )
     out = []
     for uid in select_ids(list(items), split, n):
         spk, wav = items[uid]
@@ -326,7 +329,7 @@ def load_corpus(
         assert cache_dir is not None
         return vctk_like_corpus(cache_dir, split, n, **options)
     if kind == "alsa-real":
-        return alsa_real_clips(**options)[: n]
+        return alsa_real_clips(**options)[:n]
     assert path is not None
     if kind == "ljspeech":
         _no_options(kind, options)

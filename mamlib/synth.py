@@ -95,8 +95,8 @@ def synthesize_espeak(text: str, voice: str, cache_dir: str | Path, *, speed: in
     text = text.strip()
     if not text:
         raise ValueError("cannot synthesize empty text")
-    version = espeak_version()
-    key = cache_key(ESPEAK, voice, text, version=version, speed=speed)
+    speed = None if speed is None else int(speed)
+    key = cache_key(ESPEAK, voice, text, version=espeak_version(), speed=speed)
     path = _cache_path(cache_dir, ESPEAK, key)
     if path.is_file():
         return path
@@ -106,7 +106,7 @@ def synthesize_espeak(text: str, voice: str, cache_dir: str | Path, *, speed: in
         txt.write_text(text + "\n", encoding="utf-8")  # from a file, so text starting with '-' is never an option
         cmd = [_espeak_binary(), "-v", voice, "-w", str(raw), "-f", str(txt)]
         if speed is not None:
-            cmd[1:1] = ["-s", str(int(speed))]
+            cmd[1:1] = ["-s", str(speed)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not raw.is_file():
             detail = proc.stderr.strip() or proc.stdout.strip()

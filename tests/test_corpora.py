@@ -1,0 +1,245 @@
+"""Test-set loaders (mamlib.corpora): sentence list, synthetic sets, alsa clips, LJ Speech and VCTK layouts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mamlib import corpora, synth
+from mamlib.asr import Utterance
+from mamlib.audio import SAMPLE_RATE
+from mamlib.metrics import normalize_transcript
+
+needs_espeak = pytest.mark.skipif(not synth.espeak_available(), reason="espeak-ng not installed (make setup)")
+needs_hibari = pytest.mark.skipif(not synth.hibari_available(), reason="hibari-tts not installed")
+needs_alsa = pytest.mark.skipif(not (corpora.ALSA_DIR / "Front_Center.wav").is_file(), reason="alsa-utils missing")
+
+
+def _tone(seconds: float = 0.3, sr: int = 22_050) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def _check_utterances(utts: list[Utterance]) -> None:
+    assert len({u.id for u in utts}) == len(utts)
+    for u in utts:
+        assert u.audio.dtype == np.float32 and u.audio.ndim == 1 and len(u.audio) > 0
+        assert u.text.strip()
+
+
+# -- sentence list -----------------------------------------------------------------------------------------------
+
+
+def test_sentence_file_is_large_unique_and_well_formed() -> None:
+    sents = corpora.sentences("all")
+    texts = [s.text for s in sents]
+    assert len(set(texts)) == len(texts) >= 300
+    assert len({normalize_transcript(t) for t in texts}) == len(texts)
+    for t in texts:
+        assert 6 <= len(t.split()) <= 20, t
+        assert not any(c.isdigit() for c in t), f"numbers should be written as words: {t}"
+
+
+def test_sentence_split_is_disjoint_complete_and_fixed() -> None:
+    dev, test, every = corpora.sentences("dev"), corpora.sentences("test"), corpora.sentences("all")
+    assert {s.id for s in dev}.isdisjoint({s.id for s in test})
+    assert {s.text for s in dev}.isdisjoint({s.text for s in test})
+    assert sorted(dev + test, key=lambda s: s.id) == every
+    assert abs(len(dev) - len(test)) <= 1 and len(test) >= 150
+    assert dev[0].id == "s0001" and test[0].id == "s0002"  # odd lines dev, even lines test
+    assert corpora.sentences("dev") == dev
+    with pytest.raises(ValueError, match="split"):
+        corpora.sentences("train")
+
+
+# -- synthetic sets ----------------------------------------------------------------------------------------------
+
+
+@needs_espeak
+def test_smoke_corpus_shape_and_cache(tmp_path) -> None:
+    parts = corpora.smoke_corpus(tmp_path)
+    assert set(parts) == {"dev", "test"} and len(parts["dev"]) == 4 and len(parts["test"]) == 4
+    for utts in parts.values():
+        _check_utterances(utts)
+        assert {u.speaker for u in utts} == set(corpora.SMOKE_VOICES)
+        assert all(0.5 < u.seconds < 10 for u in utts)
+    dev_texts = {s.text for s in corpora.sentences("dev")}
+    assert all(u.text in dev_texts for u in parts["dev"])
+    assert not {u.text for u in parts["test"]} & dev_texts
+    start = time.perf_counter()
+    again = corpora.smoke_corpus(tmp_path)
+    assert time.perf_counter() - start < 2.0
+    assert [u.id for u in again["dev"]] == [u.id for u in parts["dev"]]
+    np.testing.assert_array_equal(again["test"][0].audio, parts["test"][0].audio)
+    small = corpora.smoke_corpus(tmp_path, n_dev=2, n_test=1)
+    assert (len(small["dev"]), len(small["test"])) == (2, 1)
+
+
+@needs_espeak
+def test_load_corpus_smoke_matches(tmp_path) -> None:
+    parts = corpora.smoke_corpus(tmp_path)
+    test = corpora.load_corpus("smoke", "test", cache_dir=tmp_path)
+    assert [u.id for u in test] == [u.id for u in parts["test"]]
+    assert len(corpora.load_corpus("smoke", "all", cache_dir=tmp_path)) == 8
+    assert len(corpora.load_corpus("smoke", "dev", cache_dir=tmp_path, n=3)) == 3
+
+
+@needs_espeak
+def test_vctk_like_speakers_are_round_robin(tmp_path) -> None:
+    voices = corpora.VCTK_LIKE_VOICES
+    utts = corpora.load_corpus("vctk-like", "dev", cache_dir=tmp_path, n=len(voices) + 1)
+    _check_utterances(utts)
+    assert [u.speaker for u in utts] == [*voices, voices[0]]
+    again = corpora.vctk_like_corpus(tmp_path, "dev", 3)
+    assert [u.id for u in again] == [u.id for u in utts[:3]]
+    test = corpora.vctk_like_corpus(tmp_path, "test", 2, voices=("en-gb-x-rp",))
+    assert {u.speaker for u in test} == {"en-gb-x-rp"} and not {u.text for u in test} & {u.text for u in utts}
+
+
+@needs_hibari
+def test_lj_like_single_voice(tmp_path) -> None:
+    utts = corpora.load_corpus("lj-like", "test", cache_dir=tmp_path, n=2)
+    _check_utterances(utts)
+    assert {u.speaker for u in utts} == {corpora.LJ_LIKE_SPEAKER}
+    assert [u.text for u in utts] == [s.text for s in corpora.sentences("test")[:2]]
+
+
+# -- alsa --------------------------------------------------------------------------------------------------------
+
+
+def test_alsa_transcript_from_file_name() -> None:
+    assert corpora.alsa_transcript("/usr/share/sounds/alsa/Front_Center.wav") == "front center"
+    assert corpora.alsa_transcript("Rear_Left.wav") == "rear left"
+
+
+@needs_alsa
+def test_alsa_real_clips() -> None:
+    clips = corpora.load_corpus("alsa-real", "test")
+    _check_utterances(clips)
+    assert len(clips) == 8 and "noise" not in {c.text for c in clips}
+    assert {c.text for c in clips} >= {"front center", "rear left", "side right"}
+    assert all(0.5 < c.seconds < 5 for c in clips)
+
+
+def test_alsa_missing_says_install(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="apt-get install alsa-utils"):
+        corpora.alsa_real_clips(tmp_path)
+
+
+# -- real corpora on tiny fake copies ----------------------------------------------------------------------------
+
+
+def _fake_ljspeech(root: Path, n: int = 12) -> list[str]:
+    (root / "wavs").mkdir(parents=True)
+    ids = [f"LJ001-{i:04d}" for i in range(1, n + 1)]
+    lines = [f'{uid}|Raw "text" no. {i}|Normalized "text" number {i}' for i, uid in enumerate(ids, start=1)]
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for uid in ids:
+        sf.write(str(root / "wavs" / f"{uid}.wav"), _tone(), 22_050, subtype="PCM_16")
+    return ids
+
+
+def test_ljspeech_split_cap_and_text(tmp_path) -> None:
+    ids = _fake_ljspeech(tmp_path / "LJSpeech-1.1")
+    dev = corpora.load_corpus("ljspeech", "dev", path=tmp_path / "LJSpeech-1.1")
+    test = corpora.ljspeech_corpus(tmp_path, "test")  # the parent folder works too
+    _check_utterances(dev + test)
+    assert {u.id for u in dev}.isdisjoint({u.id for u in test})
+    assert sorted(u.id for u in dev + test) == ids and dev and test
+    assert all(len(u.audio) == int(0.3 * SAMPLE_RATE) for u in dev)
+    first = next(u for u in dev + test if u.id == "LJ001-0001")
+    assert first.text == 'Normalized "text" number 1' and first.speaker == "LJ"
+    capped = corpora.ljspeech_corpus(tmp_path, "all", n=5)
+    assert len(capped) == 5 and [u.id for u in capped] == sorted(u.id for u in capped)
+    assert {u.id for u in corpora.ljspeech_corpus(tmp_path, "all", n=3)} <= {u.id for u in capped}
+    assert [u.id for u in corpora.ljspeech_corpus(tmp_path, "all", n=5)] == [u.id for u in capped]
+
+
+def test_ljspeech_missing_folder_and_corrupt_file(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="keithito.com") as info:
+        corpora.ljspeech_corpus(tmp_path / "nowhere", "test")
+    assert "metadata.csv" in str(info.value)
+    _fake_ljspeech(tmp_path, n=3)
+    (tmp_path / "wavs" / "LJ001-0002.wav").write_bytes(b"not audio at all")
+    with pytest.raises(ValueError, match="LJ001-0002.wav"):
+        corpora.ljspeech_corpus(tmp_path, "all")
+    (tmp_path / "wavs" / "LJ001-0002.wav").unlink()
+    with pytest.raises(FileNotFoundError, match="LJ001-0002.wav"):
+        corpora.ljspeech_corpus(tmp_path, "all")
+
+
+def _fake_vctk(root: Path, *, old: bool = False) -> list[str]:
+    ids = []
+    for spk in ("p225", "p226"):
+        (root / "txt" / spk).mkdir(parents=True)
+        audio = root / ("wav48" if old else "wav48_silence_trimmed") / spk
+        audio.mkdir(parents=True)
+        for k in range(1, 6):
+            uid = f"{spk}_{k:03d}"
+            ids.append(uid)
+            (root / "txt" / spk / f"{uid}.txt").write_text(f"Please call Stella number {k}.\n", encoding="utf-8")
+            if old:
+                sf.write(str(audio / f"{uid}.wav"), _tone(sr=48_000), 48_000, subtype="PCM_16")
+            else:
+                sf.write(str(audio / f"{uid}_mic1.flac"), _tone(sr=48_000), 48_000, format="FLAC")
+                sf.write(str(audio / f"{uid}_mic2.flac"), _tone(sr=48_000), 48_000, format="FLAC")
+    return ids
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["0.92", "0.80"])
+def test_vctk_layouts_and_split(tmp_path, old) -> None:
+    ids = _fake_vctk(tmp_path, old=old)
+    dev = corpora.load_corpus("vctk", "dev", path=tmp_path)
+    test = corpora.vctk_corpus(tmp_path, "test")
+    _check_utterances(dev + test)
+    assert {u.id for u in dev}.isdisjoint({u.id for u in test})
+    assert sorted(u.id for u in dev + test) == ids
+    utt = next(u for u in dev + test if u.id == "p226_003")
+    assert utt.speaker == "p226" and utt.text == "Please call Stella number 3."
+    assert len(utt.audio) == int(0.3 * SAMPLE_RATE)
+    assert len(corpora.vctk_corpus(tmp_path, "all", n=4)) == 4
+
+
+def test_vctk_missing_recording_is_skipped_with_warning(tmp_path) -> None:
+    _fake_vctk(tmp_path)
+    (tmp_path / "wav48_silence_trimmed" / "p225" / "p225_002_mic1.flac").unlink()
+    with pytest.warns(UserWarning, match="p225_002"):
+        utts = corpora.vctk_corpus(tmp_path, "all")
+    assert len(utts) == 9 and "p225_002" not in {u.id for u in utts}
+    assert len(corpora.vctk_corpus(tmp_path, "all", mic="mic2")) == 10
+
+
+def test_vctk_missing_folder_and_corrupt_file(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="datashare.ed.ac.uk") as info:
+        corpora.vctk_corpus(tmp_path / "nowhere", "test")
+    assert "wav48_silence_trimmed" in str(info.value)
+    (tmp_path / "txt").mkdir()
+    with pytest.raises(FileNotFoundError, match="wav48"):
+        corpora.load_corpus("vctk", "dev", path=tmp_path)
+    _fake_vctk(tmp_path / "v")
+    bad = tmp_path / "v" / "wav48_silence_trimmed" / "p226" / "p226_004_mic1.flac"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="p226_004_mic1.flac"):
+        corpora.vctk_corpus(tmp_path / "v", "all")
+
+
+# -- dispatcher --------------------------------------------------------------------------------------------------
+
+
+def test_load_corpus_argument_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="known kinds: smoke, lj-like, vctk-like, alsa-real, ljspeech, vctk"):
+        corpora.load_corpus("librispeech", "test", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="needs path="):
+        corpora.load_corpus("ljspeech", "test", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="needs path="):
+        corpora.load_corpus("vctk", "test")
+    with pytest.raises(ValueError, match="needs cache_dir="):
+        corpora.load_corpus("smoke", "test")
+    with pytest.raises(ValueError, match="split"):
+        corpora.load_corpus("smoke", "train", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="non-negative"):
+        corpora.load_corpus("smoke", "dev", cache_dir=tmp_path, n=-1)
