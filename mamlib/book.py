@@ -39,16 +39,14 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
     return pd.DataFrame({"value": rows})
 
 
-def load_corpora(
-    corpora: Mapping[str, CorpusSpec], cache_dir: Path, splits: Sequence[str] = ("dev", "test")
-) -> dict[str, dict[str, list[Utterance]]]:
+def load_corpora(corpora: Mapping[str, CorpusSpec], cache_dir: Path) -> dict[str, dict[str, list[Utterance]]]:
     """Every corpus of a preset, by label and split, through :func:`mamlib.corpora.load_corpus`."""
     from mamlib.corpora import load_corpus
 
     out: dict[str, dict[str, list[Utterance]]] = {}
     for label, spec in corpora.items():
         out[label] = {}
-        for split in splits:
+        for split in spec.splits:
             n = spec.n_dev if split == "dev" else spec.n_test
             out[label][split] = load_corpus(spec.kind, split, cache_dir=cache_dir, path=spec.resolved_path(), n=n,
                                             **spec.options)

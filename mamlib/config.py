@@ -24,7 +24,9 @@ PRESET_DIR = Path(__file__).parent / "presets"
 class CorpusSpec:
     """An evaluation corpus: a ``kind`` understood by :func:`mamlib.corpora.load_corpus` plus its options.
 
-    ``path`` may be given directly or through the environment variable named by ``path_env``.
+    ``path`` may be given directly or through the environment variable named by ``path_env``. A corpus too small
+    to split (``select_on: <label>``) is evaluated on its test split only, with λ chosen on the dev split of the
+    corpus ``label``.
     """
 
     kind: str
@@ -33,7 +35,12 @@ class CorpusSpec:
     path_env: str | None = None
     n_dev: int | None = None
     n_test: int | None = None
+    select_on: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("test",) if self.select_on else ("dev", "test")
 
     def resolved_path(self) -> str | None:
         if self.path:
@@ -57,6 +64,7 @@ class ASRSetup:
     noise_pooling: str = "matrix"
     batch_size: int = 8
     layer_map: tuple[int, ...] | None = None
+    #: Also sweep the source rescaled to the target's matrix norms (a column beside Eq. 1's raw source).
     norm_matched: bool = False
 
     def __post_init__(self) -> None:
@@ -70,6 +78,9 @@ class ASRSetup:
             raise ValueError(f"asr.batch_size must be positive, got {self.batch_size}")
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
+        for label, c in self.corpora.items():
+            if c.select_on is not None and (c.select_on not in self.corpora or self.corpora[c.select_on].select_on):
+                raise ValueError(f"asr.corpora.{label}.select_on must name another corpus that has a dev split")
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ def _model(d: dict[str, Any], where: str) -> ModelSpec:
 
 
 def _corpus(label: str, d: dict[str, Any]) -> CorpusSpec:
-    known = {"kind", "path", "path_env", "n_dev", "n_test", "options"}
+    known = {"kind", "path", "path_env", "n_dev", "n_test", "select_on", "options"}
     extra = set(d) - known
     if extra or "kind" not in d:
         raise ValueError(f"asr.corpora.{label}: needs 'kind'; unknown fields {sorted(extra)}")

@@ -213,7 +213,7 @@ class PrefixCache:
         """``None`` when nothing below the deepest level changed since the cache was built; ``-1`` when the frontend
         changed; otherwise the lowest changed layer."""
         now = self._segment_fingerprints(max(self.levels))
-        for i, (before, after) in enumerate(zip(self._fingerprints, now)):
+        for i, (before, after) in enumerate(zip(self._fingerprints, now, strict=True)):
             if not torch.equal(before, after):
                 return i - 1
         return None
@@ -331,7 +331,8 @@ class CachedCTCTranscriber:
     def _same_waves(self, waves: Sequence[np.ndarray]) -> bool:
         if len(waves) != len(self.waves):
             return False
-        return all(a is b or (a.shape == b.shape and np.array_equal(a, b)) for a, b in zip(waves, self.waves))
+        pairs = zip(waves, self.waves, strict=True)
+        return all(a is b or (a.shape == b.shape and np.array_equal(a, b)) for a, b in pairs)
 
     def transcribe(
         self,
@@ -353,7 +354,7 @@ class CachedCTCTranscriber:
         tokenizer = self.transcriber.tokenizer
         for b, idx in enumerate(tqdm(self._batches, desc="cached CTC batches", disable=not progress, leave=False)):
             ids = self.cache.batch_logits(b, level).argmax(dim=-1).cpu()
-            for i, text in zip(idx, tokenizer.batch_decode(ids)):
+            for i, text in zip(idx, tokenizer.batch_decode(ids), strict=True):
                 out[i] = text
         return out
 

@@ -69,13 +69,17 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, allow_mi
     ]
     if unexpected or missing or bad_shapes:
         raise ConversionError(
-            f"checkpoint does not fit {type(model).__name__}: missing {missing[:10]}{'...' if len(missing) > 10 else ''}"
-            f", unexpected {unexpected[:10]}{'...' if len(unexpected) > 10 else ''}, shape mismatches {bad_shapes[:10]}"
+            f"checkpoint does not fit {type(model).__name__}: missing {_head(missing)}, "
+            f"unexpected {_head(unexpected)}, shape mismatches {_head(bad_shapes)}"
         )
     result = model.load_state_dict(dict(state), strict=False)
     left = [k for k in result.missing_keys if k not in allowed and shared.get(k) not in state]
     if left or result.unexpected_keys:
         raise ConversionError(f"load_state_dict left missing {left} / unexpected {result.unexpected_keys}")
+
+
+def _head(items: list[str], n: int = 10) -> str:
+    return str(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
 def empty_model(cls: type, config) -> nn.Module:
@@ -236,7 +240,7 @@ def whisper_state_from_ct2(variables: Mapping[str, np.ndarray], d_model: int = 3
                 state[f"{prefix}.self_attn.q_proj.bias"] = q
                 state[f"{prefix}.self_attn.v_proj.bias"] = v
             else:
-                for proj, part in zip(("q", "k", "v"), (q, k, v)):
+                for proj, part in zip(("q", "k", "v"), (q, k, v), strict=True):
                     state[f"{prefix}.self_attn.{proj}_proj.weight"] = part
         elif rest == "attention/linear_1":
             k, v = _split_fused(name, array, 2, d_model)

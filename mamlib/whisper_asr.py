@@ -75,6 +75,6 @@ class WhisperTranscriber:
             ids = self.model.generate(
                 feats["input_features"].to(self.device, dtype), generation_config=self.generation_config
             )
-            for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+            for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True), strict=True):
                 out[i] = text.strip()
         return out

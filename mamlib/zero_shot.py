@@ -27,7 +27,14 @@ SOURCE_LABELS: dict[str, str] = {
     "noise-source": "N(Source)",
     "noise-target": "N(Target)",
     "noise-standard": "N(0,1)",
+    "source-normed": "Source, norm-matched",
 }
+
+
+def source_kinds(preset: Preset) -> tuple[str, ...]:
+    """The source kinds a preset sweeps: Table 1's four, plus the norm-matched source when the preset asks for it."""
+    base = ("source", "noise-source", "noise-target", "noise-standard")
+    return base + ("source-normed",) if preset.asr.norm_matched else base
 SPLITS = ("dev", "test")
 
 
@@ -40,7 +47,7 @@ class ASRRig:
     mergers: dict[str, AttentionMerger]
 
     @classmethod
-    def build(cls, preset: Preset, kinds: Iterable[str] = tuple(SOURCE_LABELS)) -> ASRRig:
+    def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
         setup = preset.asr
         transcriber = models.build(setup.target, preset.device)
         source_model = models.build(setup.source, preset.device)
@@ -54,16 +61,15 @@ class ASRRig:
 
             layer_map = evenly_spaced_layer_map(original.num_layers, source.num_layers)
         mergers = {}
-        for kind in kinds:
-            if kind == "source":
+        for kind in source_kinds(preset) if kinds is None else kinds:
+            if kind in ("source", "source-normed"):
                 weights, lmap = source, layer_map
             else:
                 noise = kind.removeprefix("noise-")
                 weights = noise_source(noise, original, source, seed=setup.noise_seed, pooling=setup.noise_pooling,
                                        layer_map=layer_map)
                 lmap = None
-            mergers[kind] = AttentionMerger(target, weights, layer_map=lmap,
-                                            norm_matched=setup.norm_matched and kind == "source")
+            mergers[kind] = AttentionMerger(target, weights, layer_map=lmap, norm_matched=kind == "source-normed")
         return cls(preset, transcriber, mergers)
 
     @property
@@ -75,7 +81,7 @@ def sweep_configs(
     preset: Preset,
     corpus: CorpusSpec,
     *,
-    kinds: Sequence[str] = tuple(SOURCE_LABELS),
+    kinds: Sequence[str] | None = None,
     lambdas: Sequence[float] | None = None,
     layer_sets: Sequence[Sequence[int] | None] = (None,),
     splits: Sequence[str] = SPLITS,
@@ -86,6 +92,7 @@ def sweep_configs(
     λ = 0 is the unmerged model whatever the source, so it appears once per split with source kind ``none``.
     """
     setup = preset.asr
+    kinds = source_kinds(preset) if kinds is None else kinds
     configs = []
     for split in splits:
         seen_baseline = False
@@ -102,10 +109,9 @@ def sweep_configs(
                         "target": setup.target.as_dict(),
                         "source": "none" if baseline else kind,
                         "source_model": None if baseline else setup.source.as_dict(),
-                        "noise": None if baseline or kind == "source" else
+                        "noise": None if baseline or not kind.startswith("noise") else
                         {"seed": setup.noise_seed, "pooling": setup.noise_pooling},
                         "layer_map": list(setup.layer_map) if setup.layer_map else None,
-                        "norm_matched": setup.norm_matched and kind == "source" and not baseline,
                         "corpus": corpus.as_dict(),
                         "split": split,
                         "lambda": float(lam),
@@ -122,6 +128,7 @@ def interpolation_sweep(
     **grid: Any,
 ) -> pd.DataFrame:
     """Evaluate :func:`sweep_configs` (kwargs passed on) and return one row per configuration, WER in percent."""
+    grid.setdefault("splits", corpus.splits)
     configs = sweep_configs(rig.preset, corpus, **grid)
 
     def evaluate(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,17 +174,24 @@ def table1_block(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     return table
 
 
-def choose_lambda(df: pd.DataFrame, kind: str = "source", layers: str = "all") -> dict[str, float]:
-    """Sec. 4.1's protocol: the λ with the lowest dev WER (ties → smaller λ), and the test WER there and at λ=0."""
-    def wer(split: str, lam: float) -> float:
-        sel = df[(df["split"] == split) & (df["lambda"] == lam) & (df["source"].isin([kind, "none"]))]
-        sel = sel[(sel["layers"] == layers) | (sel["source"] == "none")]
-        return float(sel["wer"].iloc[0])
+def choose_lambda(
+    df: pd.DataFrame, kind: str = "source", layers: str = "all", dev: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """Sec. 4.1's protocol: the λ with the lowest dev WER (ties → smaller λ), and the test WER there and at λ=0.
 
-    dev = df[(df["split"] == "dev") & ((df["source"] == kind) & (df["layers"] == layers) | (df["source"] == "none"))]
-    best = dev.sort_values(["wer", "lambda"]).iloc[0]
+    ``dev`` is the sweep whose dev split chooses λ (default: ``df`` itself, for corpora too small to split).
+    """
+    def rows(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+        frame = frame[frame["split"] == split]
+        return frame[(frame["source"] == "none") | ((frame["source"] == kind) & (frame["layers"] == layers))]
+
+    dev_rows = rows(df if dev is None else dev, "dev")
+    if dev_rows.empty:
+        raise ValueError("no dev split to choose λ on: pass the sweep of the corpus that selects it as dev=")
+    best = dev_rows.sort_values(["wer", "lambda"]).iloc[0]
     lam = float(best["lambda"])
-    base, merged = wer("test", 0.0), wer("test", lam)
+    test = rows(df, "test").set_index("lambda")["wer"]
+    base, merged = float(test.loc[0.0]), float(test.loc[lam])
     return {"lambda": lam, "dev_wer": float(best["wer"]), "test_wer": merged, "test_wer_baseline": base,
             "relative_reduction": 100.0 * (base - merged) / base if base else float("nan")}
 
