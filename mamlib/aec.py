@@ -111,7 +111,8 @@ def train_linear_head(
     scaling is then folded into the returned layer, so it applies to raw features (of the merged encoder too).
     """
     if features.dim() != 2 or targets.shape != (features.shape[0],):
-        raise ValueError(f"expected features (N, D) and targets (N,), got {tuple(features.shape)}, {tuple(targets.shape)}")
+        shapes = f"{tuple(features.shape)}, {tuple(targets.shape)}"
+        raise ValueError(f"expected features (N, D) and targets (N,), got {shapes}")
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"epochs, batch_size and lr must be positive (got {epochs}, {batch_size}, {lr})")
     x = features.detach().float().cpu()

@@ -66,13 +66,14 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class BEATsConfig:
     """The architecture of a BEATs model, under the key names of the checkpoint's ``cfg`` dict.
 
     Defaults are the original ``BEATsConfig`` defaults, except ``input_patch_size`` (16 here, −1 there: every
     released checkpoint sets 16). Keys this class does not know are kept in ``extra`` and written back on save.
-    Dropout and layer-drop settings act in training mode only.
+    Dropout and layer-drop settings act in training mode only. Frozen: derive variants with
+    ``dataclasses.replace``.
     """
 
     input_patch_size: int = 16
@@ -108,7 +109,7 @@ class BEATsConfig:
                 continue
             value = getattr(self, f.name)
             kind = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
-            setattr(self, f.name, _coerce(f.name, value, kind))
+            object.__setattr__(self, f.name, _coerce(f.name, value, kind))
         positive = ("input_patch_size", "embed_dim", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim")
         for name in (*positive, "encoder_attention_heads", "conv_pos", "conv_pos_groups", "predictor_class"):
             if getattr(self, name) < 1:
@@ -466,7 +467,8 @@ class BEATs(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Frame features ``(batch, patches, dim)`` and their padding mask ``(batch, patches)`` (None without one)."""
         if padding_mask is not None and padding_mask.shape != waveform.shape:
-            raise ValueError(f"padding mask {tuple(padding_mask.shape)} does not match waveform {tuple(waveform.shape)}")
+            shapes = f"{tuple(padding_mask.shape)} vs waveform {tuple(waveform.shape)}"
+            raise ValueError(f"padding mask does not match the waveform: {shapes}")
         fbank = fbank_features(waveform, fbank_mean, fbank_std).to(self.patch_embedding.weight.dtype)
         p = self.cfg.input_patch_size
         if fbank.shape[1] < p:

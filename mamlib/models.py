@@ -59,6 +59,22 @@ def char_ctc_tokenizer() -> Wav2Vec2CTCTokenizer:
         return Wav2Vec2CTCTokenizer(str(path), word_delimiter_token="|", do_lower_case=False)
 
 
+def char_wordpiece_tokenizer():
+    """A character-level WordPiece tokenizer for the random text models (no vocabulary can be downloaded).
+
+    Every lower-case letter, digit and apostrophe is a token, word-initial or continuation (``##x``), so any
+    normalized transcript tokenizes without ``[UNK]``.
+    """
+    from transformers import BertTokenizer
+
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789'")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vocab.txt"
+        path.write_text("\n".join(vocab) + "\n")
+        return BertTokenizer(str(path), do_lower_case=True)
+
+
 def speech_feature_extractor() -> Wav2Vec2FeatureExtractor:
     """The feature extractor of HuBERT-large-ft: raw 16 kHz audio, per-utterance normalisation, attention masks."""
     return Wav2Vec2FeatureExtractor(
@@ -177,6 +193,21 @@ MODEL_KINDS: dict[str, Callable[[ModelSpec, str], Any]] = {
     "minilm": _build_minilm,
     "whisper-tiny-en": _build_whisper_tiny_en,
 }
+
+
+def text_tokenizer(spec: ModelSpec) -> Any:
+    """The tokenizer that goes with a text source model (Sec. 4.1's layer selection encodes transcripts with it)."""
+    if spec.kind in ("tiny-bert", "random-bert-large"):
+        return char_wordpiece_tokenizer()
+    if spec.kind == "minilm":
+        from mamlib.pretrained import load_minilm
+
+        return load_minilm(origin=spec.options.get("origin", "package"))[1]
+    if spec.kind == "hub-encoder":
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(spec.name, **_hub_kwargs(spec))
+    raise ValueError(f"model kind {spec.kind!r} is not a text source with a tokenizer")
 
 
 def build(spec: ModelSpec, device: str = "cpu") -> Any:

@@ -391,8 +391,8 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     the MatMul output must feed an ``Add`` with that module's bias, and the query/key/value MatMuls of a layer must
     read the output of that layer's ``norm1``. MatMul weights are ``[in, out]`` and are transposed to nn.Linear.
     The position embedding is stored as a class-token piece (concatenated in front of the interpolated patch grid)
-    and a ``[1, 37·37, 384]`` patch piece (reshaped to the grid and resized); both are found by the nodes that
-    consume them and concatenated.
+    and a ``[1, 37·37, 384]`` patch piece (reshaped to the grid and resized); both are found by following the
+    graph from the class token (:func:`_position_embedding_pieces`) and concatenated.
     """
     import onnx
     from onnx import numpy_helper
@@ -424,9 +424,9 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
             if node.input[1] != w_name:
                 raise ConversionError(f"{path}: {node.name} multiplies by {w_name} on the left, expected the right")
             scope = _scope(node.name)
-            (add,) = consumers[node.output[0]]
-            add_bias = [x for x in add.input if x in inits]
-            if add.op_type != "Add" or add_bias != [f"{scope}.bias"]:
+            readers = consumers.get(node.output[0], [])
+            add = readers[0] if len(readers) == 1 else None
+            if add is None or add.op_type != "Add" or [x for x in add.input if x in inits] != [f"{scope}.bias"]:
                 raise ConversionError(f"{path}: {node.name} output does not feed an Add with {scope}.bias")
             if scope.rsplit(".", 1)[-1] in ("query", "key", "value"):
                 layer_scope = scope.split(".attention.")[0]

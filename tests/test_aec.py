@@ -67,7 +67,7 @@ def test_synthetic_clips_are_deterministic_and_balanced() -> None:
     b = synthetic_clips(4, 5, seed=3, seconds=0.5)
     c = synthetic_clips(4, 5, seed=4, seconds=0.5)
     assert len(a) == 20 and [x.id for x in a] == [x.id for x in b]
-    assert all(np.array_equal(x.waveform, y.waveform) for x, y in zip(a, b))
+    assert all(np.array_equal(x.waveform, y.waveform) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0].waveform, c[0].waveform)
     assert sorted({x.label for x in a}) == [0, 1, 2, 3]
     assert sorted(x.fold for x in a if x.label == 2) == [1, 2, 3, 4, 5]

@@ -28,6 +28,8 @@ from mamlib.merge import AttentionMerger
 #: Largest absolute difference allowed between our BEATs and ESPnet's (float32, random weights of O(1) outputs).
 OPENBEATS_ATOL = 1e-5
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*(weight_norm|autocast).*:FutureWarning")
+
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     """Random values in every parameter, LayerNorm gains and gates included (so swapped or skipped pieces show)."""

@@ -98,7 +98,7 @@ def test_parquet_matches_archive(archive: Path, parquet: Path) -> None:
     assert [(c.id, c.label, c.fold, c.category) for c in from_parquet] == [
         (c.id, c.label, c.fold, c.category) for c in from_archive
     ]
-    for a, b in zip(from_archive, from_parquet):
+    for a, b in zip(from_archive, from_parquet, strict=True):
         np.testing.assert_array_equal(a.waveform, b.waveform)
     # a folder of shards works too, and filters apply
     shard_dir = parquet.parent / "shards"

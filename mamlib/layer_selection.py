@@ -1,0 +1,101 @@
+"""Choosing which layers to merge from data (Sec. 4.1, Table 3).
+
+The target encodes utterances, the source encodes their transcripts; each layer's pooled representations are
+compared (:mod:`mamlib.similarity`) and the top-k most similar layers are merged with Eq. 2. This module connects
+those pieces to the presets: it encodes a corpus split with both models and evaluates the picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from mamlib import models
+from mamlib.asr import CTCTranscriber, Transcriber, Utterance
+from mamlib.config import Preset
+from mamlib.metrics import normalize_transcript
+from mamlib.similarity import (
+    METRICS,
+    Normalization,
+    audio_layer_representations,
+    similarity_table,
+    text_layer_representations,
+    top_k_layers,
+    whisper_layer_representations,
+)
+
+
+def scaled_ks(num_layers: int, paper_layers: int = 24, paper_ks: Sequence[int] = (4, 6, 8)) -> list[int]:
+    """Table 3's k values scaled to a target of ``num_layers`` layers; for shallow targets (< 12 layers, where the
+    scaled values collapse) every proper subset size ``1 … L−1``."""
+    if num_layers < 2:
+        raise ValueError(f"a model of {num_layers} layer(s) has no proper subset to select")
+    if num_layers < 12:
+        return list(range(1, num_layers))
+    return sorted({max(1, min(num_layers - 1, round(k * num_layers / paper_layers))) for k in paper_ks})
+
+
+@torch.inference_mode()
+def target_representations(transcriber: Transcriber, utterances: Sequence[Utterance], batch_size: int = 8):
+    """``[L, N, width]`` pooled representations of the target's layers on the utterances' audio."""
+    waves = [u.audio for u in utterances]
+    if isinstance(transcriber, CTCTranscriber):
+        return audio_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                           batch_size=batch_size)
+    if hasattr(transcriber, "feature_extractor") and hasattr(transcriber.model, "get_encoder"):
+        return whisper_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                             batch_size=batch_size)
+    raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
+
+
+@torch.inference_mode()
+def source_representations(preset: Preset, utterances: Sequence[Utterance], batch_size: int = 16):
+    """``[L_s, N, width]`` pooled representations of the source's layers on the utterances' transcripts."""
+    model = models.build(preset.asr.source, preset.device)
+    tokenizer = models.text_tokenizer(preset.asr.source)
+    texts = [normalize_transcript(u.text) for u in utterances]
+    return text_layer_representations(model, tokenizer, texts, batch_size=batch_size)
+
+
+def layer_similarities(
+    transcriber: Transcriber,
+    preset: Preset,
+    utterances: Sequence[Utterance],
+    layer_map: Sequence[int] | None,
+    normalizations: Sequence[Normalization] = ("none", "l2"),
+) -> pd.DataFrame:
+    """Scores of every metric for every target layer, one block of rows per normalization (long format)."""
+    t = target_representations(transcriber, utterances, preset.asr.batch_size)
+    s = source_representations(preset, utterances)
+    frames = []
+    for norm in normalizations:
+        table = similarity_table(t, s, layer_map=layer_map, normalize=norm)
+        long = table.reset_index().melt(id_vars="layer", var_name="metric", value_name="score")
+        long["normalization"] = norm
+        frames.append(long)
+    return pd.concat(frames, ignore_index=True)
+
+
+def picks(scores: pd.DataFrame, ks: Sequence[int], normalization: Normalization = "none") -> dict[tuple[str, int], list[int]]:
+    """The top-k layers of every metric and k (Eq. 2's subset ℓ) under one normalization."""
+    part = scores[scores["normalization"] == normalization]
+    out = {}
+    for metric in METRICS:
+        col = part[part["metric"] == metric].sort_values("layer")["score"].to_numpy()
+        for k in ks:
+            out[(metric, k)] = top_k_layers(col, metric, k)
+    return out
+
+
+def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame:
+    """Which layers each metric picks for each k, as a table (rows k, columns metric)."""
+    from mamlib.zero_shot import layer_label
+
+    rows: dict[int, dict[str, str]] = {}
+    for (metric, k), layers in picked.items():
+        rows.setdefault(k, {})[metric] = layer_label(layers)
+    table = pd.DataFrame(rows).T
+    table.index.name = "k"
+    return table[[m for m in METRICS if m in table.columns]]
