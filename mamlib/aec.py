@@ -92,6 +92,46 @@ def beats_encoder_fn(model: BEATs) -> EncoderFn:
     return encode
 
 
+#: Samples per Whisper log-mel frame (10 ms at 16 kHz) and mel frames per encoder frame (the stride-2 conv).
+WHISPER_HOP = 160
+WHISPER_MEL_PER_FRAME = 2
+
+
+def whisper_frames(num_samples: int, max_samples: int = 30 * SAMPLE_RATE) -> int:
+    """Encoder frames of Whisper that cover ``num_samples`` of real audio: the log-mel frames that the feature
+    extractor marks as audio (``ceil(num_samples / 160)``, at most 30 s' worth) halved, and at least one."""
+    mel = -(-min(num_samples, max_samples) // WHISPER_HOP)
+    return max(1, mel // WHISPER_MEL_PER_FRAME)
+
+
+def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
+    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``, eval mode, its own device and dtype).
+
+    ``feature_extractor`` is a ``WhisperFeatureExtractor`` (or a processor holding one). Each clip, without its
+    padding, becomes log-mel features padded to 30 s (3000 mel frames, which Whisper's encoder requires); the
+    encoder returns ``(B, 1500, d_model)`` frames. Whisper attends over the whole 30 s window, padding included,
+    as in the original model; the returned frame padding mask (True at padding) keeps ``mel frames // 2`` frames
+    of each clip (at least one), so mean pooling covers only the real audio. Clips over 30 s are truncated.
+    """
+    extractor = getattr(feature_extractor, "feature_extractor", feature_extractor)
+    encoder = model.get_encoder() if hasattr(model, "get_encoder") else model
+
+    def encode(waveform: Tensor, padding_mask: Tensor) -> tuple[Tensor, Tensor | None]:
+        encoder.eval()
+        param = next(encoder.parameters())
+        lengths = (~padding_mask.bool()).sum(dim=1).tolist()
+        waves = [waveform[i, :n].detach().float().cpu().numpy() for i, n in enumerate(lengths)]
+        inputs = extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        with torch.inference_mode():
+            frames = encoder(inputs["input_features"].to(param.device, param.dtype)).last_hidden_state
+        keep = [whisper_frames(n, extractor.n_samples) for n in lengths]
+        steps = torch.arange(frames.shape[1], device=frames.device)
+        mask = steps.unsqueeze(0) >= torch.tensor(keep, device=frames.device).unsqueeze(1)
+        return frames, mask
+
+    return encode
+
+
 def train_linear_head(
     features: Tensor,
     targets: Tensor,

@@ -49,6 +49,14 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def greedy_ctc_decode(model: nn.Module, tokenizer, logits: torch.Tensor, num_samples: Sequence[int]) -> list[str]:
+    """Greedy CTC decoding of a padded batch: arg-max per frame over each utterance's own frames only (frames
+    computed from padding are dropped), then the tokenizer's collapse of repeats and blanks."""
+    ids = logits.argmax(dim=-1).cpu()
+    frames = model._get_feat_extract_output_lengths(torch.tensor(list(num_samples)))
+    return tokenizer.batch_decode([row[: int(n)] for row, n in zip(ids, frames)])
+
+
 class CTCTranscriber:
     """Greedy CTC decoding with a transformers ``*ForCTC`` model, its feature extractor and tokenizer."""
 
@@ -72,8 +80,7 @@ class CTCTranscriber:
             if use_mask:
                 inputs["attention_mask"] = feats["attention_mask"].to(self.device)
             logits = self.model(**inputs).logits
-            ids = logits.argmax(dim=-1).cpu()
-            for i, text in zip(idx, self.tokenizer.batch_decode(ids)):
+            for i, text in zip(idx, greedy_ctc_decode(self.model, self.tokenizer, logits, [len(waves[i]) for i in idx])):
                 out[i] = text
         return out
 

@@ -603,6 +603,7 @@ BEATS_FAMILY = register_family(
         pattern=r"(?:beats\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
         projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
         description="BEATs audio encoders (mamlib.beats.BEATs, original checkpoint names)",
+        classes=("BEATs",),
     ),
     replace=True,
 )

@@ -33,6 +33,8 @@ class AttentionFamily:
     pattern: str
     projections: Mapping[str, str]
     description: str = ""
+    #: Model class names for which this family is the preferred name when several families find the same modules.
+    classes: tuple[str, ...] = ()
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +111,7 @@ register_family(
         r"(?P<proj>query|key|value|q_proj|k_proj|v_proj)",
         projections={"q": "query|q_proj", "k": "key|k_proj", "v": "value|v_proj"},
         description="DINOv2 Vision Transformers (transformers Dinov2Model)",
+        classes=("Dinov2Model",),
     )
 )
 # ViTModel / ViTForImageClassification: transformers 5 names them ``layers.N.attention.q_proj``; checkpoints and
@@ -120,6 +123,7 @@ register_family(
         r"(?P<proj>query|key|value|q_proj|k_proj|v_proj)",
         projections={"q": "query|q_proj", "k": "key|k_proj", "v": "value|v_proj"},
         description="Vision Transformers (transformers ViTModel and ViT head models)",
+        classes=("ViTModel", "ViTForImageClassification", "ViTForMaskedImageModeling"),
     )
 )
 # The Whisper encoder's self-attention (WhisperForConditionalGeneration, WhisperModel, WhisperEncoder); the
@@ -177,14 +181,16 @@ def detect_family(model: nn.Module) -> AttentionFamily:
             f"no registered attention family ({sorted(_REGISTRY)}) matches {type(model).__name__}; "
             f"some Linear modules it has: {_linear_names(model)}. Register one with mamlib.families.register_family."
         )
-    # Families that pick out the very same modules (ViT and DINOv2 spell them alike) are interchangeable here.
+    # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
+    # are interchangeable for merging; the one that lists the model's class is preferred as its name.
     first_family, first_modules = fits[0]
     for fam, modules in fits[1:]:
         if _module_ids(modules) != _module_ids(first_modules):
             raise ValueError(
                 f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
             )
-    return first_family
+    preferred = [fam for fam, _ in fits if type(model).__name__ in fam.classes]
+    return preferred[0] if preferred else first_family
 
 
 def _module_ids(modules: dict[int, dict[str, nn.Linear]]) -> dict[tuple[int, str], int]:

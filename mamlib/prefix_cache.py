@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mamlib.asr import CTCTranscriber, length_sorted_batches
+from mamlib.asr import CTCTranscriber, greedy_ctc_decode, length_sorted_batches
 from mamlib.audio import SAMPLE_RATE
 from mamlib.merge import AttentionMerger
 
@@ -353,8 +353,9 @@ class CachedCTCTranscriber:
         out: list[str] = [""] * len(self.waves)
         tokenizer = self.transcriber.tokenizer
         for b, idx in enumerate(tqdm(self._batches, desc="cached CTC batches", disable=not progress, leave=False)):
-            ids = self.cache.batch_logits(b, level).argmax(dim=-1).cpu()
-            for i, text in zip(idx, tokenizer.batch_decode(ids), strict=True):
+            logits = self.cache.batch_logits(b, level)
+            texts = greedy_ctc_decode(self.model, tokenizer, logits, [len(self.waves[i]) for i in idx])
+            for i, text in zip(idx, texts, strict=True):
                 out[i] = text
         return out
 

@@ -53,7 +53,7 @@ class ResultStore:
         """Store ``result`` for ``config`` atomically."""
         path = self._path(config)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"config": config, "result": result}, sort_keys=True))
+        tmp.write_text(json.dumps({"config": config, "result": result}))
         os.replace(tmp, path)
 
     def __len__(self) -> int:

@@ -230,15 +230,17 @@ def audio_layer_representations(
     use_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
     parts: list[tuple[list[int], Tensor]] = []
     for idx in length_sorted_batches([len(w) for w in waves], batch_size):
+        # Called as CTCTranscriber calls it: asking for a mask also changes the extractor's normalisation.
         feats = feature_extractor(
             [waves[i] for i in idx], sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
-            return_attention_mask=True,
+            return_attention_mask=use_mask,
         )
         values = feats["input_values"].to(device)
-        sample_mask = feats["attention_mask"].to(device)
+        lengths = torch.tensor([len(waves[i]) for i in idx], device=device)
+        sample_mask = torch.arange(values.shape[1], device=device)[None, :] < lengths[:, None]
         inputs = {"input_values": values}
         if use_mask:
-            inputs["attention_mask"] = sample_mask
+            inputs["attention_mask"] = feats["attention_mask"].to(device)
         num_frames = int(frame_lengths(model, torch.tensor([values.shape[1]]))[0])
         mask = frame_mask(model, sample_mask, num_frames)
         parts.append((idx, layer_representations(model, inputs, mask, site=site, family=family)))

@@ -24,6 +24,8 @@ from mamlib.pretrained import WHISPER_EN_PROMPT
 WHISPER_MERGE_FAMILY = "whisper-encoder"
 #: The longest clip Whisper's encoder takes in one window.
 MAX_SECONDS = 30.0
+#: Bound on decoded tokens per second of audio (fast English speech is ~3 words, ~4 tokens per second).
+TOKENS_PER_SECOND = 6.0
 
 
 class WhisperTranscriber:
@@ -72,9 +74,12 @@ class WhisperTranscriber:
             feats = self.feature_extractor(
                 [np.asarray(waves[i], dtype=np.float32) for i in idx], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             )
-            ids = self.model.generate(
-                feats["input_features"].to(self.device, dtype), generation_config=self.generation_config
-            )
+            # Speech rarely exceeds ~4 tokens per second; a merged encoder that has lost the audio otherwise
+            # loops until the length limit, so the limit follows the longest clip of the batch.
+            seconds = max(len(waves[i]) for i in idx) / SAMPLE_RATE
+            gen = copy.copy(self.generation_config)
+            gen.max_length = len(WHISPER_EN_PROMPT) + min(self.max_new_tokens, int(TOKENS_PER_SECOND * seconds) + 10)
+            ids = self.model.generate(feats["input_features"].to(self.device, dtype), generation_config=gen)
             for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True), strict=True):
                 out[i] = text.strip()
         return out

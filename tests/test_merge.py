@@ -149,3 +149,14 @@ def test_full_size_paper_architectures_merge():
         assert torch.allclose(w, 0.25 * source.encoder.layer[15].attention.self.query.weight
                               + 0.75 * merger.original.weights[(15, "q")], atol=1e-6)
         assert torch.equal(merger.projection(3, "q").weight, merger.original.weights[(3, "q")])
+
+
+def test_batched_ctc_decoding_equals_one_by_one(hubert, waves):
+    """Padding frames of a batch are not decoded: batched transcripts equal per-utterance ones."""
+    from mamlib.asr import CTCTranscriber
+    from mamlib.models import char_ctc_tokenizer, speech_feature_extractor
+
+    tr = CTCTranscriber(hubert, speech_feature_extractor(), char_ctc_tokenizer())
+    batched = tr.transcribe(waves, batch_size=3)
+    alone = [tr.transcribe([w], batch_size=1)[0] for w in waves]
+    assert batched == alone

@@ -101,14 +101,18 @@ def test_audio_pooling_ignores_padding(hubert: HubertForCTC, waves: list[np.ndar
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
 
 
-def test_layer_site_is_each_layers_output(hubert: HubertForCTC, waves: list[np.ndarray]) -> None:
-    fe = Wav2Vec2FeatureExtractor(return_attention_mask=True)
-    reps = audio_layer_representations(hubert, fe, waves[:1])
-    feats = fe(waves[:1], sampling_rate=16_000, return_tensors="pt")
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_layer_site_is_each_layers_output(hubert: HubertForCTC, waves: list[np.ndarray], use_mask: bool) -> None:
+    fe = Wav2Vec2FeatureExtractor(return_attention_mask=use_mask)
+    pair = [waves[1], waves[0]]  # longest first, as the length-sorted batch holds them
+    reps = audio_layer_representations(hubert, fe, pair, batch_size=2)
+    feats = fe(pair, sampling_rate=16_000, padding=True, return_tensors="pt", return_attention_mask=use_mask)
     with torch.no_grad():
         hidden = hubert(**feats, output_hidden_states=True).hidden_states
+    frames = hubert._get_feat_extract_output_lengths(torch.tensor([len(w) for w in pair])).tolist()
     for i in range(3):
-        torch.testing.assert_close(reps[i, 0], hidden[i + 1][0].mean(0))
+        for n in range(2):
+            torch.testing.assert_close(reps[i, n], hidden[i + 1][n, : frames[n]].mean(0))
 
 
 @pytest.mark.parametrize("special", [False, True])

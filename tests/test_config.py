@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from mamlib.config import load_preset
+from mamlib.models import ModelSpec
+
+
+@pytest.mark.parametrize("name", ["smoke", "mini", "paper"])
+def test_presets_load(name):
+    cfg = load_preset(name)
+    assert cfg.name == name and cfg.asr.lambdas[0] == 0.0
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*known presets"):
+        load_preset("huge")
+
+
+def _write(tmp_path, **changes):
+    from mamlib.config import PRESET_DIR
+
+    raw = yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())
+    for key, value in changes.items():
+        raw["asr"][key] = value
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_bad_fields_fail_at_load(tmp_path):
+    with pytest.raises(ValueError, match="must lie in"):
+        load_preset(str(_write(tmp_path, lambdas=[0.0, 1.5])))
+    with pytest.raises(ValueError, match="must start at 0.0"):
+        load_preset(str(_write(tmp_path, lambdas=[0.1])))
+    with pytest.raises(ValueError, match="unknown model kind 'gpt'"):
+        load_preset(str(_write(tmp_path, target={"kind": "gpt"})))
+    with pytest.raises(ValueError, match="noise_pooling"):
+        load_preset(str(_write(tmp_path, noise_pooling="layer")))
+    with pytest.raises(ValueError, match="select_on"):
+        load_preset(str(_write(tmp_path, corpora={"a": {"kind": "smoke", "select_on": "nope"}})))
+
+
+def test_paper_preset_paths_come_from_environment(monkeypatch):
+    monkeypatch.setenv("MAM_LJSPEECH", "/data/LJSpeech-1.1")
+    assert load_preset("paper").asr.corpora["ljspeech"].resolved_path() == "/data/LJSpeech-1.1"
+
+
+def test_paper_preset_without_dataset_says_where_to_get_it(monkeypatch, tmp_path):
+    from mamlib.book import load_corpora
+
+    monkeypatch.delenv("MAM_LJSPEECH", raising=False)
+    with pytest.raises(ValueError, match="keithito.com"):
+        load_corpora({"lj": load_preset("paper").asr.corpora["ljspeech"]}, tmp_path)
+
+
+def test_model_spec_validation():
+    with pytest.raises(ValueError, match="known kinds"):
+        ModelSpec(kind="nope")

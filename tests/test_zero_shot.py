@@ -1,0 +1,106 @@
+"""The sweep machinery of Chapters 1–3 on a tiny rig with fake utterances (no synthesis needed)."""
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mamlib.asr import Utterance
+from mamlib.config import CorpusSpec, load_preset
+from mamlib.results import ResultStore
+from mamlib.zero_shot import (
+    ASRRig,
+    choose_lambda,
+    interpolation_sweep,
+    layer_label,
+    layerwise_sweep,
+    scaled_blocks,
+    sweep_configs,
+    table1_block,
+    table2_block,
+)
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return ASRRig.build(load_preset("smoke"))
+
+
+def _utts(n, seed):
+    rng = np.random.default_rng(seed)
+    return [Utterance(f"u{seed}-{i}", (rng.standard_normal(8000 + 1000 * i) * 0.1).astype(np.float32),
+                      "hello world again") for i in range(n)]
+
+
+CORPUS = CorpusSpec(kind="fake", label="fake")
+UTTS = {"dev": _utts(2, 0), "test": _utts(2, 1)}
+
+
+def test_configs_share_the_baseline_and_skip_noise_on_dev(rig):
+    configs = sweep_configs(rig, CORPUS.as_dict())
+    dev = [c for c in configs if c["split"] == "dev"]
+    test = [c for c in configs if c["split"] == "test"]
+    assert sum(c["source"] == "none" for c in dev) == 1 and sum(c["source"] == "none" for c in test) == 1
+    assert {c["source"] for c in dev} == {"none", "source"}
+    assert len(test) == 1 + 4 * 5  # baseline + 4 source kinds × 5 non-zero λ
+
+
+def test_sweep_resumes_from_store_and_tables(rig, tmp_path):
+    store = ResultStore(tmp_path)
+    df = interpolation_sweep(rig, CORPUS, UTTS, store)
+    n = len(store)
+    again = interpolation_sweep(rig, CORPUS, UTTS, store)
+    assert len(store) == n
+    pd.testing.assert_frame_equal(df, again)
+    t1 = table1_block(df)
+    assert list(t1.columns) == ["Source", "N(Source)", "N(Target)", "N(0,1)"]
+    assert list(t1.index) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
+    assert np.isnan(t1.loc[0.0, "N(0,1)"]) and not np.isnan(t1.loc[0.0, "Source"])
+    choice = choose_lambda(df)
+    assert choice["lambda"] in t1.index
+    assert choice["test"] == pytest.approx(t1.loc[choice["lambda"], "Source"])
+
+
+def test_merged_wer_differs_from_unmerged_only_when_merged(rig, tmp_path):
+    """The baseline WER equals an evaluation of the untouched model, and the rig is restored after the sweep."""
+    from mamlib.asr import evaluate_asr
+
+    store = ResultStore(tmp_path)
+    df = interpolation_sweep(rig, CORPUS, UTTS, store, kinds=("noise-standard",), lambdas=[0.0, 0.25])
+    direct = evaluate_asr(rig.transcriber, UTTS["test"], batch_size=4)
+    base = df[(df["split"] == "test") & (df["source"] == "none")]["wer"].iloc[0]
+    assert base == pytest.approx(100 * direct.wer)
+
+
+def test_layerwise_protocol(rig, tmp_path):
+    blocks = scaled_blocks(rig.num_layers)
+    assert blocks == [[0], [1], [2], [3]]
+    sweep = partial(interpolation_sweep, rig, CORPUS, UTTS, ResultStore(tmp_path))
+    df, lam = layerwise_sweep(sweep, rig.setup.lambdas, blocks)
+    col = table2_block(df, lam)
+    assert list(col.index) == ["0", "1", "2", "3", "None"]
+    dev = df[(df["split"] == "dev") & (df["layers"] != "all")]
+    assert dev.sort_values(["wer", "lambda"]).iloc[0]["lambda"] == lam
+
+
+def test_scaled_blocks_paper_depth():
+    assert scaled_blocks(24) == [list(range(s, s + 8)) for s in (0, 4, 8, 12, 16)]
+    with pytest.raises(ValueError):
+        scaled_blocks(1)
+
+
+def test_layer_label():
+    assert layer_label(None) == "all"
+    assert layer_label([3]) == "3"
+    assert layer_label([14, 12, 13]) == "12-14"
+    assert layer_label([1, 4]) == "1,4"
+
+
+def test_prefix_reuse_gives_identical_results(rig, tmp_path):
+    """A layer-subset sweep with the prefix cache equals the same sweep without it, row for row."""
+    grid = dict(kinds=("source", "noise-target"), lambdas=[0.0, 0.2], layer_sets=[[1, 2], [2, 3], [3]])
+    cached = interpolation_sweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "a"), **grid)
+    plain = interpolation_sweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False, **grid)
+    assert cached["hypotheses"].tolist() == plain["hypotheses"].tolist()
+    assert cached["wer"].tolist() == plain["wer"].tolist()
