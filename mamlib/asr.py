@@ -80,7 +80,8 @@ class CTCTranscriber:
             if use_mask:
                 inputs["attention_mask"] = feats["attention_mask"].to(self.device)
             logits = self.model(**inputs).logits
-            for i, text in zip(idx, greedy_ctc_decode(self.model, self.tokenizer, logits, [len(waves[i]) for i in idx])):
+            texts = greedy_ctc_decode(self.model, self.tokenizer, logits, [len(waves[i]) for i in idx])
+            for i, text in zip(idx, texts):
                 out[i] = text
         return out
 

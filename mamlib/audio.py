@@ -19,7 +19,8 @@ def resample(wave: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE) -> np.nd
     """``wave`` (1-D float) resampled from ``orig_sr`` to ``new_sr`` with torchaudio."""
     if orig_sr == new_sr:
         return wave.astype(np.float32, copy=False)
-    out = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), orig_sr, new_sr)
+    tensor = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    out = torchaudio.functional.resample(tensor, orig_sr, new_sr)
     return out.numpy()
 
 

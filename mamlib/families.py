@@ -10,8 +10,8 @@ A new family is one :func:`register_family` call.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from torch import nn
 
@@ -184,12 +184,12 @@ def detect_family(model: nn.Module) -> AttentionFamily:
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
     # are interchangeable for merging; the one that lists the model's class is preferred as its name.
     first_family, first_modules = fits[0]
-    for fam, modules in fits[1:]:
+    for _, modules in fits[1:]:
         if _module_ids(modules) != _module_ids(first_modules):
             raise ValueError(
                 f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
             )
-    preferred = [fam for fam, _ in fits if type(model).__name__ in fam.classes]
+    preferred = [f for f, _ in fits if type(model).__name__ in f.classes]
     return preferred[0] if preferred else first_family
 
 

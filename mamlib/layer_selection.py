@@ -78,7 +78,9 @@ def layer_similarities(
     return pd.concat(frames, ignore_index=True)
 
 
-def picks(scores: pd.DataFrame, ks: Sequence[int], normalization: Normalization = "none") -> dict[tuple[str, int], list[int]]:
+def picks(
+    scores: pd.DataFrame, ks: Sequence[int], normalization: Normalization = "none"
+) -> dict[tuple[str, int], list[int]]:
     """The top-k layers of every metric and k (Eq. 2's subset ℓ) under one normalization."""
     part = scores[scores["normalization"] == normalization]
     out = {}

@@ -109,7 +109,9 @@ class AttentionMerger:
         )
         self._modules = attention_modules(target, fam)
         self.original = AttentionWeights.from_model(target, fam)
-        self.source = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
+        self.source = (
+            source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
+        )
         self.projections = tuple(projections)
         self.bias = bias
         self.norm_matched = norm_matched

@@ -49,7 +49,9 @@ class WERReport:
         return self.substitutions + self.deletions + self.hits
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], ids: Sequence[str] | None = None) -> WERReport:
+def word_error_rate(
+    references: Sequence[str], hypotheses: Sequence[str], ids: Sequence[str] | None = None
+) -> WERReport:
     """Corpus-level WER of ``hypotheses`` against ``references`` after :func:`normalize_transcript`, via jiwer.
 
     Raises ValueError if the lists differ in length or a reference normalizes to nothing.

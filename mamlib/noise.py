@@ -27,7 +27,9 @@ NOISE_LABELS: dict[str, str] = {"source": "N(Source)", "target": "N(Target)", "s
 def moments(weights: AttentionWeights, pooling: Pooling = "matrix") -> dict[Key, tuple[float, float]]:
     """Mean and (population) standard deviation of each weight matrix, or of all of them pooled, by key."""
     if pooling == "matrix":
-        return {k: (w.double().mean().item(), w.double().std(unbiased=False).item()) for k, w in weights.weights.items()}
+        return {
+            k: (w.double().mean().item(), w.double().std(unbiased=False).item()) for k, w in weights.weights.items()
+        }
     if pooling == "model":
         flat = torch.cat([w.double().flatten() for w in weights.weights.values()])
         m = (flat.mean().item(), flat.std(unbiased=False).item())

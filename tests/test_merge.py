@@ -4,7 +4,7 @@ from torch import nn
 
 from mamlib.families import AttentionFamily, attention_modules, detect_family, register_family
 from mamlib.merge import AttentionMerger, AttentionWeights, check_layer_map, evenly_spaced_layer_map
-from tests.conftest import tiny_bert, tiny_hubert
+from tests.conftest import tiny_bert
 
 
 def _state(model):
@@ -70,7 +70,8 @@ def test_per_layer_lambdas_eq3(hubert, bert):
 def test_validation_errors(hubert):
     with pytest.raises(ValueError, match="source has 4 attention layers, target has 3"):
         AttentionMerger(hubert, tiny_bert(layers=4))
-    with pytest.raises(ValueError, match=r"width mismatch at target layer 0 \(q\): target \(32, 32\) vs source layer 0 \(48, 48\)"):
+    msg = r"width mismatch at target layer 0 \(q\): target \(32, 32\) vs source layer 0 \(48, 48\)"
+    with pytest.raises(ValueError, match=msg):
         AttentionMerger(hubert, tiny_bert(hidden=48))
     merger = AttentionMerger(hubert, tiny_bert())
     with pytest.raises(ValueError, match="must lie in"):
@@ -132,8 +133,9 @@ def test_family_pattern_validation():
 
 def test_full_size_paper_architectures_merge():
     """The paper preset's code path at full size (24 × 1024), random weights: only the merge, no forward."""
-    from mamlib.models import bert_large_config, hubert_large_config
     from transformers import BertModel, HubertForCTC
+
+    from mamlib.models import bert_large_config, hubert_large_config
 
     with torch.device("meta"):
         target, source = HubertForCTC(hubert_large_config()), BertModel(bert_large_config())
