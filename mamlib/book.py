@@ -77,3 +77,12 @@ def plot_lambda_sweep(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str
         ax.set_ylabel(ylabel)
     fig.tight_layout()
     return fig
+
+
+def styled(table: pd.DataFrame, caption: str, digits: int = 2):
+    """A table as the book shows it: numbers to ``digits`` decimals, missing cells as "–", a caption."""
+    fmt = f"{{:.{digits}f}}"
+    style = table.style.format(fmt, na_rep="–").set_caption(caption)
+    if pd.api.types.is_float_dtype(table.index):
+        style = style.format_index(fmt, axis=0)
+    return style

@@ -183,6 +183,81 @@ def _build_whisper_tiny_en(spec: ModelSpec, device: str) -> Transcriber:
     return WhisperTranscriber(model, processor, device=device)
 
 
+@dataclass
+class AudioEncoder:
+    """An audio classifier's frozen encoder (Sec. 4, AEC): the network to merge into and how to run it.
+
+    ``encode`` follows :data:`mamlib.aec.EncoderFn`: waveforms ``(B, N)`` and padding mask → frames and frame mask.
+    """
+
+    model: nn.Module
+    encode: Callable[..., Any]
+
+
+def _spec_path(spec: ModelSpec) -> str:
+    import os
+
+    path = spec.options.get("path") or (os.environ.get(spec.options["path_env"]) if "path_env" in spec.options else None)
+    if not path:
+        env = spec.options.get("path_env")
+        raise FileNotFoundError(
+            f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
+            + (f" or the environment variable {env}" if env else "")
+            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from https://github.com/microsoft/unilm/tree/master/beats"
+        )
+    return str(path)
+
+
+def _build_tiny_beats(spec: ModelSpec, device: str) -> AudioEncoder:
+    from mamlib.aec import beats_encoder_fn
+    from mamlib.beats import BEATs, tiny_beats_config
+
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    model = BEATs(tiny_beats_config(layers=layers, dim=hidden, heads=heads)).eval().to(device)
+    return AudioEncoder(model, beats_encoder_fn(model))
+
+
+def _build_beats_checkpoint(spec: ModelSpec, device: str) -> AudioEncoder:
+    from mamlib.aec import beats_encoder_fn
+    from mamlib.beats import load_beats_checkpoint
+
+    model = load_beats_checkpoint(_spec_path(spec)).eval().to(device)
+    return AudioEncoder(model, beats_encoder_fn(model))
+
+
+def _build_whisper_encoder(spec: ModelSpec, device: str) -> AudioEncoder:
+    from mamlib.aec import whisper_encoder_fn
+    from mamlib.pretrained import load_whisper_tiny_en
+
+    model, processor = load_whisper_tiny_en(origin=spec.options.get("origin", "package"))
+    model = model.eval().to(device)
+    return AudioEncoder(model, whisper_encoder_fn(model, processor.feature_extractor))
+
+
+def _build_tiny_vit(spec: ModelSpec, device: str) -> nn.Module:
+    from transformers import ViTConfig, ViTModel
+
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                    intermediate_size=2 * hidden, image_size=32, patch_size=16)
+    return ViTModel(cfg).eval().to(device)
+
+
+def _build_random_vit_base(spec: ModelSpec, device: str) -> nn.Module:
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(int(spec.options.get("seed", 0)))
+    return ViTModel(ViTConfig()).eval().to(device)  # ViT-B/16: 12 layers × 768, as google/vit-base-patch16-224-in21k
+
+
+def _build_vit_s14(spec: ModelSpec, device: str) -> nn.Module:
+    from mamlib.pretrained import load_vit_s14
+
+    return load_vit_s14(origin=spec.options.get("origin", "package")).eval().to(device)
+
+
 MODEL_KINDS: dict[str, Callable[[ModelSpec, str], Any]] = {
     "tiny-hubert-ctc": _build_tiny_hubert_ctc,
     "tiny-bert": _build_tiny_bert,
@@ -192,6 +267,12 @@ MODEL_KINDS: dict[str, Callable[[ModelSpec, str], Any]] = {
     "hub-encoder": _build_hub_encoder,
     "minilm": _build_minilm,
     "whisper-tiny-en": _build_whisper_tiny_en,
+    "tiny-beats": _build_tiny_beats,
+    "beats-checkpoint": _build_beats_checkpoint,
+    "whisper-tiny-en-encoder": _build_whisper_encoder,
+    "tiny-vit": _build_tiny_vit,
+    "random-vit-base": _build_random_vit_base,
+    "vit-s14": _build_vit_s14,
 }
 
 
