@@ -157,6 +157,10 @@ def train_linear_head(
         raise ValueError(f"epochs, batch_size and lr must be positive (got {epochs}, {batch_size}, {lr})")
     x = features.detach().float().cpu()
     y = targets.detach().long().cpu()
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise ValueError(f"{bad} of {len(x)} training feature vectors contain NaN or infinite values; "
+                         "the encoder diverged or its input is corrupt — nothing was trained")
     n_classes = int(y.max()) + 1 if num_classes is None else num_classes
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"targets must lie in [0, {n_classes}), got {int(y.min())}..{int(y.max())}")
@@ -171,12 +175,15 @@ def train_linear_head(
         head.bias.uniform_(-bound, bound, generator=gen)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(len(z), generator=gen)
         for start in range(0, len(z), batch_size):
             idx = order[start : start + batch_size]
             opt.zero_grad()
-            loss_fn(head(z[idx]), y[idx]).backward()
+            loss = loss_fn(head(z[idx]), y[idx])
+            if not torch.isfinite(loss):
+                raise ValueError(f"training loss became {loss.item()} in epoch {epoch}: lower lr (now {lr})")
+            loss.backward()
             opt.step()
     with torch.no_grad():  # head(z) = W (x − μ)/σ + b  =  (W/σ) x + (b − W μ/σ)
         weight = head.weight / std

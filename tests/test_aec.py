@@ -108,3 +108,14 @@ def test_beats_encoder_fn_masks_padding() -> None:
     alone = embed(fn, [short], batch_size=1)
     assert together.shape == (2, 64)
     torch.testing.assert_close(together[1], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_nan_features_are_refused():
+    import torch
+
+    from mamlib.aec import train_linear_head
+
+    x = torch.randn(6, 4)
+    x[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="1 of 6 training feature vectors contain NaN"):
+        train_linear_head(x, torch.tensor([0, 1, 0, 1, 0, 1]), epochs=1)
