@@ -33,9 +33,17 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         "corpora": ", ".join(f"{c.label} ({c.kind})" for c in a.corpora.values()),
         "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
         "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
-        "layer map": "identity" if a.layer_map is None else str(list(a.layer_map)),
+        "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
         "device": preset.device,
     }
+    if preset.aec is not None:
+        e = preset.aec
+        rows.update({
+            "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
+            "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
+            "AEC clips": f"{e.data.label} ({e.data.kind}); folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
+            "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
+        })
     return pd.DataFrame({"value": rows})
 
 
@@ -83,6 +91,7 @@ def styled(table: pd.DataFrame, caption: str, digits: int = 2):
     """A table as the book shows it: numbers to ``digits`` decimals, missing cells as "–", a caption."""
     fmt = f"{{:.{digits}f}}"
     style = table.style.format(fmt, na_rep="–").set_caption(caption)
-    if pd.api.types.is_float_dtype(table.index):
-        style = style.format_index(fmt, axis=0)
+    for level in range(table.index.nlevels):
+        if pd.api.types.is_float_dtype(table.index.get_level_values(level)):
+            style = style.format_index(fmt, axis=0, level=level)
     return style
