@@ -7,7 +7,7 @@ those pieces to the presets: it encodes a corpus split with both models and eval
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -101,3 +101,71 @@ def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame
     table = pd.DataFrame(rows).T
     table.index.name = "k"
     return table[[m for m in METRICS if m in table.columns]]
+
+
+def similarity_ranks(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with a ``rank`` column: 1 = the layer each metric finds most similar (per normalization)."""
+    from mamlib.similarity import HIGHER_IS_MORE_SIMILAR
+
+    out = scores.copy()
+    groups = out.groupby(["metric", "normalization"])["score"]
+    ascending = out.assign(r=groups.rank(method="first", ascending=True))["r"]
+    descending = out.assign(r=groups.rank(method="first", ascending=False))["r"]
+    out["rank"] = descending.where(out["metric"].map(HIGHER_IS_MORE_SIMILAR), ascending).astype(int)
+    return out
+
+
+def plot_similarity_heatmaps(scores: Mapping[str, pd.DataFrame], normalizations: Sequence[str] = ("none", "l2")):
+    """One heatmap per corpus and normalization: colour = rank of the layer under each metric, text = raw score."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    panels = [(label, norm) for label in scores for norm in normalizations]
+    n_layers = int(next(iter(scores.values()))["layer"].nunique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 0.5 * n_layers + 1.8), squeeze=False)
+    for ax, (label, norm) in zip(axes[0], panels):
+        part = similarity_ranks(scores[label])
+        part = part[part["normalization"] == norm]
+        ranks = part.pivot(index="layer", columns="metric", values="rank")
+        values = part.pivot(index="layer", columns="metric", values="score")
+        sns.heatmap(ranks, annot=values, fmt=".3g", cmap="viridis_r", cbar=False, ax=ax, annot_kws={"size": 7})
+        ax.set_title(f"{label}, {'raw' if norm == 'none' else 'L2-normalized'}")
+    fig.tight_layout()
+    return fig
+
+
+def table3_block(
+    sweep: Callable[..., pd.DataFrame],
+    picked: Mapping[tuple[str, int], Sequence[int]],
+    ks: Sequence[int],
+) -> tuple[pd.DataFrame, float]:
+    """Table 3 for one corpus: λ = the non-zero λ with the lowest dev WER when merging all layers (Chapter 1's
+    sweep, read back from the results store), then every metric's top-k pick merged at that λ, test WER (%).
+
+    ``sweep(**grid)`` runs a sweep of the corpus (e.g. ``functools.partial(interpolation_sweep, rig, corpus, utts,
+    store)``). Returns the table (rows (λ, k), columns metric) and λ.
+    """
+    from mamlib.zero_shot import layer_label
+
+    full = sweep(kinds=["source"])
+    dev = full[(full["split"] == "dev") & (full["source"] == "source")]
+    lam = float(dev.sort_values(["wer", "lambda"]).iloc[0]["lambda"])
+    sets = sorted({tuple(v) for v in picked.values()})
+    runs = sweep(kinds=["source"], lambdas=[lam], layer_sets=[list(s) for s in sets], splits=("test",))
+    wer_of = {row["layers"]: row["wer"] for _, row in runs.iterrows() if row["source"] == "source"}
+    rows = {(lam, k): {m: wer_of[layer_label(picked[(m, k)])] for m in METRICS} for k in ks}
+    table = pd.DataFrame(rows).T
+    table.index.names = ["λ", "k"]
+    return table.rename(columns=METRIC_LABELS), lam
+
+
+#: How the book names the metrics.
+METRIC_LABELS = {"euclidean": "Euclidean", "swd": "SWD", "inner_product": "Inner product"}
+
+
+def paper_table3() -> pd.DataFrame:
+    """The paper's Table 3 (rows dataset, λ, k; columns metric), for display beside ours."""
+    from mamlib.paper import paper_table
+
+    t = paper_table("table3").pivot_table(index=["dataset", "lambda", "k"], columns="metric", values="value")
+    return t[list(METRIC_LABELS)].rename(columns=METRIC_LABELS)

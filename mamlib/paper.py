@@ -47,3 +47,27 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str, paper_label
     """Our table and the paper's side by side under a two-level column header; rows are the union of both."""
     out = pd.concat({ours_label: ours, paper_label: paper}, axis=1)
     return out.sort_index()
+
+
+def table2_by_position(dataset: str) -> pd.Series:
+    """The paper's Table 2 column for ``dataset``, indexed by block position ("block 1", …, "None"), named with
+    its λ — so that it lines up with our blocks of a differently deep model."""
+    t = paper_table("table2")
+    part = t[t["dataset"] == dataset]
+    if part.empty:
+        raise ValueError(f"Table 2 has no column for {dataset!r}")
+    index = ["None" if x == "none" else f"block {i + 1}" for i, x in enumerate(part["layers"])]
+    return pd.Series(part["value"].to_numpy(), index=index, name=f"paper: {dataset} (λ = {part['lambda'].iloc[0]})")
+
+
+def by_position(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """Rows "<layers>" → "block 1", "block 2", … in order, "None" kept (for lining up with the paper)."""
+    out = frame.copy()
+    out.index = [i if i == "None" else f"block {n + 1}" for n, i in enumerate(frame.index)]
+    return out
+
+
+def blocks_then_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows "block 1", "block 2", … in numeric order, then "None"."""
+    blocks = sorted((i for i in frame.index if i != "None"), key=lambda i: int(str(i).split()[-1]))
+    return frame.reindex(blocks + (["None"] if "None" in frame.index else []))
