@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jiwer
 import pandas as pd
@@ -18,19 +19,33 @@ _NON_WORD = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
 
 
-def normalize_transcript(text: str) -> str:
-    """The one text normalization used for every WER in the book.
-
-    The paper's transcripts (Table 4) are lower case without punctuation (``oswalds``, ``four legged``). So:
-    Unicode compatibility-decompose and drop accents, lower-case, delete apostrophes (``oswald's`` → ``oswalds``),
-    turn every other non-alphanumeric character (hyphens, punctuation) into a space, collapse whitespace.
-    Numbers are kept as written; no spelling-out.
-    """
+def _basic_clean(text: str) -> str:
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).lower()
     t = t.replace("'", "").replace("\u2019", "")
     t = _NON_WORD.sub(" ", t)
     return _SPACES.sub(" ", t).strip()
+
+
+@lru_cache(maxsize=1)
+def _numbers() -> Callable[[str], str]:
+    from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
+
+    return EnglishNumberNormalizer()
+
+
+def normalize_transcript(text: str) -> str:
+    """The one text normalization used for every WER in the book.
+
+    The paper's transcripts (Table 4) are lower case without punctuation (``oswalds``, ``four legged``). So:
+    Unicode compatibility-decompose and drop accents, lower-case, delete apostrophes (``oswald's`` → ``oswalds``),
+    turn every other non-alphanumeric character (hyphens, punctuation) into a space, collapse whitespace. Then
+    numbers are written one way, as digits, with the English number normalizer that ships with transformers'
+    Whisper (``forty five`` and ``45`` both become ``45``; ``nineteen sixties`` → ``1960s``), so a recognizer that
+    writes digits and a reference that spells them agree; symbols it adds (``$``) are removed again. As in
+    Whisper's evaluations, a spoken digit string becomes one token (``nine one one`` → ``911``).
+    """
+    return _basic_clean(_numbers()(_basic_clean(text)))
 
 
 @dataclass(frozen=True)
