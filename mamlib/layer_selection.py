@@ -153,13 +153,13 @@ def table3_block(
     sets = sorted({tuple(v) for v in picked.values()})
     runs = sweep(kinds=["source"], lambdas=[lam], layer_sets=[list(s) for s in sets], splits=("test",))
     wer_of = {row["layers"]: row["wer"] for _, row in runs.iterrows() if row["source"] == "source"}
-    rows = {(lam, k): {m: wer_of[layer_label(picked[(m, k)])] for m in METRICS} for k in ks}
+    rows = {(lam, k): {m: wer_of[layer_label(picked[(m, k)])] for m in METRIC_LABELS} for k in ks}
     table = pd.DataFrame(rows).T
     table.index.names = ["λ", "k"]
     return table.rename(columns=METRIC_LABELS), lam
 
 
-#: How the book names the metrics.
+#: How the book names the metrics, in the paper's column order.
 METRIC_LABELS = {"euclidean": "Euclidean", "swd": "SWD", "inner_product": "Inner product"}
 
 
