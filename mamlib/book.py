@@ -95,3 +95,41 @@ def styled(table: pd.DataFrame, caption: str, digits: int = 2):
         if pd.api.types.is_float_dtype(table.index.get_level_values(level)):
             style = style.format_index(fmt, axis=0, level=level)
     return style
+
+
+#: Where each dataset or checkpoint that a preset may point at comes from (for "missing input" messages).
+SOURCES = {
+    "ljspeech": "LJ Speech 1.1 — https://keithito.com/LJ-Speech-Dataset/",
+    "vctk": "VCTK 0.92 — https://datashare.ed.ac.uk/handle/10283/3443",
+    "esc50": "ESC-50 — https://github.com/karolpiczak/ESC-50 (or the parquet copy ashraq/esc50)",
+    "beats-checkpoint": "BEATs iter3+ AS2M — https://github.com/microsoft/unilm/tree/master/beats",
+}
+
+
+def check_inputs(preset: Preset) -> None:
+    """Fail fast, before any model is built, when a dataset folder or checkpoint the preset needs is missing.
+
+    One FileNotFoundError lists every missing input, the setting or environment variable that names it, and where
+    to get it.
+    """
+    missing = []
+
+    def need(kind: str, path: str | None, setting: str) -> None:
+        if not path or not Path(path).exists():
+            where = f" (now {path!r}, which does not exist)" if path else ""
+            missing.append(f"- {SOURCES[kind]}: set {setting}{where}")
+
+    for label, spec in preset.asr.corpora.items():
+        if spec.kind in ("ljspeech", "vctk"):
+            need(spec.kind, spec.resolved_path(), spec.path_env or f"asr.corpora.{label}.path")
+    if preset.aec is not None:
+        if preset.aec.data.kind == "esc50":
+            need("esc50", preset.aec.data.resolved_path(), preset.aec.data.path_env or "aec.data.path")
+        target = preset.aec.target
+        if target.kind == "beats-checkpoint":
+            env = target.options.get("path_env")
+            need("beats-checkpoint", target.options.get("path") or (os.environ.get(env) if env else None),
+                 env or "aec.target.options.path")
+    if missing:
+        raise FileNotFoundError(f"preset {preset.name!r} needs inputs that are not on this machine:\n"
+                                + "\n".join(missing))

@@ -56,3 +56,24 @@ def test_paper_preset_without_dataset_says_where_to_get_it(monkeypatch, tmp_path
 def test_model_spec_validation():
     with pytest.raises(ValueError, match="known kinds"):
         ModelSpec(kind="nope")
+
+
+def test_paper_preset_lists_every_missing_input(monkeypatch, tmp_path):
+    from mamlib.book import check_inputs
+
+    for env in ("MAM_LJSPEECH", "MAM_VCTK", "MAM_ESC50", "MAM_BEATS_CHECKPOINT"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("MAM_VCTK", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError) as err:
+        check_inputs(load_preset("paper"))
+    msg = str(err.value)
+    for expected in ("keithito.com", "MAM_LJSPEECH", "MAM_VCTK", "which does not exist", "ESC-50", "MAM_ESC50",
+                     "MAM_BEATS_CHECKPOINT", "microsoft/unilm"):
+        assert expected in msg
+    monkeypatch.setenv("MAM_LJSPEECH", str(tmp_path))
+    monkeypatch.setenv("MAM_VCTK", str(tmp_path))
+    monkeypatch.setenv("MAM_ESC50", str(tmp_path))
+    (tmp_path / "b.pt").write_bytes(b"")
+    monkeypatch.setenv("MAM_BEATS_CHECKPOINT", str(tmp_path / "b.pt"))
+    check_inputs(load_preset("paper"))  # everything present: no error
+    check_inputs(load_preset("smoke"))
