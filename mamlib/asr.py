@@ -66,19 +66,24 @@ class CTCTranscriber:
         self.tokenizer = tokenizer
         self.device = torch.device(device)
 
+    def batch_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Model inputs for one batch: padded, normalized waveforms, plus an attention mask when the feature
+        extractor is configured to return one (as HuBERT-large's is); on the CPU."""
+        use_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
+        feats = self.feature_extractor(
+            list(waves), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt", return_attention_mask=use_mask
+        )
+        inputs = {"input_values": feats["input_values"]}
+        if use_mask:
+            inputs["attention_mask"] = feats["attention_mask"]
+        return inputs
+
     @torch.inference_mode()
     def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, progress: bool = False) -> list[str]:
         out: list[str] = [""] * len(waves)
         batches = length_sorted_batches([len(w) for w in waves], batch_size)
-        use_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
         for idx in tqdm(batches, desc="CTC batches", disable=not progress, leave=False):
-            feats = self.feature_extractor(
-                [waves[i] for i in idx], sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
-                return_attention_mask=use_mask,
-            )
-            inputs = {"input_values": feats["input_values"].to(self.device)}
-            if use_mask:
-                inputs["attention_mask"] = feats["attention_mask"].to(self.device)
+            inputs = {k: v.to(self.device) for k, v in self.batch_inputs([waves[i] for i in idx]).items()}
             logits = self.model(**inputs).logits
             texts = greedy_ctc_decode(self.model, self.tokenizer, logits, [len(waves[i]) for i in idx])
             for i, text in zip(idx, texts):

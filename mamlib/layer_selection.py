@@ -8,13 +8,13 @@ those pieces to the presets: it encodes a corpus split with both models and eval
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
+from torch import nn
 
-from mamlib import models
 from mamlib.asr import CTCTranscriber, Transcriber, Utterance
-from mamlib.config import Preset
 from mamlib.metrics import normalize_transcript
 from mamlib.similarity import (
     METRICS,
@@ -50,25 +50,24 @@ def target_representations(transcriber: Transcriber, utterances: Sequence[Uttera
     raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
 
 
-@torch.inference_mode()
-def source_representations(preset: Preset, utterances: Sequence[Utterance], batch_size: int = 16):
-    """``[L_s, N, width]`` pooled representations of the source's layers on the utterances' transcripts."""
-    model = models.build(preset.asr.source, preset.device)
-    tokenizer = models.text_tokenizer(preset.asr.source)
-    texts = [normalize_transcript(u.text) for u in utterances]
-    return text_layer_representations(model, tokenizer, texts, batch_size=batch_size)
-
-
 def layer_similarities(
     transcriber: Transcriber,
-    preset: Preset,
+    source: nn.Module,
+    tokenizer: Any,
     utterances: Sequence[Utterance],
     layer_map: Sequence[int] | None,
+    *,
+    batch_size: int = 8,
     normalizations: Sequence[Normalization] = ("none", "l2"),
 ) -> pd.DataFrame:
-    """Scores of every metric for every target layer, one block of rows per normalization (long format)."""
-    t = target_representations(transcriber, utterances, preset.asr.batch_size)
-    s = source_representations(preset, utterances)
+    """Scores of every metric for every target layer, one block of rows per normalization (long format).
+
+    The target encodes the utterances' audio, the text ``source`` (with its ``tokenizer``) their normalized
+    transcripts — e.g. ``mamlib.models.build_text_source(preset.asr.source)``.
+    """
+    t = target_representations(transcriber, utterances, batch_size)
+    with torch.inference_mode():
+        s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
     frames = []
     for norm in normalizations:
         table = similarity_table(t, s, layer_map=layer_map, normalize=norm)

@@ -277,18 +277,19 @@ MODEL_KINDS: dict[str, Callable[[ModelSpec, str], Any]] = {
 }
 
 
-def text_tokenizer(spec: ModelSpec) -> Any:
-    """The tokenizer that goes with a text source model (Sec. 4.1's layer selection encodes transcripts with it)."""
+def build_text_source(spec: ModelSpec, device: str = "cpu") -> tuple[nn.Module, Any]:
+    """A text source model with its tokenizer (Sec. 4.1's layer selection encodes transcripts with both)."""
     if spec.kind in ("tiny-bert", "random-bert-large"):
-        return char_wordpiece_tokenizer()
+        return build(spec, device), char_wordpiece_tokenizer()
     if spec.kind == "minilm":
         from mamlib.pretrained import load_minilm
 
-        return load_minilm(origin=spec.options.get("origin", "package"))[1]
+        model, tokenizer = load_minilm(origin=spec.options.get("origin", "package"))
+        return model.eval().to(device), tokenizer
     if spec.kind == "hub-encoder":
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(spec.name, **_hub_kwargs(spec))
+        return build(spec, device), AutoTokenizer.from_pretrained(spec.name, **_hub_kwargs(spec))
     raise ValueError(f"model kind {spec.kind!r} is not a text source with a tokenizer")
 
 

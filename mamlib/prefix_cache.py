@@ -34,7 +34,6 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mamlib.asr import CTCTranscriber, greedy_ctc_decode, length_sorted_batches
-from mamlib.audio import SAMPLE_RATE
 from mamlib.merge import AttentionMerger
 
 
@@ -316,17 +315,8 @@ class CachedCTCTranscriber:
         return self.cache.levels
 
     def _inputs(self, idx: list[int]) -> dict[str, Tensor]:
-        """The model inputs of one batch, built as :meth:`mamlib.asr.CTCTranscriber.transcribe` builds them."""
-        fe = self.transcriber.feature_extractor
-        use_mask = bool(getattr(fe, "return_attention_mask", False))
-        feats = fe(
-            [self.waves[i] for i in idx], sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
-            return_attention_mask=use_mask,
-        )
-        inputs = {"input_values": feats["input_values"]}
-        if use_mask:
-            inputs["attention_mask"] = feats["attention_mask"]
-        return inputs
+        """The model inputs of one batch, exactly as :meth:`mamlib.asr.CTCTranscriber.transcribe` builds them."""
+        return self.transcriber.batch_inputs([self.waves[i] for i in idx])
 
     def _same_waves(self, waves: Sequence[np.ndarray]) -> bool:
         if len(waves) != len(self.waves):
