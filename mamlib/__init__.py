@@ -1,20 +1,61 @@
-"""mamlib: the helpers behind the executable book reproducing Multimodal Attention Merging (MAM).
+"""mamlib: the library behind the executable book reproducing Multimodal Attention Merging (MAM).
 
-Modules, by what they hold:
+The package tree follows the method, each subpackage depending only on those listed before it:
 
-- :mod:`mamlib.interpolation` — Eq. 1–3 as pure tensor functions;
-- :mod:`mamlib.families` — where each model family keeps its Q/K/V projections;
-- :mod:`mamlib.merge` — reading and writing attention weights of models (the merge itself);
-- :mod:`mamlib.noise` — Table 1's noise sources;
-- :mod:`mamlib.asr`, :mod:`mamlib.metrics` — batched recognition, normalization, WER;
-- :mod:`mamlib.config`, :mod:`mamlib.models` — presets and model building;
-- :mod:`mamlib.results` — the results store that makes sweeps resumable;
-- :mod:`mamlib.zero_shot`, :mod:`mamlib.zero_shot_aec`, :mod:`mamlib.layer_selection` — the experiments of
-  Tables 1–3; :mod:`mamlib.similarity`, :mod:`mamlib.prefix_cache` — the layer-selection measures and sweep reuse;
-- :mod:`mamlib.pretrained`, :mod:`mamlib.ct2`, :mod:`mamlib.packaged` — the mini preset's real weights;
-- :mod:`mamlib.beats`, :mod:`mamlib.esc50`, :mod:`mamlib.aec` — BEATs, ESC-50 and the classification protocol;
-- :mod:`mamlib.corpora`, :mod:`mamlib.synth`, :mod:`mamlib.sound_clips` — evaluation data.
+- :mod:`mamlib.common` — audio I/O, paths and the cache directory, tensor helpers;
+- :mod:`mamlib.merge` — Eq. 1–3, model families, the reversible merger, noise baselines, source kinds;
+- :mod:`mamlib.models` — model specs and building, BEATs, the mini preset's packaged weights;
+- :mod:`mamlib.asr`, :mod:`mamlib.aec` — the two tasks: recognizers, WER and corpora; encoders, clips, linear head;
+- :mod:`mamlib.presets` — the strict ``smoke`` / ``mini`` / ``paper`` configurations;
+- :mod:`mamlib.sweeps` — the results store, the grid engine, dev/test selection, the ASR and AEC rigs;
+- :mod:`mamlib.selection` — choosing layers from data (Table 3);
+- :mod:`mamlib.report` — the chapters' setup, tables beside the paper's, figures.
+
+The names a user's own script needs are importable from the top: ``from mamlib import AttentionMerger, interpolate``.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 #: Part of every results-store key: bump it whenever a change alters computed results (e.g. the WER normalization).
 __version__ = "0.2.0"
+
+#: Public name → the module that defines it (imported on first use, so ``import mamlib`` stays light).
+_PUBLIC: dict[str, str] = {
+    "interpolate": "mamlib.merge.interpolation",
+    "layer_lambdas": "mamlib.merge.interpolation",
+    "convex_combination": "mamlib.merge.interpolation",
+    "AttentionMerger": "mamlib.merge.merger",
+    "AttentionWeights": "mamlib.merge.merger",
+    "evenly_spaced_layer_map": "mamlib.merge.merger",
+    "AttentionFamily": "mamlib.merge.families",
+    "register_family": "mamlib.merge.families",
+    "detect_family": "mamlib.merge.families",
+    "noise_weights": "mamlib.merge.noise",
+    "SourceKind": "mamlib.merge.sources",
+    "register_source_kind": "mamlib.merge.sources",
+    "build_mergers": "mamlib.merge.sources",
+    "ModelSpec": "mamlib.models.kinds",
+    "build_model": "mamlib.models.build",
+    "load_preset": "mamlib.presets.schema",
+    "word_error_rate": "mamlib.asr.metrics",
+    "normalize_transcript": "mamlib.asr.metrics",
+    "make_transcriber": "mamlib.asr.recognizers",
+    "ResultStore": "mamlib.sweeps.store",
+    "SweepGrid": "mamlib.sweeps.grid",
+    "open_chapter": "mamlib.report.chapter",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'mamlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

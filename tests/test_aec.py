@@ -7,17 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from mamlib.aec import (
-    beats_encoder_fn,
-    classification_error,
-    embed,
-    labels,
-    pad_batch,
-    synthetic_clips,
-    train_linear_head,
-)
-from mamlib.beats import BEATs, fbank_features, tiny_beats_config
-from mamlib.esc50 import split_folds
+from mamlib.aec.encoders import beats_encoder_fn, embed, pad_batch
+from mamlib.aec.esc50 import split_folds
+from mamlib.aec.head import classification_error, labels, train_linear_head
+from mamlib.aec.synthetic import synthetic_clips
+from mamlib.models.beats import BEATs, fbank_features, tiny_beats_config
 
 
 def sample_frames(waveform: torch.Tensor, padding_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,7 +107,7 @@ def test_beats_encoder_fn_masks_padding() -> None:
 def test_nan_features_are_refused():
     import torch
 
-    from mamlib.aec import train_linear_head
+    from mamlib.aec.head import train_linear_head
 
     x = torch.randn(6, 4)
     x[2, 1] = float("nan")

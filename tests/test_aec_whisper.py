@@ -1,4 +1,4 @@
-"""mamlib.aec.whisper_encoder_fn: Whisper's encoder as an AEC encoder, with a frame mask over the real audio."""
+"""mamlib.aec.encoders.whisper_encoder_fn: Whisper's encoder as an AEC encoder, with a frame mask over the real audio."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-from mamlib.aec import embed, pad_batch, whisper_encoder_fn, whisper_frames
+from mamlib.aec.encoders import embed, pad_batch, whisper_encoder_fn, whisper_frames
 
 SR = 16_000
 

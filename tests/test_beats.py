@@ -1,4 +1,4 @@
-"""mamlib.beats: config, checkpoints in the original format, agreement with an independent BEATs, ViT merging."""
+"""mamlib.models.beats: config, checkpoints in the original format, agreement with an independent BEATs, ViT merging."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from transformers import ViTConfig, ViTModel, WhisperConfig, WhisperModel
 
-from mamlib.beats import (
+from mamlib.merge.families import attention_modules, detect_family
+from mamlib.merge.merger import AttentionMerger
+from mamlib.models.beats import (
     BEATS_ITER3_CONFIG,
     BEATs,
     BEATsConfig,
@@ -22,8 +24,6 @@ from mamlib.beats import (
     save_beats_checkpoint,
     tiny_beats_config,
 )
-from mamlib.families import attention_modules, detect_family
-from mamlib.merge import AttentionMerger
 
 #: Largest absolute difference allowed between our BEATs and ESPnet's (float32, random weights of O(1) outputs).
 OPENBEATS_ATOL = 1e-5

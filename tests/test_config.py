@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from mamlib.config import load_preset
-from mamlib.models import ModelSpec
+from mamlib.models.kinds import ModelSpec
+from mamlib.presets.schema import load_preset
 
 
 @pytest.mark.parametrize("name", ["smoke", "mini", "paper"])
@@ -17,7 +17,7 @@ def test_unknown_preset():
 
 
 def _write(tmp_path, **changes):
-    from mamlib.config import PRESET_DIR
+    from mamlib.presets.schema import PRESET_DIR
 
     raw = yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())
     for key, value in changes.items():
@@ -46,7 +46,7 @@ def test_paper_preset_paths_come_from_environment(monkeypatch):
 
 
 def test_paper_preset_without_dataset_says_where_to_get_it(monkeypatch, tmp_path):
-    from mamlib.book import load_corpora
+    from mamlib.sweeps.asr import load_corpora
 
     monkeypatch.delenv("MAM_LJSPEECH", raising=False)
     with pytest.raises(ValueError, match="keithito.com"):
@@ -59,7 +59,7 @@ def test_model_spec_validation():
 
 
 def test_paper_preset_lists_every_missing_input(monkeypatch, tmp_path):
-    from mamlib.book import check_inputs
+    from mamlib.presets.inputs import check_inputs
 
     for env in ("MAM_LJSPEECH", "MAM_VCTK", "MAM_ESC50", "MAM_BEATS_CHECKPOINT"):
         monkeypatch.delenv(env, raising=False)

@@ -1,4 +1,4 @@
-"""Test-set loaders (mamlib.corpora): sentence list, synthetic sets, alsa clips, LJ Speech and VCTK layouts."""
+"""Test-set loaders (mamlib.asr.corpora): sentence list, synthetic sets, alsa clips, LJ Speech and VCTK layouts."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mamlib import corpora, synth
-from mamlib.asr import Utterance
-from mamlib.audio import SAMPLE_RATE
-from mamlib.metrics import normalize_transcript
+from mamlib.asr import corpora, synth
+from mamlib.asr.metrics import normalize_transcript
+from mamlib.asr.recognizers import Utterance
+from mamlib.common.audio import SAMPLE_RATE
 
 needs_espeak = pytest.mark.skipif(not synth.espeak_available(), reason="espeak-ng not installed (make setup)")
 needs_hibari = pytest.mark.skipif(not synth.hibari_available(), reason="hibari-tts not installed")

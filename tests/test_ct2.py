@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mamlib.ct2 import read_ct2
-from mamlib.packaged import PACKAGED
+from mamlib.models.ct2 import read_ct2
+from mamlib.models.packaged import PACKAGED
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""mamlib.esc50: the archive and parquet layouts, error messages, fold protocol."""
+"""mamlib.aec.esc50: the archive and parquet layouts, error messages, fold protocol."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from mamlib.esc50 import (
+from mamlib.aec.esc50 import (
     ESC50_URL,
     Clip,
     cross_validation_splits,

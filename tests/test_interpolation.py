@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mamlib.interpolation import check_lambda, convex_combination, interpolate, layer_lambdas, match_norm
+from mamlib.merge.interpolation import check_lambda, convex_combination, interpolate, layer_lambdas, match_norm
 
 
 def test_interpolate_matches_hand_computation():

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from mamlib.layer_selection import picks, picks_table, scaled_ks, similarity_ranks, table3_block
+from mamlib.selection.picks import picks, picks_table, scaled_ks, similarity_ranks, table3_block
+from mamlib.sweeps.grid import SweepGrid
 
 
 def _scores():
@@ -41,23 +42,29 @@ def test_scaled_ks():
 def test_table3_uses_dev_lambda_and_each_pick():
     calls = []
 
-    def fake_sweep(**grid):
-        calls.append(grid)
-        if "layer_sets" not in grid:  # the all-layer sweep of Chapter 1: dev WER lowest at λ = 0.1
+    class FakeSweep:
+        value = "wer"
+
+        def run(self, grid: SweepGrid) -> pd.DataFrame:
+            calls.append(grid)
+            return fake(grid)
+
+    def fake(grid):
+        if grid.layer_sets == (None,):  # the all-layer sweep of Chapter 1: dev WER lowest at λ = 0.1
             return pd.DataFrame([
                 {"split": "dev", "source": "none", "lambda": 0.0, "layers": "all", "wer": 5.0},
                 {"split": "dev", "source": "source", "lambda": 0.05, "layers": "all", "wer": 4.0},
                 {"split": "dev", "source": "source", "lambda": 0.1, "layers": "all", "wer": 3.0},
             ])
-        rows = [{"split": "test", "source": "source", "lambda": grid["lambdas"][0],
+        rows = [{"split": "test", "source": "source", "lambda": grid.lambdas[0],
                  "layers": "-".join(map(str, (s[0], s[-1]))) if len(s) > 1 else str(s[0]),
-                 "wer": 10.0 + sum(s)} for s in grid["layer_sets"]]
+                 "wer": 10.0 + sum(s)} for s in grid.layer_sets]
         return pd.DataFrame(rows)
 
     picked = {("euclidean", 1): [1], ("inner_product", 1): [1], ("swd", 1): [2],
               ("euclidean", 2): [1, 2], ("inner_product", 2): [2, 3], ("swd", 2): [2, 3]}
-    table, lam = table3_block(fake_sweep, picked, [1, 2])
+    table, lam = table3_block(FakeSweep(), picked, [1, 2])
     assert lam == 0.1
-    assert calls[1]["lambdas"] == [0.1] and calls[1]["splits"] == ("test",)
+    assert calls[1].lambdas == (0.1,) and calls[1].splits == ("test",)
     assert table.loc[(0.1, 1), "SWD"] == 12.0 and table.loc[(0.1, 2), "Inner product"] == 15.0
     assert list(table.columns) == ["Euclidean", "SWD", "Inner product"]

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from mamlib.families import AttentionFamily, attention_modules, detect_family, register_family
-from mamlib.merge import AttentionMerger, AttentionWeights, check_layer_map, evenly_spaced_layer_map
+from mamlib.merge.families import AttentionFamily, attention_modules, detect_family, register_family
+from mamlib.merge.merger import AttentionMerger, AttentionWeights, check_layer_map, evenly_spaced_layer_map
 from tests.conftest import tiny_bert
 
 
@@ -135,7 +135,7 @@ def test_full_size_paper_architectures_merge():
     """The paper preset's code path at full size (24 × 1024), random weights: only the merge, no forward."""
     from transformers import BertModel, HubertForCTC
 
-    from mamlib.models import bert_large_config, hubert_large_config
+    from mamlib.models.build import bert_large_config, hubert_large_config
 
     with torch.device("meta"):
         target, source = HubertForCTC(hubert_large_config()), BertModel(bert_large_config())
@@ -155,8 +155,8 @@ def test_full_size_paper_architectures_merge():
 
 def test_batched_ctc_decoding_equals_one_by_one(hubert, waves):
     """Padding frames of a batch are not decoded: batched transcripts equal per-utterance ones."""
-    from mamlib.asr import CTCTranscriber
-    from mamlib.models import char_ctc_tokenizer, speech_feature_extractor
+    from mamlib.asr.recognizers import CTCTranscriber
+    from mamlib.models.build import char_ctc_tokenizer, speech_feature_extractor
 
     tr = CTCTranscriber(hubert, speech_feature_extractor(), char_ctc_tokenizer())
     batched = tr.transcribe(waves, batch_size=3)

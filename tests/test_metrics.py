@@ -1,7 +1,7 @@
 import jiwer
 import pytest
 
-from mamlib.metrics import normalize_transcript, word_error_rate
+from mamlib.asr.metrics import normalize_transcript, word_error_rate
 
 
 def test_normalization():

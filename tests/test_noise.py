@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mamlib.merge import AttentionWeights
-from mamlib.noise import moments, noise_source, noise_weights
+from mamlib.merge.merger import AttentionWeights
+from mamlib.merge.noise import moments, noise_source, noise_weights
 
 
 def _weights(scale: float, shift: float, seed: int) -> AttentionWeights:

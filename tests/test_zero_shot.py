@@ -1,25 +1,16 @@
 """The sweep machinery of Chapters 1–3 on a tiny rig with fake utterances (no synthesis needed)."""
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from mamlib.asr import Utterance
-from mamlib.config import CorpusSpec, load_preset
-from mamlib.results import ResultStore
-from mamlib.zero_shot import (
-    ASRRig,
-    choose_lambda,
-    interpolation_sweep,
-    layer_label,
-    layerwise_sweep,
-    scaled_blocks,
-    sweep_configs,
-    table1_block,
-    table2_block,
-)
+from mamlib.asr.recognizers import Utterance
+from mamlib.presets.schema import CorpusSpec, load_preset
+from mamlib.report.tables import table1_block, table2_block
+from mamlib.sweeps.asr import ASRRig, ASRSweep
+from mamlib.sweeps.choose import choose_lambda, layerwise_sweep, scaled_blocks
+from mamlib.sweeps.grid import SweepGrid, layer_label, sweep_configs
+from mamlib.sweeps.store import ResultStore
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ UTTS = {"dev": _utts(2, 0), "test": _utts(2, 1)}
 
 
 def test_configs_share_the_baseline_and_skip_noise_on_dev(rig):
-    configs = sweep_configs(rig, CORPUS.as_dict())
+    configs = sweep_configs(rig, CORPUS.as_dict(), SweepGrid())
     dev = [c for c in configs if c["split"] == "dev"]
     test = [c for c in configs if c["split"] == "test"]
     assert sum(c["source"] == "none" for c in dev) == 1 and sum(c["source"] == "none" for c in test) == 1
@@ -48,9 +39,9 @@ def test_configs_share_the_baseline_and_skip_noise_on_dev(rig):
 
 def test_sweep_resumes_from_store_and_tables(rig, tmp_path):
     store = ResultStore(tmp_path)
-    df = interpolation_sweep(rig, CORPUS, UTTS, store)
+    df = ASRSweep(rig, CORPUS, UTTS, store).run()
     n = len(store)
-    again = interpolation_sweep(rig, CORPUS, UTTS, store)
+    again = ASRSweep(rig, CORPUS, UTTS, store).run()
     assert len(store) == n
     pd.testing.assert_frame_equal(df, again)
     t1 = table1_block(df)
@@ -64,10 +55,10 @@ def test_sweep_resumes_from_store_and_tables(rig, tmp_path):
 
 def test_merged_wer_differs_from_unmerged_only_when_merged(rig, tmp_path):
     """The baseline WER equals an evaluation of the untouched model, and the rig is restored after the sweep."""
-    from mamlib.asr import evaluate_asr
+    from mamlib.asr.recognizers import evaluate_asr
 
     store = ResultStore(tmp_path)
-    df = interpolation_sweep(rig, CORPUS, UTTS, store, kinds=("noise-standard",), lambdas=[0.0, 0.25])
+    df = ASRSweep(rig, CORPUS, UTTS, store).run(SweepGrid(kinds=("noise-standard",), lambdas=(0.0, 0.25)))
     direct = evaluate_asr(rig.transcriber, UTTS["test"], batch_size=4)
     base = df[(df["split"] == "test") & (df["source"] == "none")]["wer"].iloc[0]
     assert base == pytest.approx(100 * direct.wer)
@@ -76,7 +67,7 @@ def test_merged_wer_differs_from_unmerged_only_when_merged(rig, tmp_path):
 def test_layerwise_protocol(rig, tmp_path):
     blocks = scaled_blocks(rig.num_layers)
     assert blocks == [[0], [1], [2], [3]]
-    sweep = partial(interpolation_sweep, rig, CORPUS, UTTS, ResultStore(tmp_path))
+    sweep = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path))
     df, lam = layerwise_sweep(sweep, rig.setup.lambdas, blocks)
     col = table2_block(df, lam)
     assert list(col.index) == ["0", "1", "2", "3", "None"]
@@ -99,8 +90,8 @@ def test_layer_label():
 
 def test_prefix_reuse_gives_identical_results(rig, tmp_path):
     """A layer-subset sweep with the prefix cache equals the same sweep without it, row for row."""
-    grid = dict(kinds=("source", "noise-target"), lambdas=[0.0, 0.2], layer_sets=[[1, 2], [2, 3], [3]])
-    cached = interpolation_sweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "a"), **grid)
-    plain = interpolation_sweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False, **grid)
+    grid = SweepGrid(kinds=("source", "noise-target"), lambdas=(0.0, 0.2), layer_sets=((1, 2), (2, 3), (3,)))
+    cached = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "a")).run(grid)
+    plain = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False).run(grid)
     assert cached["hypotheses"].tolist() == plain["hypotheses"].tolist()
     assert cached["wer"].tolist() == plain["wer"].tolist()

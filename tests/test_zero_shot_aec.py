@@ -3,11 +3,14 @@
 import pytest
 import torch
 
-from mamlib.aec import classification_error, embed, labels
-from mamlib.config import load_preset
-from mamlib.results import ResultStore
-from mamlib.zero_shot import choose_lambda, table1_block
-from mamlib.zero_shot_aec import AECRig, aec_sweep, load_clips
+from mamlib.aec.encoders import embed
+from mamlib.aec.head import classification_error, labels
+from mamlib.presets.schema import load_preset
+from mamlib.report.tables import table1_block
+from mamlib.sweeps.aec import AECRig, AECSweep, preset_clips
+from mamlib.sweeps.choose import choose_lambda
+from mamlib.sweeps.grid import SweepGrid
+from mamlib.sweeps.store import ResultStore
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +24,7 @@ def test_folds_are_disjoint(rig):
 
 
 def test_sweep_scores_with_the_unmerged_head(rig, tmp_path):
-    df = aec_sweep(rig, ResultStore(tmp_path), lambdas=[0.0, 0.2], kinds=("source", "noise-standard"))
+    df = AECSweep(rig, ResultStore(tmp_path)).run(SweepGrid(lambdas=(0.0, 0.2), kinds=("source", "noise-standard")))
     # The λ = 0 row equals the head evaluated directly on the untouched encoder.
     head = rig.head()
     direct = classification_error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))
@@ -46,32 +49,33 @@ def test_head_is_trained_on_the_unmerged_encoder(rig):
 
 
 def test_missing_esc50_says_where_to_get_it(tmp_path, monkeypatch):
-    from mamlib.config import CorpusSpec
+    from mamlib.presets.schema import CorpusSpec
 
     monkeypatch.delenv("MAM_ESC50", raising=False)
     with pytest.raises(FileNotFoundError, match="github.com/karolpiczak/ESC-50"):
-        load_clips(CorpusSpec(kind="esc50", label="esc50", path_env="MAM_ESC50"), tmp_path)
+        preset_clips(CorpusSpec(kind="esc50", label="esc50", path_env="MAM_ESC50"), tmp_path)
     with pytest.raises(FileNotFoundError, match="ESC-50"):
-        load_clips(CorpusSpec(kind="esc50", label="esc50", path=str(tmp_path / "nowhere")), tmp_path)
+        preset_clips(CorpusSpec(kind="esc50", label="esc50", path=str(tmp_path / "nowhere")), tmp_path)
 
 
 def test_missing_beats_checkpoint_is_explained(monkeypatch):
-    from mamlib import models
+    from mamlib.models.build import build_model
 
     monkeypatch.delenv("MAM_BEATS_CHECKPOINT", raising=False)
     with pytest.raises(FileNotFoundError, match="MAM_BEATS_CHECKPOINT.*microsoft/unilm"):
-        models.build(load_preset("paper").aec.target)
+        build_model(load_preset("paper").aec.target)
 
 
 def test_paper_scale_aec_merge_random_weights():
     """The paper preset's AEC pair at full size (BEATs 12 × 768, ViT-B/16 12 × 768), random weights."""
-    from mamlib import models
-    from mamlib.beats import BEATS_ITER3_CONFIG, BEATs
-    from mamlib.merge import AttentionMerger
+    from mamlib.merge.merger import AttentionMerger
+    from mamlib.models.beats import BEATS_ITER3_CONFIG, BEATs
+    from mamlib.models.build import build_model
+    from mamlib.models.kinds import ModelSpec
 
     torch.manual_seed(0)
     beats = BEATs(BEATS_ITER3_CONFIG).eval()
-    vit = models.build(models.ModelSpec(kind="random-vit-base"))
+    vit = build_model(ModelSpec(kind="random-vit-base")).model
     merger = AttentionMerger(beats, vit)
     assert merger.num_layers == 12
     x = torch.randn(1, 16000) * 0.1

@@ -1,0 +1,135 @@
+"""Audio encoders for the classification protocol (Sec. 4, AEC): the frozen network a merge is applied to, run on
+padded waveform batches and mean-pooled over its real frames.
+
+An ``encoder_fn`` is any callable ``(waveform (B, N), padding_mask (B, N), True at padding) → (frames (B, T, D),
+frame padding mask (B, T) or None)``, so the same code drives BEATs and, in the mini preset, a Whisper encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mamlib.aec.esc50 import Clip
+from mamlib.common.audio import SAMPLE_RATE
+from mamlib.common.tensors import masked_mean
+from mamlib.models.beats import BEATs
+from mamlib.models.build import LoadedModel
+
+EncoderFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None]]
+
+
+class HasWaveform(Protocol):
+    waveform: np.ndarray
+
+def pad_batch(waves: Sequence[np.ndarray | Tensor]) -> tuple[Tensor, Tensor]:
+    """Right-pad waveforms with zeros: ``(batch, max_len)`` and the padding mask (True at padding)."""
+    if not waves:
+        raise ValueError("cannot pad an empty batch")
+    tensors = [torch.as_tensor(np.asarray(w, dtype=np.float32)).flatten() for w in waves]
+    longest = max(len(t) for t in tensors)
+    batch = torch.zeros(len(tensors), longest)
+    mask = torch.ones(len(tensors), longest, dtype=torch.bool)
+    for i, t in enumerate(tensors):
+        if len(t) == 0:
+            raise ValueError(f"waveform {i} of the batch is empty")
+        batch[i, : len(t)] = t
+        mask[i, : len(t)] = False
+    return batch, mask
+
+
+@torch.no_grad()
+def embed(encoder_fn: EncoderFn, clips: Sequence[Clip | HasWaveform | np.ndarray], batch_size: int = 16) -> Tensor:
+    """Mean-pooled encoder features ``(len(clips), D)`` (float32, on the CPU), padding frames left out.
+
+    Clips are batched in order, right-padded to the batch's longest; ``batch_size`` does not change the result
+    beyond float rounding (padding is masked).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    waves = [c if isinstance(c, (np.ndarray, Tensor)) else c.waveform for c in clips]
+    if not waves:
+        raise ValueError("no clips to embed")
+    pooled = []
+    for start in range(0, len(waves), batch_size):
+        batch, mask = pad_batch(waves[start : start + batch_size])
+        frames, frame_mask = encoder_fn(batch, mask)
+        if frames.dim() != 3 or frames.shape[0] != batch.shape[0]:
+            raise ValueError(f"encoder_fn must return (batch, time, dim) frames, got {tuple(frames.shape)}")
+        if frame_mask is not None:
+            frame_mask = frame_mask.to(frames.device, torch.bool)
+        pooled.append(masked_mean(frames, None if frame_mask is None else ~frame_mask).float().cpu())
+    return torch.cat(pooled)
+
+
+def beats_encoder_fn(model: BEATs) -> EncoderFn:
+    """An ``encoder_fn`` running ``model`` (in eval mode, on its own device) — frames and their padding mask."""
+
+    def encode(waveform: Tensor, padding_mask: Tensor) -> tuple[Tensor, Tensor | None]:
+        model.eval()
+        device = next(model.parameters()).device
+        return model.extract_features(waveform.to(device), padding_mask.to(device))
+
+    return encode
+
+
+#: Samples per Whisper log-mel frame (10 ms at 16 kHz) and mel frames per encoder frame (the stride-2 conv).
+WHISPER_HOP = 160
+WHISPER_MEL_PER_FRAME = 2
+
+
+def whisper_frames(num_samples: int, max_samples: int = 30 * SAMPLE_RATE) -> int:
+    """Encoder frames of Whisper that cover ``num_samples`` of real audio: the log-mel frames that the feature
+    extractor marks as audio (``ceil(num_samples / 160)``, at most 30 s' worth) halved, and at least one."""
+    mel = -(-min(num_samples, max_samples) // WHISPER_HOP)
+    return max(1, mel // WHISPER_MEL_PER_FRAME)
+
+
+def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
+    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``, eval mode, its own device and dtype).
+
+    ``feature_extractor`` is a ``WhisperFeatureExtractor`` (or a processor holding one). Each clip, without its
+    padding, becomes log-mel features padded to 30 s (3000 mel frames, which Whisper's encoder requires); the
+    encoder returns ``(B, 1500, d_model)`` frames. Whisper attends over the whole 30 s window, padding included,
+    as in the original model; the returned frame padding mask (True at padding) keeps ``mel frames // 2`` frames
+    of each clip (at least one), so mean pooling covers only the real audio. Clips over 30 s are truncated.
+    """
+    extractor = getattr(feature_extractor, "feature_extractor", feature_extractor)
+    encoder = model.get_encoder() if hasattr(model, "get_encoder") else model
+
+    def encode(waveform: Tensor, padding_mask: Tensor) -> tuple[Tensor, Tensor | None]:
+        encoder.eval()
+        param = next(encoder.parameters())
+        lengths = (~padding_mask.bool()).sum(dim=1).tolist()
+        waves = [waveform[i, :n].detach().float().cpu().numpy() for i, n in enumerate(lengths)]
+        inputs = extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        with torch.inference_mode():
+            frames = encoder(inputs["input_features"].to(param.device, param.dtype)).last_hidden_state
+        keep = [whisper_frames(n, extractor.n_samples) for n in lengths]
+        steps = torch.arange(frames.shape[1], device=frames.device)
+        mask = steps.unsqueeze(0) >= torch.tensor(keep, device=frames.device).unsqueeze(1)
+        return frames, mask
+
+    return encode
+
+
+@dataclass
+class AudioEncoder:
+    """An audio classifier's frozen encoder: the network to merge into and how to run it (:data:`EncoderFn`)."""
+
+    model: nn.Module
+    encode: EncoderFn
+
+
+def audio_encoder(loaded: LoadedModel) -> AudioEncoder:
+    """The :class:`AudioEncoder` of a built BEATs model or of a Whisper model's encoder."""
+    if loaded.architecture == "beats":
+        return AudioEncoder(loaded.model, beats_encoder_fn(loaded.model))
+    if loaded.architecture == "whisper":
+        return AudioEncoder(loaded.model, whisper_encoder_fn(loaded.model, loaded.feature_extractor))
+    raise ValueError(f"a {loaded.architecture!r} model is not an audio encoder (BEATs or Whisper)")

@@ -1,0 +1,64 @@
+"""Synthetic sound events for the smoke preset's classification data (no ESC-50 needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mamlib.aec.esc50 import FOLDS, Clip
+from mamlib.common.audio import SAMPLE_RATE
+
+
+def synthetic_clips(
+    n_classes: int,
+    n_per_class: int,
+    seed: int = 0,
+    *,
+    seconds: float = 1.0,
+    sample_rate: int = SAMPLE_RATE,
+) -> list[Clip]:
+    """Short synthetic "sound events" in ``n_classes`` classes, for the smoke preset (no ESC-50 needed).
+
+    Class ``c`` is one of three kinds, cycling: a tone (with two harmonics), a band of noise bursts, or a chirp;
+    each kind's centre frequency is spread log-uniformly over 200 Hz–6 kHz by class. Every clip jitters pitch
+    (±6 %), onset, duration and level, and adds faint white noise. Clips are assigned to folds 1–5 in turn,
+    so :func:`mamlib.aec.esc50.split_folds` applies; ids are ``synth-<class>-<index>``.
+    """
+    if n_classes < 1 or n_per_class < 1:
+        raise ValueError("n_classes and n_per_class must be positive")
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    centres = np.geomspace(200.0, 6000.0, n_classes)
+    kinds = ("tone", "noise", "chirp")
+    clips: list[Clip] = []
+    for c in range(n_classes):
+        kind = kinds[c % 3]
+        for i in range(n_per_class):
+            f0 = centres[c] * rng.uniform(0.94, 1.06)
+            onset = rng.uniform(0.0, 0.3) * seconds
+            length = rng.uniform(0.4, 0.65) * seconds
+            env = ((t >= onset) & (t < onset + length)).astype(np.float64)
+            if kind == "tone":
+                sig = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
+            elif kind == "noise":
+                spec = np.fft.rfft(rng.standard_normal(n))
+                freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+                spec[np.abs(np.log(np.maximum(freqs, 1.0) / f0)) > 0.25] = 0
+                sig = np.fft.irfft(spec, n)
+                sig /= np.abs(sig).max() + 1e-9
+                env *= (np.sin(2 * np.pi * rng.uniform(6, 10) * t) > 0).astype(np.float64)  # bursts
+            else:
+                sweep = f0 * np.exp(np.log(2.0) * (t - onset) / max(length, 1e-3))  # one octave up
+                sig = np.sin(2 * np.pi * np.cumsum(sweep) / sample_rate)
+            wave = rng.uniform(0.2, 0.5) * env * sig / np.max(np.abs(sig) + 1e-9)
+            wave += 0.003 * rng.standard_normal(n)
+            clips.append(
+                Clip(
+                    waveform=wave.astype(np.float32),
+                    label=c,
+                    fold=FOLDS[i % len(FOLDS)],
+                    id=f"synth-{c}-{i}",
+                    category=f"{kind}-{c}",
+                )
+            )
+    return clips

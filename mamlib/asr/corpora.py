@@ -1,0 +1,368 @@
+"""Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora.
+
+Every loader returns a list of :class:`mamlib.asr.recognizers.Utterance` (16 kHz mono float32, reference text, speaker), in a
+fixed order, and takes a ``split`` of ``"dev"``, ``"test"`` or ``"all"``. The book goes through :func:`load_corpus`.
+
+Synthetic (made offline from ``data/sentences.txt``, cached under ``cache_dir``; see :mod:`mamlib.asr.synth`):
+
+* ``smoke``: a handful of the shortest sentences read by two espeak-ng voices; seconds to build.
+* ``lj-like``: one voice (hibari's bundled "heart"), standing in for LJ Speech (one female reader).
+* ``vctk-like``: several espeak-ng accents (US, British, Scottish, Caribbean, RP, New York, Lancaster, West
+  Midlands, some with female variants), standing in for VCTK's many accented speakers.
+* ``alsa-real``: the 8 short real recordings of a human voice that Debian's alsa-utils installs.
+
+Sentence split: line ``k`` (1-based) of ``data/sentences.txt`` is in **dev** when ``k`` is odd and in **test** when
+it is even. The file is written in topic blocks, so interleaving keeps both halves alike. The sentence id is
+``s`` plus the four-digit line number.
+
+Real (for the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0.80). Their dev/test split is
+by a stable hash of the utterance id: ``sha256("split:" + id)`` read as a number in [0, 1) below 0.5 is dev, the
+rest test (about 50/50, independent of file order and of the machine). The ``n`` cap keeps the ``n`` utterances of
+the split with the smallest ``sha256("subset:" + id)`` (so the first 100 are inside the first 200), returned in id
+order. Audio is read only for the utterances kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mamlib.asr.recognizers import Utterance
+from mamlib.asr.synth import synthesize_espeak, synthesize_hibari
+from mamlib.common.audio import load_audio
+
+SENTENCES_FILE = Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
+SPLITS = ("dev", "test", "all")
+SMOKE_VOICES = ("en-us", "en-gb")
+LJ_LIKE_SPEAKER = "hibari-heart"
+VCTK_LIKE_VOICES = (
+    "en-us",
+    "en-gb+f3",
+    "en-gb-scotland",
+    "en-029+f2",
+    "en-gb-x-rp",
+    "en-us-nyc+f4",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd+f1",
+)
+ALSA_DIR = Path("/usr/share/sounds/alsa")
+ALSA_SPEECH = (
+    "Front_Center",
+    "Front_Left",
+    "Front_Right",
+    "Rear_Center",
+    "Rear_Left",
+    "Rear_Right",
+    "Side_Left",
+    "Side_Right",
+)
+LJSPEECH_URL = "https://keithito.com/LJ-Speech-Dataset/"
+VCTK_URL = "https://datashare.ed.ac.uk/handle/10283/3443"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One line of ``data/sentences.txt``: its id (``s0001`` for line 1) and text."""
+
+    id: str
+    text: str
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    return split
+
+
+def _check_n(n: int | None) -> int | None:
+    if n is not None and n < 0:
+        raise ValueError(f"n must be None or non-negative, got {n}")
+    return n
+
+
+def sentences(split: str = "all", path: str | Path | None = None) -> list[Sentence]:
+    """The sentences of ``split`` in file order (odd lines dev, even lines test); blank lines are skipped."""
+    _check_split(split)
+    path = Path(path) if path is not None else SENTENCES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"sentence list not found: {path} (it ships in the repository's data/ folder)")
+    out: list[Sentence] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text:
+            continue
+        part = "dev" if lineno % 2 == 1 else "test"
+        if split in ("all", part):
+            out.append(Sentence(f"s{lineno:04d}", text))
+    return out
+
+
+def _utterance_from_file(uid: str, wav: Path, text: str, speaker: str) -> Utterance:
+    return Utterance(id=uid, audio=load_audio(wav), text=text, speaker=speaker)
+
+
+# -- synthetic ---------------------------------------------------------------------------------------------------
+
+
+def smoke_corpus(cache_dir: str | Path, *, n_dev: int = 4, n_test: int = 4) -> dict[str, list[Utterance]]:
+    """A tiny two-voice espeak-ng set: ``{"dev": [...], "test": [...]}``.
+
+    Each split takes its ``n`` shortest sentences (fewest words, ties by id), read alternately by ``en-us`` and
+    ``en-gb``. Cold it takes well under a second per sentence; cached, milliseconds.
+    """
+    out: dict[str, list[Utterance]] = {}
+    for split, n in (("dev", n_dev), ("test", n_test)):
+        pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: _check_n(n)]
+        pool.sort(key=lambda s: s.id)
+        utts = []
+        for i, sent in enumerate(pool):
+            voice = SMOKE_VOICES[i % len(SMOKE_VOICES)]
+            wav = synthesize_espeak(sent.text, voice, cache_dir)
+            utts.append(_utterance_from_file(f"smoke-{voice}-{sent.id}", wav, sent.text, voice))
+        out[split] = utts
+    return out
+
+
+def lj_like_corpus(cache_dir: str | Path, split: str, n: int | None = None, *, seed: int = 0) -> list[Utterance]:
+    """The split's sentences (the first ``n`` when given) read by hibari's bundled voice, one speaker."""
+    sents = sentences(split)[: _check_n(n)]
+    return [
+        _utterance_from_file(
+            f"lj-like-{s.id}", synthesize_hibari(s.text, cache_dir, seed=seed), s.text, LJ_LIKE_SPEAKER
+        )
+        for s in sents
+    ]
+
+
+def vctk_like_corpus(
+    cache_dir: str | Path, split: str, n: int | None = None, *, voices: Sequence[str] = VCTK_LIKE_VOICES
+) -> list[Utterance]:
+    """The split's sentences (the first ``n`` when given) read by several espeak-ng accents.
+
+    Sentence ``k`` of the split goes to ``voices[k % len(voices)]`` (round robin, so any prefix is balanced
+    across speakers); the voice name is the speaker id.
+    """
+    if not voices:
+        raise ValueError("vctk_like_corpus needs at least one voice")
+    sents = sentences(split)[: _check_n(n)]
+    utts = []
+    for k, s in enumerate(sents):
+        voice = voices[k % len(voices)]
+        wav = synthesize_espeak(s.text, voice, cache_dir)
+        utts.append(_utterance_from_file(f"vctk-like-{voice}-{s.id}", wav, s.text, voice))
+    return utts
+
+
+def alsa_transcript(path: str | Path) -> str:
+    """The words an alsa-utils test clip says, from its name: ``Front_Center.wav`` -> ``front center``."""
+    return " ".join(Path(path).stem.lower().replace("_", " ").split())
+
+
+def alsa_real_clips(directory: str | Path = ALSA_DIR) -> list[Utterance]:
+    """The 8 real human recordings shipped by Debian's alsa-utils ("Front Center", "Rear Left", ...).
+
+    ``Noise.wav`` (no speech) is left out. Too few to split: every split gets the same 8 clips, so use them as a
+    real-voice sanity check, never to choose settings.
+    """
+    directory = Path(directory)
+    missing = [name for name in ALSA_SPEECH if not (directory / f"{name}.wav").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"the alsa-utils speech clips are missing from {directory} ({', '.join(missing)}.wav): install them with "
+            "`sudo apt-get install alsa-utils` (or `make setup`)"
+        )
+    return [
+        _utterance_from_file(f"alsa-{name}", directory / f"{name}.wav", alsa_transcript(name), "alsa")
+        for name in ALSA_SPEECH
+    ]
+
+
+# -- real corpora ------------------------------------------------------------------------------------------------
+
+
+def _unit_hash(tag: str, uid: str) -> float:
+    digest = hashlib.sha256(f"{tag}:{uid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(uid: str) -> str:
+    """``"dev"`` or ``"test"`` for a real-corpus utterance id (stable hash, about half each)."""
+    return "dev" if _unit_hash("split", uid) < 0.5 else "test"
+
+
+def select_ids(ids: Sequence[str], split: str, n: int | None = None) -> list[str]:
+    """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order."""
+    _check_split(split)
+    _check_n(n)
+    chosen = [i for i in ids if split == "all" or split_of(i) == split]
+    if n is not None:
+        chosen = sorted(chosen, key=lambda i: (_unit_hash("subset", i), i))[:n]
+    return sorted(chosen)
+
+
+def _find_ljspeech(root: Path) -> Path:
+    for candidate in (root, root / "LJSpeech-1.1"):
+        if (candidate / "metadata.csv").is_file() and (candidate / "wavs").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"LJ Speech not found at {root}. Download LJSpeech-1.1 from {LJSPEECH_URL} and unpack it so that "
+        f"{root}/metadata.csv (lines 'ID|raw text|normalized text') and {root}/wavs/ID.wav exist "
+        "(the unpacked LJSpeech-1.1 folder itself, or its parent, may be given)."
+    )
+
+
+def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[Utterance]:
+    """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text."""
+    base = _find_ljspeech(Path(root))
+    texts: dict[str, str] = {}
+    with open(base / "metadata.csv", encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), start=1):
+            if not row or not row[0].strip():
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{base / 'metadata.csv'} line {lineno}: expected 'ID|raw|normalized', got {row!r}")
+            normalized = row[2].strip() if len(row) > 2 else ""
+            texts[row[0].strip()] = normalized or row[1].strip()
+    return [
+        _utterance_from_file(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
+        for uid in select_ids(list(texts), split, n)
+    ]
+
+
+_VCTK_LAYOUTS: tuple[tuple[str, Callable[[str, str, str], str]], ...] = (
+    ("wav48_silence_trimmed", lambda spk, uid, mic: f"{spk}/{uid}_{mic}.flac"),  # VCTK 0.92
+    ("wav48", lambda spk, uid, mic: f"{spk}/{uid}.wav"),  # VCTK 0.80
+)
+
+
+def _vctk_layout_error(root: Path, why: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"VCTK not found at {root}: {why}. Download VCTK (0.92) from {VCTK_URL} and unpack it so that "
+        f"{root}/txt/pXXX/pXXX_NNN.txt and {root}/wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac exist "
+        "(the older 0.80 layout, wav48/pXXX/pXXX_NNN.wav, also works)."
+    )
+
+
+def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1") -> list[Utterance]:
+    """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
+
+    Transcripts without a recording (a few exist in the release) are skipped with a warning.
+    """
+    root = Path(root)
+    if not (root / "txt").is_dir():
+        raise _vctk_layout_error(root, "no txt/ folder")
+    layout = next(((d, fn) for d, fn in _VCTK_LAYOUTS if (root / d).is_dir()), None)
+    if layout is None:
+        raise _vctk_layout_error(root, "neither wav48_silence_trimmed/ nor wav48/ is there")
+    audio_dir, name_of = root / layout[0], layout[1]
+    items: dict[str, tuple[str, Path]] = {}
+    skipped: list[str] = []
+    for txt in sorted((root / "txt").glob("*/*.txt")):
+        uid, spk = txt.stem, txt.parent.name
+        wav = audio_dir / name_of(spk, uid, mic)
+        if not wav.is_file():
+            skipped.append(uid)
+            continue
+        items[uid] = (spk, wav)
+    if not items:
+        raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {audio_dir}")
+    if skipped:
+        warnings.warn(
+            f"VCTK: {len(skipped)} transcripts have no {layout[0]} recording and are skipped "
+            f"(e.g. {', '.join(skipped[:3])})",
+            stacklevel=2,
+        )
+    out = []
+    for uid in select_ids(list(items), split, n):
+        spk, wav = items[uid]
+        text = (root / "txt" / spk / f"{uid}.txt").read_text(encoding="utf-8", errors="replace").strip()
+        out.append(_utterance_from_file(uid, wav, text, spk))
+    return out
+
+
+# -- dispatcher --------------------------------------------------------------------------------------------------
+
+#: Every corpus kind and the option keys it accepts (besides the split sizes and ``path``).
+CORPUS_OPTIONS: dict[str, frozenset[str]] = {
+    "smoke": frozenset({"n_dev", "n_test"}),
+    "lj-like": frozenset({"seed"}),
+    "vctk-like": frozenset({"voices"}),
+    "alsa-real": frozenset({"directory"}),
+    "ljspeech": frozenset(),
+    "vctk": frozenset({"mic"}),
+}
+CORPUS_KINDS = tuple(CORPUS_OPTIONS)
+
+
+def load_corpus(
+    kind: str,
+    split: str,
+    *,
+    cache_dir: str | Path | None = None,
+    path: str | Path | None = None,
+    n: int | None = None,
+    **options: Any,
+) -> list[Utterance]:
+    """The utterances of corpus ``kind`` (one of :data:`CORPUS_KINDS`) for ``split`` (dev, test or all).
+
+    ``cache_dir`` holds synthesized audio (smoke, lj-like, vctk-like); ``path`` is the dataset folder (ljspeech,
+    vctk); ``n`` caps the number of utterances; ``options`` go to the loader (``seed`` for lj-like, ``voices``
+    for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
+    """
+    if kind not in CORPUS_KINDS:
+        raise ValueError(f"unknown corpus kind {kind!r}; known kinds: {', '.join(CORPUS_KINDS)}")
+    _check_split(split)
+    _check_n(n)
+    if kind in ("smoke", "lj-like", "vctk-like") and cache_dir is None:
+        raise ValueError(f"corpus {kind!r} is synthesized and needs cache_dir= (a folder for the audio cache)")
+    if kind in ("ljspeech", "vctk") and path is None:
+        url = LJSPEECH_URL if kind == "ljspeech" else VCTK_URL
+        raise ValueError(f"corpus {kind!r} needs path= (the folder of the downloaded dataset; get it from {url})")
+    if kind == "smoke":
+        assert cache_dir is not None
+        sizes = {k: options.pop(k) for k in ("n_dev", "n_test") if k in options}
+        if n is not None:
+            sizes = {"n_dev": n, "n_test": n}
+        _no_options(kind, options)
+        parts = smoke_corpus(cache_dir, **sizes)
+        return parts["dev"] + parts["test"] if split == "all" else parts[split]
+    if kind == "lj-like":
+        assert cache_dir is not None
+        return lj_like_corpus(cache_dir, split, n, **options)
+    if kind == "vctk-like":
+        assert cache_dir is not None
+        return vctk_like_corpus(cache_dir, split, n, **options)
+    if kind == "alsa-real":
+        return alsa_real_clips(**options)[:n]
+    assert path is not None
+    if kind == "ljspeech":
+        _no_options(kind, options)
+        return ljspeech_corpus(path, split, n)
+    return vctk_corpus(path, split, n, **options)
+
+
+def _no_options(kind: str, options: dict[str, Any]) -> None:
+    if options:
+        raise TypeError(f"corpus {kind!r} takes no options {sorted(options)}")
+
+
+__all__ = [
+    "CORPUS_KINDS",
+    "Sentence",
+    "alsa_real_clips",
+    "alsa_transcript",
+    "lj_like_corpus",
+    "ljspeech_corpus",
+    "load_corpus",
+    "select_ids",
+    "sentences",
+    "smoke_corpus",
+    "split_of",
+    "vctk_corpus",
+    "vctk_like_corpus",
+]

@@ -1,0 +1,180 @@
+"""Offline text-to-speech for the small test sets, cached on disk by content.
+
+Two engines:
+
+* ``espeak-ng`` (Debian package): formant synthesis, robotic but with many English accents. It writes a WAV file
+  (22.05 kHz) that is resampled to 16 kHz; a piped ``--stdout`` was seen to come out shorter, so a file is used.
+* ``hibari-tts`` (PyPI, Apache-2.0): a small neural voice. Only its bundled voice ("heart", American English)
+  is used; the others would be downloaded at run time. Deterministic for a given seed; 24 kHz resampled to 16 kHz.
+
+Every result is a 16 kHz mono 16-bit WAV under ``cache_dir/<engine>/<key>.wav`` where ``key`` is a SHA-256 of the
+engine, its version, the voice, the settings and the text: the same request returns the same file without
+re-synthesis, and any change (text, voice, engine version, speed, seed) gives a new file. Files are written to a
+temporary name and renamed into place, so an interrupted run never leaves a truncated cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from mamlib.common.audio import SAMPLE_RATE, resample, save_audio
+
+ESPEAK = "espeak-ng"
+HIBARI_PACKAGE = "hibari-tts==0.2.1"
+HIBARI_VOICE = "heart"
+_KEY_SCHEMA = 1  # bump when the way audio is produced changes in a way the other fields do not capture
+
+
+class SynthesisError(RuntimeError):
+    """A text-to-speech engine is missing or failed."""
+
+
+def cache_key(engine: str, voice: str, text: str, **settings: Any) -> str:
+    """Hex SHA-256 naming one synthesis request (engine incl. version, voice, settings, text, output rate)."""
+    payload = {
+        "schema": _KEY_SCHEMA,
+        "engine": engine,
+        "voice": voice,
+        "text": text,
+        "sample_rate": SAMPLE_RATE,
+        "settings": {k: settings[k] for k in sorted(settings)},
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _cache_path(cache_dir: str | Path, engine: str, key: str) -> Path:
+    return Path(cache_dir) / engine / f"{key}.wav"
+
+
+def _store(path: Path, wave: np.ndarray, orig_sr: int) -> Path:
+    """Resample to 16 kHz, refuse silence, and write ``path`` atomically."""
+    wave = resample(np.asarray(wave, dtype=np.float32).reshape(-1), orig_sr, SAMPLE_RATE)
+    if wave.size == 0 or float(np.max(np.abs(wave))) < 1e-4:
+        raise SynthesisError(f"synthesis produced silence for {path.name}")
+    save_audio(path, np.clip(wave, -1.0, 1.0), SAMPLE_RATE)
+    return path
+
+
+# -- espeak-ng ---------------------------------------------------------------------------------------------------
+
+
+def _espeak_binary() -> str:
+    exe = shutil.which(ESPEAK)
+    if exe is None:
+        raise SynthesisError(
+            "espeak-ng is not installed: run `sudo apt-get install espeak-ng` (or `make setup`) to synthesize speech"
+        )
+    return exe
+
+
+@lru_cache(maxsize=1)
+def espeak_version() -> str:
+    """The first line of ``espeak-ng --version`` (part of the cache key)."""
+    out = subprocess.run([_espeak_binary(), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+def synthesize_espeak(text: str, voice: str, cache_dir: str | Path, *, speed: int | None = None) -> Path:
+    """A cached 16 kHz WAV of ``text`` spoken by espeak-ng voice ``voice`` (e.g. ``en-us``, ``en-gb-scotland``).
+
+    ``speed`` is espeak-ng's words per minute (``-s``; its default, 175, when None).
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("cannot synthesize empty text")
+    speed = None if speed is None else int(speed)
+    key = cache_key(ESPEAK, voice, text, version=espeak_version(), speed=speed)
+    path = _cache_path(cache_dir, ESPEAK, key)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".espeak-") as tmp:
+        txt, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
+        txt.write_text(text + "\n", encoding="utf-8")  # from a file, so text starting with '-' is never an option
+        cmd = [_espeak_binary(), "-v", voice, "-w", str(raw), "-f", str(txt)]
+        if speed is not None:
+            cmd[1:1] = ["-s", str(speed)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not raw.is_file():
+            detail = proc.stderr.strip() or proc.stdout.strip()
+            raise SynthesisError(f"espeak-ng failed for voice {voice!r} (exit {proc.returncode}): {detail}")
+        wave, sr = sf.read(str(raw), dtype="float32", always_2d=True)
+        return _store(path, wave.mean(axis=1), sr)
+
+
+# -- hibari ------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _hibari_model() -> Any:
+    """The bundled hibari voice, loaded once per process (never a downloaded one)."""
+    try:
+        import hibari
+        from hibari.voices import voice_path
+    except ImportError as err:
+        raise SynthesisError(
+            f"the hibari TTS engine is not installed: `pip install {HIBARI_PACKAGE}` (PyPI package hibari-tts, "
+            "needs onnxruntime), or `pip install -e .[mini]`"
+        ) from err
+    model = voice_path(HIBARI_VOICE, download_missing=False)  # the bundled file; raises rather than downloading
+    return hibari.Hibari(voice=HIBARI_VOICE, model=model, threads=1)
+
+
+def hibari_version() -> str:
+    """The installed hibari-tts version (part of the cache key), read without loading the model."""
+    try:
+        return importlib.metadata.version("hibari-tts")
+    except importlib.metadata.PackageNotFoundError as err:
+        raise SynthesisError(
+            f"the hibari TTS engine is not installed: `pip install {HIBARI_PACKAGE}` (PyPI package hibari-tts, "
+            "needs onnxruntime), or `pip install -e .[mini]`"
+        ) from err
+
+
+def synthesize_hibari(text: str, cache_dir: str | Path, *, seed: int = 0) -> Path:
+    """A cached 16 kHz WAV of ``text`` read by hibari's bundled voice ("heart"), deterministic for ``seed``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("cannot synthesize empty text")
+    key = cache_key("hibari", HIBARI_VOICE, text, version=hibari_version(), seed=int(seed))
+    path = _cache_path(cache_dir, "hibari", key)
+    if path.is_file():
+        return path
+    tts = _hibari_model()
+    wave = tts(text, speed=1.0, seed=int(seed))
+    return _store(path, wave, int(tts.sample_rate))
+
+
+def espeak_available() -> bool:
+    """Whether the espeak-ng binary is on PATH."""
+    return shutil.which(ESPEAK) is not None
+
+
+def hibari_available() -> bool:
+    """Whether the hibari package can be imported (without loading its model)."""
+    return importlib.util.find_spec("hibari") is not None
+
+
+__all__ = [
+    "SynthesisError",
+    "cache_key",
+    "espeak_available",
+    "espeak_version",
+    "hibari_available",
+    "hibari_version",
+    "synthesize_espeak",
+    "synthesize_hibari",
+]

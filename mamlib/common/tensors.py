@@ -1,0 +1,34 @@
+"""Tensor helpers shared by the audio encoders, the layer-selection readers and the batch builders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+
+def masked_mean(hidden: Tensor, valid: Tensor | None) -> Tensor:
+    """Mean over the sequence axis of ``hidden [B, T, H]``, counting only positions where ``valid [B, T]`` is True.
+
+    ``valid=None`` counts every position. A padding mask (True at padding) is passed as ``~padding_mask``. A sample
+    without any valid position is an error.
+    """
+    if hidden.dim() != 3:
+        raise ValueError(f"expected hidden states [batch, time, width], got shape {tuple(hidden.shape)}")
+    if valid is None:
+        return hidden.mean(dim=1)
+    if valid.shape != hidden.shape[:2]:
+        raise ValueError(f"mask shape {tuple(valid.shape)} does not match hidden states {tuple(hidden.shape[:2])}")
+    m = valid.to(device=hidden.device, dtype=hidden.dtype).unsqueeze(-1)
+    counts = m.sum(dim=1)
+    if bool((counts == 0).any()):
+        raise ValueError("a sample has no unmasked position to average over")
+    return (hidden * m).sum(dim=1) / counts
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so that padding stays small."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

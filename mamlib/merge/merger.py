@@ -1,0 +1,189 @@
+"""The model layer of attention merging: read Q/K/V out of models, write merged ones into a target.
+
+:class:`AttentionWeights` is a detached copy of one model's Q/K/V weights and biases (the source of a merge, a
+noise "source", or the target's originals). :class:`AttentionMerger` keeps the target's originals once and writes
+``interpolate(source, original, λ_i)`` into the target's projections for any λ (Eq. 1), subset of layers (Eq. 2)
+or per-layer factors (Eq. 3) — so a λ sweep never reloads a model. The source model is never modified.
+
+Biases. The paper's equations name the weight matrices ``W_Q, W_K, W_V`` only. By default (``bias="target"``) the
+target keeps its own biases; ``bias="interpolate"`` interpolates biases with the same λ, counting a source without
+a bias (e.g. Whisper's key projection) as a zero bias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, detect_family, get_family
+from mamlib.merge.interpolation import as_lambda, interpolate, is_scalar, layer_lambdas, match_norm
+
+Key = tuple[int, str]
+BiasMode = Literal["target", "interpolate"]
+
+
+@dataclass(frozen=True)
+class AttentionWeights:
+    """Q/K/V weights (and biases, ``None`` where a projection has none) by ``(layer, projection)``."""
+
+    weights: dict[Key, Tensor]
+    biases: dict[Key, Tensor | None]
+    num_layers: int
+    origin: str
+
+    @classmethod
+    def from_model(cls, model: nn.Module, family: str | AttentionFamily | None = None) -> AttentionWeights:
+        """A detached copy of ``model``'s attention projections (``family`` detected when None)."""
+        fam = detect_family(model) if family is None else (get_family(family) if isinstance(family, str) else family)
+        modules = attention_modules(model, fam)
+        weights: dict[Key, Tensor] = {}
+        biases: dict[Key, Tensor | None] = {}
+        for layer, projs in modules.items():
+            for proj, lin in projs.items():
+                weights[(layer, proj)] = lin.weight.detach().clone()
+                biases[(layer, proj)] = None if lin.bias is None else lin.bias.detach().clone()
+        return cls(weights, biases, len(modules), origin=f"{type(model).__name__} ({fam.name})")
+
+    def shape(self, layer: int, proj: str) -> tuple[int, ...]:
+        return tuple(self.weights[(layer, proj)].shape)
+
+
+def evenly_spaced_layer_map(num_target_layers: int, num_source_layers: int) -> list[int]:
+    """Default layer map for models of different depth: target layer ``i`` takes source layer
+    ``round(i·(S−1)/(T−1))`` — first to first, last to last, evenly spaced between."""
+    if num_target_layers < 1 or num_source_layers < 1:
+        raise ValueError("layer counts must be positive")
+    if num_target_layers == 1:
+        return [0]
+    step = (num_source_layers - 1) / (num_target_layers - 1)
+    return [int(round(i * step)) for i in range(num_target_layers)]
+
+
+def check_layer_map(layer_map: Sequence[int], num_target_layers: int, num_source_layers: int) -> list[int]:
+    """Validate a user-given map ``target layer i → source layer layer_map[i]``."""
+    if len(layer_map) != num_target_layers:
+        raise ValueError(f"layer map has {len(layer_map)} entries; the target has {num_target_layers} layers")
+    for i, s in enumerate(layer_map):
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < num_source_layers:
+            raise ValueError(
+                f"layer map sends target layer {i} to source layer {s!r}, out of range for {num_source_layers} layers"
+            )
+    return list(layer_map)
+
+
+class AttentionMerger:
+    """Writes Eq. 1/2/3 merges of ``source`` into ``target``'s Q/K/V projections, in place and reversibly.
+
+    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). Depths must match unless a
+    ``layer_map`` (target layer → source layer) is given; every mapped matrix must have the target's shape.
+    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        source: nn.Module | AttentionWeights,
+        *,
+        target_family: str | AttentionFamily | None = None,
+        source_family: str | AttentionFamily | None = None,
+        projections: Sequence[str] = PROJECTIONS,
+        layer_map: Sequence[int] | None = None,
+        bias: BiasMode = "target",
+        norm_matched: bool = False,
+    ) -> None:
+        unknown = set(projections) - set(PROJECTIONS)
+        if unknown or not projections:
+            raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {list(projections)}")
+        if bias not in ("target", "interpolate"):
+            raise ValueError(f"bias must be 'target' or 'interpolate', got {bias!r}")
+        self.target = target
+        fam = (
+            detect_family(target)
+            if target_family is None
+            else (get_family(target_family) if isinstance(target_family, str) else target_family)
+        )
+        self._modules = attention_modules(target, fam)
+        self.original = AttentionWeights.from_model(target, fam)
+        self.source = (
+            source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
+        )
+        self.projections = tuple(projections)
+        self.bias = bias
+        self.norm_matched = norm_matched
+        self.num_layers = self.original.num_layers
+        if layer_map is None:
+            if self.source.num_layers != self.num_layers:
+                raise ValueError(
+                    f"source has {self.source.num_layers} attention layers, target has {self.num_layers}: "
+                    "give a layer_map (e.g. evenly_spaced_layer_map) to merge models of different depth"
+                )
+            layer_map = list(range(self.num_layers))
+        self.layer_map = check_layer_map(layer_map, self.num_layers, self.source.num_layers)
+        for i, s in enumerate(self.layer_map):
+            for p in self.projections:
+                ts, ss = self.original.shape(i, p), self.source.shape(s, p)
+                if ts != ss:
+                    raise ValueError(
+                        f"width mismatch at target layer {i} ({p}): target {ts} vs source layer {s} {ss}"
+                    )
+
+    def projection(self, layer: int, proj: str) -> nn.Linear:
+        """The target's live ``nn.Linear`` for ``layer``/``proj`` (holds the merge while one is applied)."""
+        return self._modules[layer][proj]
+
+    def source_matrix(self, layer: int, proj: str) -> Tensor:
+        """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
+        w = self.source.weights[(self.layer_map[layer], proj)]
+        return match_norm(w, self.original.weights[(layer, proj)]) if self.norm_matched else w
+
+    def lambdas(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
+        """Per-layer factors: a float plus optional layer subset (Eq. 2), or one value per layer (Eq. 3)."""
+        if is_scalar(lam):
+            return layer_lambdas(self.num_layers, lam, None if layers is None else list(layers))  # type: ignore[arg-type]
+        if layers is not None:
+            raise ValueError("give either per-layer λ values or a layer subset, not both")
+        try:
+            values = list(lam)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError(f"λ must be a real number in [0, 1] or one such number per layer, got {lam!r}") from None
+        if len(values) != self.num_layers:
+            raise ValueError(f"{len(values)} per-layer λ values for a target of {self.num_layers} layers")
+        return [as_lambda(v, where=f"λ of layer {i}") for i, v in enumerate(values)]
+
+    @torch.no_grad()
+    def apply(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
+        """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
+        lams = self.lambdas(lam, layers)
+        for i, lam_i in enumerate(lams):
+            for p in self.projections:
+                lin = self._modules[i][p]
+                orig_w = self.original.weights[(i, p)]
+                merged = orig_w if lam_i == 0.0 else interpolate(self.source_matrix(i, p), orig_w, lam_i)
+                lin.weight.copy_(merged)
+                if lin.bias is not None:
+                    orig_b = self.original.biases[(i, p)]
+                    assert orig_b is not None
+                    if self.bias == "interpolate" and lam_i != 0.0:
+                        src_b = self.source.biases.get((self.layer_map[i], p))
+                        src_b = torch.zeros_like(orig_b) if src_b is None else src_b
+                        lin.bias.copy_(interpolate(src_b, orig_b, lam_i))
+                    else:
+                        lin.bias.copy_(orig_b)
+        return lams
+
+    def restore(self) -> None:
+        """Put the target's original Q/K/V back."""
+        self.apply(0.0)
+
+    @contextmanager
+    def merged(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> Iterator[list[float]]:
+        """``with merger.merged(0.1): ...`` — the target is merged inside the block and restored after."""
+        try:
+            yield self.apply(lam, layers)
+        finally:
+            self.restore()

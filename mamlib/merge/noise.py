@@ -1,0 +1,87 @@
+"""Noise "sources" for Table 1's baselines (Sec. 4.1): N(Source), N(Target) and N(0, 1).
+
+The paper draws matrices "with the same mean and variance as the parameters" of the source or target model and
+shapes them like the target's attention matrices. It does not say over which parameters the moments are taken. We
+take them **per matrix** by default: the noise replacing target layer ``i``'s ``W_Q`` has the mean and standard
+deviation of the corresponding source (or target) ``W_Q``. ``pooling="model"`` instead pools the moments over all of
+the model's Q/K/V weight matrices. Both keep the matrix-level scale that the comparison is about; per-matrix also
+keeps the differences between layers and projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+
+from mamlib.merge.merger import AttentionWeights, Key
+
+NoiseKind = Literal["source", "target", "standard"]
+Pooling = Literal["matrix", "model"]
+
+#: Table 1's column names, by noise kind.
+NOISE_LABELS: dict[str, str] = {"source": "N(Source)", "target": "N(Target)", "standard": "N(0,1)"}
+
+
+def moments(weights: AttentionWeights, pooling: Pooling = "matrix") -> dict[Key, tuple[float, float]]:
+    """Mean and (population) standard deviation of each weight matrix, or of all of them pooled, by key."""
+    if pooling == "matrix":
+        return {
+            k: (w.double().mean().item(), w.double().std(unbiased=False).item()) for k, w in weights.weights.items()
+        }
+    if pooling == "model":
+        flat = torch.cat([w.double().flatten() for w in weights.weights.values()])
+        m = (flat.mean().item(), flat.std(unbiased=False).item())
+        return {k: m for k in weights.weights}
+    raise ValueError(f"pooling must be 'matrix' or 'model', got {pooling!r}")
+
+
+def noise_weights(
+    like: AttentionWeights,
+    stats_from: AttentionWeights | None,
+    *,
+    seed: int,
+    pooling: Pooling = "matrix",
+    layer_map: Sequence[int] | None = None,
+) -> AttentionWeights:
+    """Gaussian matrices shaped like ``like`` (the target) with the moments of ``stats_from``.
+
+    ``stats_from=None`` gives N(0, 1). With a ``layer_map`` (target layer → source layer), target layer ``i`` takes
+    the moments of ``stats_from``'s layer ``layer_map[i]``. Biases are left out (``None``). Deterministic in ``seed``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    stats = None if stats_from is None else moments(stats_from, pooling)
+    out: dict[Key, torch.Tensor] = {}
+    for (layer, proj), w in sorted(like.weights.items()):
+        z = torch.randn(w.shape, generator=gen, dtype=torch.float64)
+        if stats is not None:
+            src_layer = layer if layer_map is None else layer_map[layer]
+            mean, std = stats[(src_layer, proj)]
+            z = z * std + mean
+        out[(layer, proj)] = z.to(dtype=w.dtype, device=w.device)
+    return AttentionWeights(
+        weights=out,
+        biases={k: None for k in out},
+        num_layers=like.num_layers,
+        origin="N(0,1)" if stats_from is None else f"N({stats_from.origin}, per {pooling})",
+    )
+
+
+def noise_source(
+    kind: NoiseKind,
+    target: AttentionWeights,
+    source: AttentionWeights,
+    *,
+    seed: int,
+    pooling: Pooling = "matrix",
+    layer_map: Sequence[int] | None = None,
+) -> AttentionWeights:
+    """The noise source of Table 1's column ``kind``: ``"source"``, ``"target"`` or ``"standard"``."""
+    if kind == "source":
+        return noise_weights(target, source, seed=seed, pooling=pooling, layer_map=layer_map)
+    if kind == "target":
+        return noise_weights(target, target, seed=seed, pooling=pooling)
+    if kind == "standard":
+        return noise_weights(target, None, seed=seed)
+    raise ValueError(f"noise kind must be one of {sorted(NOISE_LABELS)}, got {kind!r}")

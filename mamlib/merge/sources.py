@@ -1,0 +1,127 @@
+"""What a target is merged with: the registry of *source kinds* (Table 1's columns and their variants).
+
+Each :class:`SourceKind` names one way of obtaining the matrices that Eq. 1 blends into the target — the real
+source model, the source rescaled to the target's matrix norms, or one of the three noise baselines of Sec. 4.1 —
+with its table label and whether λ may be chosen on it (noise is a baseline, never a candidate). Later methods
+register their own kinds with :func:`register_source_kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from mamlib.merge.merger import AttentionMerger, AttentionWeights, evenly_spaced_layer_map
+from mamlib.merge.noise import Pooling, noise_source
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """How the noise baselines are drawn: the seed and over what the moments are taken (:mod:`mamlib.merge.noise`)."""
+
+    seed: int = 0
+    pooling: Pooling = "matrix"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"seed": self.seed, "pooling": self.pooling}
+
+
+@dataclass(frozen=True)
+class MergeInputs:
+    """What every source kind is built from: the target's original and the source's attention weights, and the
+    layer map (target layer → source layer, None for equal depths)."""
+
+    target: AttentionWeights
+    source: AttentionWeights
+    layer_map: Sequence[int] | None
+    noise: NoiseSettings
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One column of Table 1: its ``name`` (in configurations and results), ``label`` (in tables), how to build its
+    merger into a target, and whether λ may be chosen on it (``selectable``; noise baselines are not)."""
+
+    name: str
+    label: str
+    selectable: bool
+    build: Callable[[nn.Module, MergeInputs], AttentionMerger]
+    #: Whether the kind draws random matrices (its configurations then record the noise settings).
+    random: bool = False
+
+
+def _real(norm_matched: bool) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
+    def build(target: nn.Module, inputs: MergeInputs) -> AttentionMerger:
+        return AttentionMerger(target, inputs.source, layer_map=inputs.layer_map, norm_matched=norm_matched)
+
+    return build
+
+
+def _noise(which: str) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
+    def build(target: nn.Module, inputs: MergeInputs) -> AttentionMerger:
+        weights = noise_source(which, inputs.target, inputs.source, seed=inputs.noise.seed,  # type: ignore[arg-type]
+                               pooling=inputs.noise.pooling, layer_map=inputs.layer_map)
+        return AttentionMerger(target, weights)
+
+    return build
+
+
+_REGISTRY: dict[str, SourceKind] = {}
+
+
+def register_source_kind(kind: SourceKind, *, replace: bool = False) -> SourceKind:
+    """Add ``kind`` to the registry (ValueError if the name is taken, unless ``replace``)."""
+    if kind.name in _REGISTRY and not replace:
+        raise ValueError(f"source kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def source_kinds() -> dict[str, SourceKind]:
+    """Every registered source kind, in registration (= table column) order."""
+    return dict(_REGISTRY)
+
+
+def get_source_kind(name: str) -> SourceKind:
+    """The source kind called ``name``; ValueError listing the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown source kind {name!r}; known: {list(_REGISTRY)}") from None
+
+
+for _kind in (
+    SourceKind("source", "Source", True, _real(False)),
+    SourceKind("noise-source", "N(Source)", False, _noise("source"), random=True),
+    SourceKind("noise-target", "N(Target)", False, _noise("target"), random=True),
+    SourceKind("noise-standard", "N(0,1)", False, _noise("standard"), random=True),
+    SourceKind("source-normed", "Source, norm-matched", True, _real(True)),
+):
+    register_source_kind(_kind)
+
+#: Table 1's four columns: the real source and the three noise baselines.
+TABLE1_KINDS: tuple[str, ...] = ("source", "noise-source", "noise-target", "noise-standard")
+
+
+def build_mergers(
+    target: nn.Module,
+    source: nn.Module | AttentionWeights,
+    kinds: Sequence[str],
+    *,
+    layer_map: Sequence[int] | None = None,
+    noise: NoiseSettings = NoiseSettings(),
+) -> dict[str, AttentionMerger]:
+    """One reversible merger into ``target`` per source kind; noise is shaped like the target's matrices.
+
+    Models of different depth get ``layer_map`` or, when it is None, the evenly spaced default.
+    """
+    kinds = [get_source_kind(k) for k in kinds]
+    src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source)
+    original = AttentionWeights.from_model(target)
+    lmap = list(layer_map) if layer_map is not None else None
+    if lmap is None and src.num_layers != original.num_layers:
+        lmap = evenly_spaced_layer_map(original.num_layers, src.num_layers)
+    inputs = MergeInputs(original, src, lmap, noise)
+    return {k.name: k.build(target, inputs) for k in kinds}

@@ -1,0 +1,269 @@
+"""Building the experiments' models from a :class:`~mamlib.models.kinds.ModelSpec`: tiny random ones, hub
+checkpoints, packaged weights — every kind returns one type, :class:`LoadedModel` (network plus its processors).
+
+The paper's ASR pair is HuBERT-large fine-tuned for CTC (target) and BERT-large-uncased (source), both 24 × 1024
+(Sec. 4). The ``smoke`` preset builds the same architectures tiny and randomly initialised; :func:`hubert_large_config`
+and :func:`bert_large_config` mirror the published configurations so that the paper preset's code paths can be tested
+at full size without downloading anything. Recognizers (:mod:`mamlib.asr`) and audio encoders (:mod:`mamlib.aec`)
+wrap a :class:`LoadedModel`; this package knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import (
+    BertConfig,
+    BertModel,
+    HubertConfig,
+    HubertForCTC,
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2FeatureExtractor,
+)
+
+from mamlib.common.paths import resolve_path
+from mamlib.models.kinds import MODEL_OPTIONS, ModelSpec
+
+#: Characters of the LibriSpeech CTC vocabulary used by facebook/hubert-large-ls960-ft ("|" separates words).
+CTC_CHARACTERS = list("|ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+
+#: What a network is, for the code that wraps it: a CTC recognizer, a Whisper encoder-decoder, a BEATs audio
+#: encoder, a text encoder (with a tokenizer) or an image encoder.
+Architecture = Literal["ctc", "whisper", "beats", "text", "vision"]
+
+
+@dataclass
+class LoadedModel:
+    """A built network (eval mode, on its device) with the feature extractor and tokenizer that come with it."""
+
+    model: nn.Module
+    architecture: Architecture
+    feature_extractor: Any = None
+    tokenizer: Any = None
+
+
+def char_ctc_tokenizer() -> Wav2Vec2CTCTokenizer:
+    """A character CTC tokenizer with the LibriSpeech vocabulary layout (pad=0, ``|`` as word delimiter)."""
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
+    for c in CTC_CHARACTERS:
+        vocab[c] = len(vocab)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vocab.json"
+        path.write_text(json.dumps(vocab))
+        return Wav2Vec2CTCTokenizer(str(path), word_delimiter_token="|", do_lower_case=False)
+
+
+def char_wordpiece_tokenizer():
+    """A character-level WordPiece tokenizer for the random text models (no vocabulary can be downloaded).
+
+    Every lower-case letter, digit and apostrophe is a token, word-initial or continuation (``##x``), so any
+    normalized transcript tokenizes without ``[UNK]``.
+    """
+    from transformers import BertTokenizer
+
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789'")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vocab.txt"
+        path.write_text("\n".join(vocab) + "\n")
+        return BertTokenizer(str(path), do_lower_case=True)
+
+
+def speech_feature_extractor() -> Wav2Vec2FeatureExtractor:
+    """The feature extractor of HuBERT-large-ft: raw 16 kHz audio, per-utterance normalisation, attention masks."""
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+
+
+def hubert_large_config(**overrides: Any) -> HubertConfig:
+    """The architecture of ``facebook/hubert-large-ls960-ft`` (24 layers × 1024, stable layer norm, CTC head)."""
+    cfg = dict(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+        do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True, vocab_size=32,
+        pad_token_id=0, ctc_loss_reduction="sum",
+    )
+    cfg.update(overrides)
+    return HubertConfig(**cfg)
+
+
+def bert_large_config(**overrides: Any) -> BertConfig:
+    """The architecture of ``bert-large-uncased`` (24 layers × 1024, 16 heads)."""
+    cfg = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+    cfg.update(overrides)
+    return BertConfig(**cfg)
+
+
+def _tiny_options(spec: ModelSpec) -> tuple[int, int, int, int]:
+    o = spec.options
+    return int(o.get("seed", 0)), int(o.get("hidden_size", 64)), int(o.get("num_layers", 4)), int(o.get("heads", 4))
+
+
+def _seed(spec: ModelSpec) -> None:
+    torch.manual_seed(int(spec.options.get("seed", 0)))
+
+
+def _origin(spec: ModelSpec) -> Any:
+    return spec.options.get("origin", "package")
+
+
+def _ctc(model: nn.Module, tokenizer: Any = None, feature_extractor: Any = None) -> LoadedModel:
+    return LoadedModel(model, "ctc", feature_extractor or speech_feature_extractor(), tokenizer or char_ctc_tokenizer())
+
+
+def _build_tiny_hubert_ctc(spec: ModelSpec) -> LoadedModel:
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    conv = int(spec.options.get("conv_dim", 32))
+    tokenizer = char_ctc_tokenizer()
+    model = HubertForCTC(
+        hubert_large_config(
+            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden,
+            conv_dim=(conv,) * 7, num_conv_pos_embeddings=16, vocab_size=len(tokenizer),
+        )
+    )
+    return _ctc(model, tokenizer)
+
+
+def _build_tiny_bert(spec: ModelSpec) -> LoadedModel:
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    model = BertModel(bert_large_config(
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden,
+    ))
+    return LoadedModel(model, "text", tokenizer=char_wordpiece_tokenizer())
+
+
+def _build_random_hubert_large(spec: ModelSpec) -> LoadedModel:
+    _seed(spec)
+    return _ctc(HubertForCTC(hubert_large_config()))
+
+
+def _build_random_bert_large(spec: ModelSpec) -> LoadedModel:
+    _seed(spec)
+    return LoadedModel(BertModel(bert_large_config()), "text", tokenizer=char_wordpiece_tokenizer())
+
+
+def _from_hub(spec: ModelSpec, load: Callable[..., Any]) -> Any:
+    try:
+        return load(spec.name, local_files_only=bool(spec.options.get("local_files_only", False)))
+    except OSError as err:
+        raise OSError(
+            f"cannot load {spec.name!r} from the Hugging Face hub or its local cache ({err}). "
+            "The paper preset needs hub access (or a pre-filled HF cache); the smoke and mini presets run offline."
+        ) from err
+
+
+def _build_hub_ctc(spec: ModelSpec) -> LoadedModel:
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    processor = _from_hub(spec, AutoProcessor.from_pretrained)
+    return _ctc(_from_hub(spec, AutoModelForCTC.from_pretrained), processor.tokenizer, processor.feature_extractor)
+
+
+def _build_hub_encoder(spec: ModelSpec) -> LoadedModel:
+    from transformers import AutoModel, AutoTokenizer
+
+    model = _from_hub(spec, AutoModel.from_pretrained)
+    if getattr(model.config, "vocab_size", None) is None:  # an image encoder: no tokenizer
+        return LoadedModel(model, "vision")
+    return LoadedModel(model, "text", tokenizer=_from_hub(spec, AutoTokenizer.from_pretrained))
+
+
+def _build_minilm(spec: ModelSpec) -> LoadedModel:
+    from mamlib.models.pretrained import load_minilm
+
+    model, tokenizer = load_minilm(origin=_origin(spec))
+    return LoadedModel(model, "text", tokenizer=tokenizer)
+
+
+def _build_whisper_tiny_en(spec: ModelSpec) -> LoadedModel:
+    from mamlib.models.pretrained import load_whisper_tiny_en
+
+    model, processor = load_whisper_tiny_en(origin=_origin(spec))
+    return LoadedModel(model, "whisper", processor.feature_extractor, processor.tokenizer)
+
+
+def checkpoint_path(spec: ModelSpec) -> str:
+    """The checkpoint file of a ``beats-checkpoint`` spec (``options.path`` or the variable ``options.path_env``)."""
+    env = spec.options.get("path_env")
+    path = resolve_path(spec.options.get("path"), env)
+    if not path:
+        raise FileNotFoundError(
+            f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
+            + (f" or the environment variable {env}" if env else "")
+            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from "
+            "https://github.com/microsoft/unilm/tree/master/beats"
+        )
+    return path
+
+
+def _build_tiny_beats(spec: ModelSpec) -> LoadedModel:
+    from mamlib.models.beats import BEATs, tiny_beats_config
+
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    return LoadedModel(BEATs(tiny_beats_config(layers=layers, dim=hidden, heads=heads)), "beats")
+
+
+def _build_beats_checkpoint(spec: ModelSpec) -> LoadedModel:
+    from mamlib.models.beats import load_beats_checkpoint
+
+    return LoadedModel(load_beats_checkpoint(checkpoint_path(spec)), "beats")
+
+
+def _build_tiny_vit(spec: ModelSpec) -> LoadedModel:
+    from transformers import ViTConfig, ViTModel
+
+    seed, hidden, layers, heads = _tiny_options(spec)
+    torch.manual_seed(seed)
+    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                    intermediate_size=2 * hidden, image_size=32, patch_size=16)
+    return LoadedModel(ViTModel(cfg), "vision")
+
+
+def _build_random_vit_base(spec: ModelSpec) -> LoadedModel:
+    from transformers import ViTConfig, ViTModel
+
+    _seed(spec)
+    return LoadedModel(ViTModel(ViTConfig()), "vision")  # ViT-B/16: 12 × 768, as google/vit-base-patch16-224-in21k
+
+
+def _build_vit_s14(spec: ModelSpec) -> LoadedModel:
+    from mamlib.models.pretrained import load_vit_s14
+
+    return LoadedModel(load_vit_s14(origin=_origin(spec)), "vision")
+
+
+_BUILDERS: dict[str, Callable[[ModelSpec], LoadedModel]] = {
+    "tiny-hubert-ctc": _build_tiny_hubert_ctc,
+    "tiny-bert": _build_tiny_bert,
+    "random-hubert-large-ctc": _build_random_hubert_large,
+    "random-bert-large": _build_random_bert_large,
+    "hub-ctc": _build_hub_ctc,
+    "hub-encoder": _build_hub_encoder,
+    "minilm": _build_minilm,
+    "whisper-tiny-en": _build_whisper_tiny_en,
+    "tiny-beats": _build_tiny_beats,
+    "beats-checkpoint": _build_beats_checkpoint,
+    "whisper-tiny-en-encoder": _build_whisper_tiny_en,
+    "tiny-vit": _build_tiny_vit,
+    "random-vit-base": _build_random_vit_base,
+    "vit-s14": _build_vit_s14,
+}
+if set(_BUILDERS) != set(MODEL_OPTIONS):  # pragma: no cover - a programming error, caught by any import
+    raise RuntimeError(f"model kinds without a builder or without options: {set(_BUILDERS) ^ set(MODEL_OPTIONS)}")
+
+
+def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> LoadedModel:
+    """The network ``spec`` describes with its processors, in eval mode on ``device``."""
+    loaded = _BUILDERS[spec.kind](spec)
+    loaded.model = loaded.model.eval().to(device)
+    return loaded

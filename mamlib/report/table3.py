@@ -1,0 +1,54 @@
+"""Chapter 3 (Sec. 4.1, Table 3): layer similarities of paired audio and text, each metric's top-k picks, and the
+picks merged at the dev-chosen λ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mamlib.models.build import build_model
+from mamlib.report.chapter import Chapter
+from mamlib.selection.picks import layer_similarities, picks, picks_table, scaled_ks, table3_block
+
+NORMALIZATIONS = ("none", "l2")
+
+
+@dataclass
+class LayerPicks:
+    """Similarity scores per corpus and the top-k picks per (corpus, normalization)."""
+
+    scores: dict[str, pd.DataFrame]
+    picked: dict[tuple[str, str], dict[tuple[str, int], list[int]]]
+    ks: list[int]
+
+    def table(self) -> pd.DataFrame:
+        """Which layers each metric picks, one column group per corpus and normalization."""
+        return pd.concat({f"{label} ({'raw' if norm == 'none' else 'L2'})": picks_table(p)
+                          for (label, norm), p in self.picked.items()}, axis=1)
+
+    def changed_by_normalization(self) -> dict[str, int]:
+        """How many picks L2 normalization changes, out of how many."""
+        labels = list(self.scores)
+        changed = sum(self.picked[(c, "none")][key] != self.picked[(c, "l2")][key]
+                      for c in labels for key in self.picked[(c, "none")])
+        return {"changed": changed, "total": sum(len(self.picked[(c, "none")]) for c in labels)}
+
+
+def layer_picks(ch: Chapter) -> LayerPicks:
+    """Score every target layer against the text source on each selectable corpus's dev split, and pick."""
+    rig, setup = ch.asr_rig, ch.preset.asr
+    ks = scaled_ks(rig.num_layers)
+    text = build_model(setup.source, ch.preset.device)
+    if text.tokenizer is None:
+        raise ValueError(f"the source model {setup.source.kind!r} has no tokenizer: layer selection needs a text source")
+    scores = {label: layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[label]["dev"],
+                                        rig.merger.layer_map, batch_size=setup.batch_size)
+              for label in ch.selectable}
+    picked = {(label, norm): picks(scores[label], ks, norm) for label in ch.selectable for norm in NORMALIZATIONS}
+    return LayerPicks(scores, picked, ks)
+
+
+def asr_table3(ch: Chapter, lp: LayerPicks) -> dict[str, pd.DataFrame]:
+    """Table 3 per selectable corpus: the raw-score picks merged at the dev-chosen λ, test WER (%)."""
+    return {label: table3_block(ch.sweep(label), lp.picked[(label, "none")], lp.ks)[0] for label in ch.selectable}

@@ -1,0 +1,137 @@
+"""Choosing which layers to merge from data (Sec. 4.1, Table 3).
+
+The target encodes utterances, the source encodes their transcripts; each layer's pooled representations are
+compared (:mod:`mamlib.selection.scores`) and the top-k most similar layers are merged with Eq. 2. This module connects
+those pieces to the presets: it encodes a corpus split with both models and evaluates the picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from mamlib.asr.metrics import normalize_transcript
+from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance
+from mamlib.selection.representations import (
+    HIGHER_IS_MORE_SIMILAR,
+    METRICS,
+    Normalization,
+    audio_layer_representations,
+    text_layer_representations,
+    whisper_layer_representations,
+)
+from mamlib.selection.scores import similarity_table, top_k_layers
+from mamlib.sweeps.choose import best_lambda
+from mamlib.sweeps.grid import Sweep, SweepGrid, layer_label
+
+
+def scaled_ks(num_layers: int, paper_layers: int = 24, paper_ks: Sequence[int] = (4, 6, 8)) -> list[int]:
+    """Table 3's k values scaled to a target of ``num_layers`` layers; for shallow targets (< 12 layers, where the
+    scaled values collapse) every proper subset size ``1 … L−1``."""
+    if num_layers < 2:
+        raise ValueError(f"a model of {num_layers} layer(s) has no proper subset to select")
+    if num_layers < 12:
+        return list(range(1, num_layers))
+    return sorted({max(1, min(num_layers - 1, round(k * num_layers / paper_layers))) for k in paper_ks})
+
+
+@torch.inference_mode()
+def target_representations(transcriber: Transcriber, utterances: Sequence[Utterance], batch_size: int = 8):
+    """``[L, N, width]`` pooled representations of the target's layers on the utterances' audio."""
+    waves = [u.audio for u in utterances]
+    if isinstance(transcriber, CTCTranscriber):
+        return audio_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                           batch_size=batch_size)
+    if hasattr(transcriber, "feature_extractor") and hasattr(transcriber.model, "get_encoder"):
+        return whisper_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                             batch_size=batch_size)
+    raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
+
+
+def layer_similarities(
+    transcriber: Transcriber,
+    source: nn.Module,
+    tokenizer: Any,
+    utterances: Sequence[Utterance],
+    layer_map: Sequence[int] | None,
+    *,
+    batch_size: int = 8,
+    normalizations: Sequence[Normalization] = ("none", "l2"),
+) -> pd.DataFrame:
+    """Scores of every metric for every target layer, one block of rows per normalization (long format).
+
+    The target encodes the utterances' audio, the text ``source`` (with its ``tokenizer``) their normalized
+    transcripts — e.g. ``mamlib.models.build.build_text_source(preset.asr.source)``.
+    """
+    t = target_representations(transcriber, utterances, batch_size)
+    with torch.inference_mode():
+        s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
+    frames = []
+    for norm in normalizations:
+        table = similarity_table(t, s, layer_map=layer_map, normalize=norm)
+        long = table.reset_index().melt(id_vars="layer", var_name="metric", value_name="score")
+        long["normalization"] = norm
+        frames.append(long)
+    return pd.concat(frames, ignore_index=True)
+
+
+def picks(
+    scores: pd.DataFrame, ks: Sequence[int], normalization: Normalization = "none"
+) -> dict[tuple[str, int], list[int]]:
+    """The top-k layers of every metric and k (Eq. 2's subset ℓ) under one normalization."""
+    part = scores[scores["normalization"] == normalization]
+    out = {}
+    for metric in METRICS:
+        col = part[part["metric"] == metric].sort_values("layer")["score"].to_numpy()
+        for k in ks:
+            out[(metric, k)] = top_k_layers(col, metric, k)
+    return out
+
+
+def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame:
+    """Which layers each metric picks for each k, as a table (rows k, columns metric)."""
+    rows: dict[int, dict[str, str]] = {}
+    for (metric, k), layers in picked.items():
+        rows.setdefault(k, {})[metric] = layer_label(layers)
+    table = pd.DataFrame(rows).T
+    table.index.name = "k"
+    return table[[m for m in METRICS if m in table.columns]]
+
+
+def similarity_ranks(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with a ``rank`` column: 1 = the layer each metric finds most similar (per normalization)."""
+    out = scores.copy()
+    groups = out.groupby(["metric", "normalization"])["score"]
+    ascending = out.assign(r=groups.rank(method="first", ascending=True))["r"]
+    descending = out.assign(r=groups.rank(method="first", ascending=False))["r"]
+    out["rank"] = descending.where(out["metric"].map(HIGHER_IS_MORE_SIMILAR), ascending).astype(int)
+    return out
+
+
+def table3_block(
+    sweep: Sweep,
+    picked: Mapping[tuple[str, int], Sequence[int]],
+    ks: Sequence[int],
+) -> tuple[pd.DataFrame, float]:
+    """Table 3 for one corpus: λ = the non-zero λ with the lowest dev WER when merging all layers (Chapter 1's
+    sweep, read back from the results store), then every metric's top-k pick merged at that λ, test WER (%).
+
+    Returns the table (rows (λ, k), columns metric) and λ.
+    """
+    full = sweep.run(SweepGrid(kinds=("source",)))
+    lam = best_lambda(full[(full["split"] == "dev") & (full["source"] == "source")], sweep.value)
+    sets = sorted({tuple(v) for v in picked.values()})
+    runs = sweep.run(SweepGrid(kinds=("source",), lambdas=(lam,), layer_sets=tuple(sets), splits=("test",)))
+    error_of = {row["layers"]: row[sweep.value] for _, row in runs.iterrows() if row["source"] == "source"}
+    rows = {(lam, k): {m: error_of[layer_label(picked[(m, k)])] for m in METRIC_LABELS} for k in ks}
+    table = pd.DataFrame(rows).T
+    table.index.names = ["λ", "k"]
+    return table.rename(columns=METRIC_LABELS), lam
+
+
+#: How the book names the metrics, in the paper's column order.
+METRIC_LABELS = {"euclidean": "Euclidean", "swd": "SWD", "inner_product": "Inner product"}

@@ -1,0 +1,90 @@
+"""Speech-recognition sweeps: the preset's recognizer with its mergers, scored by WER on one corpus at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr, make_transcriber
+from mamlib.merge.sources import build_mergers
+from mamlib.models.build import build_model
+from mamlib.presets.schema import ASRSetup, CorpusSpec, Preset
+from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
+from mamlib.sweeps.store import ResultStore
+
+
+@dataclass
+class ASRRig(MergeRig):
+    """The preset's target recognizer with one reversible merger per source kind."""
+
+    transcriber: Transcriber = field(default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
+        setup = preset.asr
+        transcriber = make_transcriber(build_model(setup.target, preset.device), preset.device)
+        source = build_model(setup.source, preset.device).model
+        mergers = build_mergers(transcriber.model, source, setup.source_kinds if kinds is None else list(kinds),
+                                layer_map=setup.layer_map, noise=setup.noise)
+        return cls(preset, setup, mergers, transcriber)
+
+
+@dataclass
+class ASRSweep:
+    """One corpus of an :class:`ASRRig`: ``run(grid)`` returns a row per configuration, WER (%) in ``wer``.
+
+    With ``reuse_prefix`` (default), a CTC target evaluated on layer subsets that leave the bottom layers unmerged
+    computes the unchanged bottom once per split (:class:`~mamlib.asr.prefix_cache.CachedCTCTranscriber`) — the
+    transcripts are identical, the sweep faster.
+    """
+
+    rig: ASRRig
+    corpus: CorpusSpec
+    utterances: Mapping[str, Sequence[Utterance]]
+    store: ResultStore
+    reuse_prefix: bool = True
+    value: str = "wer"
+
+    def run(self, grid: SweepGrid = FULL_GRID) -> pd.DataFrame:
+        rig, starts = self.rig, grid.merged_layers()
+        setup: ASRSetup = rig.preset.asr
+        caches: dict[str, Transcriber] = {}
+
+        def transcriber_for(split: str) -> Transcriber:
+            if not (self.reuse_prefix and starts and isinstance(rig.transcriber, CTCTranscriber)):
+                return rig.transcriber
+            if split not in caches:  # called through ``prepare``: the target is unmerged here
+                from mamlib.asr.prefix_cache import CachedCTCTranscriber
+
+                caches[split] = CachedCTCTranscriber(rig.transcriber, [u.audio for u in self.utterances[split]],
+                                                     starts, batch_size=setup.batch_size)
+            return caches[split]
+
+        def evaluate(split: str) -> dict[str, Any]:
+            utts = self.utterances[split]
+            report = evaluate_asr(transcriber_for(split), utts, batch_size=setup.batch_size)
+            return {
+                "wer": 100.0 * report.wer,
+                "substitutions": report.substitutions, "deletions": report.deletions,
+                "insertions": report.insertions, "hits": report.hits, "n_utterances": len(utts),
+                "ids": report.utterances["id"].tolist(),
+                "references": report.utterances["reference"].tolist(),
+                "hypotheses": report.utterances["hypothesis"].tolist(),
+            }
+
+        return run_sweep(rig, self.corpus.as_dict(), self.corpus.label, evaluate, self.store, grid,
+                         default_splits=self.corpus.splits, prepare=transcriber_for)
+
+
+def load_corpora(corpora: Mapping[str, CorpusSpec], cache_dir: str | Path) -> dict[str, dict[str, list[Utterance]]]:
+    """Every corpus of a preset, by label and split, through :func:`mamlib.asr.corpora.load_corpus`."""
+    from mamlib.asr.corpora import load_corpus
+
+    return {label: {split: load_corpus(spec.kind, split, cache_dir=cache_dir, path=spec.resolved_path(),
+                                       n=spec.size(split), **spec.options)
+                    for split in spec.splits}
+            for label, spec in corpora.items()}

@@ -1,0 +1,165 @@
+"""The one sweep engine of the zero-shot experiments (Sec. 3.1–3.2, Sec. 4.1: Tables 1–3), for ASR and AEC alike.
+
+A *rig* (:class:`MergeRig`) holds a preset's target network with one reversible merger per source kind
+(:mod:`mamlib.merge.sources`), built once. A :class:`SweepGrid` names which (source kind, λ, layer subset, split)
+configurations to evaluate; :func:`sweep_configs` spells each out completely — that dict is its results-store key —
+and :func:`run_sweep` evaluates the missing ones inside their merge and returns one row per configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+
+from mamlib.merge.interpolation import as_lambda
+from mamlib.merge.merger import AttentionMerger
+from mamlib.merge.sources import get_source_kind
+from mamlib.presets.schema import MergeSetup, Preset
+from mamlib.sweeps.store import ResultStore, run_grid
+
+SPLITS: tuple[str, ...] = ("dev", "test")
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Which configurations a sweep evaluates. ``None`` means: every source kind the rig has (``kinds``), the
+    setup's λ grid (``lambdas``), the corpus's own splits (``splits``). ``layer_sets`` are Eq. 2's subsets (None:
+    all layers)."""
+
+    kinds: tuple[str, ...] | None = None
+    lambdas: tuple[float, ...] | None = None
+    layer_sets: tuple[tuple[int, ...] | None, ...] = (None,)
+    splits: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kinds is not None:
+            object.__setattr__(self, "kinds", tuple(get_source_kind(k).name for k in self.kinds))
+        if self.lambdas is not None:
+            object.__setattr__(self, "lambdas", tuple(as_lambda(x, where="grid λ") for x in self.lambdas))
+        object.__setattr__(self, "layer_sets",
+                           tuple(None if s is None else tuple(sorted(int(i) for i in s)) for s in self.layer_sets))
+        if self.splits is not None:
+            bad = [s for s in self.splits if s not in SPLITS]
+            if bad:
+                raise ValueError(f"unknown split(s) {bad}; known: {list(SPLITS)}")
+            object.__setattr__(self, "splits", tuple(self.splits))
+
+    def merged_layers(self) -> list[int]:
+        """The lowest merged layer of every layer subset (what a prefix cache can start from)."""
+        return sorted({min(s) for s in self.layer_sets if s})
+
+
+#: The default grid: every source kind, the setup's λ grid, all layers, the corpus's splits.
+FULL_GRID = SweepGrid()
+
+
+@dataclass
+class MergeRig:
+    """A preset's target network with one reversible merger per source kind."""
+
+    preset: Preset
+    setup: MergeSetup
+    mergers: dict[str, AttentionMerger]
+
+    @property
+    def num_layers(self) -> int:
+        """Depth of the target (its number of attention layers)."""
+        return next(iter(self.mergers.values())).num_layers
+
+    @property
+    def merger(self) -> AttentionMerger:
+        """The merger of the real source."""
+        return self.mergers["source"]
+
+
+class Sweep(Protocol):
+    """One corpus (or clip set) of a rig, evaluated over a grid; ``value`` names the error column."""
+
+    value: str
+
+    def run(self, grid: SweepGrid = FULL_GRID) -> pd.DataFrame: ...
+
+
+def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, default_splits: Sequence[str] = SPLITS
+                  ) -> list[dict[str, Any]]:
+    """The grid's configurations, each a complete description of what is computed (the results-store key).
+
+    λ = 0 is the unmerged model whatever the source, so it appears once per split with source kind ``none``.
+    Source kinds on which λ may not be chosen (the noise baselines) are evaluated on test only.
+    """
+    setup = rig.setup
+    kinds = list(rig.mergers) if grid.kinds is None else list(grid.kinds)
+    lambdas = setup.lambdas if grid.lambdas is None else grid.lambdas
+    configs = []
+    for split in default_splits if grid.splits is None else grid.splits:
+        seen_baseline = False
+        for layers in grid.layer_sets:
+            for kind in kinds:
+                source_kind = get_source_kind(kind)
+                if split == "dev" and not source_kind.selectable:
+                    continue
+                for lam in lambdas:
+                    baseline = lam == 0.0
+                    if baseline and seen_baseline:
+                        continue
+                    seen_baseline |= baseline
+                    configs.append({
+                        "experiment": setup.experiment,
+                        "preset": rig.preset.name,
+                        "target": setup.target.as_dict(),
+                        "source": "none" if baseline else kind,
+                        "source_model": None if baseline else setup.source.as_dict(),
+                        "noise": None if baseline or not source_kind.random else setup.noise.as_dict(),
+                        "layer_map": list(setup.layer_map) if setup.layer_map else None,
+                        "corpus": dict(data),
+                        "split": split,
+                        "lambda": float(lam),
+                        "layers": None if baseline or layers is None else list(layers),
+                    })
+    return configs
+
+
+def run_sweep(
+    rig: MergeRig,
+    data: Mapping[str, Any],
+    label: str,
+    evaluate: Callable[[str], dict[str, Any]],
+    store: ResultStore,
+    grid: SweepGrid,
+    *,
+    default_splits: Sequence[str] = SPLITS,
+    prepare: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """Evaluate :func:`sweep_configs` with ``evaluate(split)`` called inside each configuration's merge.
+
+    ``prepare(split)``, if given, runs before the merge is applied (on the unmerged target), only for
+    configurations that are not in the store yet.
+    """
+
+    def run(config: Mapping[str, Any]) -> dict[str, Any]:
+        if prepare is not None:
+            prepare(config["split"])
+        merger = rig.mergers["source" if config["source"] == "none" else config["source"]]
+        with merger.merged(config["lambda"], config["layers"]):
+            return evaluate(config["split"])
+
+    rows = run_grid(sweep_configs(rig, data, grid, default_splits), run, store, desc=f"{label} sweep")
+    df = pd.DataFrame(rows)
+    df["corpus"] = label
+    df["layers"] = df["layers"].map(layer_label)
+    return df
+
+
+def layer_label(layers: Sequence[int] | None) -> str:
+    """How a layer subset is shown: ``all``, ``5``, ``12-19`` (a block) or ``1,4,7`` (a scattered pick)."""
+    if layers is None:
+        return "all"
+    layers = sorted(layers)
+    if len(layers) == 1:
+        return str(layers[0])
+    if layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))
