@@ -15,15 +15,21 @@ from functools import lru_cache
 import jiwer
 import pandas as pd
 
-_NON_WORD = re.compile(r"[^a-z0-9 ]+")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_NOT_KEPT_FOR_NUMBERS = re.compile(r"[^a-z0-9 $£€%.]+")
+_NON_WORD = re.compile(r"[^a-z0-9 .]+")
+_LONE_PERIOD = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _SPACES = re.compile(r"\s+")
 
 
-def _basic_clean(text: str) -> str:
+def _ascii_lower(text: str) -> str:
     t = unicodedata.normalize("NFKD", text)
     t = "".join(c for c in t if not unicodedata.combining(c)).lower()
-    t = t.replace("'", "").replace("\u2019", "")
-    t = _NON_WORD.sub(" ", t)
+    return t.replace("'", "").replace("\u2019", "")
+
+
+def _words(text: str, keep: re.Pattern[str]) -> str:
+    t = _LONE_PERIOD.sub(" ", keep.sub(" ", text))
     return _SPACES.sub(" ", t).strip()
 
 
@@ -38,14 +44,17 @@ def normalize_transcript(text: str) -> str:
     """The one text normalization used for every WER in the book.
 
     The paper's transcripts (Table 4) are lower case without punctuation (``oswalds``, ``four legged``). So:
-    Unicode compatibility-decompose and drop accents, lower-case, delete apostrophes (``oswald's`` → ``oswalds``),
-    turn every other non-alphanumeric character (hyphens, punctuation) into a space, collapse whitespace. Then
-    numbers are written one way, as digits, with the English number normalizer that ships with transformers'
-    Whisper (``forty five`` and ``45`` both become ``45``; ``nineteen sixties`` → ``1960s``), so a recognizer that
-    writes digits and a reference that spells them agree; symbols it adds (``$``) are removed again. As in
+    Unicode compatibility-decompose and drop accents, lower-case, delete apostrophes (``oswald's`` → ``oswalds``).
+    Numbers are then written one way, as digits, with the English number normalizer that ships with transformers'
+    Whisper, read as Whisper's own English normalizer reads them: commas between digit groups are thousands
+    separators (``100,000`` = ``one hundred thousand`` = ``100000``), currency and percent signs stay attached for
+    the number normalizer (``$1,500`` = ``fifteen hundred dollars`` = ``1500``), a period between digits is a
+    decimal point (``3.5`` = ``three point five``). Everything else that is not a letter or digit (hyphens,
+    punctuation, the symbols the number normalizer adds) becomes a space, and whitespace is collapsed. As in
     Whisper's evaluations, a spoken digit string becomes one token (``nine one one`` → ``911``).
     """
-    return _basic_clean(_numbers()(_basic_clean(text)))
+    t = _THOUSANDS.sub("", _ascii_lower(text))
+    return _words(_numbers()(_words(t, _NOT_KEPT_FOR_NUMBERS)), _NON_WORD)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -16,9 +16,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mamlib.asr.metrics import WERReport, word_error_rate
+
+if TYPE_CHECKING:
+    from mamlib.models.build import LoadedModel
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.tensors import length_sorted_batches
-from mamlib.models.build import LoadedModel
 
 
 @dataclass(frozen=True)

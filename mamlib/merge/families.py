@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from mamlib.merge.registry import Registry
+
 #: The canonical projection names used throughout mamlib.
 PROJECTIONS: tuple[str, ...] = ("q", "k", "v")
 
@@ -60,28 +62,29 @@ class AttentionFamily:
         return None
 
 
-_REGISTRY: dict[str, AttentionFamily] = {}
+_REGISTRY: Registry[AttentionFamily] = Registry("attention family")
 
 
 def register_family(family: AttentionFamily, *, replace: bool = False) -> AttentionFamily:
     """Add ``family`` to the registry consulted by :func:`attention_modules` and :func:`detect_family`."""
-    if family.name in _REGISTRY and not replace:
-        raise ValueError(f"attention family {family.name!r} is already registered (pass replace=True)")
-    _REGISTRY[family.name] = family
-    return family
+    return _REGISTRY.register(family.name, family, replace=replace)
 
 
 def registered_families() -> dict[str, AttentionFamily]:
     """A copy of the registry, by name."""
-    return dict(_REGISTRY)
+    return _REGISTRY.all()
 
 
 def get_family(name: str) -> AttentionFamily:
     """The registered family called ``name``; a ValueError lists the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown attention family {name!r}; registered: {sorted(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
+
+
+def resolve_family(model: nn.Module, family: str | AttentionFamily | None = None) -> AttentionFamily:
+    """``family`` itself, the registered family it names, or (None) the family detected in ``model``."""
+    if family is None:
+        return detect_family(model)
+    return get_family(family) if isinstance(family, str) else family
 
 
 # HubertModel / HubertForCTC and the Wav2Vec2 family share one encoder layout.
@@ -171,14 +174,14 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
 def detect_family(model: nn.Module) -> AttentionFamily:
     """The one registered family whose pattern finds a complete Q/K/V layout in ``model``."""
     fits: list[tuple[AttentionFamily, dict[int, dict[str, nn.Linear]]]] = []
-    for fam in _REGISTRY.values():
+    for fam in _REGISTRY.all().values():
         try:
             fits.append((fam, attention_modules(model, fam)))
         except ValueError:
             continue
     if not fits:
         raise ValueError(
-            f"no registered attention family ({sorted(_REGISTRY)}) matches {type(model).__name__}; "
+            f"no registered attention family ({sorted(_REGISTRY.all())}) matches {type(model).__name__}; "
             f"some Linear modules it has: {_linear_names(model)}. Register one with mamlib.merge.families.register_family."
         )
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, detect_family, get_family
+from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, resolve_family
 from mamlib.merge.interpolation import as_lambda, interpolate, is_scalar, layer_lambdas, match_norm
 
 Key = tuple[int, str]
@@ -39,7 +39,7 @@ class AttentionWeights:
     @classmethod
     def from_model(cls, model: nn.Module, family: str | AttentionFamily | None = None) -> AttentionWeights:
         """A detached copy of ``model``'s attention projections (``family`` detected when None)."""
-        fam = detect_family(model) if family is None else (get_family(family) if isinstance(family, str) else family)
+        fam = resolve_family(model, family)
         modules = attention_modules(model, fam)
         weights: dict[Key, Tensor] = {}
         biases: dict[Key, Tensor | None] = {}
@@ -102,11 +102,7 @@ class AttentionMerger:
         if bias not in ("target", "interpolate"):
             raise ValueError(f"bias must be 'target' or 'interpolate', got {bias!r}")
         self.target = target
-        fam = (
-            detect_family(target)
-            if target_family is None
-            else (get_family(target_family) if isinstance(target_family, str) else target_family)
-        )
+        fam = resolve_family(target, target_family)
         self._modules = attention_modules(target, fam)
         self.original = AttentionWeights.from_model(target, fam)
         self.source = (

@@ -15,6 +15,7 @@ from torch import nn
 
 from mamlib.merge.merger import AttentionMerger, AttentionWeights, evenly_spaced_layer_map
 from mamlib.merge.noise import Pooling, noise_source
+from mamlib.merge.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,22 @@ def _noise(which: str) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
     return build
 
 
-_REGISTRY: dict[str, SourceKind] = {}
+_REGISTRY: Registry[SourceKind] = Registry("source kind")
 
 
 def register_source_kind(kind: SourceKind, *, replace: bool = False) -> SourceKind:
     """Add ``kind`` to the registry (ValueError if the name is taken, unless ``replace``)."""
-    if kind.name in _REGISTRY and not replace:
-        raise ValueError(f"source kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-    return kind
+    return _REGISTRY.register(kind.name, kind, replace=replace)
 
 
 def source_kinds() -> dict[str, SourceKind]:
     """Every registered source kind, in registration (= table column) order."""
-    return dict(_REGISTRY)
+    return _REGISTRY.all()
 
 
 def get_source_kind(name: str) -> SourceKind:
     """The source kind called ``name``; ValueError listing the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown source kind {name!r}; known: {list(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
 
 
 for _kind in (

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import yaml
 
 from mamlib.common.paths import resolve_path
-from mamlib.merge.interpolation import check_lambda
+from mamlib.merge.interpolation import as_lambda
 from mamlib.merge.sources import NoiseSettings
 from mamlib.models.kinds import ModelSpec
 
@@ -98,10 +98,9 @@ class MergeSetup:
 
     def __post_init__(self) -> None:
         where = self.experiment.split("-")[0]
+        object.__setattr__(self, "lambdas", tuple(as_lambda(x, where=f"{where}.lambdas entry") for x in self.lambdas))
         if not self.lambdas or self.lambdas[0] != 0.0:
             raise ValueError(f"{where}.lambdas must start at 0.0 (the unmerged baseline), got {list(self.lambdas)}")
-        for lam in self.lambdas:
-            check_lambda(lam, where=f"{where}.lambdas entry")
         if self.noise_pooling not in ("matrix", "model"):
             raise ValueError(f"{where}.noise_pooling must be 'matrix' or 'model', got {self.noise_pooling!r}")
         if self.batch_size < 1:

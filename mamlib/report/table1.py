@@ -14,7 +14,6 @@ from mamlib.report.tables import beside, table1_block
 from mamlib.sweeps.choose import choose_lambda
 
 
-
 @dataclass
 class Table1:
     """One Table 1 part (ASR corpora or AEC clips): raw sweeps, our blocks and the paper's, the dev choices."""

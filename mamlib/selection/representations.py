@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.tensors import length_sorted_batches, masked_mean
-from mamlib.merge.families import AttentionFamily, attention_modules, detect_family, get_family
+from mamlib.merge.families import AttentionFamily, attention_modules, resolve_family
 
 Site = Literal["layer", "attention"]
 Metric = Literal["euclidean", "inner_product", "swd"]
@@ -74,7 +74,7 @@ _OUT_PROJECTIONS: tuple[str, ...] = ("attention.out_proj", "self_attn.out_proj",
 
 def layer_modules(model: nn.Module, family: str | AttentionFamily | None = None) -> list[nn.Module]:
     """The transformer layer modules of ``model`` in order, located through its attention family's Q projections."""
-    fam = detect_family(model) if family is None else (get_family(family) if isinstance(family, str) else family)
+    fam = resolve_family(model, family)
     attention_modules(model, fam)  # validates a complete, contiguous Q/K/V layout
     regex = re.compile(fam.pattern)
     names: dict[int, str] = {}

@@ -1,0 +1,75 @@
+"""Strict presets: every unknown key fails at load time, naming its full path and the keys allowed there."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from mamlib.presets.schema import PRESET_DIR, load_preset, parse_preset
+
+SMOKE = yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())
+
+
+def _with(path: str, value) -> dict:
+    raw = copy.deepcopy(SMOKE)
+    *parents, last = path.split(".")
+    d = raw
+    for p in parents:
+        d = d[p]
+    d[last] = value
+    return raw
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    ("colour", "red", r"preset\.colour: unknown key; allowed keys: \['aec', 'asr', 'description'"),
+    ("asr.lambda", [0.0], r"asr\.lambda: unknown key; allowed keys: \[.*'lambdas'"),
+    ("aec.heads", {}, r"aec\.heads: unknown key"),
+    ("asr.target.options.hidden", 8, r"asr\.target\.options: unknown key\(s\) \['hidden'\] for model kind "
+                                      r"'tiny-hubert-ctc'; allowed: \[.*'hidden_size'"),
+    ("aec.source.options.path", "x", r"aec\.source\.options: unknown key\(s\) \['path'\] for model kind 'tiny-vit'"),
+    ("asr.target.version", 2, r"asr\.target\.version: unknown key; allowed keys: \['kind', 'name', 'options'\]"),
+    ("asr.corpora.synthetic.size", 3, r"asr\.corpora\.synthetic\.size: unknown key"),
+    ("asr.corpora.synthetic.options", {"voices": ["en"]}, r"asr\.corpora\.synthetic\.options\.voices: unknown key; "
+                                                           r"allowed keys: \['n_dev', 'n_test'\]"),
+    ("asr.corpora.synthetic.kind", "librispeech", r"asr\.corpora\.synthetic\.kind: unknown kind 'librispeech'"),
+    ("aec.data.options.n_class", 5, r"aec\.data\.options\.n_class: unknown key"),
+    ("aec.head.epoch", 3, r"aec\.head\.epoch: unknown key; allowed keys: \['batch_size', 'epochs'"),
+    ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test', 'train'\]"),
+    ("asr.target.kind", "gpt", r"asr\.target\.kind: unknown model kind 'gpt'"),
+    ("asr.corpora", ["synthetic"], r"asr\.corpora must be a mapping"),
+    ("asr.target.options", [1], r"asr\.target\.options must be a mapping"),
+    ("asr.lambdas", 0.1, r"asr\.lambdas must be a list"),
+    ("asr.lambdas", [0.0, "a lot"], r"asr\.lambdas entry must be a real number"),
+])
+def test_unknown_or_bad_keys_fail_with_their_path(path, value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_preset(_with(path, value))
+
+
+def test_missing_required_key():
+    raw = copy.deepcopy(SMOKE)
+    del raw["asr"]["target"]
+    with pytest.raises(ValueError, match=r"asr\.target: missing"):
+        parse_preset(raw)
+
+
+@pytest.mark.parametrize("text", ["- smoke\n- mini\n", "just a string\n", ""])
+def test_a_file_that_is_not_a_mapping(tmp_path, text):
+    path = tmp_path / "p.yml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        load_preset(str(path))
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "p.yml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_preset(str(path))
+
+
+def test_shipped_presets_are_strictly_valid():
+    for name in ("smoke", "mini", "paper"):
+        assert load_preset(name).name == name
