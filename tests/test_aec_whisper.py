@@ -1,4 +1,4 @@
-"""mamlib.aec.encoders.whisper_encoder_fn: Whisper's encoder as an AEC encoder, with a frame mask over the real audio."""
+"""mamlib.aec.encoders.whisper_encoder_fn: Whisper's encoder as an AEC encoder, with a frame mask over real audio."""
 
 from __future__ import annotations
 

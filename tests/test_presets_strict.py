@@ -36,7 +36,7 @@ def _with(path: str, value) -> dict:
     ("asr.corpora.synthetic.kind", "librispeech", r"asr\.corpora\.synthetic\.kind: unknown kind 'librispeech'"),
     ("aec.data.options.n_class", 5, r"aec\.data\.options\.n_class: unknown key"),
     ("aec.head.epoch", 3, r"aec\.head\.epoch: unknown key; allowed keys: \['batch_size', 'epochs'"),
-    ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test', 'train'\]"),
+    ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test'"),
     ("asr.target.kind", "gpt", r"asr\.target\.kind: unknown model kind 'gpt'"),
     ("asr.corpora", ["synthetic"], r"asr\.corpora must be a mapping"),
     ("asr.target.options", [1], r"asr\.target\.options must be a mapping"),

@@ -1,6 +1,6 @@
 """Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora.
 
-Every loader returns a list of :class:`mamlib.asr.recognizers.Utterance` (16 kHz mono float32, reference text, speaker), in a
+Every loader returns a list of :class:`~mamlib.asr.recognizers.Utterance` (16 kHz mono float32, text, speaker), in a
 fixed order, and takes a ``split`` of ``"dev"``, ``"test"`` or ``"all"``. The book goes through :func:`load_corpus`.
 
 Synthetic (made offline from ``data/sentences.txt``, cached under ``cache_dir``; see :mod:`mamlib.asr.synth`):

@@ -18,7 +18,7 @@ layer below its deepest level. Every evaluation recomputes them: if anything bel
 an :class:`~mamlib.merge.merger.AttentionMerger` merged a lower layer), it raises ValueError rather than return stale
 results. :meth:`CachedCTCTranscriber.transcribe_merged` additionally checks the merger's per-layer λ up front.
 
-:class:`CachedCTCTranscriber` wraps a :class:`~mamlib.asr.recognizers.CTCTranscriber` for a fixed list of waveforms and returns
+`CachedCTCTranscriber` wraps a :class:`~mamlib.asr.recognizers.CTCTranscriber` for a fixed list of waveforms and returns
 exactly the strings ``CTCTranscriber.transcribe`` would (same length-sorted batches, same padding and masks).
 """
 
@@ -316,7 +316,7 @@ class CachedCTCTranscriber:
         return self.cache.levels
 
     def _inputs(self, idx: list[int]) -> dict[str, Tensor]:
-        """The model inputs of one batch, exactly as :meth:`mamlib.asr.recognizers.CTCTranscriber.transcribe` builds them."""
+        """The model inputs of one batch, as :meth:`~mamlib.asr.recognizers.CTCTranscriber.transcribe` builds them."""
         return self.transcriber.batch_inputs([self.waves[i] for i in idx])
 
     def _same_waves(self, waves: Sequence[np.ndarray]) -> bool:
@@ -334,7 +334,8 @@ class CachedCTCTranscriber:
         level: int | None = None,
     ) -> list[str]:
         """Transcripts of the cached waveforms (``waves``, if given, must be those very waveforms — this keeps the
-        :class:`~mamlib.asr.recognizers.Transcriber` signature so :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
+        :class:`~mamlib.asr.recognizers.Transcriber` signature, so that
+        :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
         if waves is not None and not self._same_waves(waves):
             raise ValueError("CachedCTCTranscriber only transcribes the waveforms it was built with")
         if batch_size is not None and batch_size != self.batch_size:

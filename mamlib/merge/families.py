@@ -182,7 +182,7 @@ def detect_family(model: nn.Module) -> AttentionFamily:
     if not fits:
         raise ValueError(
             f"no registered attention family ({sorted(_REGISTRY.all())}) matches {type(model).__name__}; "
-            f"some Linear modules it has: {_linear_names(model)}. Register one with mamlib.merge.families.register_family."
+            f"some Linear modules it has: {_linear_names(model)}. Register one with mamlib.register_family."
         )
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
     # are interchangeable for merging; the one that lists the model's class is preferred as its name.

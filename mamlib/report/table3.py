@@ -41,7 +41,7 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     ks = scaled_ks(rig.num_layers)
     text = build_model(setup.source, ch.preset.device)
     if text.tokenizer is None:
-        raise ValueError(f"the source model {setup.source.kind!r} has no tokenizer: layer selection needs a text source")
+        raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a text source")
     scores = {label: layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[label]["dev"],
                                         rig.merger.layer_map, batch_size=setup.batch_size)
               for label in ch.selectable}
