@@ -349,20 +349,3 @@ def load_corpus(
 def _no_options(kind: str, options: dict[str, Any]) -> None:
     if options:
         raise TypeError(f"corpus {kind!r} takes no options {sorted(options)}")
-
-
-__all__ = [
-    "CORPUS_KINDS",
-    "Sentence",
-    "alsa_real_clips",
-    "alsa_transcript",
-    "lj_like_corpus",
-    "ljspeech_corpus",
-    "load_corpus",
-    "select_ids",
-    "sentences",
-    "smoke_corpus",
-    "split_of",
-    "vctk_corpus",
-    "vctk_like_corpus",
-]

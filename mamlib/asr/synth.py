@@ -166,15 +166,3 @@ def espeak_available() -> bool:
 def hibari_available() -> bool:
     """Whether the hibari package can be imported (without loading its model)."""
     return importlib.util.find_spec("hibari") is not None
-
-
-__all__ = [
-    "SynthesisError",
-    "cache_key",
-    "espeak_available",
-    "espeak_version",
-    "hibari_available",
-    "hibari_version",
-    "synthesize_espeak",
-    "synthesize_hibari",
-]

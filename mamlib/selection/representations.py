@@ -197,8 +197,9 @@ def audio_layer_representations(
 
     Waveforms are batched by length. The model receives an attention mask exactly when the feature extractor is
     configured to return one (as :class:`~mamlib.asr.recognizers.CTCTranscriber` does); pooling always ignores the
-    padded frames, whose extent is derived from each waveform's length with :func:`frame_mask`. (Models trained without attention
-    masks still let padding leak into valid frames through the feature encoder; ``batch_size=1`` avoids it.)
+    padded frames, whose extent is derived from each waveform's length with :func:`frame_mask`. (Models trained
+    without attention masks still let padding leak into valid frames through the feature encoder; ``batch_size=1``
+    avoids it.)
     """
     model.eval()
     device = _device_of(model)
