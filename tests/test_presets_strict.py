@@ -42,6 +42,8 @@ def _with(path: str, value) -> dict:
     ("asr.target.options", [1], r"asr\.target\.options must be a mapping"),
     ("asr.lambdas", 0.1, r"asr\.lambdas must be a list"),
     ("asr.lambdas", [0.0, "a lot"], r"asr\.lambdas entry must be a real number"),
+    ("asr.dtype", "int8", r"asr\.dtype must be one of \['float32', 'bfloat16', 'float16'\]"),
+    ("extends", "smoke", r"preset\.extends: unknown key"),  # only a file may extend another
 ])
 def test_unknown_or_bad_keys_fail_with_their_path(path, value, message):
     with pytest.raises(ValueError, match=message):
@@ -71,5 +73,25 @@ def test_invalid_yaml(tmp_path):
 
 
 def test_shipped_presets_are_strictly_valid():
-    for name in ("smoke", "mini", "paper"):
+    for name in ("smoke", "mini", "paper", "paper-bf16"):
         assert load_preset(name).name == name
+
+
+def test_extends_overrides_key_by_key(tmp_path):
+    path = tmp_path / "child.yml"
+    path.write_text("extends: smoke\nname: child\nasr: {dtype: bfloat16, target: {options: {seed: 7}}}\n")
+    child, smoke = load_preset(str(path)), load_preset("smoke")
+    assert child.name == "child" and child.asr.dtype == "bfloat16" and smoke.asr.dtype == "float32"
+    assert child.asr.target.options == {**smoke.asr.target.options, "seed": 7}
+    assert child.asr.corpora == smoke.asr.corpora and child.aec == smoke.aec
+    assert load_preset("paper-bf16").asr.dtype == "bfloat16" and load_preset("paper").asr.dtype == "float32"
+
+
+def test_extends_cycle_and_unknown_base(tmp_path):
+    (tmp_path / "a.yml").write_text(f"extends: {tmp_path / 'b.yml'}\nname: a\n")
+    (tmp_path / "b.yml").write_text(f"extends: {tmp_path / 'a.yml'}\nname: b\n")
+    with pytest.raises(ValueError, match="cycle"):
+        load_preset(str(tmp_path / "a.yml"))
+    (tmp_path / "c.yml").write_text("extends: nowhere\nname: c\n")
+    with pytest.raises(ValueError, match="unknown preset 'nowhere'"):
+        load_preset(str(tmp_path / "c.yml"))

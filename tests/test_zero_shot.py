@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mamlib.asr.recognizers import Utterance
 from mamlib.presets.schema import CorpusSpec, load_preset
@@ -95,3 +96,19 @@ def test_prefix_reuse_gives_identical_results(rig, tmp_path):
     plain = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False).run(grid)
     assert cached["hypotheses"].tolist() == plain["hypotheses"].tolist()
     assert cached["wer"].tolist() == plain["wer"].tolist()
+
+
+def test_bfloat16_target_is_keyed_apart_and_runs(tmp_path):
+    import yaml
+
+    from mamlib.presets.schema import PRESET_DIR, parse_preset
+
+    raw = yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())
+    raw["asr"]["dtype"] = "bfloat16"
+    bf16 = ASRRig.build(parse_preset(raw), kinds=["source"])
+    grid = SweepGrid(lambdas=(0.0, 0.1), splits=("test",))
+    assert next(bf16.transcriber.model.parameters()).dtype == torch.bfloat16
+    keys = [c["dtype"] for c in sweep_configs(bf16, CORPUS.as_dict(), grid)]
+    assert keys == ["bfloat16", "bfloat16"]
+    df = ASRSweep(bf16, CORPUS, UTTS, ResultStore(tmp_path)).run(grid)
+    assert len(df) == 2 and df["wer"].notna().all()

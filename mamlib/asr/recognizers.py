@@ -64,12 +64,12 @@ class CTCTranscriber:
 
     def batch_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         """Model inputs for one batch: padded, normalized waveforms, plus an attention mask when the feature
-        extractor is configured to return one (as HuBERT-large's is); on the CPU."""
+        extractor is configured to return one (as HuBERT-large's is); on the CPU, in the model's dtype."""
         use_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
         feats = self.feature_extractor(
             list(waves), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt", return_attention_mask=use_mask
         )
-        inputs = {"input_values": feats["input_values"]}
+        inputs = {"input_values": feats["input_values"].to(next(self.model.parameters()).dtype)}
         if use_mask:
             inputs["attention_mask"] = feats["attention_mask"]
         return inputs

@@ -262,8 +262,11 @@ if set(_BUILDERS) != set(MODEL_OPTIONS):  # pragma: no cover - a programming err
     raise RuntimeError(f"model kinds without a builder or without options: {set(_BUILDERS) ^ set(MODEL_OPTIONS)}")
 
 
-def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> LoadedModel:
-    """The network ``spec`` describes with its processors, in eval mode on ``device``."""
+def build_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | None = None) -> LoadedModel:
+    """The network ``spec`` describes with its processors, in eval mode on ``device`` (and in ``dtype``, a torch
+    dtype name such as ``"bfloat16"``, when given)."""
     loaded = _BUILDERS[spec.kind](spec)
     loaded.model = loaded.model.eval().to(device)
+    if dtype is not None:
+        loaded.model = loaded.model.to(getattr(torch, dtype))
     return loaded

@@ -22,10 +22,12 @@ from mamlib.merge.sources import NoiseSettings
 from mamlib.models.kinds import ModelSpec
 
 PRESET_DIR = Path(__file__).parent
+#: The inference dtypes a preset may ask for.
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 _TOP_KEYS = frozenset({"name", "description", "device", "asr", "aec"})
 _MERGE_KEYS = frozenset({"target", "source", "lambdas", "noise_seed", "noise_pooling", "batch_size", "layer_map",
-                         "norm_matched"})
+                         "norm_matched", "dtype"})
 _ASR_KEYS = _MERGE_KEYS | {"corpora"}
 _AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds"}
 _MODEL_KEYS = frozenset({"kind", "name", "options"})
@@ -95,6 +97,8 @@ class MergeSetup:
     layer_map: tuple[int, ...] | None = None
     #: Also sweep the source rescaled to the target's matrix norms (a column beside Eq. 1's raw source).
     norm_matched: bool = False
+    #: The target's numerics for inference (part of every results-store key); merges are computed in this dtype.
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         where = self.experiment.split("-")[0]
@@ -105,6 +109,8 @@ class MergeSetup:
             raise ValueError(f"{where}.noise_pooling must be 'matrix' or 'model', got {self.noise_pooling!r}")
         if self.batch_size < 1:
             raise ValueError(f"{where}.batch_size must be positive, got {self.batch_size}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"{where}.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
 
     @property
     def noise(self) -> NoiseSettings:
@@ -184,7 +190,15 @@ def _corpus(label: str, d: Any, where: str, option_keys: Mapping[str, frozenset[
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``) or read from a YAML file path."""
+    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``, ...) or read from a YAML file path.
+
+    A preset may start from another with ``extends: <name or path>``: its own keys then override the other's,
+    mapping by mapping (``asr: {dtype: bfloat16}`` changes only that key).
+    """
+    return parse_preset(_read(name_or_path, ()), where=f"preset {name_or_path}")
+
+
+def _read(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yml"
@@ -195,7 +209,22 @@ def load_preset(name_or_path: str) -> Preset:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ValueError(f"preset {path} is not valid YAML: {err}") from err
-    return parse_preset(raw, where=f"preset {path.name}")
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"preset {path.name}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
+    if "extends" not in raw:
+        return dict(raw)
+    base = str(raw["extends"])
+    if base in seen:
+        raise ValueError(f"preset {path.name}: 'extends' forms a cycle: {' -> '.join((*seen, base))}")
+    return _overlay(_read(base, (*seen, base)), {k: v for k, v in raw.items() if k != "extends"})
+
+
+def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, Mapping) and isinstance(base.get(key), Mapping)
+        out[key] = _overlay(base[key], value) if both else value
+    return out
 
 
 def parse_preset(raw: Any, where: str = "preset") -> Preset:
@@ -220,6 +249,7 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
         batch_size=int(d.get("batch_size", 8)),
         layer_map=tuple(d["layer_map"]) if d.get("layer_map") is not None else None,
         norm_matched=bool(d.get("norm_matched", False)),
+        dtype=str(d.get("dtype", "float32")),
     )
 
 

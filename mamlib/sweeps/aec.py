@@ -46,7 +46,7 @@ class AECRig(MergeRig):
         if preset.aec is None:
             raise ValueError(f"preset {preset.name!r} has no 'aec' section")
         setup = preset.aec
-        encoder = audio_encoder(build_model(setup.target, preset.device))
+        encoder = audio_encoder(build_model(setup.target, preset.device, setup.dtype))
         source = build_model(setup.source, preset.device).model
         mergers = build_mergers(encoder.model, source, setup.source_kinds if kinds is None else list(kinds),
                                 layer_map=setup.layer_map, noise=setup.noise)

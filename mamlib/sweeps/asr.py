@@ -26,7 +26,7 @@ class ASRRig(MergeRig):
     @classmethod
     def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
         setup = preset.asr
-        transcriber = make_transcriber(build_model(setup.target, preset.device), preset.device)
+        transcriber = make_transcriber(build_model(setup.target, preset.device, setup.dtype), preset.device)
         source = build_model(setup.source, preset.device).model
         mergers = build_mergers(transcriber.model, source, setup.source_kinds if kinds is None else list(kinds),
                                 layer_map=setup.layer_map, noise=setup.noise)

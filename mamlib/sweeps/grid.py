@@ -110,6 +110,7 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                         "experiment": setup.experiment,
                         "preset": rig.preset.name,
                         "target": setup.target.as_dict(),
+                        "dtype": setup.dtype,
                         "source": "none" if baseline else kind,
                         "source_model": None if baseline else setup.source.as_dict(),
                         "noise": None if baseline or not source_kind.random else setup.noise.as_dict(),

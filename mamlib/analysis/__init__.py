@@ -1,0 +1,33 @@
+"""Analyses of stored results (Sec. 4.3 and the comparisons of Tables 1–3, 5): paired bootstrap intervals, Table 4's
+transcript changes, Table 6's error types, WER per speaker. Built from sweep rows; no model runs here."""
+
+from mamlib.analysis.bootstrap import (
+    PairedInterval,
+    compare_rows,
+    compare_to_unmerged,
+    intervals_table,
+    item_errors,
+    paired_bootstrap,
+    select_row,
+    word_errors,
+)
+from mamlib.analysis.errors import (
+    ImprovementSplit,
+    TranscriptChanges,
+    WordChange,
+    edit_counts,
+    improvement_split,
+    improvement_table,
+    speaker_wer,
+    table6_beside,
+    transcript_changes,
+    word_changes,
+)
+from mamlib.analysis.summary import PairAnalysis, analyse_sweep, findings
+
+__all__ = [
+    "ImprovementSplit", "PairAnalysis", "PairedInterval", "TranscriptChanges", "WordChange", "analyse_sweep",
+    "compare_rows", "compare_to_unmerged", "edit_counts", "findings", "improvement_split", "improvement_table",
+    "intervals_table", "item_errors", "paired_bootstrap", "select_row", "speaker_wer", "table6_beside",
+    "transcript_changes", "word_changes", "word_errors",
+]
