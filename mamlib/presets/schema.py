@@ -210,7 +210,8 @@ def _read(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ValueError(f"preset {path} is not valid YAML: {err}") from err
     if not isinstance(raw, Mapping):
-        raise ValueError(f"preset {path.name}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
+        raise ValueError(f"preset {path.name}: the file must hold a mapping (name:, asr:, ...), "
+                         f"got {type(raw).__name__}")
     if "extends" not in raw:
         return dict(raw)
     base = str(raw["extends"])

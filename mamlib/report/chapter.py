@@ -97,7 +97,7 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
         "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
         "device": preset.device,
-        "dtype (targets)": a.dtype if preset.aec is None or preset.aec.dtype == a.dtype else f"{a.dtype} / {preset.aec.dtype}",
+        "dtype (targets)": a.dtype if preset.aec is None else f"ASR {a.dtype}, AEC {preset.aec.dtype}",
     }
     if preset.aec is not None:
         e = preset.aec
