@@ -19,10 +19,11 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"common", "merge", "models"},
     "asr": {"common", "merge", "models", "asr"},
     "aec": {"common", "merge", "models", "aec"},
+    "analysis": {"common", "merge", "models", "asr", "aec", "analysis"},
     "presets": {"common", "merge", "models", "asr", "aec", "presets"},
     "sweeps": {"common", "merge", "models", "asr", "aec", "presets", "sweeps"},
     "selection": {"common", "merge", "models", "asr", "aec", "presets", "sweeps", "selection"},
-    "report": {"common", "merge", "models", "asr", "aec", "presets", "sweeps", "selection", "report"},
+    "report": {"common", "merge", "models", "asr", "aec", "analysis", "presets", "sweeps", "selection", "report"},
 }
 
 
