@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mamlib.analysis.bootstrap import compare_rows, compare_to_unmerged, intervals_table, select_row
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import PAPER_DATASET_FOR_KIND
 from mamlib.report.paper import table1_block as paper_table1
@@ -32,6 +33,26 @@ class Table1:
 
     def figures(self, ylabel: str = "WER (%)") -> list:
         return [plot_lambda_sweep(self.ours[label], self.paper[label], label, ylabel=ylabel) for label in self.ours]
+
+    def noise_lambda(self, label: str) -> float:
+        """The λ at which the real source is set against noise of its moments: the dev-chosen one, or the smallest
+        non-zero λ of the grid when dev chose λ = 0."""
+        lam = float(self.choices.loc[label, "lambda"])
+        return lam if lam > 0 else float(min(x for x in self.sweeps[label]["lambda"] if x > 0))
+
+    def intervals(self) -> pd.DataFrame:
+        """Paired bootstrap 95% intervals of every comparison the chapter makes, on the test items: the dev-chosen
+        λ against the unmerged model, and the real source against N(Source) at :meth:`noise_lambda`."""
+        out = {}
+        for label, df in self.sweeps.items():
+            lam = float(self.choices.loc[label, "lambda"])
+            out[f"{label}: λ = {lam:.2f} − unmerged"] = compare_to_unmerged(df, lam)
+            noise_lam = self.noise_lambda(label)
+            if ((df["source"] == "noise-source") & (df["lambda"] == noise_lam)).any():
+                noise = select_row(df, source="noise-source", lam=noise_lam)
+                out[f"{label}: Source − N(Source) at λ = {noise_lam:.2f}"] = compare_rows(
+                    noise, select_row(df, lam=noise_lam))
+        return intervals_table(out, "WER" if self.value == "wer" else "error")
 
     def choices_table(self) -> pd.DataFrame:
         """The dev choices with readable headers."""
@@ -81,9 +102,12 @@ def findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]:
         "merged": f"{c['test']:.2f}", "rel": f"{c['relative_reduction']:.1f}",
         "wins": int((nonzero["Source"] < nonzero["N(Source)"]).sum()),
         "ties": int((nonzero["Source"] == nonzero["N(Source)"]).sum()), "n": len(nonzero),
+        "ci": compare_to_unmerged(asr.sweeps[first], float(c["lambda"])).describe(),
     }
     if aec is not None:
         a = aec.choices.iloc[0]
         out.update({"aec_lambda": f"{a['lambda']:.2f}", "aec_base": f"{a['test_unmerged']:.2f}",
-                    "aec_merged": f"{a['test']:.2f}"})
+                    "aec_merged": f"{a['test']:.2f}",
+                    "aec_ci": compare_to_unmerged(next(iter(aec.sweeps.values())), float(a["lambda"]),
+                                                  ).describe()})
     return out

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import paper_table, table2_by_position
 from mamlib.report.tables import blocks_then_none, by_position, table2_block
@@ -26,8 +27,18 @@ class Table2:
         first = self.ours.columns[0]
         col = self.ours[first]
         best = col.drop("None").idxmin()
+        label = next(iter(self.sweeps))
+        ci = compare_to_unmerged(self.sweeps[label], self.lambdas[label], layers=best)
         return {"corpus": first, "best_block": f"layers {best}", "best_wer": f"{col[best]:.2f}",
-                "none_wer": f"{col['None']:.2f}"}
+                "none_wer": f"{col['None']:.2f}", "ci": ci.describe()}
+
+    def intervals(self) -> pd.DataFrame:
+        """Paired bootstrap 95% intervals of each corpus's best block (lowest test WER) against the unmerged model."""
+        out = {}
+        for (label, df), column in zip(self.sweeps.items(), self.ours.columns):
+            best = self.ours[column].drop("None").idxmin()
+            out[f"{label}: layers {best} − unmerged"] = compare_to_unmerged(df, self.lambdas[label], layers=best)
+        return intervals_table(out)
 
 
 def asr_table2(ch: Chapter) -> Table2:

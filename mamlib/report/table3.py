@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
 from mamlib.selection.picks import layer_similarities, picks, picks_table, scaled_ks, table3_block
+from mamlib.sweeps.grid import SweepGrid, layer_label
 
 NORMALIZATIONS = ("none", "l2")
 
@@ -49,6 +51,21 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     return LayerPicks(scores, picked, ks)
 
 
-def asr_table3(ch: Chapter, lp: LayerPicks) -> dict[str, pd.DataFrame]:
-    """Table 3 per selectable corpus: the raw-score picks merged at the dev-chosen λ, test WER (%)."""
-    return {label: table3_block(ch.sweep(label), lp.picked[(label, "none")], lp.ks)[0] for label in ch.selectable}
+def asr_table3(ch: Chapter, lp: LayerPicks) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Table 3 per selectable corpus (the raw-score picks merged at the dev-chosen λ, test WER %) and each λ."""
+    blocks = {label: table3_block(ch.sweep(label), lp.picked[(label, "none")], lp.ks) for label in ch.selectable}
+    return {label: b[0] for label, b in blocks.items()}, {label: b[1] for label, b in blocks.items()}
+
+
+def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> pd.DataFrame:
+    """Paired bootstrap 95% intervals of every distinct pick (raw scores) against the unmerged model, at the λ each
+    corpus's Table 3 used (read back from the results store)."""
+    out = {}
+    for label in ch.selectable:
+        sets = sorted({tuple(v) for v in lp.picked[(label, "none")].values()})
+        df = ch.sweep(label).run(SweepGrid(kinds=("source",), lambdas=(0.0, lambdas[label]), layer_sets=tuple(sets),
+                                           splits=("test",)))
+        for s in sets:
+            out[f"{label}: layers {layer_label(s)} − unmerged"] = compare_to_unmerged(
+                df, lambdas[label], layers=layer_label(s))
+    return intervals_table(out)

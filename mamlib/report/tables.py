@@ -60,9 +60,11 @@ def blocks_then_none(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def styled(table: pd.DataFrame, caption: str, digits: int = 2):
-    """A table as the book shows it: numbers to ``digits`` decimals, missing cells as "–", a caption."""
+    """A table as the book shows it: floating-point numbers to ``digits`` decimals, missing cells as "–", a caption
+    (integer and text columns are shown as they are)."""
     fmt = f"{{:.{digits}f}}"
-    style = table.style.format(fmt, na_rep="–").set_caption(caption)
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    style = table.style.format(fmt, na_rep="–", subset=floats).set_caption(caption)
     for level in range(table.index.nlevels):
         if pd.api.types.is_float_dtype(table.index.get_level_values(level)):
             style = style.format_index(fmt, axis=0, level=level)
