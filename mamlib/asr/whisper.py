@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import LogitsProcessor, LogitsProcessorList
 
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.tensors import length_sorted_batches
@@ -27,30 +26,6 @@ WHISPER_MERGE_FAMILY = "whisper-encoder"
 MAX_SECONDS = 30.0
 #: Bound on decoded tokens per second of audio (fast English speech is ~3 words, ~4 tokens per second).
 TOKENS_PER_SECOND = 6.0
-
-
-class TokenMask(LogitsProcessor):
-    """Sets the scores of a fixed set of tokens to −∞ at every decoding step (or, with ``first_step_only``, at the
-    first generated position only) — what transformers' ``SuppressTokens*LogitsProcessor`` do, with the vocabulary
-    mask built once instead of at every step (on CPU that rebuild took about a fifth of Whisper's decoding time)."""
-
-    def __init__(self, tokens, *, first_step_only: bool = False) -> None:
-        self.tokens = sorted({int(t) for t in tokens})
-        self.first_step_only = first_step_only
-        self.begin_index: int | None = None
-        self._mask: torch.Tensor | None = None
-
-    def set_begin_index(self, begin_index: int) -> None:
-        """Called by Whisper's ``generate`` with the length of the decoder prompt."""
-        self.begin_index = begin_index
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        if not self.tokens or (self.first_step_only and input_ids.shape[-1] != self.begin_index):
-            return scores
-        if self._mask is None or self._mask.shape[-1] != scores.shape[-1] or self._mask.device != scores.device:
-            self._mask = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
-            self._mask[[t for t in self.tokens if t < scores.shape[-1]]] = True
-        return scores.masked_fill(self._mask, -float("inf"))
 
 
 class WhisperTranscriber:
@@ -84,10 +59,6 @@ class WhisperTranscriber:
         # transformers warn that the checkpoint's ``max_length`` is also set.
         gen.max_new_tokens = None
         gen.max_length = len(WHISPER_EN_PROMPT) + max_new_tokens
-        # The checkpoint's suppressed tokens, as masks built once (transformers rebuilds them at every step).
-        self.token_masks = [TokenMask(gen.begin_suppress_tokens or (), first_step_only=True),
-                            TokenMask(gen.suppress_tokens or ())]
-        gen.begin_suppress_tokens = gen.suppress_tokens = None
         self.generation_config = gen
 
     @torch.inference_mode()
@@ -108,8 +79,7 @@ class WhisperTranscriber:
             seconds = max(len(waves[i]) for i in idx) / SAMPLE_RATE
             gen = copy.copy(self.generation_config)
             gen.max_length = len(WHISPER_EN_PROMPT) + min(self.max_new_tokens, int(TOKENS_PER_SECOND * seconds) + 10)
-            ids = self.model.generate(feats["input_features"].to(self.device, dtype), generation_config=gen,
-                                      logits_processor=LogitsProcessorList(self.token_masks))
+            ids = self.model.generate(feats["input_features"].to(self.device, dtype), generation_config=gen)
             for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True), strict=True):
                 out[i] = text.strip()
         return out
