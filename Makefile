@@ -88,6 +88,7 @@ test: setup mathjax browser
 
 bench: setup
 	$(PY) benchmarks/bench_prefix_cache.py
+	$(PY) benchmarks/bench_whisper_cpu.py --utterances 8
 
 clean:
 	rm -rf $(BUILD)
