@@ -29,6 +29,7 @@ _PUBLIC: dict[str, str] = {
     "convex_combination": "mamlib.merge.interpolation",
     "AttentionMerger": "mamlib.merge.merger",
     "AttentionWeights": "mamlib.merge.merger",
+    "MultiSourceMerger": "mamlib.merge.merger",
     "evenly_spaced_layer_map": "mamlib.merge.merger",
     "AttentionFamily": "mamlib.merge.families",
     "register_family": "mamlib.merge.families",

@@ -4,13 +4,15 @@ MAM (Sec. 3) merges the Q, K and V matrices of every attention layer. Different 
 projections differently, so each family is an explicit pattern over module names (``re.fullmatch``, in the
 spirit of timm's ``group_matcher``): a name matches only when the whole module path fits, never by substring.
 
-A new family is one :func:`register_family` call.
+A new family is one :func:`register_family` call (or, for ``mam merge``, a ``families:`` entry in its YAML). A model
+that no registered family fits gets an error listing its Linear modules, with layer indices folded into ``N``, and
+a suggested family when its names make one plain (:func:`suggest_family`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -37,6 +39,8 @@ class AttentionFamily:
     description: str = ""
     #: Model class names for which this family is the preferred name when several families find the same modules.
     classes: tuple[str, ...] = ()
+    #: transformers ``config.model_type`` values for which this family is preferred (after ``classes``).
+    model_types: tuple[str, ...] = ()
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +144,62 @@ register_family(
     )
 )
 
+# Speech encoders of the wav2vec 2.0 lineage. The "hubert" family above already finds the modules of the plain
+# models and of ``wav2vec2.``/``data2vec_audio.`` head models; these families name them (preferred by class and by
+# ``config.model_type``) and add WavLM's ``wavlm.`` prefix.
+_SPEECH_QKV = r"encoder\.layers\.(?P<layer>\d+)\.attention\.(?P<proj>q_proj|k_proj|v_proj)"
+for _name, _prefix, _model_type, _classes, _what in (
+    ("wav2vec2", "wav2vec2", "wav2vec2", ("Wav2Vec2Model", "Wav2Vec2ForCTC", "Wav2Vec2ForPreTraining",
+                                          "Wav2Vec2ForSequenceClassification"), "wav2vec 2.0"),
+    ("wavlm", "wavlm", "wavlm", ("WavLMModel", "WavLMForCTC", "WavLMForSequenceClassification"), "WavLM"),
+    ("data2vec-audio", "data2vec_audio", "data2vec-audio",
+     ("Data2VecAudioModel", "Data2VecAudioForCTC", "Data2VecAudioForSequenceClassification"), "data2vec-audio"),
+):
+    register_family(
+        AttentionFamily(
+            name=_name,
+            pattern=rf"(?:{_prefix}\.)?{_SPEECH_QKV}",
+            projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
+            description=f"{_what} speech encoders (transformers {_classes[0]} and its head models)",
+            classes=_classes,
+            model_types=(_model_type,),
+        )
+    )
+# RoBERTa spells its attention like BERT, under a ``roberta.`` prefix in head models.
+register_family(
+    AttentionFamily(
+        name="roberta",
+        pattern=r"(?:(?:roberta|xlm_roberta|camembert)\.)?encoder\.layer\.(?P<layer>\d+)\.attention\.self\."
+        r"(?P<proj>query|key|value)",
+        projections={"q": "query", "k": "key", "v": "value"},
+        description="RoBERTa text encoders (transformers RobertaModel and RoBERTa head models, XLM-R, CamemBERT)",
+        classes=("RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification", "XLMRobertaModel"),
+        model_types=("roberta", "xlm-roberta", "camembert"),
+    )
+)
+# DistilBERT: ``transformer.layer.N.attention.{q,k,v}_lin``.
+register_family(
+    AttentionFamily(
+        name="distilbert",
+        pattern=r"(?:distilbert\.)?transformer\.layer\.(?P<layer>\d+)\.attention\.(?P<proj>q_lin|k_lin|v_lin)",
+        projections={"q": "q_lin", "k": "k_lin", "v": "v_lin"},
+        description="DistilBERT text encoders (transformers DistilBertModel and its head models)",
+        model_types=("distilbert",),
+    )
+)
+# CLIP's vision tower: CLIPVisionModel (``encoder.layers.N.self_attn``, as the Whisper encoder spells it) and the
+# ``vision_model.`` tower of a full CLIPModel, whose text tower stays outside the pattern.
+register_family(
+    AttentionFamily(
+        name="clip-vision",
+        pattern=r"(?:vision_model\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
+        projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
+        description="CLIP vision towers (transformers CLIPVisionModel, CLIPModel.vision_model)",
+        classes=("CLIPVisionModel", "CLIPVisionModelWithProjection", "CLIPModel"),
+        model_types=("clip_vision_model", "clip"),
+    )
+)
+
 
 def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[int, dict[str, nn.Linear]]:
     """The Q/K/V ``nn.Linear`` modules of ``model``, as ``{layer: {"q": ..., "k": ..., "v": ...}}``.
@@ -172,18 +232,15 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
 
 
 def detect_family(model: nn.Module) -> AttentionFamily:
-    """The one registered family whose pattern finds a complete Q/K/V layout in ``model``."""
-    fits: list[tuple[AttentionFamily, dict[int, dict[str, nn.Linear]]]] = []
-    for fam in _REGISTRY.all().values():
-        try:
-            fits.append((fam, attention_modules(model, fam)))
-        except ValueError:
-            continue
+    """The one registered family whose pattern finds a complete Q/K/V layout in ``model``.
+
+    Where several families find the very same modules, the one listing the model's class is preferred, then the one
+    listing its transformers ``config.model_type``, then the first registered. A model no family fits gets a
+    ValueError listing its Linear modules and how to register a family (:func:`unknown_model_message`).
+    """
+    fits = matching_families(model, _REGISTRY.all().values())
     if not fits:
-        raise ValueError(
-            f"no registered attention family ({sorted(_REGISTRY.all())}) matches {type(model).__name__}; "
-            f"some Linear modules it has: {_linear_names(model)}. Register one with mamlib.register_family."
-        )
+        raise ValueError(unknown_model_message(model, sorted(_REGISTRY.all())))
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
     # are interchangeable for merging; the one that lists the model's class is preferred as its name.
     first_family, first_modules = fits[0]
@@ -193,7 +250,96 @@ def detect_family(model: nn.Module) -> AttentionFamily:
                 f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
             )
     preferred = [f for f, _ in fits if type(model).__name__ in f.classes]
+    if not preferred:
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        preferred = [f for f, _ in fits if model_type is not None and model_type in f.model_types]
     return preferred[0] if preferred else first_family
+
+
+def matching_families(
+    model: nn.Module, families: Iterable[AttentionFamily]
+) -> list[tuple[AttentionFamily, dict[int, dict[str, nn.Linear]]]]:
+    """Those of ``families`` that find a complete Q/K/V layout in ``model``, with the modules each finds."""
+    fits: list[tuple[AttentionFamily, dict[int, dict[str, nn.Linear]]]] = []
+    for fam in families:
+        try:
+            fits.append((fam, attention_modules(model, fam)))
+        except ValueError:
+            continue
+    return fits
+
+
+#: Leaf names that usually hold a query, key or value projection (used only to suggest a family).
+_QKV_LEAVES: dict[str, str] = {
+    "q": r"q|query|wq|q_proj|q_lin|to_q|linear_q|q_linear",
+    "k": r"k|key|wk|k_proj|k_lin|to_k|linear_k|k_linear",
+    "v": r"v|value|wv|v_proj|v_lin|to_v|linear_v|v_linear",
+}
+
+
+def linear_module_layout(model: nn.Module) -> list[str]:
+    """The distinct names of ``model``'s ``nn.Linear`` modules with every layer index (a dotted all-digit part that
+    is not the last) folded into ``N``, in order of first appearance: ``encoder.layers.N.attention.q_proj``."""
+    seen: dict[str, None] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            parts = name.split(".")
+            folded = [("N" if p.isdigit() and i < len(parts) - 1 else p) for i, p in enumerate(parts)]
+            seen.setdefault(".".join(folded), None)
+    return list(seen)
+
+
+def suggest_family(model: nn.Module, name: str | None = None) -> AttentionFamily | None:
+    """A family that would fit ``model``, guessed from its Linear module names: the first module path with one layer
+    index whose children include a query, a key and a value projection by a common name; None when there is none.
+    The guess is checked (:func:`attention_modules`) before it is returned."""
+    groups: dict[str, dict[str, str]] = {}
+    for folded in linear_module_layout(model):
+        prefix, _, leaf = folded.rpartition(".")
+        if prefix.split(".").count("N") != 1:
+            continue
+        for canonical, leaves in _QKV_LEAVES.items():
+            if re.fullmatch(leaves, leaf):
+                groups.setdefault(prefix, {}).setdefault(canonical, leaf)
+    for prefix, found in groups.items():
+        if set(found) != set(PROJECTIONS):
+            continue
+        escaped = re.escape(prefix).replace("N", r"(?P<layer>\d+)")
+        own = "|".join(found[p] for p in PROJECTIONS)
+        fam = AttentionFamily(
+            name=name or type(model).__name__.lower(),
+            pattern=rf"{escaped}\.(?P<proj>{own})",
+            projections={p: re.escape(found[p]) for p in PROJECTIONS},
+        )
+        try:
+            attention_modules(model, fam)
+        except ValueError:
+            continue
+        return fam
+    return None
+
+
+def unknown_model_message(model: nn.Module, known: Iterable[str], limit: int = 12) -> str:
+    """One line: no family fits ``model``; its Linear modules (layer indices as ``N``); how to register one."""
+    layout = linear_module_layout(model)
+    shown = layout[:limit] + ([f"... (+{len(layout) - limit} more)"] if len(layout) > limit else [])
+    guess = suggest_family(model)
+    if guess is not None:
+        example = f"name={guess.name!r}, pattern=r'{guess.pattern}', projections={dict(guess.projections)!r}"
+        yaml_example = (f"{{name: {guess.name}, pattern: '{guess.pattern}', projections: "
+                        f"{{q: '{guess.projections['q']}', k: '{guess.projections['k']}', "
+                        f"v: '{guess.projections['v']}'}}}}")
+    else:
+        example = r"name='mine', pattern=r'blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)', " \
+                  "projections={'q': 'wq', 'k': 'wk', 'v': 'wv'}"
+        yaml_example = r"{name: mine, pattern: 'blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)', " \
+                       "projections: {q: wq, k: wk, v: wv}}"
+    return (
+        f"no registered attention family ({sorted(known)}) matches {type(model).__name__}; "
+        f"its Linear modules (N = layer index): {shown}. Register a family for it in Python with "
+        f"mamlib.register_family(mamlib.AttentionFamily({example})), or in a merge YAML with a `families:` entry "
+        f"such as {yaml_example}"
+    )
 
 
 def _module_ids(modules: dict[int, dict[str, nn.Linear]]) -> dict[tuple[int, str], int]:

@@ -89,6 +89,18 @@ def convex_combination(target: Tensor, sources: Sequence[Tensor], lams: Sequence
     return out
 
 
+#: How far past 1 a sum of λ may lie from rounding alone (0.551 + 0.333 + 0.116 is 1.0000000000000002 in floats).
+SUM_TOLERANCE = 1e-9
+
+
+def check_lambda_sum(lams: Sequence[float], *, where: str = "the sources' λ") -> float:
+    """The sum of ``lams`` (each already in [0, 1]); ValueError naming ``where`` when it exceeds 1 beyond rounding."""
+    total = float(sum(lams))
+    if total > 1.0 + SUM_TOLERANCE:
+        raise ValueError(f"{where} sum to {total:g}, past 1 ({' + '.join(f'{lam:g}' for lam in lams)})")
+    return total
+
+
 def layer_lambdas(num_layers: int, lam: float, layers: Iterable[int] | None = None) -> list[float]:
     """Eq. 2: the per-layer factors ``λ_i`` — ``lam`` for layers in ``layers`` (all when None), 0 elsewhere."""
     lam = as_lambda(lam)

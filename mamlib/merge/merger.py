@@ -4,6 +4,8 @@
 noise "source", or the target's originals). :class:`AttentionMerger` keeps the target's originals once and writes
 ``interpolate(source, original, λ_i)`` into the target's projections for any λ (Eq. 1), subset of layers (Eq. 2)
 or per-layer factors (Eq. 3) — so a λ sweep never reloads a model. The source model is never modified.
+:class:`MultiSourceMerger` does the same for several sources at once (Eq. 1 generalised, each source with its own
+layer map and λ), as ``mam merge`` uses it.
 
 Biases. The paper's equations name the weight matrices ``W_Q, W_K, W_V`` only. By default (``bias="target"``) the
 target keeps its own biases; ``bias="interpolate"`` interpolates biases with the same λ, counting a source without
@@ -21,7 +23,14 @@ import torch
 from torch import Tensor, nn
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, resolve_family
-from mamlib.merge.interpolation import as_lambda, interpolate, is_scalar, layer_lambdas, match_norm
+from mamlib.merge.interpolation import (
+    as_lambda,
+    check_lambda_sum,
+    interpolate,
+    is_scalar,
+    layer_lambdas,
+    match_norm,
+)
 
 Key = tuple[int, str]
 BiasMode = Literal["target", "interpolate"]
@@ -183,3 +192,206 @@ class AttentionMerger:
             yield self.apply(lam, layers)
         finally:
             self.restore()
+
+
+def per_layer_lambdas(
+    num_layers: int, lam: float | Sequence[float], layers: Iterable[int] | None = None, *, where: str = "λ"
+) -> list[float]:
+    """One source's factors ``λ_i``: a real number for every layer, or for the layers in ``layers`` only and 0
+    elsewhere (Eq. 2), or one value per layer (Eq. 3). Errors name ``where``."""
+    if is_scalar(lam):
+        try:
+            return layer_lambdas(num_layers, lam, None if layers is None else list(layers))  # type: ignore[arg-type]
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    if layers is not None:
+        raise ValueError(f"{where}: give either per-layer λ values or a layer subset, not both")
+    try:
+        values = list(lam)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"{where} must be a real number in [0, 1] or one such number per layer, got {lam!r}") from None
+    if len(values) != num_layers:
+        raise ValueError(f"{where}: {len(values)} per-layer λ values for a target of {num_layers} layers")
+    return [as_lambda(v, where=f"{where} of layer {i}") for i, v in enumerate(values)]
+
+
+class MultiSourceMerger:
+    """Eq. 1 generalised to several sources, in place and reversibly: every target layer ``i`` gets
+    ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V.
+
+    Each source (a model or :class:`AttentionWeights`) has its own layer map (target layer → source layer; when
+    None, the identity for equal depths and :func:`evenly_spaced_layer_map` otherwise), its own norm matching and its
+    own λ — one value, a value on a subset of layers, or one value per layer. Every λ and, per layer, their sum
+    must lie in [0, 1]. A layer where exactly one source has a non-zero λ is computed as
+    ``interpolate(source, target, λ)``, the very operations of :class:`AttentionMerger`, so a one-source merge is
+    bit-identical to it. ``bias`` is ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination,
+    a source without a bias counting as zero). ``labels`` name the sources in messages and plans.
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        sources: Sequence[nn.Module | AttentionWeights],
+        *,
+        layer_maps: Sequence[Sequence[int] | None] | None = None,
+        norm_matched: bool | Sequence[bool] = False,
+        labels: Sequence[str] | None = None,
+        target_family: str | AttentionFamily | None = None,
+        source_families: Sequence[str | AttentionFamily | None] | None = None,
+        projections: Sequence[str] = PROJECTIONS,
+        bias: BiasMode = "target",
+    ) -> None:
+        n = len(sources)
+        if n == 0:
+            raise ValueError("a merge needs at least one source")
+        unknown = set(projections) - set(PROJECTIONS)
+        if unknown or not projections:
+            raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {list(projections)}")
+        if bias not in ("target", "interpolate"):
+            raise ValueError(f"bias must be 'target' or 'interpolate', got {bias!r}")
+        self.labels = [f"source {s}" for s in range(n)] if labels is None else list(labels)
+        layer_maps = [None] * n if layer_maps is None else list(layer_maps)
+        families = [None] * n if source_families is None else list(source_families)
+        normed = [bool(norm_matched)] * n if isinstance(norm_matched, bool) else [bool(x) for x in norm_matched]
+        for what, seq in (("labels", self.labels), ("layer maps", layer_maps), ("source families", families),
+                          ("norm_matched flags", normed)):
+            if len(seq) != n:
+                raise ValueError(f"{n} sources but {len(seq)} {what}")
+        self.target = target
+        fam = resolve_family(target, target_family)
+        self._modules = attention_modules(target, fam)
+        self.original = AttentionWeights.from_model(target, fam)
+        self.num_layers = self.original.num_layers
+        self.sources = [s if isinstance(s, AttentionWeights) else AttentionWeights.from_model(s, f)
+                        for s, f in zip(sources, families)]
+        self.norm_matched = normed
+        self.projections = tuple(projections)
+        self.bias = bias
+        self.layer_maps: list[list[int]] = []
+        for label, src, lmap in zip(self.labels, self.sources, layer_maps):
+            if lmap is None:
+                lmap = (list(range(self.num_layers)) if src.num_layers == self.num_layers
+                        else evenly_spaced_layer_map(self.num_layers, src.num_layers))
+            try:
+                self.layer_maps.append(check_layer_map(list(lmap), self.num_layers, src.num_layers))
+            except ValueError as err:
+                raise ValueError(f"{label}: {err}") from None
+            for i, s in enumerate(self.layer_maps[-1]):
+                for p in self.projections:
+                    ts, ss = self.original.shape(i, p), src.shape(s, p)
+                    if ts != ss:
+                        raise ValueError(
+                            f"width mismatch at target layer {i} ({p}): target {ts} vs {label} layer {s} {ss}"
+                        )
+
+    def projection(self, layer: int, proj: str) -> nn.Linear:
+        """The target's live ``nn.Linear`` for ``layer``/``proj``."""
+        return self._modules[layer][proj]
+
+    def source_matrix(self, source: int, layer: int, proj: str) -> Tensor:
+        """Source ``source``'s term for target ``layer``/``proj`` (after its layer map and optional norm matching)."""
+        w = self.sources[source].weights[(self.layer_maps[source][layer], proj)]
+        return match_norm(w, self.original.weights[(layer, proj)]) if self.norm_matched[source] else w
+
+    def lambdas(
+        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+    ) -> list[list[float]]:
+        """``[source][layer]`` factors from one λ spec per source (see :func:`per_layer_lambdas`) and an optional
+        layer subset per source; ValueError naming the layer where the sources' λ sum past 1."""
+        n = len(self.sources)
+        if is_scalar(lams) or len(lams) != n:  # type: ignore[arg-type]
+            raise ValueError(f"give one λ (or one λ per layer) for each of the {n} sources, got {lams!r}")
+        subsets = [None] * n if layers is None else list(layers)
+        if len(subsets) != n:
+            raise ValueError(f"{n} sources but {len(subsets)} layer subsets")
+        table = [per_layer_lambdas(self.num_layers, lam, sub, where=f"λ of {label}")
+                 for lam, sub, label in zip(lams, subsets, self.labels)]
+        for i in range(self.num_layers):
+            check_lambda_sum([row[i] for row in table],
+                             where=f"at target layer {i} the λ of {', '.join(self.labels)}")
+        return table
+
+    def merged_weight(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor:
+        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer."""
+        orig = self.original.weights[(layer, proj)]
+        active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
+        if not active:
+            return orig
+        if len(active) == 1:
+            s, lam = active[0]
+            return interpolate(self.source_matrix(s, layer, proj), orig, lam)
+        out = (1.0 - sum(lam for _, lam in active)) * orig
+        for s, lam in active:
+            out = out + lam * self.source_matrix(s, layer, proj).to(orig.dtype)
+        return out
+
+    def merged_bias(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor | None:
+        """The bias of ``layer``/``proj`` after the merge (None where the target has none)."""
+        orig = self.original.biases[(layer, proj)]
+        active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
+        if orig is None or self.bias == "target" or not active:
+            return orig
+
+        def src_bias(s: int) -> Tensor:
+            b = self.sources[s].biases.get((self.layer_maps[s][layer], proj))
+            return torch.zeros_like(orig) if b is None else b
+
+        if len(active) == 1:
+            s, lam = active[0]
+            return interpolate(src_bias(s), orig, lam)
+        out = (1.0 - sum(lam for _, lam in active)) * orig
+        for s, lam in active:
+            out = out + lam * src_bias(s).to(orig.dtype)
+        return out
+
+    @torch.no_grad()
+    def apply(
+        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+    ) -> list[list[float]]:
+        """Write the merge for ``lams`` (one spec per source) into the target, always from the originals; return
+        the ``[source][layer]`` factors."""
+        table = self.lambdas(lams, layers)
+        for i in range(self.num_layers):
+            at_i = [row[i] for row in table]
+            for p in self.projections:
+                lin = self._modules[i][p]
+                lin.weight.copy_(self.merged_weight(i, p, at_i))
+                bias = self.merged_bias(i, p, at_i)
+                if lin.bias is not None and bias is not None:
+                    lin.bias.copy_(bias)
+        return table
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Put the target's original Q/K/V (and biases) back."""
+        for (i, p), w in self.original.weights.items():
+            lin = self._modules[i][p]
+            lin.weight.copy_(w)
+            b = self.original.biases[(i, p)]
+            if lin.bias is not None and b is not None:
+                lin.bias.copy_(b)
+
+    @contextmanager
+    def merged(
+        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+    ) -> Iterator[list[list[float]]]:
+        """``with merger.merged([0.05, 0.05]): ...`` — merged inside the block, restored after."""
+        try:
+            yield self.apply(lams, layers)
+        finally:
+            self.restore()
+
+    def plan(self, table: Sequence[Sequence[float]]) -> list[dict[str, object]]:
+        """Layer by layer, for a ``[source][layer]`` table from :meth:`lambdas`: which source layer of which source
+        enters each target layer with what λ, the target's remaining weight ``1 − Σ λ``, and the Q/K/V shapes."""
+        rows: list[dict[str, object]] = []
+        for i in range(self.num_layers):
+            at_i = [float(row[i]) for row in table]
+            rows.append({
+                "target_layer": i,
+                "sources": [{"source": label, "source_layer": lmap[i], "lambda": lam}
+                            for label, lmap, lam in zip(self.labels, self.layer_maps, at_i)],
+                "target_lambda": 1.0 - sum(at_i),
+                "shapes": {p: list(self.original.shape(i, p)) for p in self.projections},
+            })
+        return rows

@@ -1,0 +1,5 @@
+"""``python -m mamlib merge CONFIG.yml`` — the same as the ``mam`` console script (:mod:`mamlib.cli`)."""
+
+from mamlib.cli import main
+
+raise SystemExit(main())

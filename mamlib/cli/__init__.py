@@ -1,0 +1,56 @@
+"""The command line: ``mam merge CONFIG.yml [--dry-run] [--force]`` (also ``python -m mamlib merge ...``).
+
+``merge`` writes a multi-source attention merge as an ordinary checkpoint (:mod:`mamlib.cli.merge_command`; the
+YAML is described in :mod:`mamlib.cli.merge_config`). Every expected failure — a bad config, a model that cannot be
+loaded, widths or λ that do not fit, an existing output folder — is one line on stderr, ``mam: error: ...``, and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+#: Exit status of a refused or failed merge (as argparse uses for bad arguments).
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mam", description="Multimodal Attention Merging on your own models.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    merge = commands.add_parser(
+        "merge", help="merge the attention Q/K/V of one or more sources into a target and write a checkpoint",
+        description="Interpolate the attention Q/K/V matrices of one or more source models into a target model "
+        "(W = Σ λ_s W_s + (1 − Σ λ_s) W_target per layer) and write the result as a checkpoint that the target's "
+        "from_pretrained loads, with merge_record.json beside it.",
+    )
+    merge.add_argument("config", help="the merge YAML (target, sources, output, ...)")
+    merge.add_argument("--dry-run", action="store_true", help="print the layer-by-layer plan; write nothing")
+    merge.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mam`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "merge":
+        import yaml
+        from transformers.utils import logging as hf_logging
+
+        from mamlib.cli.merge_command import one_line, run_merge
+        from mamlib.cli.merge_config import MergeError
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would bury the plan
+        try:
+            run_merge(args.config, dry_run=args.dry_run, force=args.force, out=sys.stdout)
+        except (MergeError, ValueError, OSError, yaml.YAMLError) as err:
+            print(f"mam: error: {one_line(err, limit=2000)}", file=sys.stderr)
+            return EXIT_ERROR
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+    return 0

