@@ -242,6 +242,16 @@ def test_analysis_when_dev_chose_lambda_zero(tmp_path):
     found = findings({"tiny": a}, aec)
     assert found["first_verdict"] == "within noise" and found["aec_verdict"] == "within noise"
     assert found["outside"] == "none"
-    assert found["degenerate"] == ("For tiny and AEC (clips) the dev split chose λ = 0: the merged model is the "
-                                   "unmerged one, nothing changed, and their tables below are empty.")
+    assert found["degenerate"] == ("For tiny and AEC (clips) the merged model is the unmerged one, nothing changed, "
+                                   "and their tables below are empty.")
     assert found["aec_interval"] == "+0.00 points of error (95% interval +0.00 to +0.00): within noise"
+
+
+def test_dev_chose_zero_shown_at_another_lambda_is_marked_illustrative(tmp_path):
+    df = _stored_sweep(tmp_path)
+    lam = float(df[df["source"] == "source"]["lambda"].iloc[0])
+    shown = analyse_sweep("tiny", df, lam, chosen=0.0, n_resamples=200)
+    assert shown.illustrative and not shown.degenerate and shown.chosen == 0.0
+    assert not analyse_sweep("tiny", df, lam, chosen=lam, n_resamples=200).illustrative
+    sentence = findings({"tiny": shown})["degenerate"]
+    assert sentence.startswith(f"For tiny (λ = {lam:.2f}) the dev split chose λ = 0") and "illustration" in sentence

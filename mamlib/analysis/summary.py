@@ -28,6 +28,8 @@ class PairAnalysis:
     baseline: pd.Series
     merged: pd.Series
     interval: PairedInterval
+    #: The λ the dev split chose, when the comparison is shown at another one (dev chose 0: an illustration).
+    chosen: float | None = None
     changes: TranscriptChanges | None = None
     improvements: pd.DataFrame | None = None
     speakers: pd.DataFrame | None = None
@@ -37,24 +39,31 @@ class PairAnalysis:
         """λ = 0 was chosen: the "merged" model is the unmerged one and nothing can differ."""
         return self.lam == 0.0
 
+    @property
+    def illustrative(self) -> bool:
+        """Dev chose λ = 0 and the comparison is shown at a non-zero λ instead."""
+        return self.chosen is not None and self.chosen != self.lam
+
 
 def analyse_sweep(
     label: str, df: pd.DataFrame, lam: float, *, speakers: Mapping[str, str] | None = None, split: str = "test",
-    source: str = "source", layers: str = "all", n_resamples: int = 10_000, seed: int = 0,
+    source: str = "source", layers: str = "all", n_resamples: int = 10_000, seed: int = 0, chosen: float | None = None,
 ) -> PairAnalysis:
     """Compare the unmerged row of sweep ``df`` with (``source``, ``lam``, ``layers``) on ``split``: paired
     bootstrap interval of the error difference and, for ASR rows, Tables 4 and 6 and (given ``speakers``, id →
-    speaker, with more than one speaker among the items) the per-speaker WER."""
+    speaker, with more than one speaker among the items) the per-speaker WER. ``chosen`` is the dev-chosen λ when
+    ``lam`` differs from it (the comparison is then an illustration, not the protocol's pick)."""
     lam = float(lam)
+    chosen = None if chosen is None or float(chosen) == lam else float(chosen)
     base = select_row(df, split=split, source="none")
     merged = base if lam == 0.0 else select_row(df, split=split, source=source, lam=lam, layers=layers)
     interval = compare_rows(base, merged, n_resamples=n_resamples, seed=seed)
     if not is_asr_row(base):
-        return PairAnalysis(label, lam, base, merged, interval)
+        return PairAnalysis(label, lam, base, merged, interval, chosen)
     per_speaker = None
     if speakers is not None and len({speakers.get(str(i)) for i in base["ids"]}) > 1:
         per_speaker = speaker_wer(base, merged, speakers)
-    return PairAnalysis(label, lam, base, merged, interval, transcript_changes(base, merged),
+    return PairAnalysis(label, lam, base, merged, interval, chosen, transcript_changes(base, merged),
                         improvement_table(base, merged), per_speaker)
 
 
@@ -80,11 +89,19 @@ def outside_noise(analyses: Mapping[str, PairAnalysis]) -> str:
 def degenerate_sentence(analyses: Mapping[str, PairAnalysis]) -> str:
     """What the prose says about comparisons where the dev split chose λ = 0."""
     zero = [label for label, a in analyses.items() if a.degenerate]
-    if not zero:
+    shown = [f"{label} (λ = {a.lam:.2f})" for label, a in analyses.items() if a.illustrative]
+    parts = []
+    if shown:
+        parts.append(f"For {_join(shown)} the dev split chose λ = 0 — merging did not help on dev — so the comparison "
+                     "is shown at the smallest non-zero λ of the grid instead: an illustration of what merging "
+                     "changes, not a merge the protocol would pick.")
+    if zero:
+        its = "its" if len(zero) == 1 else "their"
+        parts.append(f"For {_join(zero)} the merged model is the unmerged one, nothing changed, and {its} tables "
+                     "below are empty.")
+    if not parts:
         return "Every comparison here has a non-zero dev-chosen λ, so each merged model differs from the unmerged one."
-    its = "its" if len(zero) == 1 else "their"
-    return (f"For {_join(zero)} the dev split chose λ = 0: the merged model is the unmerged one, nothing changed, "
-            f"and {its} tables below are empty.")
+    return " ".join(parts)
 
 
 def findings(asr: Mapping[str, PairAnalysis], aec: PairAnalysis | None = None) -> dict[str, str]:

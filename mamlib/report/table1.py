@@ -34,20 +34,20 @@ class Table1:
     def figures(self, ylabel: str = "WER (%)") -> list:
         return [plot_lambda_sweep(self.ours[label], self.paper[label], label, ylabel=ylabel) for label in self.ours]
 
-    def noise_lambda(self, label: str) -> float:
-        """The λ at which the real source is set against noise of its moments: the dev-chosen one, or the smallest
-        non-zero λ of the grid when dev chose λ = 0."""
+    def shown_lambda(self, label: str) -> float:
+        """The λ at which a merged model is shown (against noise of the source's moments, in Chapter 5's analyses):
+        the dev-chosen one, or the smallest non-zero λ of the grid when dev chose λ = 0 (an illustration then)."""
         lam = float(self.choices.loc[label, "lambda"])
         return lam if lam > 0 else float(min(x for x in self.sweeps[label]["lambda"] if x > 0))
 
     def intervals(self) -> pd.DataFrame:
         """Paired bootstrap 95% intervals of every comparison the chapter makes, on the test items: the dev-chosen
-        λ against the unmerged model, and the real source against N(Source) at :meth:`noise_lambda`."""
+        λ against the unmerged model, and the real source against N(Source) at :meth:`shown_lambda`."""
         out = {}
         for label, df in self.sweeps.items():
             lam = float(self.choices.loc[label, "lambda"])
             out[f"{label}: λ = {lam:.2f} − unmerged"] = compare_to_unmerged(df, lam)
-            noise_lam = self.noise_lambda(label)
+            noise_lam = self.shown_lambda(label)
             if ((df["source"] == "noise-source") & (df["lambda"] == noise_lam)).any():
                 noise = select_row(df, source="noise-source", lam=noise_lam)
                 out[f"{label}: Source − N(Source) at λ = {noise_lam:.2f}"] = compare_rows(
