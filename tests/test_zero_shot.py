@@ -76,6 +76,22 @@ def test_layerwise_protocol(rig, tmp_path):
     assert dev.sort_values(["wer", "lambda"]).iloc[0]["lambda"] == lam
 
 
+def test_layerwise_on_a_corpus_that_selects_on_another_keeps_its_own_rows(rig, tmp_path):
+    """A corpus without a dev split (select_on) takes λ from another corpus's dev sweep; its Table 2 column must
+    come from its own test utterances, never from the other corpus's rows."""
+    store = ResultStore(tmp_path)
+    blocks = scaled_blocks(rig.num_layers)
+    dev_df, lam = layerwise_sweep(ASRSweep(rig, CORPUS, UTTS, store), rig.setup.lambdas, blocks)
+    other = CorpusSpec(kind="fake-other", label="other", select_on="fake")
+    other_utts = {"test": _utts(3, 7)}
+    df, lam2 = layerwise_sweep(ASRSweep(rig, other, other_utts, store), rig.setup.lambdas, blocks, dev=dev_df)
+    assert lam2 == lam and set(df["corpus"]) == {"other"} and set(df["split"]) == {"test"}
+    direct = ASRSweep(rig, other, other_utts, store).run(SweepGrid(kinds=("source",), lambdas=(0.0, lam),
+                                                                   layer_sets=tuple(tuple(b) for b in blocks)))
+    expected = direct[direct["source"] == "source"].set_index("layers")["wer"]
+    assert table2_block(df, lam).drop("None").to_dict() == expected.to_dict()
+
+
 def test_scaled_blocks_paper_depth():
     assert scaled_blocks(24) == [list(range(s, s + 8)) for s in (0, 4, 8, 12, 16)]
     with pytest.raises(ValueError):

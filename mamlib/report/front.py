@@ -140,10 +140,10 @@ class Front:
         e = html.escape
         records, index = [], []
         for r in self.rows:
-            name = f"{e(r.table)} · {e(r.task)}"
+            table = e(r.table)
             if links and r.table in CHAPTERS:
-                name = f'<a href="{CHAPTERS[r.table]}.html">{e(r.table)}</a> · {e(r.task)}'
-            index.append(name)
+                table = f'<a href="{CHAPTERS[r.table]}.html">{table}</a>'
+            index.append(f"{table} · {e(r.task)} · {e(r.corpus)}")  # one row per table, task and corpus
             records.append({
                 f"ours ({self.preset})": (
                     f"<b>{e(r.corpus)}</b>: {e(r.setting)}<br>{r.base:.2f} → {r.merged:.2f} ({_pct(r.change)})"
@@ -152,7 +152,7 @@ class Front:
                           f"{r.paper_base:.2f} → {r.paper_merged:.2f} ({_pct(r.paper_change)})"),
                 "does it reproduce?": e(r.verdict),
             })
-        return pd.DataFrame.from_records(records, index=pd.Index(index, name="paper table · task"),
+        return pd.DataFrame.from_records(records, index=pd.Index(index, name="paper table · task · corpus"),
                                          columns=[f"ours ({self.preset})", "paper", "does it reproduce?"])
 
     def styled(self, caption: str | None = None):

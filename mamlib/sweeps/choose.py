@@ -63,13 +63,15 @@ def layerwise_sweep(
     """Table 2's protocol: every block × every non-zero λ on dev, one λ chosen there (the lowest dev error over
     all blocks; ties → smaller λ), then every block at that λ on test. Returns the rows and the λ.
 
-    ``dev`` is the dev sweep of the corpus that chooses λ, for corpora without a dev split of their own.
+    ``dev`` is the dev sweep of the corpus that chooses λ, for corpora without a dev split of their own; the rows
+    returned are then this corpus's test rows only (never the other corpus's).
     """
     layer_sets = tuple(tuple(b) for b in blocks)
+    own_dev = dev is None
     if dev is None:
         dev = sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(x for x in lambdas if x > 0),
                                   layer_sets=layer_sets, splits=("dev",)))
     candidates = dev[(dev["split"] == "dev") & (dev["source"] == "source") & (dev["layers"] != "all")]
     lam = best_lambda(candidates, sweep.value)
     test = sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=layer_sets, splits=("test",)))
-    return pd.concat([dev, test], ignore_index=True), lam
+    return (pd.concat([dev, test], ignore_index=True) if own_dev else test), lam
