@@ -139,25 +139,27 @@ class _Block(nn.Module):
 
 
 class _Toy(nn.Module):
+    """Named unlike every family registered anywhere in the test session (test_merge registers ``blocks.N.w*``)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList([_Block(), _Block(), _Block()])
+        self.stack = nn.ModuleList([_Block(), _Block(), _Block()])
         self.head = nn.Linear(4, 2)
 
 
 def test_unknown_model_lists_its_linear_modules_and_how_to_register():
     toy = _Toy()
-    assert linear_module_layout(toy) == ["blocks.N.wq", "blocks.N.wk", "blocks.N.wv", "blocks.N.wo", "head"]
+    assert linear_module_layout(toy) == ["stack.N.wq", "stack.N.wk", "stack.N.wv", "stack.N.wo", "head"]
     with pytest.raises(ValueError) as info:
         detect_family(toy)
     msg = str(info.value)
     assert "\n" not in msg
-    assert "matches _Toy" in msg and "['blocks.N.wq', 'blocks.N.wk', 'blocks.N.wv', 'blocks.N.wo', 'head']" in msg
+    assert "matches _Toy" in msg and "['stack.N.wq', 'stack.N.wk', 'stack.N.wv', 'stack.N.wo', 'head']" in msg
     assert "mamlib.register_family(mamlib.AttentionFamily(" in msg and "`families:` entry" in msg
     # The suggested family is spelled out and fits the model.
-    assert r"pattern=r'blocks\.(?P<layer>\d+)\.(?P<proj>wq|wk|wv)'" in msg
+    assert r"pattern=r'stack\.(?P<layer>\d+)\.(?P<proj>wq|wk|wv)'" in msg
     guess = suggest_family(toy, "toy")
-    assert guess is not None and attention_modules(toy, guess)[2]["k"] is toy.blocks[2].wk
+    assert guess is not None and attention_modules(toy, guess)[2]["k"] is toy.stack[2].wk
 
 
 def test_no_suggestion_without_a_plain_layout():

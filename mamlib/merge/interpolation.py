@@ -74,7 +74,8 @@ def interpolate(source: Tensor, target: Tensor, lam: Lambda) -> Tensor:
 def convex_combination(target: Tensor, sources: Sequence[Tensor], lams: Sequence[float]) -> Tensor:
     """``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` — Eq. 1 generalised to several sources.
 
-    Every ``λ_s`` and their sum must lie in [0, 1]; with one source this equals :func:`interpolate`.
+    Every ``λ_s`` and their sum must lie in [0, 1] (up to :data:`SUM_TOLERANCE` of rounding); with one source the
+    result is bit-identical to :func:`interpolate` (the same products, added in the other order).
     """
     if len(sources) != len(lams):
         raise ValueError(f"{len(sources)} sources but {len(lams)} interpolation factors")
@@ -82,8 +83,8 @@ def convex_combination(target: Tensor, sources: Sequence[Tensor], lams: Sequence
     for i, s in enumerate(sources):
         if s.shape != target.shape:
             raise ValueError(f"source {i} shape {tuple(s.shape)} != target {tuple(target.shape)}")
-    check_lambda(float(sum(lams)), where="sum of the sources' λ")
-    out = target * (1.0 - float(sum(lams)))
+    total = check_lambda_sum(lams)
+    out = target * (1.0 - total)
     for s, lam in zip(sources, lams):
         out = out + lam * s.to(target.dtype)
     return out

@@ -26,7 +26,7 @@ from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_module
 from mamlib.merge.interpolation import (
     as_lambda,
     check_lambda_sum,
-    interpolate,
+    convex_combination,
     is_scalar,
     layer_lambdas,
     match_norm,
@@ -85,115 +85,6 @@ def check_layer_map(layer_map: Sequence[int], num_target_layers: int, num_source
     return list(layer_map)
 
 
-class AttentionMerger:
-    """Writes Eq. 1/2/3 merges of ``source`` into ``target``'s Q/K/V projections, in place and reversibly.
-
-    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). Depths must match unless a
-    ``layer_map`` (target layer → source layer) is given; every mapped matrix must have the target's shape.
-    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
-    """
-
-    def __init__(
-        self,
-        target: nn.Module,
-        source: nn.Module | AttentionWeights,
-        *,
-        target_family: str | AttentionFamily | None = None,
-        source_family: str | AttentionFamily | None = None,
-        projections: Sequence[str] = PROJECTIONS,
-        layer_map: Sequence[int] | None = None,
-        bias: BiasMode = "target",
-        norm_matched: bool = False,
-    ) -> None:
-        unknown = set(projections) - set(PROJECTIONS)
-        if unknown or not projections:
-            raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {list(projections)}")
-        if bias not in ("target", "interpolate"):
-            raise ValueError(f"bias must be 'target' or 'interpolate', got {bias!r}")
-        self.target = target
-        fam = resolve_family(target, target_family)
-        self._modules = attention_modules(target, fam)
-        self.original = AttentionWeights.from_model(target, fam)
-        self.source = (
-            source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
-        )
-        self.projections = tuple(projections)
-        self.bias = bias
-        self.norm_matched = norm_matched
-        self.num_layers = self.original.num_layers
-        if layer_map is None:
-            if self.source.num_layers != self.num_layers:
-                raise ValueError(
-                    f"source has {self.source.num_layers} attention layers, target has {self.num_layers}: "
-                    "give a layer_map (e.g. evenly_spaced_layer_map) to merge models of different depth"
-                )
-            layer_map = list(range(self.num_layers))
-        self.layer_map = check_layer_map(layer_map, self.num_layers, self.source.num_layers)
-        for i, s in enumerate(self.layer_map):
-            for p in self.projections:
-                ts, ss = self.original.shape(i, p), self.source.shape(s, p)
-                if ts != ss:
-                    raise ValueError(
-                        f"width mismatch at target layer {i} ({p}): target {ts} vs source layer {s} {ss}"
-                    )
-
-    def projection(self, layer: int, proj: str) -> nn.Linear:
-        """The target's live ``nn.Linear`` for ``layer``/``proj`` (holds the merge while one is applied)."""
-        return self._modules[layer][proj]
-
-    def source_matrix(self, layer: int, proj: str) -> Tensor:
-        """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
-        w = self.source.weights[(self.layer_map[layer], proj)]
-        return match_norm(w, self.original.weights[(layer, proj)]) if self.norm_matched else w
-
-    def lambdas(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
-        """Per-layer factors: a float plus optional layer subset (Eq. 2), or one value per layer (Eq. 3)."""
-        if is_scalar(lam):
-            return layer_lambdas(self.num_layers, lam, None if layers is None else list(layers))  # type: ignore[arg-type]
-        if layers is not None:
-            raise ValueError("give either per-layer λ values or a layer subset, not both")
-        try:
-            values = list(lam)  # type: ignore[arg-type]
-        except TypeError:
-            raise ValueError(f"λ must be a real number in [0, 1] or one such number per layer, got {lam!r}") from None
-        if len(values) != self.num_layers:
-            raise ValueError(f"{len(values)} per-layer λ values for a target of {self.num_layers} layers")
-        return [as_lambda(v, where=f"λ of layer {i}") for i, v in enumerate(values)]
-
-    @torch.no_grad()
-    def apply(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
-        """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
-        lams = self.lambdas(lam, layers)
-        for i, lam_i in enumerate(lams):
-            for p in self.projections:
-                lin = self._modules[i][p]
-                orig_w = self.original.weights[(i, p)]
-                merged = orig_w if lam_i == 0.0 else interpolate(self.source_matrix(i, p), orig_w, lam_i)
-                lin.weight.copy_(merged)
-                if lin.bias is not None:
-                    orig_b = self.original.biases[(i, p)]
-                    assert orig_b is not None
-                    if self.bias == "interpolate" and lam_i != 0.0:
-                        src_b = self.source.biases.get((self.layer_map[i], p))
-                        src_b = torch.zeros_like(orig_b) if src_b is None else src_b
-                        lin.bias.copy_(interpolate(src_b, orig_b, lam_i))
-                    else:
-                        lin.bias.copy_(orig_b)
-        return lams
-
-    def restore(self) -> None:
-        """Put the target's original Q/K/V back."""
-        self.apply(0.0)
-
-    @contextmanager
-    def merged(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> Iterator[list[float]]:
-        """``with merger.merged(0.1): ...`` — the target is merged inside the block and restored after."""
-        try:
-            yield self.apply(lam, layers)
-        finally:
-            self.restore()
-
-
 def per_layer_lambdas(
     num_layers: int, lam: float | Sequence[float], layers: Iterable[int] | None = None, *, where: str = "λ"
 ) -> list[float]:
@@ -217,14 +108,13 @@ def per_layer_lambdas(
 
 class MultiSourceMerger:
     """Eq. 1 generalised to several sources, in place and reversibly: every target layer ``i`` gets
-    ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V.
+    ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V — the one implementation
+of writing merges into a model (:class:`AttentionMerger` is its one-source view).
 
     Each source (a model or :class:`AttentionWeights`) has its own layer map (target layer → source layer; when
     None, the identity for equal depths and :func:`evenly_spaced_layer_map` otherwise), its own norm matching and its
     own λ — one value, a value on a subset of layers, or one value per layer. Every λ and, per layer, their sum
-    must lie in [0, 1]. A layer where exactly one source has a non-zero λ is computed as
-    ``interpolate(source, target, λ)``, the very operations of :class:`AttentionMerger`, so a one-source merge is
-    bit-identical to it. ``bias`` is ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination,
+    must lie in [0, 1]. ``bias`` is ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination,
     a source without a bias counting as zero). ``labels`` name the sources in messages and plans.
     """
 
@@ -312,37 +202,25 @@ class MultiSourceMerger:
         return table
 
     def merged_weight(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor:
-        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer."""
+        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer (Eq. 1 over the
+        sources with a non-zero λ; with one, exactly :func:`~mamlib.merge.interpolation.interpolate`)."""
         orig = self.original.weights[(layer, proj)]
         active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
         if not active:
             return orig
-        if len(active) == 1:
-            s, lam = active[0]
-            return interpolate(self.source_matrix(s, layer, proj), orig, lam)
-        out = (1.0 - sum(lam for _, lam in active)) * orig
-        for s, lam in active:
-            out = out + lam * self.source_matrix(s, layer, proj).to(orig.dtype)
-        return out
+        return convex_combination(orig, [self.source_matrix(s, layer, proj) for s, _ in active],
+                                  [lam for _, lam in active])
 
     def merged_bias(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor | None:
-        """The bias of ``layer``/``proj`` after the merge (None where the target has none)."""
+        """The bias of ``layer``/``proj`` after the merge (None where the target has none); a source without a
+        bias counts as a zero bias."""
         orig = self.original.biases[(layer, proj)]
         active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
         if orig is None or self.bias == "target" or not active:
             return orig
-
-        def src_bias(s: int) -> Tensor:
-            b = self.sources[s].biases.get((self.layer_maps[s][layer], proj))
-            return torch.zeros_like(orig) if b is None else b
-
-        if len(active) == 1:
-            s, lam = active[0]
-            return interpolate(src_bias(s), orig, lam)
-        out = (1.0 - sum(lam for _, lam in active)) * orig
-        for s, lam in active:
-            out = out + lam * src_bias(s).to(orig.dtype)
-        return out
+        biases = [self.sources[s].biases.get((self.layer_maps[s][layer], proj)) for s, _ in active]
+        return convex_combination(orig, [torch.zeros_like(orig) if b is None else b for b in biases],
+                                  [lam for _, lam in active])
 
     @torch.no_grad()
     def apply(
@@ -395,3 +273,73 @@ class MultiSourceMerger:
                 "shapes": {p: list(self.original.shape(i, p)) for p in self.projections},
             })
         return rows
+
+
+class AttentionMerger:
+    """Writes Eq. 1/2/3 merges of ``source`` into ``target``'s Q/K/V projections, in place and reversibly — the
+    one-source view of :class:`MultiSourceMerger`, which does the arithmetic and the writing.
+
+    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). Depths must match unless a
+    ``layer_map`` (target layer → source layer) is given; every mapped matrix must have the target's shape.
+    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        source: nn.Module | AttentionWeights,
+        *,
+        target_family: str | AttentionFamily | None = None,
+        source_family: str | AttentionFamily | None = None,
+        projections: Sequence[str] = PROJECTIONS,
+        layer_map: Sequence[int] | None = None,
+        bias: BiasMode = "target",
+        norm_matched: bool = False,
+    ) -> None:
+        src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
+        if layer_map is None:
+            depth = len(attention_modules(target, resolve_family(target, target_family)))
+            if src.num_layers != depth:
+                raise ValueError(
+                    f"source has {src.num_layers} attention layers, target has {depth}: "
+                    "give a layer_map (e.g. evenly_spaced_layer_map) to merge models of different depth"
+                )
+        self._merger = MultiSourceMerger(target, [src], layer_maps=[layer_map], norm_matched=norm_matched,
+                                         labels=["source"], target_family=target_family, projections=projections,
+                                         bias=bias)
+        self.target = target
+        self.original = self._merger.original
+        self.source = src
+        self.layer_map = self._merger.layer_maps[0]
+        self.norm_matched = norm_matched
+        self.projections = self._merger.projections
+        self.bias = bias
+        self.num_layers = self._merger.num_layers
+
+    def projection(self, layer: int, proj: str) -> nn.Linear:
+        """The target's live ``nn.Linear`` for ``layer``/``proj`` (holds the merge while one is applied)."""
+        return self._merger.projection(layer, proj)
+
+    def source_matrix(self, layer: int, proj: str) -> Tensor:
+        """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
+        return self._merger.source_matrix(0, layer, proj)
+
+    def lambdas(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
+        """Per-layer factors: a number plus optional layer subset (Eq. 2), or one value per layer (Eq. 3)."""
+        return per_layer_lambdas(self.num_layers, lam, layers)
+
+    def apply(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
+        """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
+        return self._merger.apply([self.lambdas(lam, layers)])[0]
+
+    def restore(self) -> None:
+        """Put the target's original Q/K/V back."""
+        self._merger.restore()
+
+    @contextmanager
+    def merged(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> Iterator[list[float]]:
+        """``with merger.merged(0.1): ...`` — the target is merged inside the block and restored after."""
+        try:
+            yield self.apply(lam, layers)
+        finally:
+            self.restore()
