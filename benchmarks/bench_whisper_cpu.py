@@ -27,7 +27,7 @@ from mamlib.asr.corpora import load_corpus
 from mamlib.asr.whisper import WhisperTranscriber
 from mamlib.common.paths import cache_root
 from mamlib.merge.interpolation import interpolate
-from mamlib.merge.merger import AttentionWeights
+from mamlib.merge.merger import AttentionWeights, evenly_spaced_layer_map
 from mamlib.merge.sources import build_mergers
 from mamlib.models.build import build_model
 from mamlib.models.kinds import ModelSpec
@@ -53,7 +53,7 @@ def naive(lam: float, source: AttentionWeights, waves) -> list[str]:
     model, processor = load_whisper_tiny_en()
     state = model.state_dict()
     layers = len(model.model.encoder.layers)
-    lmap = [round(i * (source.num_layers - 1) / (layers - 1)) for i in range(layers)]
+    lmap = evenly_spaced_layer_map(layers, source.num_layers)
     for i in range(layers):
         for p in "qkv":
             key = f"model.encoder.layers.{i}.self_attn.{p}_proj.weight"

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import html
 import os
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -237,40 +236,15 @@ def table2_headlines(ch: Chapter) -> list[Headline]:
             float(col[best]), dataset, f"layers {p_layers}, λ = {p_lam:.2f}", p_base, p_merged,
             compare_to_unmerged(df, lam, layers=best)))
     if ch.preset.aec is not None:
-        ours, _ = aec_table2(ch)
-        column = str(ours.columns[0])
-        col = ours[column]
+        t2a = aec_table2(ch)
+        col = t2a.ours.iloc[:, 0]
         best = col.drop("None").idxmin()
-        lam = _lambda_named(column, ch.preset.aec.lambdas)
         p_layers, p_lam, p_merged, p_base = _paper_best_block("ESC-50")
-        iv = None
-        if lam is not None:
-            df = ch.aec_sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=(_layer_set(best),),
-                                            splits=("test",)))
-            iv = compare_to_unmerged(df, lam, layers=best)
-        setting = f"layers {best}, " + (f"λ = {lam:.2f}" if lam is not None else "λ chosen on dev")
         rows.append(Headline(
-            "Table 2", "audio events", ch.preset.aec.data.label, setting, float(col["None"]), float(col[best]),
-            "ESC-50", f"layers {p_layers}, λ = {p_lam:.2f}", p_base, p_merged, iv))
+            "Table 2", "audio events", ch.preset.aec.data.label, f"layers {best}, λ = {t2a.lam:.2f}",
+            float(col["None"]), float(col[best]), "ESC-50", f"layers {p_layers}, λ = {p_lam:.2f}", p_base, p_merged,
+            compare_to_unmerged(t2a.sweep, t2a.lam, layers=best)))
     return rows
-
-
-def _lambda_named(label: str, grid: Sequence[float]) -> float | None:
-    """The λ of the grid that a column label names ("… λ = 0.10)"), or None when it names none."""
-    found = re.search(r"λ = ([0-9.]+)", label)
-    if not found:
-        return None
-    value = float(found.group(1))
-    near = [x for x in grid if x > 0 and abs(x - value) < 5e-3]
-    return float(min(near, key=lambda x: abs(x - value))) if near else None
-
-
-def _layer_set(label: str) -> tuple[int, ...]:
-    """The layers a :func:`~mamlib.sweeps.grid.layer_label` names: "5", "12-19" or "1,4,7"."""
-    if "-" in label:
-        first, last = (int(x) for x in label.split("-"))
-        return tuple(range(first, last + 1))
-    return tuple(int(x) for x in label.split(","))
 
 
 def _lowest(table: pd.DataFrame) -> tuple[tuple[Any, ...], float]:

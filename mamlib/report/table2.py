@@ -61,13 +61,23 @@ def beside_paper(t2: Table2, preset: str) -> pd.DataFrame:
                                        "paper (HuBERT-large blocks)": paper_cols}, axis=1))
 
 
-def aec_table2(ch: Chapter) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass
+class AECTable2:
+    """Table 2's AEC half: the sweep rows, the λ chosen on the dev fold, our column and the paper's."""
+
+    sweep: pd.DataFrame
+    lam: float
+    ours: pd.DataFrame
+    paper: pd.DataFrame
+
+
+def aec_table2(ch: Chapter) -> AECTable2:
     """Table 2's AEC half: blocks of a third and of two thirds of the encoder (the paper's 4 and 8 of 12), every
-    4/12 of the depth; returns our column and the paper's ESC-50 column."""
+    4/12 of the depth, λ chosen on the dev fold over all blocks."""
     n = ch.aec_rig.num_layers
     blocks = [list(b) for b in dict.fromkeys(tuple(b) for b in scaled_blocks(n, 12, 4, 4) + scaled_blocks(n, 12, 8, 4))]
     df, lam = layerwise_sweep(ch.aec_sweep, ch.preset.aec.lambdas, blocks)
     label = f"ours ({ch.preset.name}: {ch.preset.aec.data.label}, λ = {lam:.2f})"
     ours = table2_block(df, lam, value="error").to_frame(label)
     p = paper_table("table2").query("dataset == 'ESC-50'").set_index("layers")["value"].rename(index={"none": "None"})
-    return ours, p.to_frame("paper: ESC-50 (λ = 0.1), BEATs blocks")
+    return AECTable2(df, lam, ours, p.to_frame("paper: ESC-50 (λ = 0.1), BEATs blocks"))
