@@ -106,7 +106,7 @@ def run_merge(
         "lambdas": table,
         "plan": plan,
     }
-    merger.apply([s.lam for s in config.sources], [s.layers for s in config.sources])
+    merger.apply(table)  # the [source][layer] factors checked above
     written = write_checkpoint(target, config.output, record, force=force)
     summary = f"wrote {config.output}: {', '.join(sorted(written))}"
     if out is not None:
