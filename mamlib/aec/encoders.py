@@ -8,7 +8,8 @@ frame padding mask (B, T) or None)``, so the same code drives BEATs and, in the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -68,10 +69,10 @@ def embed(encoder_fn: EncoderFn, clips: Sequence[Clip | HasWaveform | np.ndarray
 
 
 def beats_encoder_fn(model: BEATs) -> EncoderFn:
-    """An ``encoder_fn`` running ``model`` (in eval mode, on its own device) — frames and their padding mask."""
+    """An ``encoder_fn`` running ``model`` on its own device — frames and their padding mask. It runs in whatever
+    mode the model is in and records gradients when they are enabled (fine-tuning); :func:`embed` runs it without."""
 
     def encode(waveform: Tensor, padding_mask: Tensor) -> tuple[Tensor, Tensor | None]:
-        model.eval()
         device = next(model.parameters()).device
         return model.extract_features(waveform.to(device), padding_mask.to(device))
 
@@ -91,7 +92,8 @@ def whisper_frames(num_samples: int, max_samples: int = 30 * SAMPLE_RATE) -> int
 
 
 def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
-    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``, eval mode, its own device and dtype).
+    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``, on its own device and dtype; in the
+    model's mode, differentiable when gradients are enabled, as :func:`beats_encoder_fn`).
 
     ``feature_extractor`` is a ``WhisperFeatureExtractor`` (or a processor holding one). Each clip, without its
     padding, becomes log-mel features padded to 30 s (3000 mel frames, which Whisper's encoder requires); the
@@ -103,13 +105,11 @@ def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
     encoder = model.get_encoder() if hasattr(model, "get_encoder") else model
 
     def encode(waveform: Tensor, padding_mask: Tensor) -> tuple[Tensor, Tensor | None]:
-        encoder.eval()
         param = next(encoder.parameters())
         lengths = (~padding_mask.bool()).sum(dim=1).tolist()
         waves = [waveform[i, :n].detach().float().cpu().numpy() for i, n in enumerate(lengths)]
         inputs = extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt")
-        with torch.inference_mode():
-            frames = encoder(inputs["input_features"].to(param.device, param.dtype)).last_hidden_state
+        frames = encoder(inputs["input_features"].to(param.device, param.dtype)).last_hidden_state
         keep = [whisper_frames(n, extractor.n_samples) for n in lengths]
         steps = torch.arange(frames.shape[1], device=frames.device)
         mask = steps.unsqueeze(0) >= torch.tensor(keep, device=frames.device).unsqueeze(1)
@@ -120,16 +120,24 @@ def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
 
 @dataclass
 class AudioEncoder:
-    """An audio classifier's frozen encoder: the network to merge into and how to run it (:data:`EncoderFn`)."""
+    """An audio classifier's encoder: the network to merge into, how to run it (:data:`EncoderFn`), and the built
+    model it came from (to make an independent copy, e.g. for fine-tuning)."""
 
     model: nn.Module
     encode: EncoderFn
+    loaded: LoadedModel | None = None
+
+    def copy(self) -> AudioEncoder:
+        """An independent deep copy (its own weights), run the same way."""
+        if self.loaded is None:
+            raise ValueError("this AudioEncoder was built without its LoadedModel and cannot be copied")
+        return audio_encoder(replace(self.loaded, model=copy.deepcopy(self.model)))
 
 
 def audio_encoder(loaded: LoadedModel) -> AudioEncoder:
     """The :class:`AudioEncoder` of a built BEATs model or of a Whisper model's encoder."""
     if loaded.architecture == "beats":
-        return AudioEncoder(loaded.model, beats_encoder_fn(loaded.model))
+        return AudioEncoder(loaded.model, beats_encoder_fn(loaded.model), loaded)
     if loaded.architecture == "whisper":
-        return AudioEncoder(loaded.model, whisper_encoder_fn(loaded.model, loaded.feature_extractor))
+        return AudioEncoder(loaded.model, whisper_encoder_fn(loaded.model, loaded.feature_extractor), loaded)
     raise ValueError(f"a {loaded.architecture!r} model is not an audio encoder (BEATs or Whisper)")

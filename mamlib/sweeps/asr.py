@@ -11,7 +11,7 @@ import pandas as pd
 
 from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr, make_transcriber
 from mamlib.merge.sources import build_mergers
-from mamlib.models.build import build_model
+from mamlib.models.build import LoadedModel, build_model
 from mamlib.presets.schema import ASRSetup, CorpusSpec, Preset
 from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
 from mamlib.sweeps.store import ResultStore
@@ -22,15 +22,18 @@ class ASRRig(MergeRig):
     """The preset's target recognizer with one reversible merger per source kind."""
 
     transcriber: Transcriber = field(default=None)  # type: ignore[assignment]
+    #: The built target (network, feature extractor, tokenizer), e.g. to copy it for fine-tuning.
+    loaded: LoadedModel = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
         setup = preset.asr
-        transcriber = make_transcriber(build_model(setup.target, preset.device, setup.dtype), preset.device)
+        loaded = build_model(setup.target, preset.device, setup.dtype)
+        transcriber = make_transcriber(loaded, preset.device)
         source = build_model(setup.source, preset.device).model
         mergers = build_mergers(transcriber.model, source, setup.source_kinds if kinds is None else list(kinds),
                                 layer_map=setup.layer_map, noise=setup.noise)
-        return cls(preset, setup, mergers, transcriber)
+        return cls(preset, setup, mergers, transcriber, loaded)
 
 
 @dataclass

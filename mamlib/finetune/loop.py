@@ -1,0 +1,245 @@
+"""The one fine-tuning loop of Sec. 4.2 (Table 5), for every task and for plain fine-tuning and L-MAM alike.
+
+It runs on Hugging Face Accelerate: device placement, bf16 autocast on GPUs, data-parallel training on several GPUs
+(``accelerate launch`` or ``notebook_launcher``); the paper's effective batch (32) is reached on any hardware by
+gradient accumulation (``batch_size`` examples per optimizer step, ``micro_batch`` per forward pass and device).
+AdamW with two parameter groups — the model's weights at ``lr``, the L-MAM logits ``θ_i`` at ``lambda_lr`` without
+weight decay — and a linear schedule with warm-up.
+
+The run is deterministic given its ``seed``: the order of examples in epoch ``e`` is a permutation drawn from a
+generator seeded with ``(seed, e)``, and the torch generators (dropout) are part of every checkpoint. A run that is
+killed resumes from its last checkpoint (:mod:`mamlib.finetune.checkpoint`) and ends with the same weights as an
+uninterrupted one. A NaN or infinite loss or gradient stops it with :class:`TrainingDiverged`, naming the step.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mamlib.finetune.checkpoint import find_checkpoint, read_checkpoint, restore_checkpoint, save_checkpoint
+from mamlib.finetune.tasks import Task
+from mamlib.merge.learnable import LearnableMerge
+
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the gradient norm became NaN or infinite; nothing of the run is stored."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything about a fine-tuning run except its data, model and seed (part of every results key).
+
+    ``epochs`` passes over the training examples, stopped early at ``max_steps`` optimizer steps when given.
+    ``batch_size`` is the effective batch; it must be a multiple of ``micro_batch`` times the number of devices.
+    ``warmup`` is the share of steps with a linearly rising learning rate (then it decays linearly to 0).
+    ``lambda_init``/``lambda_lr`` concern L-MAM only. ``mixed_precision="auto"`` is bf16 on a CUDA GPU that
+    supports it, none elsewhere.
+    """
+
+    lr: float = 1e-5
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 32
+    micro_batch: int = 8
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    max_grad_norm: float = 1.0
+    lambda_init: float = 0.05
+    lambda_lr: float = 1e-2
+    checkpoint_every: int = 25
+    mixed_precision: str = "auto"
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "lambda_lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"finetune.{name} must be a positive number, got {value!r}")
+        for name in ("epochs", "batch_size", "micro_batch", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"finetune.{name} must be a positive integer, got {value!r}")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            raise ValueError(f"finetune.max_steps must be a positive integer or absent, got {self.max_steps!r}")
+        if self.batch_size % self.micro_batch:
+            raise ValueError(f"finetune.batch_size ({self.batch_size}) must be a multiple of finetune.micro_batch "
+                             f"({self.micro_batch}): the effective batch is reached by gradient accumulation")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"finetune.warmup must lie in [0, 1), got {self.warmup!r}")
+        if not 0.0 < self.lambda_init < 1.0:
+            raise ValueError(f"finetune.lambda_init must lie strictly inside (0, 1), got {self.lambda_init!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"finetune.mixed_precision must be one of {list(MIXED_PRECISION)}, "
+                             f"got {self.mixed_precision!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainLog:
+    """What a finished run reports: optimizer steps, the mean training loss of each step, the learned ``λ_i``
+    after each step (L-MAM; empty otherwise), wall time of this process and whether it resumed a checkpoint."""
+
+    steps: int
+    losses: list[float]
+    lambdas: list[list[float]] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_at: int | None = None
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The order of ``n`` examples in ``epoch`` of a run seeded ``seed`` (the same on every machine and resume)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen).tolist()
+
+
+def step_groups(n: int, settings: TrainSettings, seed: int, epoch: int, rank: int = 0, world: int = 1
+                ) -> list[list[list[int]]]:
+    """Epoch ``epoch``'s optimizer steps for process ``rank`` of ``world``: each step a list of micro-batches
+    (example indices). Every process gets the same number of micro-batches (the remainder of the epoch that cannot
+    be shared equally is dropped); the last step of an epoch may hold fewer micro-batches."""
+    order = epoch_order(n, seed, epoch)
+    micro = [order[i : i + settings.micro_batch] for i in range(0, n, settings.micro_batch)]
+    per_step = settings.batch_size // (settings.micro_batch * world)
+    if per_step < 1:
+        raise ValueError(f"finetune.batch_size {settings.batch_size} is smaller than micro_batch × devices "
+                         f"({settings.micro_batch} × {world})")
+    mine = micro[: len(micro) // world * world][rank::world]
+    if not mine:
+        raise ValueError(f"{n} training examples are too few for {world} device(s) with micro_batch "
+                         f"{settings.micro_batch}")
+    return [mine[i : i + per_step] for i in range(0, len(mine), per_step)]
+
+
+def _mixed_precision(settings: TrainSettings, device: str) -> str:
+    if settings.mixed_precision != "auto":
+        return settings.mixed_precision
+    cuda = device.startswith("cuda") and torch.cuda.is_available()
+    return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+
+
+def train(
+    model: nn.Module,
+    task: Task,
+    examples: Sequence[Any],
+    settings: TrainSettings,
+    *,
+    seed: int,
+    run_dir: str | Path,
+    lmam: LearnableMerge | None = None,
+    device: str = "cpu",
+    on_step: Callable[[int, float], None] | None = None,
+    progress: bool = True,
+    desc: str = "fine-tuning",
+) -> TrainLog:
+    """Fine-tune ``model`` in place on ``examples`` (with L-MAM's ``θ_i`` when ``lmam`` is attached to it).
+
+    Checkpoints go to ``run_dir`` every ``settings.checkpoint_every`` steps and after the last; a run that finds
+    one there resumes from it (a finished run returns at once). ``on_step(step, loss)`` is called after every
+    optimizer step.
+    """
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    if not examples:
+        raise ValueError("no training examples")
+    accelerator = Accelerator(cpu=not device.startswith("cuda"), mixed_precision=_mixed_precision(settings, device))
+    rank, world = accelerator.process_index, accelerator.num_processes
+    task.prepare(model)
+    if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable()
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    steps_per_epoch = len(step_groups(len(examples), settings, seed, 0, rank, world))
+    total = settings.epochs * steps_per_epoch
+    if settings.max_steps is not None:
+        total = min(total, settings.max_steps)
+    lambda_params = lmam.parameters() if lmam is not None else []
+    weights = (lmam.other_parameters(model) if lmam is not None
+               else [p for p in model.parameters() if p.requires_grad])
+    groups = [{"params": weights, "lr": settings.lr, "weight_decay": settings.weight_decay}]
+    if lambda_params:
+        groups.append({"params": lambda_params, "lr": settings.lambda_lr, "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    inner = accelerator.unwrap_model(model)
+
+    state: dict[str, Any] = {"step": 0, "losses": [], "lambdas": [], "total": total}
+    resumed_at = None
+    found = find_checkpoint(run_dir)
+    if found is not None:
+        parts = read_checkpoint(found)
+        if parts is None:
+            warnings.warn(f"training checkpoint {found} is unreadable; the run starts over", stacklevel=2)
+        else:
+            state = restore_checkpoint(parts, inner, optimizer, scheduler)
+            resumed_at = state["step"]
+
+    start = time.perf_counter()
+    bar = tqdm(total=total, initial=state["step"], desc=desc, disable=not progress or not accelerator.is_main_process,
+               leave=False)
+    params = [p for g in groups for p in g["params"]]
+    while state["step"] < total:
+        step = state["step"] + 1
+        epoch, k = divmod(state["step"], steps_per_epoch)
+        group = step_groups(len(examples), settings, seed, epoch, rank, world)[k]
+        n_group = sum(len(idx) for idx in group)
+        model.train()
+        loss_sum = 0.0
+        for j, idx in enumerate(group):
+            batch = {name: t.to(accelerator.device) for name, t in task.collate([examples[i] for i in idx]).items()}
+            sync = accelerator.no_sync(model) if j < len(group) - 1 else nullcontext()
+            with sync:
+                with accelerator.autocast():
+                    loss = task.loss(model, batch)
+                if not torch.isfinite(loss.detach()):
+                    raise TrainingDiverged(f"the training loss became {loss.item()} at step {step} (epoch {epoch + 1})"
+                                           f"; nothing was stored — try a lower learning rate (now {settings.lr})")
+                accelerator.backward(loss * (len(idx) / n_group))
+            loss_sum += float(loss.detach()) * len(idx)
+        norm = accelerator.clip_grad_norm_(params, settings.max_grad_norm)
+        if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
+            raise TrainingDiverged(f"the gradient norm became {float(norm)} at step {step} (epoch {epoch + 1}); "
+                                   f"nothing was stored — try a lower learning rate (now {settings.lr})")
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean_loss = float(accelerator.reduce(torch.tensor(loss_sum / n_group, device=accelerator.device),
+                                             reduction="mean"))
+        state["step"] = step
+        state["losses"].append(mean_loss)
+        if lmam is not None:
+            state["lambdas"].append(lmam.lambdas())
+        if step % settings.checkpoint_every == 0 or step == total:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                save_checkpoint(run_dir, inner, optimizer, scheduler, state)
+        postfix = {"loss": f"{mean_loss:.3f}"}
+        if lmam is not None:
+            postfix["λ"] = " ".join(f"{x:.3f}" for x in state["lambdas"][-1])
+        bar.set_postfix(postfix)
+        bar.update(1)
+        if on_step is not None:
+            on_step(step, mean_loss)
+    bar.close()
+    model.eval()
+    return TrainLog(steps=state["step"], losses=list(state["losses"]), lambdas=list(state["lambdas"]),
+                    seconds=time.perf_counter() - start, resumed_at=resumed_at)

@@ -1,0 +1,253 @@
+"""L-MAM (Eq. 3) and the fine-tuning loop: the blend against a hand computation and the merger, gradients, bake and
+reload, resumption after a kill, divergence, gradient accumulation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mamlib.asr.recognizers import Utterance
+from mamlib.finetune.loop import TrainingDiverged, TrainSettings, epoch_order, step_groups, train
+from mamlib.finetune.tasks import CTCTask, pad_labels
+from mamlib.merge.learnable import LearnableMerge
+from mamlib.merge.merger import AttentionMerger
+from mamlib.models.build import build_model
+from mamlib.models.kinds import ModelSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(kind: str, seed: int, layers: int = 4):
+    return build_model(ModelSpec(kind=kind, options={"seed": seed, "hidden_size": 32, "num_layers": layers,
+                                                     "heads": 2}), "cpu")
+
+
+def utterances(n: int = 6) -> list[Utterance]:
+    rng = np.random.default_rng(0)
+    words = ["a cat", "the dog ran", "blue sky", "one two", "hello there", "go home now"]
+    return [Utterance(f"u{i}", (0.1 * rng.standard_normal(4000 + 800 * i)).astype(np.float32), words[i % 6])
+            for i in range(n)]
+
+
+def test_eq3_is_the_hand_computed_blend_and_equals_the_merger():
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    x = torch.randn(2, 6000)
+    lams = [0.1, 0.2, 0.3, 0.4]
+    q_t = target.model.hubert.encoder.layers[2].attention.q_proj.weight.detach().clone()
+    q_s = source.model.encoder.layer[2].attention.self.query.weight.detach().clone()
+    with AttentionMerger(target.model, source.model).merged(lams):
+        expected = target.model(x).logits
+    lmam = LearnableMerge(target.model, source.model, init=lams)
+    lin = target.model.hubert.encoder.layers[2].attention.q_proj
+    torch.testing.assert_close(lin.weight, 0.3 * q_s + 0.7 * q_t, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(target.model(x).logits, expected, rtol=0, atol=0)
+    assert lmam.lambdas() == pytest.approx(lams)
+
+
+def test_gradients_reach_lambda_and_the_target_not_the_source():
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    lmam = LearnableMerge(target.model, source.model, init=0.05)
+    target.model(torch.randn(1, 5000)).logits.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().item() > 0 for p in lmam.parameters())
+    lin = target.model.hubert.encoder.layers[0].attention.k_proj
+    assert lin.parametrizations.weight.original.grad.abs().sum() > 0
+    assert not lin.parametrizations.weight[0].source.requires_grad
+    # The frozen source is not part of the model's state (nor of any checkpoint); λ's logits and W_t are.
+    keys = target.model.state_dict().keys()
+    assert not any(k.endswith(".source") for k in keys)
+    assert sum(k.endswith("factor.logit") for k in keys) == 4 * 3
+    # λ_i is shared by Q, K and V of a layer: one logit per layer among the parameters.
+    assert len(lmam.parameters()) == 4
+    assert len(lmam.other_parameters(target.model)) == sum(1 for _ in target.model.parameters()) - 4
+
+
+def test_layer_map_for_different_depths_and_bad_inputs():
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1, layers=2)
+    with pytest.raises(ValueError, match="layer_map"):
+        LearnableMerge(target.model, source.model)
+    lmam = LearnableMerge(target.model, source.model, layer_map=[0, 0, 1, 1], init=0.5)
+    lin = target.model.hubert.encoder.layers[3].attention.v_proj
+    src = source.model.encoder.layer[1].attention.self.value.weight
+    torch.testing.assert_close(lin.weight, 0.5 * src + 0.5 * lin.parametrizations.weight.original)
+    assert lmam.num_layers == 4
+    fresh = tiny("tiny-hubert-ctc", 0)
+    for bad in (0.0, 1.0, 1.5, float("nan"), [0.1, 0.2]):
+        with pytest.raises(ValueError):
+            LearnableMerge(fresh.model, tiny("tiny-bert", 1).model, init=bad)
+    with pytest.raises(ValueError, match="already parametrized"):
+        LearnableMerge(target.model, source.model, layer_map=[0, 0, 1, 1])
+
+
+def test_bake_writes_an_ordinary_checkpoint(tmp_path):
+    from transformers import HubertForCTC
+
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    lmam = LearnableMerge(target.model, source.model, init=[0.2, 0.4, 0.6, 0.8])
+    with torch.no_grad():
+        lmam.factors[1].logit.add_(0.5)  # as if training had moved it
+    x = torch.randn(2, 6000)
+    before = target.model(x).logits.detach()
+    lams = lmam.bake()
+    assert lams[1] == pytest.approx(float(torch.sigmoid(torch.logit(torch.tensor(0.4)) + 0.5)), abs=1e-6)
+    assert not any("attention" in k and "parametrizations" in k for k in target.model.state_dict())
+    target.model.save_pretrained(tmp_path)
+    reloaded = HubertForCTC.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(reloaded(x).logits, before, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="already baked"):
+        lmam.bake()
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="multiple of finetune.micro_batch"):
+        TrainSettings(batch_size=32, micro_batch=5)
+    with pytest.raises(ValueError, match="lr"):
+        TrainSettings(lr=0)
+    with pytest.raises(ValueError, match="lambda_init"):
+        TrainSettings(lambda_init=0.0)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainSettings(mixed_precision="fp8")
+
+
+def test_step_groups_cover_each_example_once_per_epoch():
+    s = TrainSettings(batch_size=4, micro_batch=2)
+    groups = step_groups(9, s, seed=3, epoch=1)
+    flat = [i for g in groups for mb in g for i in mb]
+    assert sorted(flat) == list(range(9)) and flat == epoch_order(9, 3, 1)
+    assert [len(g) for g in groups] == [2, 2, 1]
+    two = [step_groups(9, s, seed=3, epoch=1, rank=r, world=2) for r in (0, 1)]
+    # 5 micro-batches: 4 shared (2 per device, one per step), the fifth dropped; together they are disjoint.
+    assert [len(g) for g in two[0]] == [1, 1] and len(two[1]) == 2
+    assert not {i for g in two[0] for mb in g for i in mb} & {i for g in two[1] for mb in g for i in mb}
+
+
+def test_ctc_labels_follow_the_wer_normalization():
+    loaded = tiny("tiny-hubert-ctc", 0)
+    task = CTCTask(loaded.feature_extractor, loaded.tokenizer)
+    assert "".join(loaded.tokenizer.convert_ids_to_tokens(task.labels("Hello, World!"))) == "HELLO|WORLD"
+    assert pad_labels([[1, 2], [3]]).tolist() == [[1, 2], [3, -100]]
+
+
+def _run(tmp_path, lmam: bool, **kw):
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    merge = LearnableMerge(target.model, source.model, init=0.1) if lmam else None
+    settings = TrainSettings(lr=1e-3, lambda_lr=0.1, batch_size=4, micro_batch=2, epochs=2, checkpoint_every=1)
+    log = train(target.model, CTCTask(target.feature_extractor, target.tokenizer), utterances(), settings, seed=7,
+                run_dir=tmp_path, lmam=merge, progress=False, **kw)
+    return target.model, merge, log
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    model, merge, log = _run(tmp_path / "whole", lmam=True)
+    assert log.steps == 4 and len(log.losses) == 4 and len(log.lambdas) == 4
+    assert merge.lambdas() != pytest.approx([0.1] * 4)  # λ moved
+
+    def stop(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut", lmam=True, on_step=stop)
+    model2, merge2, log2 = _run(tmp_path / "cut", lmam=True)
+    assert log2.resumed_at == 3 and log2.losses == log.losses and log2.lambdas == log.lambdas
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    # A finished run's checkpoint returns the same result without training again.
+    _, _, again = _run(tmp_path / "whole", lmam=True)
+    assert again.resumed_at == 4 and again.losses == log.losses
+
+
+def test_corrupt_checkpoint_starts_over(tmp_path):
+    _, _, log = _run(tmp_path, lmam=False)
+    (tmp_path / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unreadable"):
+        _, _, log2 = _run(tmp_path, lmam=False)
+    assert log2.resumed_at is None and log2.losses == log.losses
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from test_finetune import _run
+    from pathlib import Path
+    _run(Path({run!r}), lmam=True, on_step=lambda step, loss: time.sleep(0.4))
+""")
+
+
+def test_killed_process_resumes_to_the_same_result(tmp_path):
+    """A separate process is killed with SIGKILL mid-run; the run resumes here and matches an uninterrupted one."""
+    run = tmp_path / "killed"
+    script = KILL_SCRIPT.format(tests=str(ROOT / "tests"), run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "checkpoint" / "state.json").is_file():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    model, merge, log = _run(run, lmam=True)
+    assert log.resumed_at is not None and 1 <= log.resumed_at < 4, "the kill should land mid-run"
+    ref_model, ref_merge, ref = _run(tmp_path / "whole", lmam=True)
+    assert log.losses == ref.losses and merge.lambdas() == ref_merge.lambdas()
+    for (k, a), b in zip(model.state_dict().items(), ref_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+class _NaNAt:
+    """A task whose loss turns NaN at a given step (to provoke divergence)."""
+
+    def __init__(self, inner, at_call: int) -> None:
+        self.inner, self.at_call, self.calls = inner, at_call, 0
+
+    def prepare(self, model):
+        self.inner.prepare(model)
+
+    def collate(self, items):
+        return self.inner.collate(items)
+
+    def loss(self, model, batch):
+        self.calls += 1
+        loss = self.inner.loss(model, batch)
+        return loss * float("nan") if self.calls >= self.at_call else loss
+
+
+def test_nan_loss_stops_the_run_naming_the_step(tmp_path):
+    target = tiny("tiny-hubert-ctc", 0)
+    task = _NaNAt(CTCTask(target.feature_extractor, target.tokenizer), at_call=3)  # micro-batch 3 = step 2
+    settings = TrainSettings(lr=1e-3, batch_size=4, micro_batch=2, epochs=2)
+    with pytest.raises(TrainingDiverged, match="at step 2"):
+        train(target.model, task, utterances(), settings, seed=0, run_dir=tmp_path, progress=False)
+
+
+class _Regression:
+    def prepare(self, model):
+        return None
+
+    def collate(self, items):
+        return {"x": torch.stack([i[0] for i in items]), "y": torch.stack([i[1] for i in items])}
+
+    def loss(self, model, batch):
+        return (model(batch["x"]) - batch["y"]).square().mean()
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path):
+    """Micro-batches of 2 accumulated to 8 give the same step as one forward pass of 8 (the mean over examples)."""
+    torch.manual_seed(0)
+    data = [(torch.randn(3), torch.randn(1)) for _ in range(8)]
+    results = []
+    for micro in (2, 8):
+        torch.manual_seed(1)
+        model = nn.Linear(3, 1)
+        settings = TrainSettings(lr=0.1, batch_size=8, micro_batch=micro, warmup=0.0, max_grad_norm=1e9)
+        train(model, _Regression(), data, settings, seed=0, run_dir=tmp_path / str(micro), progress=False)
+        results.append(torch.cat([model.weight.flatten(), model.bias]))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
