@@ -7,8 +7,8 @@ frame padding mask (B, T) or None)``, so the same code drives BEATs and, in the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 

@@ -3,8 +3,8 @@
 A checkpoint is a folder: ``model.safetensors`` (every tensor of the model's state, λ's logits included; the frozen
 source matrices are not part of it), ``optimizer.pt`` and ``scheduler.pt`` (state dicts: tensors and numbers, read
 with ``torch.load(..., weights_only=True)``), ``rng.pt`` (the torch generators' states) and ``state.json`` (step,
-the loss and λ logs, numpy's and Python's generators). It is written into a temporary sibling folder and renamed into place,
-so a run killed at any moment leaves either the previous checkpoint or the new one, never a mixture.
+the loss and λ logs, numpy's and Python's generators). It is written into a temporary sibling folder and renamed
+into place, so a run killed at any moment leaves either the previous checkpoint or the new one, never a mixture.
 """
 
 from __future__ import annotations
