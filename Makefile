@@ -89,6 +89,7 @@ test: setup mathjax browser
 bench: setup
 	$(PY) benchmarks/bench_prefix_cache.py
 	$(PY) benchmarks/bench_whisper_cpu.py --utterances 8
+	$(PY) benchmarks/bench_lmam_step.py
 
 clean:
 	rm -rf $(BUILD)

@@ -53,7 +53,18 @@ def test_sentence_split_is_disjoint_complete_and_fixed() -> None:
     assert dev[0].id == "s0001" and test[0].id == "s0002"  # odd lines dev, even lines test
     assert corpora.sentences("dev") == dev
     with pytest.raises(ValueError, match="split"):
-        corpora.sentences("train")
+        corpora.sentences("training")
+
+
+def test_train_sentences_share_nothing_with_dev_or_test() -> None:
+    """The fine-tuning sentences (Table 5) differ from every evaluation sentence, also after normalization."""
+    train = corpora.sentences("train")
+    assert len(train) >= 40 and train[0].id == "t0001"
+    evaluation = {normalize_transcript(s.text) for s in corpora.sentences("all")}
+    texts = [normalize_transcript(s.text) for s in train]
+    assert len(set(texts)) == len(texts) and not set(texts) & evaluation
+    for t in (s.text for s in train):
+        assert 6 <= len(t.split()) <= 20 and not any(c.isdigit() for c in t), t
 
 
 # -- synthetic sets ----------------------------------------------------------------------------------------------
@@ -61,8 +72,9 @@ def test_sentence_split_is_disjoint_complete_and_fixed() -> None:
 
 @needs_espeak
 def test_smoke_corpus_shape_and_cache(tmp_path) -> None:
-    parts = corpora.smoke_corpus(tmp_path)
-    assert set(parts) == {"dev", "test"} and len(parts["dev"]) == 4 and len(parts["test"]) == 4
+    parts = corpora.smoke_corpus(tmp_path, n_train=2)
+    assert set(parts) == {"dev", "test", "train"} and len(parts["dev"]) == 4 and len(parts["test"]) == 4
+    assert [u.id.split("-")[-1][0] for u in parts["train"]] == ["t", "t"]
     for utts in parts.values():
         _check_utterances(utts)
         assert {u.speaker for u in utts} == set(corpora.SMOKE_VOICES)
@@ -144,14 +156,17 @@ def _fake_ljspeech(root: Path, n: int = 12) -> list[str]:
 
 
 def test_ljspeech_split_cap_and_text(tmp_path) -> None:
-    ids = _fake_ljspeech(tmp_path / "LJSpeech-1.1")
+    ids = _fake_ljspeech(tmp_path / "LJSpeech-1.1", n=60)
     dev = corpora.load_corpus("ljspeech", "dev", path=tmp_path / "LJSpeech-1.1")
     test = corpora.ljspeech_corpus(tmp_path, "test")  # the parent folder works too
+    train = corpora.ljspeech_corpus(tmp_path, "train")
     _check_utterances(dev + test)
     assert {u.id for u in dev}.isdisjoint({u.id for u in test})
-    assert sorted(u.id for u in dev + test) == ids and dev and test
+    assert not {u.id for u in train} & {u.id for u in dev + test}
+    assert sorted(u.id for u in dev + test + train) == ids and dev and test
+    assert len(train) > 2 * len(dev + test)  # about 80 % train
     assert all(len(u.audio) == int(0.3 * SAMPLE_RATE) for u in dev)
-    first = next(u for u in dev + test if u.id == "LJ001-0001")
+    first = next(u for u in dev + test + train if u.id == "LJ001-0001")
     assert first.text == 'Normalized "text" number 1' and first.speaker == "LJ"
     capped = corpora.ljspeech_corpus(tmp_path, "all", n=5)
     assert len(capped) == 5 and [u.id for u in capped] == sorted(u.id for u in capped)
@@ -195,10 +210,13 @@ def test_vctk_layouts_and_split(tmp_path, old) -> None:
     ids = _fake_vctk(tmp_path, old=old)
     dev = corpora.load_corpus("vctk", "dev", path=tmp_path)
     test = corpora.vctk_corpus(tmp_path, "test")
-    _check_utterances(dev + test)
-    assert {u.id for u in dev}.isdisjoint({u.id for u in test})
-    assert sorted(u.id for u in dev + test) == ids
-    utt = next(u for u in dev + test if u.id == "p226_003")
+    train = corpora.vctk_corpus(tmp_path, "train")
+    _check_utterances(dev + test + train)
+    assert sorted(u.id for u in dev + test + train) == ids
+    # Both speakers read the same five sentences: a sentence lies in one split only, whoever reads it.
+    texts = [{u.text for u in part} for part in (dev, test, train)]
+    assert not texts[0] & texts[1] and not texts[0] & texts[2] and not texts[1] & texts[2]
+    utt = next(u for u in dev + test + train if u.id == "p226_003")
     assert utt.speaker == "p226" and utt.text == "Please call Stella number 3."
     assert len(utt.audio) == int(0.3 * SAMPLE_RATE)
     assert len(corpora.vctk_corpus(tmp_path, "all", n=4)) == 4
@@ -240,6 +258,8 @@ def test_load_corpus_argument_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="needs cache_dir="):
         corpora.load_corpus("smoke", "test")
     with pytest.raises(ValueError, match="split"):
-        corpora.load_corpus("smoke", "train", cache_dir=tmp_path)
+        corpora.load_corpus("smoke", "validation", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="no train split"):
+        corpora.load_corpus("alsa-real", "train")
     with pytest.raises(ValueError, match="non-negative"):
         corpora.load_corpus("smoke", "dev", cache_dir=tmp_path, n=-1)

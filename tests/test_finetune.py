@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from mamlib.asr.recognizers import Utterance
-from mamlib.finetune.loop import TrainingDiverged, TrainSettings, epoch_order, step_groups, train
+from mamlib.finetune.loop import TrainingDiverged, epoch_order, step_groups, train
+from mamlib.finetune.settings import TrainSettings
 from mamlib.finetune.tasks import CTCTask, pad_labels
 from mamlib.merge.learnable import LearnableMerge
 from mamlib.merge.merger import AttentionMerger
@@ -251,3 +252,71 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
         train(model, _Regression(), data, settings, seed=0, run_dir=tmp_path / str(micro), progress=False)
         results.append(torch.cat([model.weight.flatten(), model.bias]))
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_presets_check_the_finetune_section():
+    from mamlib.presets.schema import load_preset, parse_preset
+
+    mini = load_preset("mini")
+    assert mini.asr.finetune.corpora == ("lj-like", "vctk-like") and mini.asr.finetune.seeds == (0, 1, 2)
+    paper = load_preset("paper")
+    assert paper.asr.finetune.settings_for("ljspeech").epochs == 2
+    assert paper.asr.finetune.settings_for("vctk").epochs == 1 and paper.aec.finetune.settings.lr == 1e-3
+    raw = load_preset("smoke").raw
+
+    def with_ft(**ft):
+        return {**raw, "asr": {**raw["asr"], "finetune": {"corpora": ["synthetic"], **ft}}}
+
+    with pytest.raises(ValueError, match=r"asr\.finetune\.learning_rate: unknown key"):
+        parse_preset(with_ft(learning_rate=1e-5))
+    with pytest.raises(ValueError, match="multiple of finetune.micro_batch"):
+        parse_preset(with_ft(batch_size=6, micro_batch=4))
+    with pytest.raises(ValueError, match="must name a corpus"):
+        parse_preset(with_ft(corpora=["nowhere"]))
+    with pytest.raises(ValueError, match=r"epochs names \['other'\]"):
+        parse_preset(with_ft(epochs={"other": 2}))
+    with pytest.raises(ValueError, match="repeats a seed"):
+        parse_preset(with_ft(seeds=[0, 0]))
+
+
+def test_mam_ft_from_lambda_zero_is_the_ft_run_and_is_trained_once():
+    from types import SimpleNamespace
+
+    from mamlib.presets.schema import load_preset
+    from mamlib.sweeps.finetune import FinetuneStudy, MAMChoice
+    from mamlib.sweeps.store import config_key
+
+    preset = load_preset("smoke")
+    rig = SimpleNamespace(setup=preset.asr, preset=preset)
+    target = SimpleNamespace(data={"kind": "smoke"})
+
+    def study(choice):
+        return FinetuneStudy(rig, target, TrainSettings(), [0, 1], choice, store=None, run_root=Path("."))
+
+    at_zero = study(MAMChoice(0.0, None, 1.0, 1.0)).configs()
+    keys = [config_key(c) for c in at_zero]
+    assert len(keys) == 6 and keys[0] == keys[1] and keys[3] == keys[4] and len(set(keys)) == 4
+    merged = study(MAMChoice(0.1, (2, 3), 1.0, 1.0)).configs()
+    assert merged[1]["start"] == {"lambda": 0.1, "layers": [2, 3]} and len({config_key(c) for c in merged}) == 6
+    assert [c["learn_lambda"] for c in merged[:3]] == [False, False, True]
+
+
+def test_table5_statistics_and_verdicts():
+    import pandas as pd
+
+    from mamlib.report.table5 import Table5
+    from mamlib.sweeps.finetune import MAMChoice
+
+    runs = pd.DataFrame([{"corpus": "c", "method": m, "seed": s, "value": v, "lambdas": [0.1, 0.2] if m == "l-mam"
+                          else None} for m, vals in (("ft", [10, 12, 14]), ("mam-ft", [10, 12, 14]),
+                                                     ("l-mam", [4, 5, 6])) for s, v in enumerate(vals)])
+    t5 = Table5(runs, {"c": MAMChoice(0.0, None, 20.0, 20.0)}, {"c": 20.0}, {"c": "lj-like"}, {"c": 0.05})
+    stats = t5.stats().set_index("row")
+    assert stats.loc["ft", "mean"] == 12 and stats.loc["ft", "sd"] == pytest.approx(2.0)
+    assert stats.loc["l-mam", "sd"] == pytest.approx(1.0) and stats.loc["none", "n"] == 1
+    # L-MAM − FT = −7; standard error sqrt(4/3 + 1/3) ≈ 1.29; beyond twice that.
+    assert "-7.00 points (fewer errors, beyond the seed-to-seed noise; standard error 1.29)" in t5.verdicts()["c"]
+    layout = t5.layout("smoke")
+    assert layout[("ours (smoke)", "c")].tolist() == ["20.00", "20.00", "12.00 ± 2.00", "12.00 ± 2.00", "5.00 ± 1.00"]
+    assert layout[("paper", "LJ Speech")].tolist() == ["9.25", "8.63", "8.52", "8.40", "8.29"]
+    assert t5.lambdas()["λ"].tolist() == [0.1, 0.2] * 3

@@ -19,12 +19,14 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"common", "merge", "models"},
     "asr": {"common", "merge", "models", "asr"},
     "aec": {"common", "merge", "models", "aec"},
+    "finetune": {"common", "merge", "models", "asr", "aec", "finetune"},
     "analysis": {"common", "merge", "models", "asr", "aec", "analysis"},
-    "presets": {"common", "merge", "models", "asr", "aec", "presets"},
-    "sweeps": {"common", "merge", "models", "asr", "aec", "presets", "sweeps"},
-    "selection": {"common", "merge", "models", "asr", "aec", "presets", "sweeps", "selection"},
-    "cli": {"common", "merge", "models", "asr", "aec", "presets", "cli"},
-    "report": {"common", "merge", "models", "asr", "aec", "analysis", "presets", "sweeps", "selection", "report"},
+    "presets": {"common", "merge", "models", "asr", "aec", "finetune", "presets"},
+    "sweeps": {"common", "merge", "models", "asr", "aec", "finetune", "presets", "sweeps"},
+    "selection": {"common", "merge", "models", "asr", "aec", "finetune", "presets", "sweeps", "selection"},
+    "cli": {"common", "merge", "models", "asr", "aec", "finetune", "presets", "cli"},
+    "report": {"common", "merge", "models", "asr", "aec", "finetune", "analysis", "presets", "sweeps", "selection",
+               "report"},
 }
 
 

@@ -1,7 +1,8 @@
 """Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora.
 
 Every loader returns a list of :class:`~mamlib.asr.recognizers.Utterance` (16 kHz mono float32, text, speaker), in a
-fixed order, and takes a ``split`` of ``"dev"``, ``"test"`` or ``"all"``. The book goes through :func:`load_corpus`.
+fixed order, and takes a ``split`` of ``"dev"``, ``"test"``, ``"train"`` (fine-tuning, Table 5) or ``"all"``. The book
+goes through :func:`load_corpus`.
 
 Synthetic (made offline from ``data/sentences.txt``, cached under ``cache_dir``; see :mod:`mamlib.asr.synth`):
 
@@ -12,14 +13,17 @@ Synthetic (made offline from ``data/sentences.txt``, cached under ``cache_dir``;
 * ``alsa-real``: the 8 short real recordings of a human voice that Debian's alsa-utils installs.
 
 Sentence split: line ``k`` (1-based) of ``data/sentences.txt`` is in **dev** when ``k`` is odd and in **test** when
-it is even. The file is written in topic blocks, so interleaving keeps both halves alike. The sentence id is
-``s`` plus the four-digit line number.
+it is even (``"all"`` is both). The file is written in topic blocks, so interleaving keeps both halves alike. The
+sentence id is ``s`` plus the four-digit line number. The **train** split reads ``data/train_sentences.txt``, other
+sentences (ids ``t`` plus the line number) that share no sentence with dev or test (a test checks this on the
+normalized text).
 
-Real (for the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0.80). Their dev/test split is
-by a stable hash of the utterance id: ``sha256("split:" + id)`` read as a number in [0, 1) below 0.5 is dev, the
-rest test (about 50/50, independent of file order and of the machine). The ``n`` cap keeps the ``n`` utterances of
-the split with the smallest ``sha256("subset:" + id)`` (so the first 100 are inside the first 200), returned in id
-order. Audio is read only for the utterances kept.
+Real (for the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0.80). Their split is by a stable
+hash: ``sha256("split:" + key)`` read as a number in [0, 1) below 0.1 is dev, below 0.2 test, the rest train
+(independent of file order and of the machine). The key is the utterance id for LJ Speech (every clip has its own
+text) and the normalized sentence for VCTK, whose speakers read many of the same sentences: a sentence never
+crosses splits. The ``n`` cap keeps the ``n`` utterances of the split with the smallest ``sha256("subset:" + id)``
+(so the first 100 are inside the first 200), returned in id order. Audio is read only for the utterances kept.
 """
 
 from __future__ import annotations
@@ -27,17 +31,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.asr.synth import synthesize_espeak, synthesize_hibari
 from mamlib.common.audio import load_audio
 
 SENTENCES_FILE = Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
-SPLITS = ("dev", "test", "all")
+TRAIN_SENTENCES_FILE = SENTENCES_FILE.with_name("train_sentences.txt")
+SPLITS = ("dev", "test", "train", "all")
+#: Upper bounds of the dev and test shares of a real corpus (by hash); the rest is train.
+DEV_SHARE, TEST_SHARE = 0.1, 0.2
 SMOKE_VOICES = ("en-us", "en-gb")
 LJ_LIKE_SPEAKER = "hibari-heart"
 VCTK_LIKE_VOICES = (
@@ -86,9 +94,11 @@ def _check_n(n: int | None) -> int | None:
 
 
 def sentences(split: str = "all", path: str | Path | None = None) -> list[Sentence]:
-    """The sentences of ``split`` in file order (odd lines dev, even lines test); blank lines are skipped."""
+    """The sentences of ``split`` in file order: odd lines of ``data/sentences.txt`` dev, even lines test, ``all``
+    both; ``train`` every line of ``data/train_sentences.txt``. Blank lines are skipped."""
     _check_split(split)
-    path = Path(path) if path is not None else SENTENCES_FILE
+    train = split == "train"
+    path = Path(path) if path is not None else TRAIN_SENTENCES_FILE if train else SENTENCES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"sentence list not found: {path} (it ships in the repository's data/ folder)")
     out: list[Sentence] = []
@@ -96,9 +106,9 @@ def sentences(split: str = "all", path: str | Path | None = None) -> list[Senten
         text = line.strip()
         if not text:
             continue
-        part = "dev" if lineno % 2 == 1 else "test"
+        part = "train" if train else "dev" if lineno % 2 == 1 else "test"
         if split in ("all", part):
-            out.append(Sentence(f"s{lineno:04d}", text))
+            out.append(Sentence(f"{'t' if train else 's'}{lineno:04d}", text))
     return out
 
 
@@ -109,14 +119,15 @@ def _utterance_from_file(uid: str, wav: Path, text: str, speaker: str) -> Uttera
 # -- synthetic ---------------------------------------------------------------------------------------------------
 
 
-def smoke_corpus(cache_dir: str | Path, *, n_dev: int = 4, n_test: int = 4) -> dict[str, list[Utterance]]:
-    """A tiny two-voice espeak-ng set: ``{"dev": [...], "test": [...]}``.
+def smoke_corpus(cache_dir: str | Path, *, n_dev: int = 4, n_test: int = 4, n_train: int = 0
+                 ) -> dict[str, list[Utterance]]:
+    """A tiny two-voice espeak-ng set: ``{"dev": [...], "test": [...], "train": [...]}``.
 
     Each split takes its ``n`` shortest sentences (fewest words, ties by id), read alternately by ``en-us`` and
     ``en-gb``. Cold it takes well under a second per sentence; cached, milliseconds.
     """
     out: dict[str, list[Utterance]] = {}
-    for split, n in (("dev", n_dev), ("test", n_test)):
+    for split, n in (("dev", n_dev), ("test", n_test), ("train", n_train)):
         pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: _check_n(n)]
         pool.sort(key=lambda s: s.id)
         utts = []
@@ -190,16 +201,19 @@ def _unit_hash(tag: str, uid: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_of(uid: str) -> str:
-    """``"dev"`` or ``"test"`` for a real-corpus utterance id (stable hash, about half each)."""
-    return "dev" if _unit_hash("split", uid) < 0.5 else "test"
+def split_of(key: str) -> str:
+    """``"dev"``, ``"test"`` or ``"train"`` for a real-corpus split key (stable hash; about 10/10/80 %)."""
+    u = _unit_hash("split", key)
+    return "dev" if u < DEV_SHARE else "test" if u < TEST_SHARE else "train"
 
 
-def select_ids(ids: Sequence[str], split: str, n: int | None = None) -> list[str]:
-    """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order."""
+def select_ids(ids: Sequence[str], split: str, n: int | None = None, keys: Mapping[str, str] | None = None
+               ) -> list[str]:
+    """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order.
+    ``keys`` maps an id to the key its split is drawn from (default: the id itself)."""
     _check_split(split)
     _check_n(n)
-    chosen = [i for i in ids if split == "all" or split_of(i) == split]
+    chosen = [i for i in ids if split == "all" or split_of(i if keys is None else keys[i]) == split]
     if n is not None:
         chosen = sorted(chosen, key=lambda i: (_unit_hash("subset", i), i))[:n]
     return sorted(chosen)
@@ -260,7 +274,7 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
     if layout is None:
         raise _vctk_layout_error(root, "neither wav48_silence_trimmed/ nor wav48/ is there")
     audio_dir, name_of = root / layout[0], layout[1]
-    items: dict[str, tuple[str, Path]] = {}
+    items: dict[str, tuple[str, Path, str]] = {}
     skipped: list[str] = []
     for txt in sorted((root / "txt").glob("*/*.txt")):
         uid, spk = txt.stem, txt.parent.name
@@ -268,7 +282,7 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
         if not wav.is_file():
             skipped.append(uid)
             continue
-        items[uid] = (spk, wav)
+        items[uid] = (spk, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
     if not items:
         raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {audio_dir}")
     if skipped:
@@ -277,10 +291,10 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
             f"(e.g. {', '.join(skipped[:3])})",
             stacklevel=2,
         )
+    keys = {uid: normalize_transcript(text) for uid, (_, _, text) in items.items()}
     out = []
-    for uid in select_ids(list(items), split, n):
-        spk, wav = items[uid]
-        text = (root / "txt" / spk / f"{uid}.txt").read_text(encoding="utf-8", errors="replace").strip()
+    for uid in select_ids(list(items), split, n, keys):
+        spk, wav, text = items[uid]
         out.append(_utterance_from_file(uid, wav, text, spk))
     return out
 
@@ -289,7 +303,7 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
 
 #: Every corpus kind and the option keys it accepts (besides the split sizes and ``path``).
 CORPUS_OPTIONS: dict[str, frozenset[str]] = {
-    "smoke": frozenset({"n_dev", "n_test"}),
+    "smoke": frozenset({"n_dev", "n_test", "n_train"}),
     "lj-like": frozenset({"seed"}),
     "vctk-like": frozenset({"voices"}),
     "alsa-real": frozenset({"directory"}),
@@ -325,9 +339,9 @@ def load_corpus(
         raise ValueError(f"corpus {kind!r} needs path= (the folder of the downloaded dataset; get it from {url})")
     if kind == "smoke":
         assert cache_dir is not None
-        sizes = {k: options.pop(k) for k in ("n_dev", "n_test") if k in options}
+        sizes = {k: options.pop(k) for k in ("n_dev", "n_test", "n_train") if k in options}
         if n is not None:
-            sizes = {"n_dev": n, "n_test": n}
+            sizes = {"n_dev": n, "n_test": n, "n_train": n if split == "train" else 0}
         _no_options(kind, options)
         parts = smoke_corpus(cache_dir, **sizes)
         return parts["dev"] + parts["test"] if split == "all" else parts[split]
@@ -338,6 +352,8 @@ def load_corpus(
         assert cache_dir is not None
         return vctk_like_corpus(cache_dir, split, n, **options)
     if kind == "alsa-real":
+        if split == "train":
+            raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
         return alsa_real_clips(**options)[:n]
     assert path is not None
     if kind == "ljspeech":

@@ -10,13 +10,14 @@ path and the keys allowed there. Checking names never imports a model class.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from mamlib.common.paths import resolve_path
+from mamlib.finetune.settings import TrainSettings
 from mamlib.merge.interpolation import as_lambda
 from mamlib.merge.sources import NoiseSettings
 from mamlib.models.kinds import ModelSpec
@@ -28,10 +29,11 @@ DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 _TOP_KEYS = frozenset({"name", "description", "device", "asr", "aec"})
 _MERGE_KEYS = frozenset({"target", "source", "lambdas", "noise_seed", "noise_pooling", "batch_size", "layer_map",
                          "norm_matched", "dtype"})
-_ASR_KEYS = _MERGE_KEYS | {"corpora"}
-_AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds"}
+_ASR_KEYS = _MERGE_KEYS | {"corpora", "finetune"}
+_AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds", "finetune"}
 _MODEL_KEYS = frozenset({"kind", "name", "options"})
-_CORPUS_KEYS = frozenset({"kind", "path", "path_env", "n_dev", "n_test", "select_on", "options"})
+_CORPUS_KEYS = frozenset({"kind", "path", "path_env", "n_dev", "n_test", "n_train", "select_on", "options"})
+_FINETUNE_KEYS = frozenset(f.name for f in fields(TrainSettings)) | {"seeds", "corpora"}
 _HEAD_KEYS = frozenset({"epochs", "lr", "seed", "batch_size", "weight_decay"})
 _FOLD_KEYS = frozenset({"train", "dev", "test"})
 
@@ -65,6 +67,8 @@ class CorpusSpec:
     path_env: str | None = None
     n_dev: int | None = None
     n_test: int | None = None
+    #: Utterances of the train split (fine-tuning, Table 5); None: all of it.
+    n_train: int | None = None
     select_on: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -76,11 +80,26 @@ class CorpusSpec:
         return resolve_path(self.path, self.path_env)
 
     def size(self, split: str) -> int | None:
-        return self.n_dev if split == "dev" else self.n_test
+        return {"dev": self.n_dev, "test": self.n_test, "train": self.n_train}[split]
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
                 "options": dict(self.options)}
+
+
+@dataclass(frozen=True)
+class FinetuneSetup:
+    """Table 5's fine-tuning runs (Sec. 4.2): the training settings, the seeds every fine-tuned row is repeated
+    with, and (ASR) the corpora fine-tuned on — each with its own number of epochs when ``epochs`` is a mapping."""
+
+    settings: TrainSettings
+    seeds: tuple[int, ...] = (0, 1, 2)
+    corpora: tuple[str, ...] = ()
+    epochs: dict[str, int] = field(default_factory=dict)
+
+    def settings_for(self, label: str) -> TrainSettings:
+        """The settings of the runs on corpus ``label`` (its own epoch count, if the preset gives one)."""
+        return replace(self.settings, epochs=self.epochs[label]) if label in self.epochs else self.settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +118,8 @@ class MergeSetup:
     norm_matched: bool = False
     #: The target's numerics for inference (part of every results-store key); merges are computed in this dtype.
     dtype: str = "float32"
+    #: Fine-tuning (Table 5); None: the preset runs no fine-tuning for this task.
+    finetune: FinetuneSetup | None = None
 
     def __post_init__(self) -> None:
         where = self.experiment.split("-")[0]
@@ -138,6 +159,11 @@ class ASRSetup(MergeSetup):
         for label, c in self.corpora.items():
             if c.select_on is not None and (c.select_on not in self.corpora or self.corpora[c.select_on].select_on):
                 raise ValueError(f"asr.corpora.{label}.select_on must name another corpus that has a dev split")
+        for label in self.finetune.corpora if self.finetune else ():
+            if label not in self.corpora or self.corpora[label].select_on:
+                choices = [k for k, c in self.corpora.items() if not c.select_on]
+                raise ValueError(f"asr.finetune.corpora: {label!r} must name a corpus of asr.corpora with a dev "
+                                 f"split of its own (choices: {choices})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,6 +263,40 @@ def parse_preset(raw: Any, where: str = "preset") -> Preset:
                   asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None, raw=dict(raw))
 
 
+def _finetune(d: Any, where: str, with_corpora: bool) -> FinetuneSetup | None:
+    if d is None:
+        return None
+    allowed = _FINETUNE_KEYS if with_corpora else _FINETUNE_KEYS - {"corpora"}
+    check_keys(d, allowed, where, required=("corpora",) if with_corpora else ())
+    knobs = {k: v for k, v in d.items() if k not in ("seeds", "corpora", "epochs")}
+    epochs = d.get("epochs", 1)
+    per_corpus: dict[str, int] = {}
+    if isinstance(epochs, Mapping):
+        per_corpus = {str(k): v for k, v in epochs.items()}
+        unknown = set(per_corpus) - set(d.get("corpora") or ())
+        if unknown:
+            raise ValueError(f"{where}.epochs names {sorted(unknown)}, not among {where}.corpora")
+        for label, n in per_corpus.items():
+            try:
+                TrainSettings(epochs=n, **knobs)  # every per-corpus count checked like the rest
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{where}.epochs.{label}: {err}") from None
+        epochs = 1
+    seeds = d.get("seeds", [0, 1, 2])
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(x, int) for x in seeds):
+        raise ValueError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where}.seeds repeats a seed: {seeds}")
+    corpora = d.get("corpora") or []
+    if with_corpora and (not isinstance(corpora, (list, tuple)) or not corpora):
+        raise ValueError(f"{where}.corpora must be a non-empty list of corpus labels, got {corpora!r}")
+    try:
+        settings = TrainSettings(epochs=epochs, **knobs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
+    return FinetuneSetup(settings, tuple(seeds), tuple(str(c) for c in corpora), per_corpus)
+
+
 def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
     lambdas = d["lambdas"]
     if not isinstance(lambdas, (list, tuple)):
@@ -251,6 +311,7 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
         layer_map=tuple(d["layer_map"]) if d.get("layer_map") is not None else None,
         norm_matched=bool(d.get("norm_matched", False)),
         dtype=str(d.get("dtype", "float32")),
+        finetune=_finetune(d.get("finetune"), f"{where}.finetune", with_corpora=where == "asr"),
     )
 
 

@@ -1,0 +1,206 @@
+"""Chapter 4 (Sec. 3.3 and 4.2, Table 5): fine-tuning with and without merging, and the λ_i that L-MAM learns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from mamlib.report.chapter import Chapter
+from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table
+from mamlib.sweeps.choose import layerwise_sweep, scaled_blocks
+from mamlib.sweeps.finetune import (
+    METHOD_LABELS,
+    METHODS,
+    FinetuneStudy,
+    FinetuneTarget,
+    MAMChoice,
+    aec_target,
+    asr_target,
+    choose_mam,
+)
+from mamlib.sweeps.grid import layer_label
+
+#: Table 5's rows in the paper's order, with its check marks (MAM, FT, L-MAM).
+ROWS: dict[str, tuple[str, str, str]] = {"none": ("", "", ""), "mam": ("✓", "", ""), "ft": ("", "✓", ""),
+                                         "mam-ft": ("✓", "✓", ""), "l-mam": ("", "✓", "✓")}
+
+
+@dataclass
+class Table5:
+    """Every fine-tuned run (``runs``), the MAM choice and unmerged test error per task, and the chosen blocks."""
+
+    runs: pd.DataFrame
+    mam: dict[str, MAMChoice]
+    unmerged: dict[str, float]
+    kinds: dict[str, str]
+    lambda_init: dict[str, float]
+    best_blocks: dict[str, list[int] | None] = field(default_factory=dict)
+
+    def stats(self) -> pd.DataFrame:
+        """Mean, standard deviation (over seeds) and count of the test error per task and row."""
+        rows = []
+        for label in self.mam:
+            rows.append({"corpus": label, "row": "none", "mean": self.unmerged[label], "sd": float("nan"), "n": 1})
+            rows.append({"corpus": label, "row": "mam", "mean": self.mam[label].test, "sd": float("nan"), "n": 1})
+            part = self.runs[self.runs["corpus"] == label]
+            for method in METHODS:
+                v = part[part["method"] == method]["value"]
+                rows.append({"corpus": label, "row": method, "mean": float(v.mean()),
+                             "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"), "n": len(v)})
+        return pd.DataFrame(rows)
+
+    def layout(self, preset: str) -> pd.DataFrame:
+        """Table 5 in the paper's layout: our mean ± sd beside the paper's number for the dataset each task stands
+        in for."""
+        stats = self.stats()
+        paper = paper_table("table5")
+        paper.index = list(ROWS)
+        cols: dict[tuple[str, str], list[str]] = {}
+        for label in self.mam:
+            part = stats[stats["corpus"] == label].set_index("row")
+            cols[(f"ours ({preset})", label)] = [_fmt(part.loc[r]) for r in ROWS]
+            dataset = PAPER_DATASET_FOR_KIND.get(self.kinds[label])
+            if dataset is not None and ("paper", dataset) not in cols:
+                cols[("paper", dataset)] = [f"{x:.2f}" for x in paper[dataset]]
+        index = pd.MultiIndex.from_tuples([(*ROWS[r], METHOD_LABELS[r]) for r in ROWS],
+                                          names=["MAM", "FT", "L-MAM", "row"])
+        return pd.DataFrame(cols, index=index)
+
+    def lambdas(self) -> pd.DataFrame:
+        """The learned λ_i of every L-MAM run: one row per task, seed and layer."""
+        part = self.runs[self.runs["method"] == "l-mam"]
+        return pd.DataFrame([{"corpus": r["corpus"], "seed": r["seed"], "layer": i, "λ": lam}
+                             for _, r in part.iterrows() for i, lam in enumerate(r["lambdas"])])
+
+    def differences(self) -> pd.DataFrame:
+        """Per task: L-MAM + FT minus FT and MAM → FT minus FT (means over seeds), with the spread of FT's seeds,
+        so the prose can say whether a difference is larger than seed-to-seed noise."""
+        stats = self.stats().set_index(["corpus", "row"])
+        out = []
+        for label in self.mam:
+            ft = stats.loc[(label, "ft")]
+            out.append({"corpus": label,
+                        "L-MAM + FT − FT": stats.loc[(label, "l-mam"), "mean"] - ft["mean"],
+                        "MAM → FT − FT": stats.loc[(label, "mam-ft"), "mean"] - ft["mean"],
+                        "FT − unmerged": ft["mean"] - stats.loc[(label, "none"), "mean"],
+                        "sd of FT over seeds": ft["sd"]})
+        return pd.DataFrame(out).set_index("corpus").round(2)
+
+
+    def verdicts(self) -> dict[str, str]:
+        """Per task, one sentence comparing L-MAM + FT with FT: the difference of the means over seeds and whether
+        it exceeds twice its standard error from the seeds' spread (with 3 seeds, a rough screen, not a test)."""
+        stats = self.stats().set_index(["corpus", "row"])
+        out = {}
+        for label in self.mam:
+            ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
+            diff = lm["mean"] - ft["mean"]
+            se = ((ft["sd"] ** 2) / ft["n"] + (lm["sd"] ** 2) / lm["n"]) ** 0.5 if ft["n"] > 1 else float("nan")
+            unit = "points"
+            if diff == 0:
+                verdict = "no difference at all"
+            elif se != se or abs(diff) <= 2 * se:
+                verdict = "within the seed-to-seed noise"
+            else:
+                verdict = "fewer errors, beyond the seed-to-seed noise" if diff < 0 else \
+                    "more errors, beyond the seed-to-seed noise"
+            out[label] = f"{label}: L-MAM + FT − FT = {diff:+.2f} {unit} ({verdict}; standard error {se:.2f})"
+        return out
+
+
+def settings_table(ch: Chapter) -> pd.DataFrame:
+    """The fine-tuning settings of the preset, per task, for the top of Chapter 4."""
+    cols = {}
+    ft = ch.preset.asr.finetune
+    if ft is not None:
+        for label in ft.corpora:
+            spec = ch.preset.asr.corpora[label]
+            cols[label] = {**ft.settings_for(label).as_dict(), "seeds": list(ft.seeds),
+                           "training utterances": spec.n_train if spec.n_train is not None else "all"}
+    if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
+        aft = ch.preset.aec.finetune
+        cols[ch.preset.aec.data.label] = {**aft.settings.as_dict(), "seeds": list(aft.seeds),
+                                          "training utterances": f"folds {list(ch.preset.aec.train_folds)}"}
+    return pd.DataFrame(cols).astype(str)
+
+
+def _fmt(row: pd.Series) -> str:
+    if row["n"] > 1:
+        return f"{row['mean']:.2f} ± {row['sd']:.2f}"
+    return f"{row['mean']:.2f}"
+
+
+def _runs(study: FinetuneStudy) -> pd.DataFrame:
+    df = study.run()
+    df["value"] = df[study.target.value]
+    return df[["corpus", "method", "seed", "value", "lambdas", "losses", "steps", "train_seconds"]]
+
+
+def table5(ch: Chapter, progress: bool = True) -> Table5:
+    """Table 5's protocol on every task the preset fine-tunes: its ASR corpora (``asr.finetune.corpora``) and the
+    AEC clips (when ``aec.finetune`` is set)."""
+    runs, mam, unmerged, kinds, init, blocks = [], {}, {}, {}, {}, {}
+
+    def study(rig, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
+        choice = choose_mam(sweep, lambdas, rig.num_layers)
+        s = FinetuneStudy(rig, target, settings, setup_ft.seeds, choice, ch.store, ch.cache / "finetune", progress)
+        runs.append(_runs(s))
+        mam[target.label] = choice
+        base = sweep.run()
+        base = base[(base["split"] == "test") & (base["lambda"] == 0.0)]
+        unmerged[target.label] = float(base[sweep.value].iloc[0])
+        init[target.label] = settings.lambda_init
+
+    ft = ch.preset.asr.finetune
+    if ft is not None:
+        for label in ft.corpora:
+            sweep = ch.sweep(label)
+            kinds[label] = ch.preset.asr.corpora[label].kind
+            study(ch.asr_rig, asr_target(sweep, ch.train_utterances(label)), sweep, ch.preset.asr.lambdas, ft,
+                  ft.settings_for(label))
+            blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.asr_rig.num_layers)
+    if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
+        rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
+        label = ch.preset.aec.data.label
+        kinds[label] = ch.preset.aec.data.kind
+        study(rig, aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
+    return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, kinds, init, blocks)
+
+
+def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:
+    """Table 2's best block on test (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
+    blocks = scaled_blocks(num_layers)
+    rows, lam = layerwise_sweep(sweep, lambdas, blocks)
+    test = rows[(rows["split"] == "test") & (rows["lambda"] == lam) & (rows["layers"] != "all")]
+    if test.empty:
+        return None
+    best = test.sort_values(sweep.value).iloc[0]["layers"]
+    return next(b for b in blocks if layer_label(b) == best)
+
+
+def plot_learned_lambdas(t5: Table5):
+    """The λ_i that L-MAM learned, per layer: one dot per seed, the mean as a line, the start as a dashed line,
+    and Table 2's best block shaded where the task has one."""
+    sns.set_theme(style="whitegrid")
+    lam = t5.lambdas()
+    tasks = list(t5.mam)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.4), squeeze=False)
+    for ax, label in zip(axes[0], tasks):
+        part = lam[lam["corpus"] == label]
+        block = t5.best_blocks.get(label)
+        if block:
+            ax.axvspan(block[0] - 0.4, block[-1] + 0.4, color="tab:orange", alpha=0.15,
+                       label=f"Table 2 best block ({block[0]}–{block[-1]})")
+        sns.stripplot(data=part, x="layer", y="λ", hue="seed", native_scale=True, jitter=0.08, ax=ax,
+                      palette="Blues_d")
+        means = part.groupby("layer")["λ"].mean()
+        ax.plot(means.index, means.to_numpy(), color="black", marker="o", label="mean over seeds")
+        ax.axhline(t5.lambda_init[label], color="grey", ls="--", label="start λ")
+        ax.set_title(f"{label}: learned λ_i")
+        ax.set_xlabel("target layer i")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,211 @@
+"""Table 5's protocol (Sec. 4.2): the unmerged model, the best zero-shot MAM, fine-tuning (FT), MAM then FT, and
+L-MAM learned during FT — for one ASR corpus or the AEC clips at a time, every fine-tuned row once per seed.
+
+* **MAM** is the better of Tables 1 and 2 *chosen on dev*: among every all-layer configuration of the λ grid
+  (λ = 0, the unmerged model, included) and every block of Table 2 at every non-zero λ, the one with the lowest dev
+  error (ties to the smaller λ, then to all layers). Its test error is the MAM row.
+* **FT** starts from the unmerged model; **MAM → FT** from the MAM model (when dev chose λ = 0 the two runs are the
+  same run and are stored once); **L-MAM** attaches Eq. 3 (:class:`~mamlib.merge.learnable.LearnableMerge`) to the
+  unmerged model with every ``λ_i`` at ``lambda_init``, learns them with the weights, and bakes them in before the
+  evaluation.
+
+Each run is keyed in the results store by its complete configuration (seed included) and checkpointed under
+``cache/finetune/<key>/`` while it trains, so an interrupted chapter resumes where it stopped; the checkpoint is
+removed once the result is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from mamlib.aec.encoders import embed
+from mamlib.aec.head import labels, predict
+from mamlib.asr.recognizers import evaluate_asr, make_transcriber
+from mamlib.finetune.loop import train
+from mamlib.finetune.settings import TrainSettings
+from mamlib.finetune.tasks import AECTask, AudioClassifier, CTCTask, Task, WhisperTask
+from mamlib.merge.learnable import LearnableMerge
+from mamlib.sweeps.aec import AECRig, AECSweep
+from mamlib.sweeps.asr import ASRSweep
+from mamlib.sweeps.choose import scaled_blocks
+from mamlib.sweeps.grid import SweepGrid, layer_label
+from mamlib.sweeps.store import ResultStore, config_key, run_grid
+
+#: Table 5's fine-tuned rows, in the paper's order.
+METHODS: tuple[str, ...] = ("ft", "mam-ft", "l-mam")
+METHOD_LABELS: dict[str, str] = {"none": "unmerged", "mam": "MAM", "ft": "FT", "mam-ft": "MAM → FT",
+                                 "l-mam": "L-MAM + FT"}
+
+
+@dataclass(frozen=True)
+class MAMChoice:
+    """The zero-shot configuration chosen on dev for Table 5's MAM row: λ, layers (None: all) and its errors."""
+
+    lam: float
+    layers: tuple[int, ...] | None
+    dev: float
+    test: float
+
+    @property
+    def label(self) -> str:
+        return "unmerged (dev chose λ = 0)" if self.lam == 0 else f"λ = {self.lam:g}, layers {layer_label(self.layers)}"
+
+
+def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], num_layers: int) -> MAMChoice:
+    """The best dev configuration over Table 1's all-layer λ grid and Table 2's blocks × non-zero λ (see module)."""
+    blocks = [tuple(b) for b in scaled_blocks(num_layers)]
+    value = sweep.value
+    dev = pd.concat([
+        sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("dev",))),
+        sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(x for x in lambdas if x > 0), layer_sets=tuple(blocks),
+                            splits=("dev",))),
+    ], ignore_index=True)
+    dev = dev[dev["split"] == "dev"].assign(_all=lambda d: d["layers"] != "all")
+    best = dev.sort_values([value, "lambda", "_all"]).iloc[0]
+    lam = float(best["lambda"])
+    layers = None if best["layers"] == "all" or lam == 0 else next(b for b in blocks if layer_label(b) == best["layers"])
+    test = sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=(layers,), splits=("test",)))
+    test_value = float(test[test["lambda"] == lam][value].iloc[0])
+    return MAMChoice(lam, layers, float(best[value]), test_value)
+
+
+@dataclass
+class FinetuneTarget:
+    """What the protocol needs of one task's data, independent of ASR or AEC.
+
+    ``copy_model()`` returns an independent trainable copy of the rig's network *as it is now* (merged or not);
+    ``merge_root(model)`` the part of it that L-MAM merges into; ``evaluate(model)`` the test metrics.
+    """
+
+    label: str
+    value: str
+    data: dict[str, Any]
+    train_examples: Sequence[Any]
+    task: Task
+    copy_model: Callable[[], nn.Module]
+    merge_root: Callable[[nn.Module], nn.Module]
+    evaluate: Callable[[nn.Module], dict[str, Any]]
+
+
+def asr_target(sweep: ASRSweep, train_utterances: Sequence[Any]) -> FinetuneTarget:
+    """Fine-tuning on an ASR corpus: CTC loss for CTC targets, Whisper's own loss for Whisper; WER on test."""
+    rig, loaded = sweep.rig, sweep.rig.loaded
+    task: Task = (CTCTask(loaded.feature_extractor, loaded.tokenizer) if loaded.architecture == "ctc"
+                  else WhisperTask(loaded.feature_extractor, loaded.tokenizer))
+    batch = rig.preset.asr.batch_size
+
+    def evaluate(model: nn.Module) -> dict[str, Any]:
+        transcriber = make_transcriber(replace(loaded, model=model), rig.preset.device)
+        utts = sweep.utterances["test"]
+        report = evaluate_asr(transcriber, utts, batch_size=batch)
+        return {"wer": 100.0 * report.wer, "ids": report.utterances["id"].tolist(),
+                "references": report.utterances["reference"].tolist(),
+                "hypotheses": report.utterances["hypothesis"].tolist()}
+
+    data = {**sweep.corpus.as_dict(), "n_train": sweep.corpus.n_train}
+    return FinetuneTarget(sweep.corpus.label, "wer", data, train_utterances, task,
+                          copy_model=lambda: copy.deepcopy(rig.transcriber.model),
+                          merge_root=lambda model: model, evaluate=evaluate)
+
+
+def aec_target(rig: AECRig) -> FinetuneTarget:
+    """Fine-tuning the AEC network: encoder and linear head (the zero-shot protocol's head as the start) trained
+    together with cross-entropy on the training folds; classification error on the test fold."""
+    rig.head()  # trained now, on the unmerged encoder, before any run copies a merged one
+
+    def copy_model() -> nn.Module:
+        return AudioClassifier(rig.encoder.copy(), copy.deepcopy(rig.head()).requires_grad_(True))
+
+    def evaluate(model: nn.Module) -> dict[str, Any]:
+        assert isinstance(model, AudioClassifier)
+        clips = rig.clips.test
+        feats = embed(model._encode, clips, batch_size=rig.setup.batch_size)
+        preds = predict(model.head, feats)
+        truth = labels(clips)
+        return {"error": 100.0 * float((preds != truth).sum()) / len(clips), "ids": [c.id for c in clips],
+                "labels": truth.tolist(), "predictions": preds.tolist()}
+
+    return FinetuneTarget(rig.aec.data.label, "error", rig.data_key(), rig.clips.train, AECTask(),
+                          copy_model=copy_model, merge_root=lambda model: model.encoder, evaluate=evaluate)
+
+
+@dataclass
+class FinetuneStudy:
+    """Table 5 for one :class:`FinetuneTarget` of a rig: ``run()`` returns one row per fine-tuned run."""
+
+    rig: Any
+    target: FinetuneTarget
+    settings: TrainSettings
+    seeds: Sequence[int]
+    mam: MAMChoice
+    store: ResultStore
+    run_root: Path
+    progress: bool = True
+
+    def configs(self) -> list[dict[str, Any]]:
+        """Every run's complete description (its results-store key); MAM → FT from λ = 0 is FT's own run."""
+        setup = self.rig.setup
+        start = None if self.mam.lam == 0 else {"lambda": self.mam.lam,
+                                                 "layers": None if self.mam.layers is None else list(self.mam.layers)}
+        out = []
+        for seed in self.seeds:
+            for method in METHODS:
+                out.append({
+                    "experiment": setup.experiment.replace("interpolation", "finetune"),
+                    "preset": self.rig.preset.name,
+                    "target": setup.target.as_dict(),
+                    "dtype": setup.dtype,
+                    "source_model": setup.source.as_dict(),
+                    "layer_map": list(setup.layer_map) if setup.layer_map else None,
+                    "corpus": self.target.data,
+                    "start": start if method == "mam-ft" else None,
+                    "learn_lambda": method == "l-mam",
+                    "settings": self.settings.as_dict(),
+                    "seed": int(seed),
+                })
+        return out
+
+    def _train_and_evaluate(self, config: dict[str, Any]) -> dict[str, Any]:
+        rig, target = self.rig, self.target
+        start = config["start"]
+        if start is None:
+            model = target.copy_model()
+        else:
+            with rig.merger.merged(start["lambda"], start["layers"]):
+                model = target.copy_model()
+        lmam = None
+        if config["learn_lambda"]:
+            lmam = LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
+                                  layer_map=rig.merger.layer_map)
+        run_dir = self.run_root / config_key(config)
+        log = train(model, target.task, target.train_examples, self.settings, seed=config["seed"], run_dir=run_dir,
+                    lmam=lmam, device=rig.preset.device, progress=self.progress,
+                    desc=f"{target.label} {'L-MAM' if lmam else 'FT' if start is None else 'MAM → FT'} seed "
+                         f"{config['seed']}")
+        learned = lmam.bake() if lmam is not None else None
+        with torch.no_grad():
+            result = target.evaluate(model.eval())
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return {**result, "losses": log.losses, "lambdas": learned, "lambda_trace": log.lambdas, "steps": log.steps,
+                "train_seconds": log.seconds}
+
+    def run(self) -> pd.DataFrame:
+        """Every run of :meth:`configs`, trained and evaluated if not stored yet; one row each, with ``method``."""
+        configs = self.configs()
+        unique = list({config_key(c): c for c in configs}.values())  # MAM → FT from λ = 0 is FT: trained once
+        done = {config_key(c): r for c, r in zip(unique, run_grid(
+            unique, self._train_and_evaluate, self.store, desc=f"{self.target.label} fine-tuning",
+            progress=self.progress))}
+        df = pd.DataFrame([done[config_key(c)] for c in configs])
+        df["method"] = [METHODS[i % len(METHODS)] for i in range(len(df))]
+        df["corpus"] = self.target.label
+        return df
