@@ -144,7 +144,7 @@ def main() -> None:
     results: dict[str, list[float]] = {}
     memory: dict[str, int] = {}
     steps = {v: make(v) for v in ("plain", "lmam", "naive")}
-    for v, step in steps.items():
+    for step in steps.values():
         for _ in range(2):
             step()
     for _ in range(args.steps):  # interleaved, so that drift of the machine hits every variant alike

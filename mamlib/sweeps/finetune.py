@@ -72,7 +72,8 @@ def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], num_layers:
     dev = dev[dev["split"] == "dev"].assign(_all=lambda d: d["layers"] != "all")
     best = dev.sort_values([value, "lambda", "_all"]).iloc[0]
     lam = float(best["lambda"])
-    layers = None if best["layers"] == "all" or lam == 0 else next(b for b in blocks if layer_label(b) == best["layers"])
+    layers = (None if best["layers"] == "all" or lam == 0
+              else next(b for b in blocks if layer_label(b) == best["layers"]))
     test = sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=(layers,), splits=("test",)))
     test_value = float(test[test["lambda"] == lam][value].iloc[0])
     return MAMChoice(lam, layers, float(best[value]), test_value)
