@@ -42,6 +42,7 @@ CHAPTERS: dict[str, str] = {
     "Table 1": "01_attention_interpolation",
     "Table 2": "02_layerwise_interpolation",
     "Table 3": "03_layer_selection",
+    "Table 5": "04_finetuning",
 }
 
 
@@ -87,6 +88,9 @@ class Headline:
     paper_base: float
     paper_merged: float
     interval: PairedInterval | None = None
+    #: For rows averaged over seeds (Table 5): whether the difference exceeds the seeds' spread (see
+    #: :meth:`mamlib.report.table5.Table5.verdicts`); None for rows with a bootstrap interval.
+    beyond_seed_noise: bool | None = None
 
     @staticmethod
     def relative(base: float, merged: float) -> float:
@@ -105,6 +109,11 @@ class Headline:
     def verdict(self) -> str:
         """Whether this build moves the error the way the paper does, and whether that is outside noise."""
         paper_down = self.paper_merged < self.paper_base
+        if self.beyond_seed_noise is not None and self.merged != self.base:
+            same = (self.merged < self.base) == paper_down
+            if self.beyond_seed_noise:
+                return ("yes: same direction" if same else "no: opposite direction") + ", beyond the seeds' spread"
+            return ("same direction" if same else "opposite direction") + ", within the seeds' spread"
         if self.interval is not None and self.interval.excludes_zero:
             down = self.interval.high < 0.0
             if down == paper_down:
@@ -280,11 +289,34 @@ def table3_headlines(ch: Chapter) -> list[Headline]:
     return rows
 
 
+def table5_headlines(ch: Chapter) -> list[Headline]:
+    """Table 5: L-MAM + FT against plain FT (means over seeds), per fine-tuned task."""
+    from mamlib.report.table5 import table5
+
+    t5 = table5(ch, progress=False)
+    stats = t5.stats().set_index(["corpus", "row"])
+    paper = paper_table("table5")
+    rows = []
+    for label in t5.mam:
+        dataset = PAPER_DATASET_FOR_KIND.get(t5.kinds[label])
+        if dataset is None:
+            continue
+        ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
+        task = "speech recognition" if label in ch.preset.asr.corpora else "audio events"
+        p_ft, p_lm = (float(paper[dataset].iloc[i]) for i in (2, 4))
+        rows.append(Headline(
+            "Table 5", task, label, f"FT → L-MAM + FT, means of {int(ft['n'])} seeds", float(ft["mean"]),
+            float(lm["mean"]), dataset, "FT → L-MAM + FT", p_ft, p_lm,
+            beyond_seed_noise="beyond" in t5.verdicts()[label]))
+    return rows
+
+
 #: The tables the front page summarizes, in order, with the function that reads each one's headlines.
 TABLES: dict[str, Callable[[Chapter], list[Headline]]] = {
     "Table 1": table1_headlines,
     "Table 2": table2_headlines,
     "Table 3": table3_headlines,
+    "Table 5": table5_headlines,
 }
 
 
