@@ -65,13 +65,17 @@ def test_padding_does_not_change_the_pooled_vector(encoder_fn) -> None:
     assert not torch.allclose(batched[0], batched[1], atol=1e-3)
 
 
-def test_accepts_a_processor_and_returns_without_grad(encoder_fn) -> None:
+def test_accepts_a_processor_and_records_grad_only_when_enabled(encoder_fn) -> None:
     class Processor:  # anything with a .feature_extractor, like WhisperProcessor
         feature_extractor = WhisperFeatureExtractor()
 
     fn = whisper_encoder_fn(tiny_whisper(), Processor())
     wave, mask = pad_batch([noise(SR, 4)])
-    frames, _ = fn(wave, mask)
-    expected, _ = encoder_fn(wave, mask)
+    with torch.no_grad():  # as embed() runs it
+        frames, _ = fn(wave, mask)
+        expected, _ = encoder_fn(wave, mask)
     torch.testing.assert_close(frames, expected)
     assert not frames.requires_grad
+    # With gradients on (fine-tuning, Chapter 4), the frames are differentiable in the encoder's weights.
+    trained, _ = fn(wave, mask)
+    assert trained.requires_grad
