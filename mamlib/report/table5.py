@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table
@@ -193,7 +194,7 @@ def plot_learned_lambdas(t5: Table5):
         block = t5.best_blocks.get(label)
         if block:
             ax.axvspan(block[0] - 0.4, block[-1] + 0.4, color="tab:orange", alpha=0.15,
-                       label=f"Table 2 best block ({block[0]}–{block[-1]})")
+                       label=f"Table 2 best block (layers {layer_label(block)})")
         sns.stripplot(data=part, x="layer", y="λ", hue="seed", native_scale=True, jitter=0.08, ax=ax,
                       palette="Blues_d")
         means = part.groupby("layer")["λ"].mean()
@@ -201,6 +202,7 @@ def plot_learned_lambdas(t5: Table5):
         ax.axhline(t5.lambda_init[label], color="grey", ls="--", label="start λ")
         ax.set_title(f"{label}: learned λ_i")
         ax.set_xlabel("target layer i")
-        ax.legend(fontsize=7, loc="best")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="best", title="seed / line", title_fontsize=7)
     fig.tight_layout()
     return fig
