@@ -70,6 +70,11 @@ class Table5:
                                           names=["MAM", "FT", "L-MAM", "row"])
         return pd.DataFrame(cols, index=index)
 
+    def mam_table(self) -> pd.DataFrame:
+        """The MAM row's configuration per task, as chosen on dev, with its dev and test error."""
+        return pd.DataFrame({label: {"λ": c.lam, "layers": layer_label(c.layers), "dev error": round(c.dev, 2),
+                                     "test error": round(c.test, 2)} for label, c in self.mam.items()})
+
     def lambdas(self) -> pd.DataFrame:
         """The learned λ_i of every L-MAM run: one row per task, seed and layer."""
         part = self.runs[self.runs["method"] == "l-mam"]
@@ -120,12 +125,12 @@ def settings_table(ch: Chapter) -> pd.DataFrame:
         for label in ft.corpora:
             spec = ch.preset.asr.corpora[label]
             cols[label] = {**ft.settings_for(label).as_dict(), "seeds": list(ft.seeds),
-                           "training utterances": spec.n_train if spec.n_train is not None else "all"}
+                           "training data": f"{spec.n_train if spec.n_train is not None else 'all'} utterances"}
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
         aft = ch.preset.aec.finetune
         cols[ch.preset.aec.data.label] = {**aft.settings.as_dict(), "seeds": list(aft.seeds),
-                                          "training utterances": f"folds {list(ch.preset.aec.train_folds)}"}
-    return pd.DataFrame(cols).astype(str)
+                                          "training data": f"folds {list(ch.preset.aec.train_folds)}"}
+    return pd.DataFrame(cols).map(lambda v: "none" if v is None else str(v))
 
 
 def _fmt(row: pd.Series) -> str:
