@@ -146,6 +146,36 @@ def test_cached_transcripts_equal_uncached(
         assert cached.transcribe_merged(merger, lam, layers) == reference
 
 
+def test_audio_budget_batches() -> None:
+    """Batches by a budget of padded samples (longest × count), worked by hand: lengths 10, 9, 8, 4, 3, 3, 1."""
+    lengths = [3, 10, 1, 8, 4, 9, 3]
+    assert length_sorted_batches(lengths, 3) == [[1, 5, 3], [4, 0, 6], [2]]  # count only
+    # budget 20: [10, 9] (a third would make 10 × 3 = 30), [8, 4] (8 × 3 = 24), [3, 3, 1] (3 × 3 = 9)
+    assert length_sorted_batches(lengths, 8, 20) == [[1, 5], [3, 4], [0, 6, 2]]
+    assert length_sorted_batches(lengths, 2, 20) == [[1, 5], [3, 4], [0, 6], [2]]  # the count still bounds
+    assert length_sorted_batches([50, 5], 8, 20) == [[0], [1]]  # longer than the budget: a batch of its own
+    with pytest.raises(ValueError, match="max_samples"):
+        length_sorted_batches(lengths, 2, 0)
+
+
+def test_cached_equals_uncached_with_audio_budget(
+    tokenizer: Wav2Vec2CTCTokenizer, bert: BertModel, waves: list[np.ndarray]
+) -> None:
+    """Budget batching (here 1.6 s of padded audio per batch) in both paths gives the same transcripts."""
+    tr = _transcriber("stable", tokenizer)
+    cached = CachedCTCTranscriber(tr, waves, [0, 2], batch_size=8, batch_seconds=1.6)
+    assert [len(b) for b in cached._batches] == [1, 2, 2]  # 1.0 s alone; 0.8 + 0.6; 0.5 + 0.3
+    merger = AttentionMerger(tr.model, bert)
+    for lam, layers in ((0.0, None), (0.5, None), (0.5, [2, 3])):
+        with merger.merged(lam, layers):
+            reference = tr.transcribe(waves, batch_size=8, batch_seconds=1.6)
+        assert cached.transcribe_merged(merger, lam, layers) == reference
+    with pytest.raises(ValueError, match="batch_seconds"):
+        cached.transcribe(waves, batch_seconds=2.0)
+    with pytest.raises(ValueError, match="batch_seconds must be positive"):
+        tr.transcribe(waves, batch_seconds=0.0)
+
+
 def test_multi_level_sweep_picks_deepest_valid_level(
     tokenizer: Wav2Vec2CTCTokenizer, bert: BertModel, waves: list[np.ndarray]
 ) -> None:

@@ -107,7 +107,8 @@ def test_layer_label():
 
 def test_prefix_reuse_gives_identical_results(rig, tmp_path):
     """A layer-subset sweep with the prefix cache equals the same sweep without it, row for row."""
-    grid = SweepGrid(kinds=("source", "noise-target"), lambdas=(0.0, 0.2), layer_sets=((1, 2), (2, 3), (3,)))
+    grid = SweepGrid(kinds=("source", "noise-target"), lambdas=(0.0, 0.2), layer_sets=(None, (1, 2), (2, 3), (3,)))
+    assert grid.merged_layers() == [0, 1, 2, 3]  # all layers (Table 1) still share the features below layer 0
     cached = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "a")).run(grid)
     plain = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False).run(grid)
     assert cached["hypotheses"].tolist() == plain["hypotheses"].tolist()

@@ -33,8 +33,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mamlib.asr.recognizers import CTCTranscriber, greedy_ctc_decode
-from mamlib.common.tensors import length_sorted_batches
+from mamlib.asr.recognizers import CTCDecoder, CTCTranscriber, audio_batches
 from mamlib.merge.merger import AttentionMerger
 
 
@@ -280,8 +279,8 @@ class PrefixCache:
 class CachedCTCTranscriber:
     """Greedy CTC transcription of a fixed list of waveforms through a :class:`PrefixCache`.
 
-    Returns exactly what ``transcriber.transcribe(waves, batch_size=batch_size)`` returns for the model's current
-    weights, as long as the layers below the level used are unchanged. ``start_layer`` may be one layer or several
+    Returns exactly what ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns for the model's
+    current weights, as long as the layers below the level used are unchanged. ``start_layer`` may be one layer or several
     (e.g. every block start of a Table 2 sweep): each configuration then starts from the deepest valid level.
     """
 
@@ -292,13 +291,15 @@ class CachedCTCTranscriber:
         start_layer: int | Sequence[int],
         *,
         batch_size: int = 8,
+        batch_seconds: float | None = None,
         storage_device: torch.device | str | None = None,
         progress: bool = False,
     ) -> None:
         self.transcriber = transcriber
         self.waves = list(waves)
         self.batch_size = batch_size
-        self._batches = length_sorted_batches([len(w) for w in self.waves], batch_size)
+        self.batch_seconds = batch_seconds
+        self._batches = audio_batches(self.waves, batch_size, batch_seconds)
         self.cache = PrefixCache(
             transcriber.model,
             (self._inputs(idx) for idx in self._batches),
@@ -330,26 +331,27 @@ class CachedCTCTranscriber:
         waves: Sequence[np.ndarray] | None = None,
         *,
         batch_size: int | None = None,
+        batch_seconds: float | None = None,
         progress: bool = False,
         level: int | None = None,
     ) -> list[str]:
-        """Transcripts of the cached waveforms (``waves``, if given, must be those very waveforms — this keeps the
-        :class:`~mamlib.asr.recognizers.Transcriber` signature, so that
-        :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
+        """Transcripts of the cached waveforms (``waves``, if given, must be those very waveforms, and the batching
+        arguments, if given, those of the cache — this keeps the :class:`~mamlib.asr.recognizers.Transcriber`
+        signature, so that :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
         if waves is not None and not self._same_waves(waves):
             raise ValueError("CachedCTCTranscriber only transcribes the waveforms it was built with")
         if batch_size is not None and batch_size != self.batch_size:
             raise ValueError(f"the cache was built with batch_size={self.batch_size}, got {batch_size}")
-        level = self.cache.usable_level() if level is None else level
-        self.cache.check_level(level)
-        out: list[str] = [""] * len(self.waves)
-        tokenizer = self.transcriber.tokenizer
+        if batch_seconds is not None and batch_seconds != self.batch_seconds:
+            raise ValueError(f"the cache was built with batch_seconds={self.batch_seconds}, got {batch_seconds}")
+        if level is None:
+            level = self.cache.usable_level()
+        else:
+            self.cache.check_level(level)
+        decoder = CTCDecoder(self.model, self.transcriber.tokenizer, len(self.waves))
         for b, idx in enumerate(tqdm(self._batches, desc="cached CTC batches", disable=not progress, leave=False)):
-            logits = self.cache.batch_logits(b, level)
-            texts = greedy_ctc_decode(self.model, tokenizer, logits, [len(self.waves[i]) for i in idx])
-            for i, text in zip(idx, texts, strict=True):
-                out[i] = text
-        return out
+            decoder.add(idx, self.cache.batch_logits(b, level), [len(self.waves[i]) for i in idx])
+        return decoder.texts()
 
     def transcribe_merged(
         self, merger: AttentionMerger, lam: float | Sequence[float], layers: Iterable[int] | None = None

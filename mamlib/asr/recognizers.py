@@ -1,7 +1,9 @@
 """Batched speech recognition for the ASR experiments (Sec. 4: HuBERT fine-tuned with CTC).
 
-Utterances are sorted by length and batched so that padding stays small; every batch carries an attention mask
-when the model was trained with one. Decoding is greedy (arg-max per frame, CTC collapse in the tokenizer).
+Utterances are sorted by length and batched so that padding stays small — by count, or by a budget of padded audio
+seconds (``batch_seconds``), so that short clips make large batches; every batch carries an attention mask when the
+model was trained with one. Decoding is greedy (arg-max per frame, CTC collapse in the tokenizer); the arg-max runs
+on the model's device and the tokenizer runs once all batches are queued, so an accelerator never waits for it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,45 @@ class Transcriber(Protocol):
 
     model: nn.Module
 
-    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, progress: bool = False) -> list[str]: ...
+    def transcribe(
+        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+        progress: bool = False,
+    ) -> list[str]: ...
 
 
-def greedy_ctc_decode(model: nn.Module, tokenizer, logits: torch.Tensor, num_samples: Sequence[int]) -> list[str]:
-    """Greedy CTC decoding of a padded batch: arg-max per frame over each utterance's own frames only (frames
-    computed from padding are dropped), then the tokenizer's collapse of repeats and blanks."""
-    ids = logits.argmax(dim=-1).cpu()
-    frames = model._get_feat_extract_output_lengths(torch.tensor(list(num_samples)))
-    return tokenizer.batch_decode([row[: int(n)] for row, n in zip(ids, frames)])
+def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None) -> list[list[int]]:
+    """Length-sorted batches of ``waves``: at most ``batch_size`` clips and, if given, ``batch_seconds`` of padded
+    audio each (:func:`~mamlib.common.tensors.length_sorted_batches`)."""
+    if batch_seconds is not None and batch_seconds <= 0:
+        raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+    budget = None if batch_seconds is None else max(1, int(batch_seconds * SAMPLE_RATE))
+    return length_sorted_batches([len(w) for w in waves], batch_size, budget)
+
+
+class CTCDecoder:
+    """Greedy CTC decoding of a sequence of padded batches (Sec. 4's CTC recognizers).
+
+    :meth:`add` takes a batch's logits and keeps only their arg-max, on the logits' device (no host synchronisation);
+    :meth:`texts` then moves the ids to the host and decodes each utterance's own frames (frames computed from
+    padding are dropped) with the tokenizer's collapse of repeats and blanks.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, num_items: int) -> None:
+        self._model, self._tokenizer, self._num_items = model, tokenizer, num_items
+        self._pending: list[tuple[list[int], torch.Tensor, list[int]]] = []
+
+    def add(self, idx: Sequence[int], logits: torch.Tensor, num_samples: Sequence[int]) -> None:
+        self._pending.append((list(idx), logits.argmax(dim=-1), list(num_samples)))
+
+    def texts(self) -> list[str]:
+        out = [""] * self._num_items
+        for idx, ids, num_samples in self._pending:
+            frames = self._model._get_feat_extract_output_lengths(torch.tensor(num_samples))
+            rows = ids.cpu()
+            texts = self._tokenizer.batch_decode([row[: int(n)] for row, n in zip(rows, frames, strict=True)])
+            for i, text in zip(idx, texts, strict=True):
+                out[i] = text
+        return out
 
 
 class CTCTranscriber:
@@ -75,23 +107,26 @@ class CTCTranscriber:
         return inputs
 
     @torch.inference_mode()
-    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, progress: bool = False) -> list[str]:
-        out: list[str] = [""] * len(waves)
-        batches = length_sorted_batches([len(w) for w in waves], batch_size)
+    def transcribe(
+        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        decoder = CTCDecoder(self.model, self.tokenizer, len(waves))
+        batches = audio_batches(waves, batch_size, batch_seconds)
         for idx in tqdm(batches, desc="CTC batches", disable=not progress, leave=False):
-            inputs = {k: v.to(self.device) for k, v in self.batch_inputs([waves[i] for i in idx]).items()}
-            logits = self.model(**inputs).logits
-            texts = greedy_ctc_decode(self.model, self.tokenizer, logits, [len(waves[i]) for i in idx])
-            for i, text in zip(idx, texts):
-                out[i] = text
-        return out
+            batch = self.batch_inputs([waves[i] for i in idx])
+            inputs = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            decoder.add(idx, self.model(**inputs).logits, [len(waves[i]) for i in idx])
+        return decoder.texts()
 
 
 def evaluate_asr(
-    transcriber: Transcriber, utterances: Sequence[Utterance], *, batch_size: int = 8, progress: bool = False
+    transcriber: Transcriber, utterances: Sequence[Utterance], *, batch_size: int = 8,
+    batch_seconds: float | None = None, progress: bool = False,
 ) -> WERReport:
     """Transcribe ``utterances`` and score them against their references (normalized, corpus WER via jiwer)."""
-    hyps = transcriber.transcribe([u.audio for u in utterances], batch_size=batch_size, progress=progress)
+    hyps = transcriber.transcribe([u.audio for u in utterances], batch_size=batch_size, batch_seconds=batch_seconds,
+                                  progress=progress)
     return word_error_rate([u.text for u in utterances], hyps, [u.id for u in utterances])
 
 

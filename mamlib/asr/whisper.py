@@ -1,6 +1,6 @@
 """Batched greedy transcription with a transformers Whisper model (a :class:`~mamlib.asr.recognizers.Transcriber`).
 
-Utterances are sorted by length and batched (:func:`~mamlib.common.tensors.length_sorted_batches`); each batch is
+Utterances are sorted by length and batched (:func:`~mamlib.asr.recognizers.audio_batches`); each batch is
 turned into log-mel features (padded to Whisper's 30 s window) and decoded greedily with the English
 no-timestamps prompt ``<|startoftranscript|><|notimestamps|>`` (tiny.en). Attention merging into Whisper targets
 the encoder's self-attention only: mamlib family ``"whisper-encoder"``.
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mamlib.asr.recognizers import audio_batches
 from mamlib.common.audio import SAMPLE_RATE
-from mamlib.common.tensors import length_sorted_batches
 from mamlib.models.pretrained import WHISPER_EN_PROMPT
 
 #: The mamlib attention family to merge into (encoder self-attention only).
@@ -62,13 +62,19 @@ class WhisperTranscriber:
         self.generation_config = gen
 
     @torch.inference_mode()
-    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, progress: bool = False) -> list[str]:
-        """Transcripts of 16 kHz mono ``waves``, in input order (special tokens removed, whitespace stripped)."""
+    def transcribe(
+        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        """Transcripts of 16 kHz mono ``waves``, in input order (special tokens removed, whitespace stripped).
+
+        ``batch_seconds`` bounds a batch's clips (longest × count) like the CTC recognizers do; every clip is still
+        padded to Whisper's 30 s window."""
         for i, w in enumerate(waves):
             if len(w) > MAX_SECONDS * SAMPLE_RATE:
                 raise ValueError(f"utterance {i} is {len(w) / SAMPLE_RATE:.1f} s long; Whisper takes at most 30 s")
         out: list[str] = [""] * len(waves)
-        batches = length_sorted_batches([len(w) for w in waves], batch_size)
+        batches = audio_batches(waves, batch_size, batch_seconds)
         dtype = next(self.model.parameters()).dtype
         for idx in tqdm(batches, desc="Whisper batches", disable=not progress, leave=False):
             feats = self.feature_extractor(

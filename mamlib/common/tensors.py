@@ -26,9 +26,25 @@ def masked_mean(hidden: Tensor, valid: Tensor | None) -> Tensor:
     return (hidden * m).sum(dim=1) / counts
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first), so that padding stays small."""
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_samples: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so that padding stays small.
+
+    A batch holds at most ``batch_size`` items and, when ``max_samples`` is given, at most ``max_samples`` padded
+    samples (its longest item × its size): a budget of audio rather than a count, so that batches of short clips are
+    large and batches of long clips small. An item longer than the budget forms a batch of its own.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if max_samples is not None and max_samples < 1:
+        raise ValueError(f"max_samples must be positive, got {max_samples}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if max_samples is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:  # longest first: a batch's first item is its longest
+        current = batches[-1] if batches else None
+        if current is None or len(current) >= batch_size or lengths[current[0]] * (len(current) + 1) > max_samples:
+            batches.append([i])
+        else:
+            current.append(i)
+    return batches

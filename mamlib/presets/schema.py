@@ -29,7 +29,7 @@ DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 _TOP_KEYS = frozenset({"name", "description", "device", "asr", "aec"})
 _MERGE_KEYS = frozenset({"target", "source", "lambdas", "noise_seed", "noise_pooling", "batch_size", "layer_map",
                          "norm_matched", "dtype"})
-_ASR_KEYS = _MERGE_KEYS | {"corpora", "finetune"}
+_ASR_KEYS = _MERGE_KEYS | {"corpora", "finetune", "batch_seconds"}
 _AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds", "finetune"}
 _MODEL_KEYS = frozenset({"kind", "name", "options"})
 _CORPUS_KEYS = frozenset({"kind", "path", "path_env", "n_dev", "n_test", "n_train", "select_on", "options"})
@@ -151,9 +151,15 @@ class ASRSetup(MergeSetup):
 
     experiment: ClassVar[str] = "asr-interpolation"
     corpora: dict[str, CorpusSpec]
+    #: A budget of padded audio seconds per evaluation batch (longest clip × clips), besides ``batch_size``'s
+    #: count; None: batches by count only. Batching changes results in the last float bits at most, so it is not
+    #: part of the results-store key.
+    batch_seconds: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.batch_seconds is not None and not self.batch_seconds > 0:
+            raise ValueError(f"asr.batch_seconds must be a positive number of seconds, got {self.batch_seconds!r}")
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
         for label, c in self.corpora.items():
@@ -321,7 +327,10 @@ def _asr(d: Any) -> ASRSetup:
     check_keys(d, _ASR_KEYS, "asr", required=("target", "source", "corpora", "lambdas"))
     check_keys(d["corpora"], frozenset(d["corpora"] or {}), "asr.corpora")
     corpora = {label: _corpus(label, c, f"asr.corpora.{label}", CORPUS_OPTIONS) for label, c in d["corpora"].items()}
-    return ASRSetup(corpora=corpora, **_common(d, "asr"))
+    seconds = d.get("batch_seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+        raise ValueError(f"asr.batch_seconds must be a number of seconds, got {seconds!r}")
+    return ASRSetup(corpora=corpora, batch_seconds=None if seconds is None else float(seconds), **_common(d, "asr"))
 
 
 def _aec(d: Any) -> AECSetup:

@@ -106,6 +106,8 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
         "device": preset.device,
         "dtype (targets)": a.dtype if preset.aec is None else f"ASR {a.dtype}, AEC {preset.aec.dtype}",
+        "ASR batches": f"≤ {a.batch_size} clips"
+        + ("" if a.batch_seconds is None else f", ≤ {a.batch_seconds:g} s of padded audio"),
     }
     if preset.aec is not None:
         e = preset.aec

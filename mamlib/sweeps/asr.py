@@ -40,8 +40,9 @@ class ASRRig(MergeRig):
 class ASRSweep:
     """One corpus of an :class:`ASRRig`: ``run(grid)`` returns a row per configuration, WER (%) in ``wer``.
 
-    With ``reuse_prefix`` (default), a CTC target evaluated on layer subsets that leave the bottom layers unmerged
-    computes the unchanged bottom once per split (:class:`~mamlib.asr.prefix_cache.CachedCTCTranscriber`) — the
+    With ``reuse_prefix`` (default), a CTC target computes what no configuration changes once per split
+    (:class:`~mamlib.asr.prefix_cache.CachedCTCTranscriber`): the convolutional features and positional convolution
+    for all-layer merges (Table 1), and also the unmerged bottom layers for layer subsets (Table 2) — the
     transcripts are identical, the sweep faster.
     """
 
@@ -64,12 +65,14 @@ class ASRSweep:
                 from mamlib.asr.prefix_cache import CachedCTCTranscriber
 
                 caches[split] = CachedCTCTranscriber(rig.transcriber, [u.audio for u in self.utterances[split]],
-                                                     starts, batch_size=setup.batch_size)
+                                                     starts, batch_size=setup.batch_size,
+                                                     batch_seconds=setup.batch_seconds)
             return caches[split]
 
         def evaluate(split: str) -> dict[str, Any]:
             utts = self.utterances[split]
-            report = evaluate_asr(transcriber_for(split), utts, batch_size=setup.batch_size)
+            report = evaluate_asr(transcriber_for(split), utts, batch_size=setup.batch_size,
+                                  batch_seconds=setup.batch_seconds)
             return {
                 "wer": 100.0 * report.wer,
                 "substitutions": report.substitutions, "deletions": report.deletions,

@@ -102,12 +102,12 @@ def asr_target(sweep: ASRSweep, train_utterances: Sequence[Any]) -> FinetuneTarg
     rig, loaded = sweep.rig, sweep.rig.loaded
     task: Task = (CTCTask(loaded.feature_extractor, loaded.tokenizer) if loaded.architecture == "ctc"
                   else WhisperTask(loaded.feature_extractor, loaded.tokenizer))
-    batch = rig.preset.asr.batch_size
+    setup = rig.preset.asr
 
     def evaluate(model: nn.Module) -> dict[str, Any]:
         transcriber = make_transcriber(replace(loaded, model=model), rig.preset.device)
         utts = sweep.utterances["test"]
-        report = evaluate_asr(transcriber, utts, batch_size=batch)
+        report = evaluate_asr(transcriber, utts, batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
         return {"wer": 100.0 * report.wer, "ids": report.utterances["id"].tolist(),
                 "references": report.utterances["reference"].tolist(),
                 "hypotheses": report.utterances["hypothesis"].tolist()}

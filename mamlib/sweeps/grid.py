@@ -48,8 +48,9 @@ class SweepGrid:
             object.__setattr__(self, "splits", tuple(self.splits))
 
     def merged_layers(self) -> list[int]:
-        """The lowest merged layer of every layer subset (what a prefix cache can start from)."""
-        return sorted({min(s) for s in self.layer_sets if s})
+        """The lowest merged layer of every layer subset (what a prefix cache can start from); 0 for ``None``,
+        all layers: the features below the first layer are still shared by every configuration."""
+        return sorted({0 if s is None else min(s) for s in self.layer_sets if s is None or s})
 
 
 #: The default grid: every source kind, the setup's λ grid, all layers, the corpus's splits.
