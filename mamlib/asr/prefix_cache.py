@@ -280,8 +280,8 @@ class CachedCTCTranscriber:
     """Greedy CTC transcription of a fixed list of waveforms through a :class:`PrefixCache`.
 
     Returns exactly what ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns for the model's
-    current weights, as long as the layers below the level used are unchanged. ``start_layer`` may be one layer or several
-    (e.g. every block start of a Table 2 sweep): each configuration then starts from the deepest valid level.
+    current weights, as long as the layers below the level used are unchanged. ``start_layer`` may be one layer or
+    several (e.g. every block start of a Table 2 sweep): each configuration then starts from the deepest valid level.
     """
 
     def __init__(
