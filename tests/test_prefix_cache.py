@@ -176,6 +176,28 @@ def test_cached_equals_uncached_with_audio_budget(
         tr.transcribe(waves, batch_seconds=0.0)
 
 
+def test_cuda_graphs_need_a_gpu(tokenizer: Wav2Vec2CTCTokenizer, waves: list[np.ndarray]) -> None:
+    tr = _transcriber("stable", tokenizer)
+    assert CachedCTCTranscriber(tr, waves, 0).cache.cuda_graphs is False  # the default on a CPU
+    with pytest.raises(ValueError, match="same CUDA device"):
+        CachedCTCTranscriber(tr, waves, 0, cuda_graphs=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graphs_equal_eager_and_follow_in_place_merges(
+    tokenizer: Wav2Vec2CTCTokenizer, bert: BertModel, waves: list[np.ndarray]
+) -> None:
+    tr = _transcriber("stable", tokenizer)
+    tr.model.cuda()
+    tr.device = torch.device("cuda")
+    merger = AttentionMerger(tr.model, bert.cuda())
+    graphs = CachedCTCTranscriber(tr, waves, [0, 2], batch_size=BATCH, cuda_graphs=True)
+    eager = CachedCTCTranscriber(tr, waves, [0, 2], batch_size=BATCH, cuda_graphs=False)
+    for lam, layers in ((0.0, None), (0.5, None), (0.9, [2, 3]), (0.0, None)):  # replays see the merged weights
+        assert graphs.transcribe_merged(merger, lam, layers) == eager.transcribe_merged(merger, lam, layers)
+    assert graphs.cache._graphs  # recorded and replayed
+
+
 def test_multi_level_sweep_picks_deepest_valid_level(
     tokenizer: Wav2Vec2CTCTokenizer, bert: BertModel, waves: list[np.ndarray]
 ) -> None:

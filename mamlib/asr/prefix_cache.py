@@ -125,6 +125,12 @@ class PrefixCache:
     ``batches`` are keyword-argument dicts for ``model(**batch)`` (``input_values`` and, if used, ``attention_mask``).
     ``levels`` are layer indices in ``[0, num_layers]`` (``num_layers``: only the head is recomputed). The cached
     tensors live on ``storage_device`` (default: the model's device) and move to the model's device per batch.
+
+    ``cuda_graphs`` (default: on when the model is on a CUDA device and the cache is stored there) records the
+    suffix of each (batch, level) as a CUDA graph the first time it runs and replays it afterwards: a sweep's
+    configurations change the weights in place (:class:`~mamlib.merge.merger.AttentionMerger` copies into them), so
+    one recording serves every configuration, and the host no longer issues some thousand kernels per batch. The
+    graphs are dropped and recorded again if any suffix tensor was replaced rather than written in place.
     """
 
     def __init__(
@@ -134,6 +140,7 @@ class PrefixCache:
         levels: int | Sequence[int],
         *,
         storage_device: torch.device | str | None = None,
+        cuda_graphs: bool | None = None,
         progress: bool = False,
     ) -> None:
         if model.training:
@@ -151,6 +158,13 @@ class PrefixCache:
         self.storage_device = torch.device(storage_device) if storage_device is not None else self._device()
         self._fingerprints = self._segment_fingerprints(max(self.levels))
         self._entries = [self._capture(dict(batch)) for batch in tqdm(batches, disable=not progress, leave=False)]
+        on_gpu = self._device().type == "cuda" and self.storage_device == self._device()
+        if cuda_graphs and not on_gpu:
+            raise ValueError("CUDA graphs need the model and the cache storage on the same CUDA device")
+        self.cuda_graphs = on_gpu if cuda_graphs is None else cuda_graphs
+        self._graphs: dict[tuple[int, int], tuple[Any, Tensor]] = {}
+        self._graph_pools: dict[int, Any] = {}
+        self._graph_pointers: list[int] = []
 
     # -- building ---------------------------------------------------------------------------------------------------
 
@@ -251,10 +265,24 @@ class PrefixCache:
     def batch_logits(self, index: int, level: int) -> Tensor:
         """Logits ``[batch, frames, vocab]`` of batch ``index``, running layers ``level ..`` and the head only.
 
-        Does not re-check the prefix; :meth:`logits` does.
+        Does not re-check the prefix; :meth:`logits` does. With CUDA graphs the returned tensor is the graph's
+        output buffer: the next replay of that graph overwrites it, so use it (e.g. take its arg-max) first.
         """
         if self.model.training:
             raise ValueError("the model was put in training mode; the cache reproduces eval-mode forward passes only")
+        if not self.cuda_graphs:
+            return self._suffix(index, level)
+        if self._suffix_pointers() != self._graph_pointers:  # a suffix tensor was replaced: recorded graphs are stale
+            self._graphs.clear()
+            self._graph_pools.clear()
+            self._graph_pointers = self._suffix_pointers()
+        if (index, level) not in self._graphs:
+            self._graphs[index, level] = self._record(index, level)
+        graph, out = self._graphs[index, level]
+        graph.replay()
+        return out
+
+    def _suffix(self, index: int, level: int) -> Tensor:
         device = self._device()
         entry = self._entries[index]
         h = entry.hidden[level].to(device)
@@ -267,13 +295,34 @@ class PrefixCache:
             h = self._parts.final_norm(h)
         return self._parts.lm_head(self._parts.dropout(h))
 
+    def _suffix_pointers(self) -> list[int]:
+        """Storage addresses of every tensor the suffix reads (a graph reads them by address)."""
+        parts = [self._parts.layers, self._parts.lm_head] + ([self._parts.final_norm] if self._parts.final_norm else [])
+        return [t.data_ptr() for m in parts for t in (*m.parameters(), *m.buffers())]
+
+    def _record(self, index: int, level: int) -> tuple[Any, Tensor]:
+        """Record the suffix of batch ``index`` from ``level`` as a CUDA graph (after two eager warm-up runs on a side
+        stream, as CUDA graph capture requires). Graphs of one level share a memory pool: they run one after the
+        other, and each output is consumed before the next graph runs."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._suffix(index, level)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        pool = self._graph_pools.setdefault(level, torch.cuda.graph_pool_handle())
+        with torch.cuda.graph(graph, pool=pool):
+            out = self._suffix(index, level)
+        return graph, out
+
     def logits(self, level: int | None = None) -> list[Tensor]:
         """Logits of every cached batch, from ``level`` (default: the deepest level still valid)."""
         if level is None:
             level = self.usable_level()
         else:
             self.check_level(level)
-        return [self.batch_logits(i, level) for i in range(len(self._entries))]
+        return [self.batch_logits(i, level).clone() for i in range(len(self._entries))]
 
 
 class CachedCTCTranscriber:
@@ -293,6 +342,7 @@ class CachedCTCTranscriber:
         batch_size: int = 8,
         batch_seconds: float | None = None,
         storage_device: torch.device | str | None = None,
+        cuda_graphs: bool | None = None,
         progress: bool = False,
     ) -> None:
         self.transcriber = transcriber
@@ -305,6 +355,7 @@ class CachedCTCTranscriber:
             (self._inputs(idx) for idx in self._batches),
             start_layer,
             storage_device=storage_device,
+            cuda_graphs=cuda_graphs,
             progress=progress,
         )
 
