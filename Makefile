@@ -87,6 +87,7 @@ test: setup mathjax browser
 	$(MAKE) --no-print-directory book-check
 
 bench: setup
+	$(PY) benchmarks/bench_ctc_sweep.py
 	$(PY) benchmarks/bench_prefix_cache.py
 	$(PY) benchmarks/bench_whisper_cpu.py --utterances 8
 	$(PY) benchmarks/bench_lmam_step.py

@@ -129,3 +129,39 @@ def test_bfloat16_target_is_keyed_apart_and_runs(tmp_path):
     assert keys == ["bfloat16", "bfloat16"]
     df = ASRSweep(bf16, CORPUS, UTTS, ResultStore(tmp_path)).run(grid)
     assert len(df) == 2 and df["wer"].notna().all()
+
+
+def test_dtype_effect_against_direct_evaluations(tmp_path):
+    """Chapter 1's numerics table: each WER equals a direct evaluation of a rig built in that dtype, and the count
+    of changed transcripts equals a direct comparison."""
+    from dataclasses import replace
+
+    from mamlib.asr.recognizers import evaluate_asr
+    from mamlib.report.chapter import open_chapter
+    from mamlib.report.numerics import dtype_effect, largest_change
+    from mamlib.report.table1 import Table1
+
+    ch = open_chapter("smoke", tmp_path, name="t")
+    label = "synthetic"
+    base = ch.sweep(label).run(SweepGrid(kinds=("source",), lambdas=(0.0, 0.1), splits=("test",)))
+    table1 = Table1({label: base}, {}, {}, pd.DataFrame({"lambda": {label: 0.1}}), "wer")
+    table = dtype_effect(ch, table1)
+    assert list(table.columns) == ["WER float32", "WER bfloat16", "difference (points)", "transcripts changed"]
+    assert list(table.index) == [(label, 0.0), (label, 0.1)]
+    utts = ch.corpora[label]["test"]
+    rigs = {dt: ASRRig.build(replace(ch.preset, asr=replace(ch.preset.asr, dtype=dt)), kinds=["source"])
+            for dt in ("float32", "bfloat16")}
+    for lam in (0.0, 0.1):
+        reports = {}
+        for dt, r in rigs.items():
+            with r.mergers["source"].merged(lam):
+                reports[dt] = evaluate_asr(r.transcriber, utts, batch_size=ch.preset.asr.batch_size)
+        row = table.loc[(label, lam)]
+        assert row["WER float32"] == pytest.approx(100 * reports["float32"].wer)
+        assert row["WER bfloat16"] == pytest.approx(100 * reports["bfloat16"].wer)
+        assert row["difference (points)"] == pytest.approx(row["WER bfloat16"] - row["WER float32"])
+        hyps = [reports[dt].utterances["hypothesis"].tolist() for dt in ("float32", "bfloat16")]
+        assert row["transcripts changed"] == f"{sum(a != b for a, b in zip(*hyps))}/{len(utts)}"
+    assert largest_change(table) == pytest.approx(table["difference (points)"].abs().max())
+    with pytest.raises(ValueError, match="already runs float32"):
+        dtype_effect(ch, table1, other="float32")
