@@ -316,6 +316,11 @@ def test_table5_statistics_and_verdicts():
     assert stats.loc["l-mam", "sd"] == pytest.approx(1.0) and stats.loc["none", "n"] == 1
     # L-MAM − FT = −7; standard error sqrt(4/3 + 1/3) ≈ 1.29; beyond twice that.
     assert "-7.00 points (fewer errors, beyond the seed-to-seed noise; standard error 1.29)" in t5.verdicts()["c"]
+    diff, se, beyond = t5.versus_ft("c")
+    assert (diff, round(se, 4), beyond) == (-7.0, round((4 / 3 + 1 / 3) ** 0.5, 4), True)
+    near = runs.assign(value=[10, 12, 14, 10, 12, 14, 9, 11, 13])  # L-MAM − FT = −1 < 2 × 1.63: within noise
+    t5_near = Table5(near, t5.mam, t5.unmerged, t5.kinds, t5.lambda_init)
+    assert t5_near.versus_ft("c")[2] is False and "within the seed-to-seed noise" in t5_near.verdicts()["c"]
     layout = t5.layout("smoke")
     assert layout[("ours (smoke)", "c")].tolist() == ["20.00", "20.00", "12.00 ± 2.00", "12.00 ± 2.00", "5.00 ± 1.00"]
     assert layout[("paper", "LJ Speech")].tolist() == ["9.25", "8.63", "8.52", "8.40", "8.29"]

@@ -165,3 +165,19 @@ def test_dtype_effect_against_direct_evaluations(tmp_path):
     assert largest_change(table) == pytest.approx(table["difference (points)"].abs().max())
     with pytest.raises(ValueError, match="already runs float32"):
         dtype_effect(ch, table1, other="float32")
+
+
+def test_best_block_label_by_hand():
+    """Table 2's best block: lowest test WER at the chosen λ among blocks (not "all", not dev, not another λ)."""
+    from mamlib.report.table2 import best_block_label
+
+    rows = pd.DataFrame([
+        {"split": "test", "lambda": 0.1, "layers": "0-1", "wer": 12.0},
+        {"split": "test", "lambda": 0.1, "layers": "2-3", "wer": 11.0},
+        {"split": "test", "lambda": 0.1, "layers": "1-2", "wer": 11.0},  # a tie: the first in block order wins
+        {"split": "test", "lambda": 0.1, "layers": "all", "wer": 5.0},
+        {"split": "dev", "lambda": 0.1, "layers": "0-1", "wer": 1.0},
+        {"split": "test", "lambda": 0.2, "layers": "0-1", "wer": 2.0},
+    ])
+    assert best_block_label(rows, 0.1) == "2-3"
+    assert best_block_label(rows, 0.3) is None

@@ -307,7 +307,7 @@ def table5_headlines(ch: Chapter) -> list[Headline]:
         rows.append(Headline(
             "Table 5", task, label, f"FT → L-MAM + FT, means of {int(ft['n'])} seeds", float(ft["mean"]),
             float(lm["mean"]), dataset, "FT → L-MAM + FT", p_ft, p_lm,
-            beyond_seed_noise="beyond" in t5.verdicts()[label]))
+            beyond_seed_noise=t5.versus_ft(label)[2]))
     return rows
 
 

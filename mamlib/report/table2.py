@@ -26,8 +26,8 @@ class Table2:
         """The best block of the first corpus against the unmerged model (the numbers the prose quotes)."""
         first = self.ours.columns[0]
         col = self.ours[first]
-        best = col.drop("None").idxmin()
         label = next(iter(self.sweeps))
+        best = best_block_label(self.sweeps[label], self.lambdas[label])
         ci = compare_to_unmerged(self.sweeps[label], self.lambdas[label], layers=best)
         return {"corpus": first, "best_block": f"layers {best}", "best_wer": f"{col[best]:.2f}",
                 "none_wer": f"{col['None']:.2f}", "ci": ci.describe()}
@@ -35,10 +35,17 @@ class Table2:
     def intervals(self) -> pd.DataFrame:
         """Paired bootstrap 95% intervals of each corpus's best block (lowest test WER) against the unmerged model."""
         out = {}
-        for (label, df), column in zip(self.sweeps.items(), self.ours.columns):
-            best = self.ours[column].drop("None").idxmin()
+        for label, df in self.sweeps.items():
+            best = best_block_label(df, self.lambdas[label])
             out[f"{label}: layers {best} − unmerged"] = compare_to_unmerged(df, self.lambdas[label], layers=best)
         return intervals_table(out)
+
+
+def best_block_label(rows: pd.DataFrame, lam: float, value: str = "wer") -> str | None:
+    """Table 2's best block: the layer subset (as labelled, e.g. ``"12-19"``) with the lowest test ``value`` at the
+    dev-chosen ``lam``; the first in block order on ties; None when no block was evaluated on test."""
+    test = rows[(rows["split"] == "test") & (rows["lambda"] == lam) & (rows["layers"] != "all")]
+    return None if test.empty else str(test.loc[test[value].idxmin(), "layers"])
 
 
 def asr_table2(ch: Chapter) -> Table2:

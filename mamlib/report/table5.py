@@ -11,6 +11,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table
+from mamlib.report.table2 import best_block_label
 from mamlib.sweeps.choose import layerwise_sweep, scaled_blocks
 from mamlib.sweeps.finetune import (
     METHOD_LABELS,
@@ -96,24 +97,28 @@ class Table5:
         return pd.DataFrame(out).set_index("corpus").round(2)
 
 
-    def verdicts(self) -> dict[str, str]:
-        """Per task, one sentence comparing L-MAM + FT with FT: the difference of the means over seeds and whether
-        it exceeds twice its standard error from the seeds' spread (with 3 seeds, a rough screen, not a test)."""
+    def versus_ft(self, label: str) -> tuple[float, float, bool]:
+        """L-MAM + FT against FT on task ``label``: the difference of the means over seeds, its standard error from
+        the seeds' spread (NaN with one seed), and whether the difference exceeds twice that standard error (with 3
+        seeds, a rough screen, not a test)."""
         stats = self.stats().set_index(["corpus", "row"])
+        ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
+        diff = float(lm["mean"] - ft["mean"])
+        se = float(((ft["sd"] ** 2) / ft["n"] + (lm["sd"] ** 2) / lm["n"]) ** 0.5) if ft["n"] > 1 else float("nan")
+        return diff, se, bool(diff != 0 and se == se and abs(diff) > 2 * se)
+
+    def verdicts(self) -> dict[str, str]:
+        """Per task, one sentence comparing L-MAM + FT with FT (:meth:`versus_ft`)."""
         out = {}
         for label in self.mam:
-            ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
-            diff = lm["mean"] - ft["mean"]
-            se = ((ft["sd"] ** 2) / ft["n"] + (lm["sd"] ** 2) / lm["n"]) ** 0.5 if ft["n"] > 1 else float("nan")
-            unit = "points"
+            diff, se, beyond = self.versus_ft(label)
             if diff == 0:
                 verdict = "no difference at all"
-            elif se != se or abs(diff) <= 2 * se:
+            elif not beyond:
                 verdict = "within the seed-to-seed noise"
             else:
-                verdict = "fewer errors, beyond the seed-to-seed noise" if diff < 0 else \
-                    "more errors, beyond the seed-to-seed noise"
-            out[label] = f"{label}: L-MAM + FT − FT = {diff:+.2f} {unit} ({verdict}; standard error {se:.2f})"
+                verdict = f"{'fewer' if diff < 0 else 'more'} errors, beyond the seed-to-seed noise"
+            out[label] = f"{label}: L-MAM + FT − FT = {diff:+.2f} points ({verdict}; standard error {se:.2f})"
         return out
 
 
@@ -180,11 +185,8 @@ def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:
     """Table 2's best block on test (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
     blocks = scaled_blocks(num_layers)
     rows, lam = layerwise_sweep(sweep, lambdas, blocks)
-    test = rows[(rows["split"] == "test") & (rows["lambda"] == lam) & (rows["layers"] != "all")]
-    if test.empty:
-        return None
-    best = test.sort_values(sweep.value).iloc[0]["layers"]
-    return next(b for b in blocks if layer_label(b) == best)
+    best = best_block_label(rows, lam, sweep.value)
+    return None if best is None else next(b for b in blocks if layer_label(b) == best)
 
 
 def plot_learned_lambdas(t5: Table5):
