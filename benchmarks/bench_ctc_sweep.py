@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     merger16 = AttentionMerger(model16, copy.deepcopy(bert32).to(torch.bfloat16))
     for budget in args.budgets:
         run_fast(f"(d) fast bf16, {budget:g} s", tr16, merger16, budget, args.cap)
+    graphs_equal_eager = True
     if args.graphs:
         for budget in args.budgets:
             name = f"(g) graphs bf16, {budget:g} s"
@@ -265,8 +266,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             except Exception as err:  # noqa: BLE001 - report and go on
                 print(f"    {name} failed: {type(err).__name__}: {err}", flush=True)
                 break
-            eager = hyps[f"(d) fast bf16, {budget:g} s"]
-            print(f"    transcripts (g) == (d) at {budget:g} s: {hyps[name] == eager}", flush=True)
+            graphs_equal_eager &= hyps[name] == hyps[f"(d) fast bf16, {budget:g} s"]
+            print(f"    transcripts (g) == (d) at {budget:g} s: {graphs_equal_eager}", flush=True)
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -326,6 +327,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.json.write_text(json.dumps(results, indent=2))
     if not identical_c0:
         print("ERROR: the cached path with (b)'s batches changed a transcript", file=sys.stderr)
+    if not graphs_equal_eager:
+        print("ERROR: CUDA graph replays gave other transcripts than eager runs of the same batches", file=sys.stderr)
+    if not (identical_c0 and graphs_equal_eager):
         sys.exit(1)
     return results
 

@@ -3,6 +3,7 @@ refused."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -172,13 +173,13 @@ def test_cached_equals_uncached_with_audio_budget(
         assert cached.transcribe_merged(merger, lam, layers) == reference
     with pytest.raises(ValueError, match="batch_seconds"):
         cached.transcribe(waves, batch_seconds=2.0)
-    with pytest.raises(ValueError, match="batch_seconds must be positive"):
+    with pytest.raises(ValueError, match="batch_seconds must be a positive, finite"):
         tr.transcribe(waves, batch_seconds=0.0)
 
 
 def test_cuda_graphs_need_a_gpu(tokenizer: Wav2Vec2CTCTokenizer, waves: list[np.ndarray]) -> None:
     tr = _transcriber("stable", tokenizer)
-    assert CachedCTCTranscriber(tr, waves, 0).cache.cuda_graphs is False  # the default on a CPU
+    assert CachedCTCTranscriber(tr, waves, 0).cache.cuda_graphs is False  # the default
     with pytest.raises(ValueError, match="same CUDA device"):
         CachedCTCTranscriber(tr, waves, 0, cuda_graphs=True)
 
@@ -190,12 +191,16 @@ def test_cuda_graphs_equal_eager_and_follow_in_place_merges(
     tr = _transcriber("stable", tokenizer)
     tr.model.cuda()
     tr.device = torch.device("cuda")
-    merger = AttentionMerger(tr.model, bert.cuda())
+    merger = AttentionMerger(tr.model, copy.deepcopy(bert).cuda())  # the fixture stays on the CPU for other tests
     graphs = CachedCTCTranscriber(tr, waves, [0, 2], batch_size=BATCH, cuda_graphs=True)
     eager = CachedCTCTranscriber(tr, waves, [0, 2], batch_size=BATCH, cuda_graphs=False)
     for lam, layers in ((0.0, None), (0.5, None), (0.9, [2, 3]), (0.0, None)):  # replays see the merged weights
         assert graphs.transcribe_merged(merger, lam, layers) == eager.transcribe_merged(merger, lam, layers)
     assert graphs.cache._graphs  # recorded and replayed
+    head = tr.model.lm_head
+    with torch.no_grad():  # a replaced (not copied-into) weight: the recorded graphs must not read the old one
+        head.weight = torch.nn.Parameter(head.weight.flip(0).clone())
+    assert graphs.transcribe() == eager.transcribe()
 
 
 def test_multi_level_sweep_picks_deepest_valid_level(

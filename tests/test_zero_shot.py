@@ -151,6 +151,7 @@ def test_dtype_effect_against_direct_evaluations(tmp_path):
     utts = ch.corpora[label]["test"]
     rigs = {dt: ASRRig.build(replace(ch.preset, asr=replace(ch.preset.asr, dtype=dt)), kinds=["source"])
             for dt in ("float32", "bfloat16")}
+    differences = []
     for lam in (0.0, 0.1):
         reports = {}
         for dt, r in rigs.items():
@@ -159,10 +160,12 @@ def test_dtype_effect_against_direct_evaluations(tmp_path):
         row = table.loc[(label, lam)]
         assert row["WER float32"] == pytest.approx(100 * reports["float32"].wer)
         assert row["WER bfloat16"] == pytest.approx(100 * reports["bfloat16"].wer)
-        assert row["difference (points)"] == pytest.approx(row["WER bfloat16"] - row["WER float32"])
+        direct = 100 * (reports["bfloat16"].wer - reports["float32"].wer)
+        assert row["difference (points)"] == pytest.approx(direct)
+        differences.append(abs(direct))
         hyps = [reports[dt].utterances["hypothesis"].tolist() for dt in ("float32", "bfloat16")]
         assert row["transcripts changed"] == f"{sum(a != b for a, b in zip(*hyps))}/{len(utts)}"
-    assert largest_change(table) == pytest.approx(table["difference (points)"].abs().max())
+    assert largest_change(table) == pytest.approx(max(differences))
     with pytest.raises(ValueError, match="already runs float32"):
         dtype_effect(ch, table1, other="float32")
 
@@ -174,10 +177,20 @@ def test_best_block_label_by_hand():
     rows = pd.DataFrame([
         {"split": "test", "lambda": 0.1, "layers": "0-1", "wer": 12.0},
         {"split": "test", "lambda": 0.1, "layers": "2-3", "wer": 11.0},
-        {"split": "test", "lambda": 0.1, "layers": "1-2", "wer": 11.0},  # a tie: the first in block order wins
+        {"split": "test", "lambda": 0.1, "layers": "1-2", "wer": 11.0},  # a tie: the first row (block order) wins
         {"split": "test", "lambda": 0.1, "layers": "all", "wer": 5.0},
         {"split": "dev", "lambda": 0.1, "layers": "0-1", "wer": 1.0},
         {"split": "test", "lambda": 0.2, "layers": "0-1", "wer": 2.0},
     ])
     assert best_block_label(rows, 0.1) == "2-3"
     assert best_block_label(rows, 0.3) is None
+
+
+def test_an_audio_budget_is_part_of_the_results_key(rig):
+    from dataclasses import replace
+
+    grid = SweepGrid(kinds=("source",), lambdas=(0.0, 0.1), splits=("test",))
+    plain = sweep_configs(rig, CORPUS.as_dict(), grid)
+    budget = sweep_configs(replace(rig, setup=replace(rig.setup, batch_seconds=30.0)), CORPUS.as_dict(), grid)
+    assert all("batch_seconds" not in c for c in plain)  # keys of earlier builds stay valid
+    assert [c.pop("batch_seconds") for c in budget] == [30.0, 30.0] and budget == plain

@@ -1,8 +1,9 @@
-"""Reusing the unchanged bottom of the network across a layer-subset sweep (Sec. 3.2, Eq. 2, Table 2).
+"""Reusing the unchanged bottom of the network across a sweep (Sec. 3.1–3.2, Eq. 1–2, Tables 1 and 2).
 
 When a merge configuration leaves layers ``0 .. j-1`` untouched (``λ_i = 0`` for ``i < j``), everything below layer
 ``j`` — the convolutional feature encoder, the feature projection, the positional convolution, and layers
-``0 .. j-1`` — computes the same activations for every such configuration. A :class:`PrefixCache` runs the model once
+``0 .. j-1`` — computes the same activations for every such configuration; with ``j = 0`` (Table 1's all-layer
+merges) that is the features below the first layer. A :class:`PrefixCache` runs the model once
 on a fixed list of input batches, keeps the hidden states entering each requested layer (its *levels*) together with
 the exact extra arguments the encoder hands its layers (the attention mask it built, ...), and afterwards evaluates a
 configuration by running only layers ``j ..`` and the CTC head on the cached inputs.
@@ -108,6 +109,13 @@ def _fingerprint(tensors: Iterable[Tensor]) -> Tensor:
     return torch.cat(stats).cpu() if stats else torch.zeros(0, dtype=torch.float64)
 
 
+def _indexed(device: torch.device) -> torch.device:
+    """``cuda`` as ``cuda:<current index>``, so that two spellings of one GPU compare equal."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def _to(value: Any, device: torch.device | str) -> Any:
     return value.to(device) if isinstance(value, Tensor) else value
 
@@ -126,11 +134,12 @@ class PrefixCache:
     ``levels`` are layer indices in ``[0, num_layers]`` (``num_layers``: only the head is recomputed). The cached
     tensors live on ``storage_device`` (default: the model's device) and move to the model's device per batch.
 
-    ``cuda_graphs`` (default: on when the model is on a CUDA device and the cache is stored there) records the
-    suffix of each (batch, level) as a CUDA graph the first time it runs and replays it afterwards: a sweep's
-    configurations change the weights in place (:class:`~mamlib.merge.merger.AttentionMerger` copies into them), so
-    one recording serves every configuration, and the host no longer issues some thousand kernels per batch. The
-    graphs are dropped and recorded again if any suffix tensor was replaced rather than written in place.
+    ``cuda_graphs`` (off by default; needs the model and the storage on one CUDA device) records the suffix of each
+    (batch, level) as a CUDA graph the first time it runs and replays it afterwards: a sweep's configurations change
+    the weights in place (:class:`~mamlib.merge.merger.AttentionMerger` copies into them), so one recording serves
+    every configuration, and the host no longer issues some thousand kernels per batch. The graphs are dropped and
+    recorded again if any suffix tensor was replaced rather than written in place. On an H200 this paid (1.3×) only
+    for small batches, which are launch-bound; with the paper preset's batches it did not (benchmarks/RESULTS.md).
     """
 
     def __init__(
@@ -140,7 +149,7 @@ class PrefixCache:
         levels: int | Sequence[int],
         *,
         storage_device: torch.device | str | None = None,
-        cuda_graphs: bool | None = None,
+        cuda_graphs: bool = False,
         progress: bool = False,
     ) -> None:
         if model.training:
@@ -155,13 +164,12 @@ class PrefixCache:
             if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= self.num_layers:
                 raise ValueError(f"cache level {level!r} is out of range [0, {self.num_layers}]")
         self.levels: tuple[int, ...] = tuple(sorted(set(wanted)))
-        self.storage_device = torch.device(storage_device) if storage_device is not None else self._device()
+        self.storage_device = _indexed(torch.device(storage_device) if storage_device is not None else self._device())
+        if cuda_graphs and not (self._device().type == "cuda" and self.storage_device == _indexed(self._device())):
+            raise ValueError("CUDA graphs need the model and the cache storage on the same CUDA device")
+        self.cuda_graphs = bool(cuda_graphs)
         self._fingerprints = self._segment_fingerprints(max(self.levels))
         self._entries = [self._capture(dict(batch)) for batch in tqdm(batches, disable=not progress, leave=False)]
-        on_gpu = self._device().type == "cuda" and self.storage_device == self._device()
-        if cuda_graphs and not on_gpu:
-            raise ValueError("CUDA graphs need the model and the cache storage on the same CUDA device")
-        self.cuda_graphs = on_gpu if cuda_graphs is None else cuda_graphs
         self._graphs: dict[tuple[int, int], tuple[Any, Tensor]] = {}
         self._graph_pools: dict[int, Any] = {}
         self._graph_pointers: list[int] = []
@@ -266,7 +274,8 @@ class PrefixCache:
         """Logits ``[batch, frames, vocab]`` of batch ``index``, running layers ``level ..`` and the head only.
 
         Does not re-check the prefix; :meth:`logits` does. With CUDA graphs the returned tensor is the graph's
-        output buffer: the next replay of that graph overwrites it, so use it (e.g. take its arg-max) first.
+        output buffer, which the next replay of any graph of the same level may overwrite (they share a memory
+        pool): use it (e.g. take its arg-max) before the next call, or clone it.
         """
         if self.model.training:
             raise ValueError("the model was put in training mode; the cache reproduces eval-mode forward passes only")
@@ -342,7 +351,7 @@ class CachedCTCTranscriber:
         batch_size: int = 8,
         batch_seconds: float | None = None,
         storage_device: torch.device | str | None = None,
-        cuda_graphs: bool | None = None,
+        cuda_graphs: bool = False,
         progress: bool = False,
     ) -> None:
         self.transcriber = transcriber

@@ -21,7 +21,7 @@ from mamlib.asr.metrics import WERReport, word_error_rate
 
 if TYPE_CHECKING:
     from mamlib.models.build import LoadedModel
-from mamlib.common.audio import SAMPLE_RATE
+from mamlib.common.audio import SAMPLE_RATE, check_seconds_budget
 from mamlib.common.tensors import length_sorted_batches
 
 
@@ -51,10 +51,10 @@ class Transcriber(Protocol):
 
 
 def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None) -> list[list[int]]:
-    """Length-sorted batches of ``waves``: at most ``batch_size`` clips and, if given, ``batch_seconds`` of padded
-    audio each (:func:`~mamlib.common.tensors.length_sorted_batches`)."""
-    if batch_seconds is not None and batch_seconds <= 0:
-        raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+    """Length-sorted evaluation batches of ``waves`` (every recognizer of Sec. 4's experiments): at most
+    ``batch_size`` clips and, if given, ``batch_seconds`` of padded audio each
+    (:func:`~mamlib.common.tensors.length_sorted_batches`)."""
+    batch_seconds = check_seconds_budget(batch_seconds)
     budget = None if batch_seconds is None else max(1, int(batch_seconds * SAMPLE_RATE))
     return length_sorted_batches([len(w) for w in waves], batch_size, budget)
 

@@ -5,6 +5,7 @@ I/O goes through ``soundfile`` and resampling through ``torchaudio.functional.re
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,17 @@ import torch
 import torchaudio
 
 SAMPLE_RATE = 16_000
+
+
+def check_seconds_budget(seconds: float | None, where: str = "batch_seconds") -> float | None:
+    """``seconds`` if it is None or a finite positive number of seconds, else a ValueError naming ``where``."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"{where} must be a number of seconds, got {seconds!r}")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{where} must be a positive, finite number of seconds, got {seconds!r}")
+    return float(seconds)
 
 
 def resample(wave: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE) -> np.ndarray:

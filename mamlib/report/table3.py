@@ -45,7 +45,8 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     if text.tokenizer is None:
         raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a text source")
     scores = {label: layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[label]["dev"],
-                                        rig.merger.layer_map, batch_size=setup.batch_size)
+                                        rig.merger.layer_map, batch_size=setup.batch_size,
+                                        batch_seconds=setup.batch_seconds)
               for label in ch.selectable}
     picked = {(label, norm): picks(scores[label], ks, norm) for label in ch.selectable for norm in NORMALIZATIONS}
     return LayerPicks(scores, picked, ks)

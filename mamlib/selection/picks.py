@@ -40,12 +40,14 @@ def scaled_ks(num_layers: int, paper_layers: int = 24, paper_ks: Sequence[int] =
 
 
 @torch.inference_mode()
-def target_representations(transcriber: Transcriber, utterances: Sequence[Utterance], batch_size: int = 8):
-    """``[L, N, width]`` pooled representations of the target's layers on the utterances' audio."""
+def target_representations(transcriber: Transcriber, utterances: Sequence[Utterance], batch_size: int = 8,
+                           batch_seconds: float | None = None):
+    """``[L, N, width]`` pooled representations of the target's layers on the utterances' audio (batches of at most
+    ``batch_size`` clips and, for CTC targets, ``batch_seconds`` of padded audio)."""
     waves = [u.audio for u in utterances]
     if isinstance(transcriber, CTCTranscriber):
         return audio_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
-                                           batch_size=batch_size)
+                                           batch_size=batch_size, batch_seconds=batch_seconds)
     if hasattr(transcriber, "feature_extractor") and hasattr(transcriber.model, "get_encoder"):
         return whisper_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
                                              batch_size=batch_size)
@@ -60,6 +62,7 @@ def layer_similarities(
     layer_map: Sequence[int] | None,
     *,
     batch_size: int = 8,
+    batch_seconds: float | None = None,
     normalizations: Sequence[Normalization] = ("none", "l2"),
 ) -> pd.DataFrame:
     """Scores of every metric for every target layer, one block of rows per normalization (long format).
@@ -67,7 +70,7 @@ def layer_similarities(
     The target encodes the utterances' audio, the text ``source`` (with its ``tokenizer``) their normalized
     transcripts — e.g. ``mamlib.models.build.build_text_source(preset.asr.source)``.
     """
-    t = target_representations(transcriber, utterances, batch_size)
+    t = target_representations(transcriber, utterances, batch_size, batch_seconds)
     with torch.inference_mode():
         s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
     frames = []

@@ -50,8 +50,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mamlib.asr.recognizers import audio_batches
 from mamlib.common.audio import SAMPLE_RATE
-from mamlib.common.tensors import length_sorted_batches, masked_mean
+from mamlib.common.tensors import masked_mean
 from mamlib.merge.families import AttentionFamily, attention_modules, resolve_family
 
 Site = Literal["layer", "attention"]
@@ -190,6 +191,7 @@ def audio_layer_representations(
     waves: Sequence[np.ndarray],
     *,
     batch_size: int = 8,
+    batch_seconds: float | None = None,
     site: Site = "layer",
     family: str | AttentionFamily | None = None,
 ) -> Tensor:
@@ -205,7 +207,7 @@ def audio_layer_representations(
     device = _device_of(model)
     use_mask = bool(getattr(feature_extractor, "return_attention_mask", False))
     parts: list[tuple[list[int], Tensor]] = []
-    for idx in length_sorted_batches([len(w) for w in waves], batch_size):
+    for idx in audio_batches(waves, batch_size, batch_seconds):
         # Called as CTCTranscriber calls it: asking for a mask also changes the extractor's normalisation.
         feats = feature_extractor(
             [waves[i] for i in idx], sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
