@@ -1,5 +1,5 @@
-"""What the inference dtype does to Table 1: the unmerged model and the dev-chosen merge run again in another dtype,
-WER beside WER and transcript beside transcript.
+"""What the inference dtype does to Table 1: the unmerged model and one merge run again in another dtype, WER beside
+WER and transcript beside transcript.
 
 A preset's ``asr.dtype`` (float32 by default; ``paper-bf16`` runs bfloat16) is part of every results key, so the two
 runs are stored apart; the comparison costs two evaluations of each test split.
@@ -25,8 +25,9 @@ def _test_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def dtype_effect(ch: Chapter, table1: Table1, other: str | None = None) -> pd.DataFrame:
     """Test WER (%) in the preset's dtype (Table 1's sweeps) and in ``other`` (default: bfloat16, or float32 when
-    the preset already runs bfloat16) of the unmerged model and of the real source at each corpus's dev-chosen λ
-    (all layers), with the difference in points and the number of transcripts that changed."""
+    the preset already runs bfloat16) of the unmerged model and of the real source (all layers) at each corpus's
+    :meth:`~mamlib.report.table1.Table1.shown_lambda` — the dev-chosen λ, or the smallest non-zero one when dev
+    chose none — with the difference in points and the number of transcripts that changed."""
     setup = ch.preset.asr
     other = other or ("bfloat16" if setup.dtype == "float32" else "float32")
     if other == setup.dtype:
@@ -34,7 +35,7 @@ def dtype_effect(ch: Chapter, table1: Table1, other: str | None = None) -> pd.Da
     rig = ASRRig.build(replace(ch.preset, asr=replace(setup, dtype=other)), kinds=["source"])
     rows = []
     for label, spec in setup.corpora.items():
-        lambdas = sorted({0.0, float(table1.choices.loc[label, "lambda"])})
+        lambdas = sorted({0.0, table1.shown_lambda(label)})
         grid = SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("test",))
         base = _test_rows(table1.sweeps[label])
         alt = _test_rows(ASRSweep(rig, spec, ch.corpora[label], ch.store).run(grid))
