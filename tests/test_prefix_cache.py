@@ -155,6 +155,8 @@ def test_audio_budget_batches() -> None:
     assert length_sorted_batches(lengths, 8, 20) == [[1, 5], [3, 4], [0, 6, 2]]
     assert length_sorted_batches(lengths, 2, 20) == [[1, 5], [3, 4], [0, 6], [2]]  # the count still bounds
     assert length_sorted_batches([50, 5], 8, 20) == [[0], [1]]  # longer than the budget: a batch of its own
+    # every item padded to 20 anyway (Whisper's window): the budget counts 20 per item, in length order
+    assert length_sorted_batches([3, 10, 1], 8, 45, padded_length=20) == [[1, 0], [2]]
     with pytest.raises(ValueError, match="max_samples"):
         length_sorted_batches(lengths, 2, 0)
 

@@ -50,13 +50,17 @@ class Transcriber(Protocol):
     ) -> list[str]: ...
 
 
-def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None) -> list[list[int]]:
+def audio_batches(
+    waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None, padded_seconds: float = 0.0
+) -> list[list[int]]:
     """Length-sorted evaluation batches of ``waves`` (every recognizer of Sec. 4's experiments): at most
     ``batch_size`` clips and, if given, ``batch_seconds`` of padded audio each
-    (:func:`~mamlib.common.tensors.length_sorted_batches`)."""
+    (:func:`~mamlib.common.tensors.length_sorted_batches`). ``padded_seconds``: the length every clip is padded to
+    anyway (Whisper's 30 s window), which is what the budget then counts."""
     batch_seconds = check_seconds_budget(batch_seconds)
     budget = None if batch_seconds is None else max(1, int(batch_seconds * SAMPLE_RATE))
-    return length_sorted_batches([len(w) for w in waves], batch_size, budget)
+    return length_sorted_batches([len(w) for w in waves], batch_size, budget,
+                                 padded_length=int(padded_seconds * SAMPLE_RATE))
 
 
 class CTCDecoder:

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mamlib.asr.recognizers import audio_batches
-from mamlib.common.audio import SAMPLE_RATE, check_seconds_budget
+from mamlib.common.audio import SAMPLE_RATE
 from mamlib.models.pretrained import WHISPER_EN_PROMPT
 
 #: The mamlib attention family to merge into (encoder self-attention only).
@@ -68,15 +68,12 @@ class WhisperTranscriber:
     ) -> list[str]:
         """Transcripts of 16 kHz mono ``waves``, in input order (special tokens removed, whitespace stripped).
 
-        Every clip is padded to Whisper's 30 s window, so a ``batch_seconds`` budget allows
-        ``batch_seconds // 30`` clips per batch (at least one)."""
+        Every clip is padded to Whisper's 30 s window, which is what a ``batch_seconds`` budget counts."""
         for i, w in enumerate(waves):
             if len(w) > MAX_SECONDS * SAMPLE_RATE:
                 raise ValueError(f"utterance {i} is {len(w) / SAMPLE_RATE:.1f} s long; Whisper takes at most 30 s")
         out: list[str] = [""] * len(waves)
-        if batch_seconds is not None:
-            batch_size = min(batch_size, max(1, int(check_seconds_budget(batch_seconds) // MAX_SECONDS)))
-        batches = audio_batches(waves, batch_size)
+        batches = audio_batches(waves, batch_size, batch_seconds, padded_seconds=MAX_SECONDS)
         dtype = next(self.model.parameters()).dtype
         for idx in tqdm(batches, desc="Whisper batches", disable=not progress, leave=False):
             feats = self.feature_extractor(

@@ -26,12 +26,15 @@ def masked_mean(hidden: Tensor, valid: Tensor | None) -> Tensor:
     return (hidden * m).sum(dim=1) / counts
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_samples: int | None = None) -> list[list[int]]:
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, max_samples: int | None = None, padded_length: int = 0
+) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first), so that padding stays small.
 
     A batch holds at most ``batch_size`` items and, when ``max_samples`` is given, at most ``max_samples`` padded
-    samples (its longest item × its size): a budget of audio rather than a count, so that batches of short clips are
-    large and batches of long clips small. An item longer than the budget forms a batch of its own.
+    samples (its longest item, or ``padded_length`` if the model pads every item to that, × its size): a budget of
+    audio rather than a count, so that batches of short clips are large and batches of long clips small. An item
+    longer than the budget forms a batch of its own.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -43,7 +46,8 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_samples: 
     batches: list[list[int]] = []
     for i in order:  # longest first: a batch's first item is its longest
         current = batches[-1] if batches else None
-        if current is None or len(current) >= batch_size or lengths[current[0]] * (len(current) + 1) > max_samples:
+        longest = max(lengths[current[0]], padded_length) if current else 0
+        if current is None or len(current) >= batch_size or longest * (len(current) + 1) > max_samples:
             batches.append([i])
         else:
             current.append(i)

@@ -134,6 +134,10 @@ class MergeSetup:
         if self.dtype not in DTYPES:
             raise ValueError(f"{where}.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
 
+    def batching_key(self) -> dict[str, Any]:
+        """What of the evaluation batching a result depends on, for the results key (nothing by default)."""
+        return {}
+
     @property
     def noise(self) -> NoiseSettings:
         return NoiseSettings(self.noise_seed, self.noise_pooling)  # type: ignore[arg-type]
@@ -160,6 +164,10 @@ class ASRSetup(MergeSetup):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_seconds_budget(self.batch_seconds, "asr.batch_seconds")
+
+    def batching_key(self) -> dict[str, Any]:
+        """A set audio budget (absent when unset, so keys of earlier builds stay valid)."""
+        return {} if self.batch_seconds is None else {"batch_seconds": self.batch_seconds}
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
         for label, c in self.corpora.items():

@@ -11,16 +11,11 @@ from dataclasses import replace
 
 import pandas as pd
 
+from mamlib.analysis.bootstrap import select_row
 from mamlib.report.chapter import Chapter
 from mamlib.report.table1 import Table1
 from mamlib.sweeps.asr import ASRRig, ASRSweep
 from mamlib.sweeps.grid import SweepGrid
-
-
-def _test_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The test-split rows of the real source over all layers, and the unmerged model, by λ."""
-    keep = (df["split"] == "test") & df["source"].isin(["source", "none"]) & (df["layers"] == "all")
-    return df[keep].set_index("lambda").sort_index()
 
 
 def dtype_effect(ch: Chapter, table1: Table1, other: str | None = None) -> pd.DataFrame:
@@ -37,10 +32,9 @@ def dtype_effect(ch: Chapter, table1: Table1, other: str | None = None) -> pd.Da
     for label, spec in setup.corpora.items():
         lambdas = sorted({0.0, table1.shown_lambda(label)})
         grid = SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("test",))
-        base = _test_rows(table1.sweeps[label])
-        alt = _test_rows(ASRSweep(rig, spec, ch.corpora[label], ch.store).run(grid))
+        alt = ASRSweep(rig, spec, ch.corpora[label], ch.store).run(grid)
         for lam in lambdas:
-            a, b = base.loc[lam], alt.loc[lam]
+            a, b = select_row(table1.sweeps[label], lam=lam), select_row(alt, lam=lam)
             changed = sum(x != y for x, y in zip(a["hypotheses"], b["hypotheses"], strict=True))
             rows.append({"corpus": label, "λ": lam, f"WER {setup.dtype}": a["wer"], f"WER {other}": b["wer"],
                          "difference (points)": b["wer"] - a["wer"],

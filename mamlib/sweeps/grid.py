@@ -120,9 +120,8 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                         "split": split,
                         "lambda": float(lam),
                         "layers": None if baseline or layers is None else list(layers),
+                        **setup.batching_key(),
                     })
-                    if getattr(setup, "batch_seconds", None) is not None:  # batching by audio budget (ASR)
-                        configs[-1]["batch_seconds"] = setup.batch_seconds
     return configs
 
 
