@@ -164,10 +164,6 @@ class ASRSetup(MergeSetup):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_seconds_budget(self.batch_seconds, "asr.batch_seconds")
-
-    def batching_key(self) -> dict[str, Any]:
-        """A set audio budget (absent when unset, so keys of earlier builds stay valid)."""
-        return {} if self.batch_seconds is None else {"batch_seconds": self.batch_seconds}
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
         for label, c in self.corpora.items():
@@ -178,6 +174,10 @@ class ASRSetup(MergeSetup):
                 choices = [k for k, c in self.corpora.items() if not c.select_on]
                 raise ValueError(f"asr.finetune.corpora: {label!r} must name a corpus of asr.corpora with a dev "
                                  f"split of its own (choices: {choices})")
+
+    def batching_key(self) -> dict[str, Any]:
+        """A set audio budget (absent when unset, so keys of earlier builds stay valid)."""
+        return {} if self.batch_seconds is None else {"batch_seconds": self.batch_seconds}
 
 
 @dataclass(frozen=True, kw_only=True)
