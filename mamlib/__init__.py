@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 
 #: Part of every results-store key: bump it whenever a change alters computed results (e.g. the WER normalization).
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: Public name → the module that defines it (imported on first use, so ``import mamlib`` stays light).
 _PUBLIC: dict[str, str] = {

@@ -222,6 +222,22 @@ def test_vctk_layouts_and_split(tmp_path, old) -> None:
     assert len(corpora.vctk_corpus(tmp_path, "all", n=4)) == 4
 
 
+def test_vctk_parent_of_the_unpacked_release(tmp_path) -> None:
+    ids = _fake_vctk(tmp_path / "VCTK-Corpus-0.92")
+    assert [u.id for u in corpora.vctk_corpus(tmp_path, "all")] == sorted(ids)
+
+
+def test_streamed_training_split_reads_the_same_utterances(tmp_path) -> None:
+    _fake_vctk(tmp_path)
+    eager = corpora.vctk_corpus(tmp_path, "train")
+    streamed = corpora.load_corpus("vctk", "train", path=tmp_path, stream=True)
+    assert isinstance(streamed, corpora.OnDisk) and len(streamed) == len(eager)
+    for a, b in zip(eager, streamed):
+        assert (a.id, a.text, a.speaker) == (b.id, b.text, b.speaker)
+        np.testing.assert_array_equal(a.audio, b.audio)
+    assert [u.id for u in streamed[1:3]] == [u.id for u in eager[1:3]]
+
+
 def test_vctk_missing_recording_is_skipped_with_warning(tmp_path) -> None:
     _fake_vctk(tmp_path)
     (tmp_path / "wav48_silence_trimmed" / "p225" / "p225_002_mic1.flac").unlink()

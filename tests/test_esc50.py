@@ -85,6 +85,10 @@ def test_archive_loads_clips_at_16k(archive: Path) -> None:
     assert np.fft.rfftfreq(4000, 1 / 16000)[spectrum.argmax()] == pytest.approx(300, abs=4)
 
 
+def test_the_folder_holding_the_unpacked_release_works_too(archive: Path) -> None:
+    assert [c.id for c in load_esc50(archive.parent)] == [c.id for c in load_esc50(archive)]
+
+
 def test_archive_filters(archive: Path) -> None:
     assert [c.fold for c in load_esc50_archive(archive, folds=[4, 5])] == [4, 5]
     assert [c.id for c in load_esc50_archive(archive, esc10=True)] == ["1-100032-A-0.wav"]

@@ -131,11 +131,46 @@ def test_step_groups_cover_each_example_once_per_epoch():
     assert not {i for g in two[0] for mb in g for i in mb} & {i for g in two[1] for mb in g for i in mb}
 
 
-def test_ctc_labels_follow_the_wer_normalization():
+def test_ctc_labels_keep_numbers_as_spoken_words():
     loaded = tiny("tiny-hubert-ctc", 0)
     task = CTCTask(loaded.feature_extractor, loaded.tokenizer)
-    assert "".join(loaded.tokenizer.convert_ids_to_tokens(task.labels("Hello, World!"))) == "HELLO|WORLD"
+
+    def spelled(text: str) -> str:
+        ids = task.labels(text)
+        assert loaded.tokenizer.unk_token_id not in ids, text
+        return "".join(loaded.tokenizer.convert_ids_to_tokens(ids))
+
+    assert spelled("Hello, World!") == "HELLO|WORLD"
+    # The WER normalizer writes these as digits (1899, 5, 10), which HuBERT's alphabet lacks.
+    assert spelled("in eighteen ninety-nine") == "IN|EIGHTEEN|NINETY|NINE"
+    assert spelled("five pounds") == "FIVE|POUNDS"
+    assert spelled("ten o’clock") == "TEN|O'CLOCK"
+    assert spelled("in 1899, 2,500 men") == "IN|EIGHTEEN|NINETY|NINE|TWO|THOUSAND|FIVE|HUNDRED|MEN"
+    assert spelled("Café") == "CAFE"
     assert pad_labels([[1, 2], [3]]).tolist() == [[1, 2], [3, -100]]
+
+
+def test_low_precision_models_train_with_float32_master_weights(tmp_path):
+    """One AdamW step at lr 1e-5 on a bfloat16 model: pure bfloat16 updates would round most of them away; with
+    float32 master weights the result is the float32 run from the same (bfloat16-rounded) start, cast back."""
+    settings = TrainSettings(lr=1e-5, batch_size=2, micro_batch=2, epochs=1, max_steps=1, warmup=0.0)
+
+    def one_step(dtype: torch.dtype, run: str) -> tuple[nn.Module, nn.Module]:
+        loaded = tiny("tiny-hubert-ctc", 0)
+        start = loaded.model.to(torch.bfloat16).to(dtype)
+        before = {n: p.detach().clone() for n, p in start.named_parameters()}
+        train(start, CTCTask(loaded.feature_extractor, loaded.tokenizer), utterances(2), settings, seed=0,
+              run_dir=tmp_path / run, progress=False)
+        return start, before
+
+    low, before = one_step(torch.bfloat16, "bf16")
+    high, _ = one_step(torch.float32, "fp32")
+    assert all(p.dtype == torch.bfloat16 for p in low.parameters())
+    for (name, p), q in zip(low.named_parameters(), high.parameters()):
+        torch.testing.assert_close(p, q.to(torch.bfloat16), rtol=0, atol=0, msg=name)
+    changed = sum(int((p != before[n]).sum()) for n, p in high.named_parameters() if p.requires_grad)
+    trainable = sum(p.numel() for p in high.parameters() if p.requires_grad)
+    assert changed / trainable > 0.5
 
 
 def _run(tmp_path, lmam: bool, **kw):
@@ -293,12 +328,36 @@ def test_mam_ft_from_lambda_zero_is_the_ft_run_and_is_trained_once():
     def study(choice):
         return FinetuneStudy(rig, target, TrainSettings(), [0, 1], choice, store=None, run_root=Path("."))
 
-    at_zero = study(MAMChoice(0.0, None, 1.0, 1.0)).configs()
-    keys = [config_key(c) for c in at_zero]
+    at_zero = study(MAMChoice(0.0, None, 1.0, 1.0)).runs()
+    assert [m for m, _ in at_zero] == ["ft", "mam-ft", "l-mam"] * 2
+    assert [c["method"] for _, c in at_zero] == ["ft", "ft", "l-mam"] * 2
+    keys = [config_key(c) for _, c in at_zero]
     assert len(keys) == 6 and keys[0] == keys[1] and keys[3] == keys[4] and len(set(keys)) == 4
-    merged = study(MAMChoice(0.1, (2, 3), 1.0, 1.0)).configs()
-    assert merged[1]["start"] == {"lambda": 0.1, "layers": [2, 3]} and len({config_key(c) for c in merged}) == 6
-    assert [c["learn_lambda"] for c in merged[:3]] == [False, False, True]
+    merged = study(MAMChoice(0.1, (2, 3), 1.0, 1.0)).runs()
+    assert [c["method"] for _, c in merged[:3]] == ["ft", "mam-ft", "l-mam"]
+    assert merged[1][1]["start"] == {"lambda": 0.1, "layers": [2, 3]} and len({config_key(c) for _, c in merged}) == 6
+
+
+def test_fine_tuning_studies_differing_only_in_batching_have_different_keys():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from mamlib.presets.schema import load_preset
+    from mamlib.sweeps.finetune import FinetuneStudy, MAMChoice
+    from mamlib.sweeps.store import config_key
+
+    preset = load_preset("smoke")
+
+    def keys(setup):
+        rig = SimpleNamespace(setup=setup, preset=preset)
+        study = FinetuneStudy(rig, SimpleNamespace(data={"kind": "smoke"}), TrainSettings(), [0],
+                              MAMChoice(0.1, None, 1.0, 1.0), store=None, run_root=Path("."))
+        return {config_key(c) for _, c in study.runs()}
+
+    plain = keys(preset.asr)
+    assert len(plain) == 3
+    assert keys(replace(preset.asr, batch_seconds=30.0)).isdisjoint(plain)
+    assert keys(replace(preset.asr, batch_size=preset.asr.batch_size + 1)).isdisjoint(plain)
 
 
 def test_table5_statistics_and_verdicts():

@@ -9,9 +9,9 @@ from mamlib.asr.recognizers import Utterance
 from mamlib.presets.schema import CorpusSpec, load_preset
 from mamlib.report.tables import table1_block, table2_block
 from mamlib.sweeps.asr import ASRRig, ASRSweep
-from mamlib.sweeps.choose import choose_lambda, layerwise_sweep, scaled_blocks
+from mamlib.sweeps.choose import choose_lambda, layerwise_sweep, scaled_blocks, table2_blocks
 from mamlib.sweeps.grid import SweepGrid, layer_label, sweep_configs
-from mamlib.sweeps.store import ResultStore
+from mamlib.sweeps.store import ResultStore, config_key
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,39 @@ def test_layerwise_on_a_corpus_that_selects_on_another_keeps_its_own_rows(rig, t
                                                                    layer_sets=tuple(tuple(b) for b in blocks)))
     expected = direct[direct["source"] == "source"].set_index("layers")["wer"]
     assert table2_block(df, lam).drop("None").to_dict() == expected.to_dict()
+
+
+def test_table2_blocks_are_the_papers_for_each_task():
+    assert table2_blocks("asr", 24) == [list(range(s, s + 8)) for s in (0, 4, 8, 12, 16)]
+    assert [layer_label(b) for b in table2_blocks("aec", 12)] == ["0-3", "4-7", "8-11", "0-7", "4-11"]
+    with pytest.raises(ValueError, match="unknown task"):
+        table2_blocks("vision", 12)
+
+
+class _ScriptedSweep:
+    """A sweep whose errors are given per (λ, layer label, split): what choose_mam sees of a real one."""
+
+    value = "error"
+
+    def __init__(self, errors):
+        self.errors = errors
+
+    def run(self, grid):
+        splits = grid.splits or ("dev", "test")
+        rows = [{"source": "none" if lam == 0 else "source", "lambda": lam, "layers": layer_label(layers),
+                 "split": split, "error": self.errors.get((lam, layer_label(layers), split), 12.0)}
+                for lam in grid.lambdas for layers in grid.layer_sets for split in splits]
+        return pd.DataFrame(rows)
+
+
+def test_table5_mam_row_chooses_among_the_tasks_own_blocks():
+    """On 12-layer BEATs the paper's best block is 4-11 (Table 2: 10.50); Table 5's MAM row must be able to
+    choose it, which HuBERT's grid (4-layer blocks every 2 layers at this depth) never offered."""
+    from mamlib.sweeps.finetune import choose_mam
+
+    sweep = _ScriptedSweep({(0.1, "4-11", "dev"): 9.0, (0.1, "4-11", "test"): 10.5})
+    choice = choose_mam(sweep, [0.0, 0.1, 0.2], table2_blocks("aec", 12))
+    assert (choice.lam, choice.layers, choice.dev, choice.test) == (0.1, tuple(range(4, 12)), 9.0, 10.5)
 
 
 def test_scaled_blocks_paper_depth():
@@ -186,11 +219,17 @@ def test_best_block_label_by_hand():
     assert best_block_label(rows, 0.3) is None
 
 
-def test_an_audio_budget_is_part_of_the_results_key(rig):
+def test_the_batching_is_part_of_the_results_key(rig):
     from dataclasses import replace
 
     grid = SweepGrid(kinds=("source",), lambdas=(0.0, 0.1), splits=("test",))
     plain = sweep_configs(rig, CORPUS.as_dict(), grid)
     budget = sweep_configs(replace(rig, setup=replace(rig.setup, batch_seconds=30.0)), CORPUS.as_dict(), grid)
-    assert all("batch_seconds" not in c for c in plain)  # keys of earlier builds stay valid
-    assert [c.pop("batch_seconds") for c in budget] == [30.0, 30.0] and budget == plain
+    count = sweep_configs(replace(rig, setup=replace(rig.setup, batch_size=rig.setup.batch_size + 1)),
+                          CORPUS.as_dict(), grid)
+    assert [c["batching"] for c in plain] == [{"batch_size": rig.setup.batch_size, "batch_seconds": None}] * 2
+    assert [c["batching"]["batch_seconds"] for c in budget] == [30.0, 30.0]
+    assert [c["batching"]["batch_size"] for c in count] == [rig.setup.batch_size + 1] * 2
+    for other in (budget, count):
+        assert [{**c, "batching": None} for c in other] == [{**c, "batching": None} for c in plain]
+        assert {config_key(c) for c in other}.isdisjoint(config_key(c) for c in plain)

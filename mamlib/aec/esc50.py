@@ -28,6 +28,7 @@ import pandas as pd
 import soundfile as sf
 
 from mamlib.common.audio import SAMPLE_RATE, load_audio, resample
+from mamlib.common.paths import unpacked_root
 
 ESC50_URL = "https://github.com/karolpiczak/ESC-50"
 NUM_CLASSES = 50
@@ -36,8 +37,8 @@ CSV_COLUMNS: tuple[str, ...] = ("filename", "fold", "target", "category")
 
 _LAYOUT = (
     f"Get ESC-50 from {ESC50_URL} (the archive {ESC50_URL}/archive/master.zip) and point to the unpacked folder, "
-    "which must hold meta/esc50.csv and audio/*.wav; or give local parquet file(s) of the Hugging Face copy "
-    "ashraq/esc50."
+    "which must hold meta/esc50.csv and audio/*.wav (ESC-50-master/ or the folder holding it); or give local "
+    "parquet file(s) of the Hugging Face copy ashraq/esc50."
 )
 
 
@@ -79,8 +80,9 @@ def load_esc50(
     FileNotFoundError, saying where to get ESC-50 and the expected layout, when nothing usable is at ``source``.
     """
     path = Path(source)
-    if path.is_dir() and (path / "meta" / "esc50.csv").is_file():
-        return load_esc50_archive(path, folds=folds, esc10=esc10, sample_rate=sample_rate)
+    archive = unpacked_root(path, ("ESC-50-master",), lambda c: (c / "meta" / "esc50.csv").is_file())
+    if archive is not None:
+        return load_esc50_archive(archive, folds=folds, esc10=esc10, sample_rate=sample_rate)
     if path.is_file() or (path.is_dir() and any(path.glob("*.parquet"))):
         return load_esc50_parquet(path, folds=folds, esc10=esc10, sample_rate=sample_rate)
     if path.is_dir():

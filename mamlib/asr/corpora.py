@@ -40,6 +40,7 @@ from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.asr.synth import synthesize_espeak, synthesize_hibari
 from mamlib.common.audio import load_audio
+from mamlib.common.paths import unpacked_root
 
 SENTENCES_FILE = Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
 TRAIN_SENTENCES_FILE = SENTENCES_FILE.with_name("train_sentences.txt")
@@ -71,6 +72,8 @@ ALSA_SPEECH = (
 )
 LJSPEECH_URL = "https://keithito.com/LJ-Speech-Dataset/"
 VCTK_URL = "https://datashare.ed.ac.uk/handle/10283/3443"
+#: Folders the VCTK releases unpack to (0.92, 0.80).
+VCTK_FOLDERS = ("VCTK-Corpus-0.92", "VCTK-Corpus")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,39 @@ def sentences(split: str = "all", path: str | Path | None = None) -> list[Senten
 
 def _utterance_from_file(uid: str, wav: Path, text: str, speaker: str) -> Utterance:
     return Utterance(id=uid, audio=load_audio(wav), text=text, speaker=speaker)
+
+
+@dataclass(frozen=True)
+class UtteranceFile:
+    """An utterance not read yet: its id, audio file, transcript and speaker."""
+
+    id: str
+    path: Path
+    text: str
+    speaker: str
+
+    def load(self) -> Utterance:
+        return _utterance_from_file(self.id, self.path, self.text, self.speaker)
+
+
+class OnDisk(Sequence[Utterance]):
+    """Utterances whose audio is read from disk at each access, never kept: a real corpus's training split, ~80 %
+    of it (VCTK's would hold ~12 GB in float32), streamed through fine-tuning a micro-batch at a time."""
+
+    def __init__(self, files: Sequence[UtteranceFile]) -> None:
+        self.files = list(files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return OnDisk(self.files[index])
+        return self.files[index].load()
+
+
+def _read(files: Sequence[UtteranceFile], stream: bool) -> list[Utterance] | OnDisk:
+    return OnDisk(files) if stream else [f.load() for f in files]
 
 
 # -- synthetic ---------------------------------------------------------------------------------------------------
@@ -220,9 +256,9 @@ def select_ids(ids: Sequence[str], split: str, n: int | None = None, keys: Mappi
 
 
 def _find_ljspeech(root: Path) -> Path:
-    for candidate in (root, root / "LJSpeech-1.1"):
-        if (candidate / "metadata.csv").is_file() and (candidate / "wavs").is_dir():
-            return candidate
+    found = unpacked_root(root, ("LJSpeech-1.1",), lambda c: (c / "metadata.csv").is_file() and (c / "wavs").is_dir())
+    if found is not None:
+        return found
     raise FileNotFoundError(
         f"LJ Speech not found at {root}. Download LJSpeech-1.1 from {LJSPEECH_URL} and unpack it so that "
         f"{root}/metadata.csv (lines 'ID|raw text|normalized text') and {root}/wavs/ID.wav exist "
@@ -230,8 +266,10 @@ def _find_ljspeech(root: Path) -> Path:
     )
 
 
-def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[Utterance]:
-    """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text."""
+def ljspeech_corpus(root: str | Path, split: str, n: int | None = None, *, stream: bool = False
+                    ) -> list[Utterance] | OnDisk:
+    """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text.
+    ``stream=True`` returns the utterances :class:`OnDisk` (audio read at each access)."""
     base = _find_ljspeech(Path(root))
     texts: dict[str, str] = {}
     with open(base / "metadata.csv", encoding="utf-8", newline="") as f:
@@ -242,10 +280,8 @@ def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[
                 raise ValueError(f"{base / 'metadata.csv'} line {lineno}: expected 'ID|raw|normalized', got {row!r}")
             normalized = row[2].strip() if len(row) > 2 else ""
             texts[row[0].strip()] = normalized or row[1].strip()
-    return [
-        _utterance_from_file(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
-        for uid in select_ids(list(texts), split, n)
-    ]
+    return _read([UtteranceFile(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
+                  for uid in select_ids(list(texts), split, n)], stream)
 
 
 _VCTK_LAYOUTS: tuple[tuple[str, Callable[[str, str, str], str]], ...] = (
@@ -258,16 +294,19 @@ def _vctk_layout_error(root: Path, why: str) -> FileNotFoundError:
     return FileNotFoundError(
         f"VCTK not found at {root}: {why}. Download VCTK (0.92) from {VCTK_URL} and unpack it so that "
         f"{root}/txt/pXXX/pXXX_NNN.txt and {root}/wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac exist "
-        "(the older 0.80 layout, wav48/pXXX/pXXX_NNN.wav, also works)."
+        "(the older 0.80 layout, wav48/pXXX/pXXX_NNN.wav, also works; so does the folder holding "
+        "VCTK-Corpus-0.92/)."
     )
 
 
-def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1") -> list[Utterance]:
+def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1", stream: bool = False
+                ) -> list[Utterance] | OnDisk:
     """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
+    ``stream=True`` returns the utterances :class:`OnDisk` (audio read at each access).
 
     Transcripts without a recording (a few exist in the release) are skipped with a warning.
     """
-    root = Path(root)
+    root = unpacked_root(root, VCTK_FOLDERS, lambda c: (c / "txt").is_dir()) or Path(root)
     if not (root / "txt").is_dir():
         raise _vctk_layout_error(root, "no txt/ folder")
     layout = next(((d, fn) for d, fn in _VCTK_LAYOUTS if (root / d).is_dir()), None)
@@ -292,11 +331,8 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
             stacklevel=2,
         )
     keys = {uid: normalize_transcript(text) for uid, (_, _, text) in items.items()}
-    out = []
-    for uid in select_ids(list(items), split, n, keys):
-        spk, wav, text = items[uid]
-        out.append(_utterance_from_file(uid, wav, text, spk))
-    return out
+    return _read([UtteranceFile(uid, items[uid][1], items[uid][2], items[uid][0])
+                  for uid in select_ids(list(items), split, n, keys)], stream)
 
 
 # -- dispatcher --------------------------------------------------------------------------------------------------
@@ -320,13 +356,15 @@ def load_corpus(
     cache_dir: str | Path | None = None,
     path: str | Path | None = None,
     n: int | None = None,
+    stream: bool = False,
     **options: Any,
-) -> list[Utterance]:
+) -> list[Utterance] | OnDisk:
     """The utterances of corpus ``kind`` (one of :data:`CORPUS_KINDS`) for ``split`` (dev, test or all).
 
     ``cache_dir`` holds synthesized audio (smoke, lj-like, vctk-like); ``path`` is the dataset folder (ljspeech,
-    vctk); ``n`` caps the number of utterances; ``options`` go to the loader (``seed`` for lj-like, ``voices``
-    for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
+    vctk); ``n`` caps the number of utterances; ``stream=True`` leaves a real corpus's audio on disk until each
+    utterance is used (:class:`OnDisk`; the synthetic ones are small and always read); ``options`` go to the
+    loader (``seed`` for lj-like, ``voices`` for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
     """
     if kind not in CORPUS_KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; known kinds: {', '.join(CORPUS_KINDS)}")
@@ -358,8 +396,8 @@ def load_corpus(
     assert path is not None
     if kind == "ljspeech":
         _no_options(kind, options)
-        return ljspeech_corpus(path, split, n)
-    return vctk_corpus(path, split, n, **options)
+        return ljspeech_corpus(path, split, n, stream=stream)
+    return vctk_corpus(path, split, n, stream=stream, **options)
 
 
 def _no_options(kind: str, options: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -55,6 +55,36 @@ def normalize_transcript(text: str) -> str:
     """
     t = _THOUSANDS.sub("", _ascii_lower(text))
     return _words(_numbers()(_words(t, _NOT_KEPT_FOR_NUMBERS)), _NON_WORD)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _spell(match: re.Match[str]) -> str:
+    from num2words import num2words
+
+    digits = match.group()
+    if "." in digits:
+        return f" {num2words(float(digits))} "
+    value = int(digits)
+    return f" {num2words(value, to='year') if len(digits) == 4 and 1100 <= value < 2000 else num2words(value)} "
+
+
+def spoken_transcript(text: str, alphabet: Collection[str]) -> str:
+    """A transcript as it is spoken, written in a character recognizer's ``alphabet``: the training target of CTC
+    fine-tuning (Sec. 4.2), never used for scoring (:func:`normalize_transcript` is).
+
+    Words stay words: where the WER normalization writes ``eighteen ninety-nine`` as ``1899``, this keeps the
+    words, and digits in the text are spelled out with num2words (a four-digit number from 1100 to 1999 read as a
+    year, ``1899`` → ``eighteen ninety-nine``; thousands commas dropped). Accents are dropped, letters take the
+    alphabet's case, and every other character the alphabet lacks (hyphens, punctuation) becomes a word break;
+    apostrophes stay when the alphabet has one (HuBERT's does: ``o'clock``).
+    """
+    upper = sum(c.isupper() for c in alphabet) > sum(c.islower() for c in alphabet)
+    t = unicodedata.normalize("NFKD", _THOUSANDS.sub("", text))
+    t = _NUMBER.sub(_spell, "".join(c for c in t if not unicodedata.combining(c)))
+    t = t.upper() if upper else t.lower()
+    return _SPACES.sub(" ", "".join(c if c in alphabet else " " for c in t.replace("\u2019", "'"))).strip()
 
 
 @dataclass(frozen=True)

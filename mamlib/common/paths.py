@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 #: Environment variable that overrides the cache directory.
@@ -37,3 +38,12 @@ def resolve_path(path: str | None, path_env: str | None) -> str | None:
     if path:
         return str(path)
     return os.environ.get(path_env) or None if path_env else None
+
+
+def unpacked_root(root: str | os.PathLike[str], folder_names: Sequence[str], looks_right: Callable[[Path], bool]
+                  ) -> Path | None:
+    """A dataset's folder: ``root`` itself when ``looks_right`` of it, else the first of ``root/<name>`` for
+    ``folder_names`` (the folders its release unpacks to, e.g. ``ESC-50-master``) that does; None when none does.
+    Users may point at the unpacked folder or at the folder they unpacked it into."""
+    root = Path(root)
+    return next((c for c in (root, *(root / n for n in folder_names)) if looks_right(c)), None)

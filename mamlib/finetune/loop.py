@@ -6,6 +6,11 @@ gradient accumulation (``batch_size`` examples per optimizer step, ``micro_batch
 AdamW with two parameter groups — the model's weights at ``lr``, the L-MAM logits ``θ_i`` at ``lambda_lr`` without
 weight decay — and a linear schedule with warm-up.
 
+A model stored in bfloat16 or float16 trains with float32 master weights: it is cast to float32 for the run (the
+optimizer and the checkpoints hold float32), autocast gives the fast arithmetic on a GPU, and every parameter and
+buffer goes back to its stored dtype at the end. Updates of an AdamW step at the paper's learning rate are mostly
+below a bfloat16 weight's resolution: trained in place, most of them would be rounded away.
+
 The run is deterministic given its ``seed``: the order of examples in epoch ``e`` is a permutation drawn from a
 generator seeded with ``(seed, e)``, and the torch generators (dropout) are part of every checkpoint. A run that is
 killed resumes from its last checkpoint (:mod:`mamlib.finetune.checkpoint`) and ends with the same weights as an
@@ -82,6 +87,21 @@ def _mixed_precision(settings: TrainSettings, device: str) -> str:
     return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
 
 
+def _low_precision_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
+    """The stored dtype of every parameter and buffer when any of them is in 16-bit floating point, else nothing."""
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    if not any(t.dtype in (torch.bfloat16, torch.float16) for t in tensors.values()):
+        return {}
+    return {name: t.dtype for name, t in tensors.items()}
+
+
+def _restore_dtypes(model: nn.Module, dtypes: dict[str, torch.dtype]) -> None:
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    with torch.no_grad():
+        for name, dtype in dtypes.items():
+            tensors[name].data = tensors[name].data.to(dtype)
+
+
 def train(
     model: nn.Module,
     task: Task,
@@ -109,6 +129,9 @@ def train(
         raise ValueError("no training examples")
     accelerator = Accelerator(cpu=not device.startswith("cuda"), mixed_precision=_mixed_precision(settings, device))
     rank, world = accelerator.process_index, accelerator.num_processes
+    stored = _low_precision_dtypes(model)
+    if stored:
+        model.float()
     task.prepare(model)
     if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable()
@@ -189,5 +212,6 @@ def train(
             on_step(step, mean_loss)
     bar.close()
     model.eval()
+    _restore_dtypes(inner, stored)
     return TrainLog(steps=state["step"], losses=list(state["losses"]), lambdas=list(state["lambdas"]),
                     seconds=time.perf_counter() - start, resumed_at=resumed_at)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from mamlib.aec.encoders import AudioEncoder, pad_batch
 from mamlib.aec.esc50 import Clip
-from mamlib.asr.metrics import normalize_transcript
+from mamlib.asr.metrics import spoken_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.tensors import masked_mean
@@ -62,8 +62,8 @@ class CTCTask:
     def __init__(self, feature_extractor: Any, tokenizer: Any) -> None:
         self.feature_extractor = feature_extractor
         self.tokenizer = tokenizer
-        vocab = set(tokenizer.get_vocab())
-        self.upper = sum(c.isupper() for c in vocab if len(c) == 1) > sum(c.islower() for c in vocab if len(c) == 1)
+        delimiter = getattr(tokenizer, "word_delimiter_token", None)
+        self.alphabet = frozenset(c for c in tokenizer.get_vocab() if len(c) == 1 and c != delimiter)
 
     def prepare(self, model: nn.Module) -> None:
         model.config.ctc_loss_reduction = "mean"
@@ -72,9 +72,9 @@ class CTCTask:
             model.freeze_feature_encoder()
 
     def labels(self, text: str) -> list[int]:
-        """Character ids of the normalized transcript (the WER normalization, in the vocabulary's case)."""
-        norm = normalize_transcript(text)
-        ids = self.tokenizer(norm.upper() if self.upper else norm).input_ids
+        """Character ids of the transcript as spoken (:func:`~mamlib.asr.metrics.spoken_transcript`): numbers stay
+        words, in the vocabulary's own alphabet — the WER normalization's digits would train ``<unk>``."""
+        ids = self.tokenizer(spoken_transcript(text, self.alphabet)).input_ids
         if not ids:
             raise ValueError(f"transcript {text!r} has no characters in the CTC vocabulary")
         return ids

@@ -134,9 +134,11 @@ class MergeSetup:
         if self.dtype not in DTYPES:
             raise ValueError(f"{where}.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
 
-    def batching_key(self) -> dict[str, Any]:
-        """What of the evaluation batching a result depends on, for the results key (nothing by default)."""
-        return {}
+    def batching(self) -> dict[str, Any]:
+        """How evaluation is batched, part of every results key: the batch decides how far each input is padded
+        and the shapes of the batched matrix products, whose float rounding differs from shape to shape — enough
+        to flip an arg-max now and then, so two batchings are two results."""
+        return {"batch_size": self.batch_size}
 
     @property
     def noise(self) -> NoiseSettings:
@@ -175,9 +177,9 @@ class ASRSetup(MergeSetup):
                 raise ValueError(f"asr.finetune.corpora: {label!r} must name a corpus of asr.corpora with a dev "
                                  f"split of its own (choices: {choices})")
 
-    def batching_key(self) -> dict[str, Any]:
-        """A set audio budget (absent when unset, so keys of earlier builds stay valid)."""
-        return {} if self.batch_seconds is None else {"batch_seconds": self.batch_seconds}
+    def batching(self) -> dict[str, Any]:
+        """The batch count and the audio budget that forms batches by padded seconds (None: by count only)."""
+        return {**super().batching(), "batch_seconds": self.batch_seconds}
 
 
 @dataclass(frozen=True, kw_only=True)

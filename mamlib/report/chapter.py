@@ -46,12 +46,13 @@ class Chapter:
         return load_corpora(self.preset.asr.corpora, self.cache)
 
     def train_utterances(self, label: str) -> list[Utterance]:
-        """The train split of ASR corpus ``label`` (fine-tuning, Table 5), ``n_train`` utterances of it."""
+        """The train split of ASR corpus ``label`` (fine-tuning, Table 5), ``n_train`` utterances of it; a real
+        corpus's audio stays on disk until a micro-batch reads it."""
         from mamlib.asr.corpora import load_corpus
 
         spec = self.preset.asr.corpora[label]
         return load_corpus(spec.kind, "train", cache_dir=self.cache, path=spec.resolved_path(), n=spec.n_train,
-                           **spec.options)
+                           stream=True, **spec.options)
 
     def sweep(self, label: str) -> ASRSweep:
         """The sweep of ASR corpus ``label``."""

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table
 from mamlib.report.table2 import best_block_label
-from mamlib.sweeps.choose import layerwise_sweep, scaled_blocks
+from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
 from mamlib.sweeps.finetune import (
     METHOD_LABELS,
     METHODS,
@@ -155,8 +155,8 @@ def table5(ch: Chapter, progress: bool = True) -> Table5:
     AEC clips (when ``aec.finetune`` is set)."""
     runs, mam, unmerged, kinds, init, blocks = [], {}, {}, {}, {}, {}
 
-    def study(rig, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
-        choice = choose_mam(sweep, lambdas, rig.num_layers)
+    def study(rig, task: str, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
+        choice = choose_mam(sweep, lambdas, table2_blocks(task, rig.num_layers))
         s = FinetuneStudy(rig, target, settings, setup_ft.seeds, choice, ch.store, ch.cache / "finetune", progress)
         runs.append(_runs(s))
         mam[target.label] = choice
@@ -170,20 +170,20 @@ def table5(ch: Chapter, progress: bool = True) -> Table5:
         for label in ft.corpora:
             sweep = ch.sweep(label)
             kinds[label] = ch.preset.asr.corpora[label].kind
-            study(ch.asr_rig, asr_target(sweep, ch.train_utterances(label)), sweep, ch.preset.asr.lambdas, ft,
+            study(ch.asr_rig, "asr", asr_target(sweep, ch.train_utterances(label)), sweep, ch.preset.asr.lambdas, ft,
                   ft.settings_for(label))
             blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.asr_rig.num_layers)
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
         rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
         label = ch.preset.aec.data.label
         kinds[label] = ch.preset.aec.data.kind
-        study(rig, aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
+        study(rig, "aec", aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
     return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, kinds, init, blocks)
 
 
 def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:
     """Table 2's best block on test (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
-    blocks = scaled_blocks(num_layers)
+    blocks = table2_blocks("asr", num_layers)
     rows, lam = layerwise_sweep(sweep, lambdas, blocks)
     best = best_block_label(rows, lam, sweep.value)
     return None if best is None else next(b for b in blocks if layer_label(b) == best)

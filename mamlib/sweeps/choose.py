@@ -53,6 +53,22 @@ def scaled_blocks(num_layers: int, paper_layers: int = 24, size: int = 8, stride
     return [list(range(start, start + s)) for start in range(0, num_layers - s + 1, step)]
 
 
+def table2_blocks(task: str, num_layers: int) -> list[list[int]]:
+    """Table 2's candidate blocks for a model of ``num_layers`` layers, by task.
+
+    ``"asr"``: HuBERT-large's 8-layer blocks every 4 layers of 24 (:func:`scaled_blocks` with its defaults).
+    ``"aec"``: BEATs' 4- and 8-layer blocks every 4 layers of 12 (0–3, 4–7, 8–11, 0–7, 4–11), in that order.
+    Both keep their share of the depth at other depths. Chapter 2 reports these blocks and Table 5's MAM row
+    chooses among them: one list per task, so the two can never disagree.
+    """
+    if task == "asr":
+        return scaled_blocks(num_layers)
+    if task == "aec":
+        both = scaled_blocks(num_layers, 12, 4, 4) + scaled_blocks(num_layers, 12, 8, 4)
+        return [list(b) for b in dict.fromkeys(tuple(b) for b in both)]
+    raise ValueError(f"unknown task {task!r}: Table 2's blocks are defined for 'asr' and 'aec'")
+
+
 def layerwise_sweep(
     sweep: Sweep,
     lambdas: Sequence[float],

@@ -36,8 +36,7 @@ from mamlib.finetune.tasks import AECTask, AudioClassifier, CTCTask, Task, Whisp
 from mamlib.merge.learnable import LearnableMerge
 from mamlib.sweeps.aec import AECRig, AECSweep
 from mamlib.sweeps.asr import ASRSweep
-from mamlib.sweeps.choose import scaled_blocks
-from mamlib.sweeps.grid import SweepGrid, layer_label
+from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
 from mamlib.sweeps.store import ResultStore, config_key, run_grid
 
 #: Table 5's fine-tuned rows, in the paper's order.
@@ -60,9 +59,10 @@ class MAMChoice:
         return "unmerged (dev chose λ = 0)" if self.lam == 0 else f"λ = {self.lam:g}, layers {layer_label(self.layers)}"
 
 
-def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], num_layers: int) -> MAMChoice:
-    """The best dev configuration over Table 1's all-layer λ grid and Table 2's blocks × non-zero λ (see module)."""
-    blocks = [tuple(b) for b in scaled_blocks(num_layers)]
+def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], blocks: Sequence[Sequence[int]]) -> MAMChoice:
+    """The best dev configuration over Table 1's all-layer λ grid and Table 2's ``blocks`` × non-zero λ (see
+    module); ``blocks`` are the task's own (:func:`~mamlib.sweeps.choose.table2_blocks`)."""
+    blocks = [tuple(b) for b in blocks]
     value = sweep.value
     dev = pd.concat([
         sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("dev",))),
@@ -152,27 +152,21 @@ class FinetuneStudy:
     run_root: Path
     progress: bool = True
 
-    def configs(self) -> list[dict[str, Any]]:
-        """Every run's complete description (its results-store key); MAM → FT from λ = 0 is FT's own run."""
+    def runs(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every row of Table 5 this study fills, as ``(method, config)``; the config is the run's complete
+        description (its results-store key, :func:`~mamlib.sweeps.grid.results_config`). MAM → FT from λ = 0 is
+        FT's own run: its config says ``method: ft`` and is trained once."""
         setup = self.rig.setup
         start = None if self.mam.lam == 0 else {"lambda": self.mam.lam,
                                                  "layers": None if self.mam.layers is None else list(self.mam.layers)}
         out = []
         for seed in self.seeds:
             for method in METHODS:
-                out.append({
-                    "experiment": setup.experiment.replace("interpolation", "finetune"),
-                    "preset": self.rig.preset.name,
-                    "target": setup.target.as_dict(),
-                    "dtype": setup.dtype,
-                    "source_model": setup.source.as_dict(),
-                    "layer_map": list(setup.layer_map) if setup.layer_map else None,
-                    "corpus": self.target.data,
-                    "start": start if method == "mam-ft" else None,
-                    "learn_lambda": method == "l-mam",
-                    "settings": self.settings.as_dict(),
-                    "seed": int(seed),
-                })
+                run = "ft" if method == "mam-ft" and start is None else method
+                out.append((method, results_config(
+                    self.rig, self.target.data, setup.experiment.replace("interpolation", "finetune"),
+                    source_model=setup.source.as_dict(), method=run, start=start if run == "mam-ft" else None,
+                    settings=self.settings.as_dict(), seed=int(seed))))
         return out
 
     def _train_and_evaluate(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +178,7 @@ class FinetuneStudy:
             with rig.merger.merged(start["lambda"], start["layers"]):
                 model = target.copy_model()
         lmam = None
-        if config["learn_lambda"]:
+        if config["method"] == "l-mam":
             lmam = LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
                                   layer_map=rig.merger.layer_map)
         run_dir = self.run_root / config_key(config)
@@ -200,13 +194,12 @@ class FinetuneStudy:
                 "train_seconds": log.seconds}
 
     def run(self) -> pd.DataFrame:
-        """Every run of :meth:`configs`, trained and evaluated if not stored yet; one row each, with ``method``."""
-        configs = self.configs()
-        unique = list({config_key(c): c for c in configs}.values())  # MAM → FT from λ = 0 is FT: trained once
+        """Every run of :meth:`runs`, trained and evaluated if not stored yet; one row each, with ``method``."""
+        runs = self.runs()
+        unique = list({config_key(c): c for _, c in runs}.values())  # MAM → FT from λ = 0 is FT: trained once
         done = {config_key(c): r for c, r in zip(unique, run_grid(
             unique, self._train_and_evaluate, self.store, desc=f"{self.target.label} fine-tuning",
             progress=self.progress))}
-        df = pd.DataFrame([done[config_key(c)] for c in configs])
-        df["method"] = [METHODS[i % len(METHODS)] for i in range(len(df))]
+        df = pd.DataFrame([{**done[config_key(c)], "method": method} for method, c in runs])
         df["corpus"] = self.target.label
         return df

@@ -84,6 +84,20 @@ class Sweep(Protocol):
     def run(self, grid: SweepGrid = FULL_GRID) -> pd.DataFrame: ...
 
 
+def results_config(rig: Any, data: Mapping[str, Any], experiment: str, **fields: Any) -> dict[str, Any]:
+    """The one builder of results-store keys (sweeps and fine-tuning alike): what produced a result.
+
+    The rig's part — preset, device, target and its dtype, layer map, the evaluation batching
+    (:meth:`~mamlib.presets.schema.MergeSetup.batching`) — and the ``data`` evaluated, plus the experiment's own
+    ``fields`` (source, λ, layers, split; or method, start, settings, seed). ``rig`` needs ``preset`` and ``setup``.
+    """
+    setup = rig.setup
+    return {"experiment": experiment, "preset": rig.preset.name, "device": rig.preset.device,
+            "target": setup.target.as_dict(), "dtype": setup.dtype,
+            "layer_map": list(setup.layer_map) if setup.layer_map else None, "corpus": dict(data),
+            "batching": setup.batching(), **fields}
+
+
 def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, default_splits: Sequence[str] = SPLITS
                   ) -> list[dict[str, Any]]:
     """The grid's configurations, each a complete description of what is computed (the results-store key).
@@ -107,21 +121,14 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                     if baseline and seen_baseline:
                         continue
                     seen_baseline |= baseline
-                    configs.append({
-                        "experiment": setup.experiment,
-                        "preset": rig.preset.name,
-                        "target": setup.target.as_dict(),
-                        "dtype": setup.dtype,
-                        "source": "none" if baseline else kind,
-                        "source_model": None if baseline else setup.source.as_dict(),
-                        "noise": None if baseline or not source_kind.random else setup.noise.as_dict(),
-                        "layer_map": list(setup.layer_map) if setup.layer_map else None,
-                        "corpus": dict(data),
-                        "split": split,
-                        "lambda": float(lam),
-                        "layers": None if baseline or layers is None else list(layers),
-                        **setup.batching_key(),
-                    })
+                    configs.append(results_config(
+                        rig, data, setup.experiment,
+                        source="none" if baseline else kind,
+                        source_model=None if baseline else setup.source.as_dict(),
+                        noise=None if baseline or not source_kind.random else setup.noise.as_dict(),
+                        split=split, **{"lambda": float(lam)},
+                        layers=None if baseline or layers is None else list(layers),
+                    ))
     return configs
 
 
