@@ -276,10 +276,11 @@ def ljspeech_corpus(root: str | Path, split: str, n: int | None = None, *, strea
         for lineno, row in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), start=1):
             if not row or not row[0].strip():
                 continue
-            if len(row) < 2:
-                raise ValueError(f"{base / 'metadata.csv'} line {lineno}: expected 'ID|raw|normalized', got {row!r}")
-            normalized = row[2].strip() if len(row) > 2 else ""
-            texts[row[0].strip()] = normalized or row[1].strip()
+            if len(row) < 3 or not row[2].strip():
+                raise ValueError(
+                    f"{base / 'metadata.csv'} line {lineno}: expected 'ID|raw text|normalized text' (LJ Speech 1.1's "
+                    f"three columns; the normalized one, numbers spelled out, is the reference), got {row!r}")
+            texts[row[0].strip()] = row[2].strip()
     return _read([UtteranceFile(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
                   for uid in select_ids(list(texts), split, n)], stream)
 
@@ -315,13 +316,16 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
     audio_dir, name_of = root / layout[0], layout[1]
     items: dict[str, tuple[str, Path, str]] = {}
     skipped: list[str] = []
-    for txt in sorted((root / "txt").glob("*/*.txt")):
-        uid, spk = txt.stem, txt.parent.name
-        wav = audio_dir / name_of(spk, uid, mic)
-        if not wav.is_file():
-            skipped.append(uid)
-            continue
-        items[uid] = (spk, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
+    for speaker in sorted(d for d in (root / "txt").iterdir() if d.is_dir()):
+        found = [(txt, audio_dir / name_of(speaker.name, txt.stem, mic)) for txt in sorted(speaker.glob("*.txt"))]
+        if found and not any(wav.is_file() for _, wav in found):
+            raise _vctk_layout_error(root, f"speaker {speaker.name} has {len(found)} transcripts but none of its "
+                                           f"recordings, e.g. {found[0][1]} (mic {mic!r})")
+        for txt, wav in found:
+            if not wav.is_file():
+                skipped.append(txt.stem)
+                continue
+            items[txt.stem] = (speaker.name, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
     if not items:
         raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {audio_dir}")
     if skipped:

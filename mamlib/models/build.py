@@ -11,6 +11,7 @@ wrap a :class:`LoadedModel`; this package knows nothing of them.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,13 +152,32 @@ def _build_random_bert_large(spec: ModelSpec) -> LoadedModel:
     return LoadedModel(BertModel(bert_large_config()), "text", tokenizer=char_wordpiece_tokenizer())
 
 
+def hub_cache_problem(repo_id: str) -> str | None:
+    """What is missing for ``repo_id`` in the local Hugging Face hub cache (``$HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), in the layout the hub writes:
+    ``models--ORG--NAME/refs/main`` naming a revision and ``snapshots/<revision>/config.json``; None if complete."""
+    cache = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
+    repo = cache.expanduser() / f"models--{repo_id.replace('/', '--')}"
+    if not repo.is_dir():
+        return f"the hub cache has no folder {repo}"
+    ref = repo / "refs" / "main"
+    if not ref.is_file():
+        return f"{ref} is missing (it holds the revision whose files are under {repo / 'snapshots'}/<revision>/)"
+    snapshot = repo / "snapshots" / ref.read_text().strip()
+    if not (snapshot / "config.json").is_file():
+        return f"{ref} names revision {snapshot.name!r}, but {snapshot / 'config.json'} does not exist"
+    return None
+
+
 def _from_hub(spec: ModelSpec, load: Callable[..., Any]) -> Any:
     try:
         return load(spec.name, local_files_only=bool(spec.options.get("local_files_only", False)))
     except OSError as err:
+        problem = hub_cache_problem(str(spec.name))
         raise OSError(
-            f"cannot load {spec.name!r} from the Hugging Face hub or its local cache ({err}). "
-            "The paper preset needs hub access (or a pre-filled HF cache); the smoke and mini presets run offline."
+            f"cannot load {spec.name!r} from the Hugging Face hub or its local cache"
+            + (f": {problem}" if problem else f" ({err})")
+            + ". The paper preset needs hub access (or a pre-filled HF cache); the smoke and mini presets run offline."
         ) from err
 
 
