@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 BUILD := _build
 EXEC := $(BUILD)/executed
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
+# PROCESSES=N executes the chapters under `accelerate launch` (one process per GPU): sweeps split their
+# configurations among the processes through the results store, fine-tuning runs data-parallel.
+PROCESSES ?= 1
+RUN_CHAPTERS = $(if $(filter 1,$(PROCESSES)),$(PY) -m,$(VENV)/bin/accelerate launch --multi_gpu \
+  --num_processes $(PROCESSES) --num_machines 1 --mixed_precision no --dynamo_backend no -m)
 # The front page reads the chapters' results from the store: it runs after them (in `make book` and in nbval).
 INTRO := book/intro.ipynb
 APT_PACKAGES := espeak-ng alsa-utils sound-theme-freedesktop
@@ -52,18 +57,14 @@ browser:
 	@command -v chromium >/dev/null || { echo "installing chromium"; $(SUDO) apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-# Execute every chapter, then the front page, on $(PRESET) into $(EXEC) (sources stay output-free); tidy the
+# Execute every chapter, then the front page, on $(PRESET) into $(EXEC)/book (sources stay output-free); tidy the
 # executed copies (parameter cells hidden, one line naming the preset, no stderr or progress residue) and lay out
 # the static files; then render with execution off.
 book: setup mathjax
 	rm -rf $(EXEC) && mkdir -p $(EXEC)/book
 	cp _config.yml _toc.yml $(EXEC)/
 	$(if $(wildcard book/*.md),cp $(wildcard book/*.md) $(EXEC)/book/)
-	set -e; for nb in $(CHAPTERS) $(INTRO); do \
-	  echo "== $$nb ($(PRESET))"; \
-	  $(PY) -m papermill "$$nb" "$(EXEC)/$$nb" -p preset "$(PRESET)" --cwd book --log-output --no-progress-bar \
-	    > "$(EXEC)/$$(basename $$nb .ipynb).log" 2>&1 || { tail -40 "$(EXEC)/$$(basename $$nb .ipynb).log"; exit 1; }; \
-	done
+	$(RUN_CHAPTERS) mamlib.report.execute --preset "$(PRESET)" --out $(EXEC) $(CHAPTERS) $(INTRO)
 	$(PY) tools/prepare_executed.py $(EXEC)/book/*.ipynb --static $(STATIC) --mathjax $(MATHJAX)
 	rm -rf $(BUILD)/html
 	$(VENV)/bin/jupyter-book build $(EXEC) --path-output . > $(EXEC)/jupyter-book.log 2>&1 \

@@ -72,10 +72,37 @@ def test_gradients_reach_lambda_and_the_target_not_the_source():
     assert len(lmam.other_parameters(target.model)) == sum(1 for _ in target.model.parameters()) - 4
 
 
+def test_lambda_keeps_receiving_gradient_past_the_logit_bound():
+    """Unbounded, float32 sigmoid is exactly 1.0 at θ = 200 and its gradient exactly 0: λ would stop learning. L-MAM
+    reads θ through ±15, so after θ is pushed to ±200 λ stays inside (0, 1) and the gradient reaching θ is not 0."""
+    plain = torch.tensor(200.0, requires_grad=True)
+    y = torch.sigmoid(plain)
+    y.backward()
+    assert float(y.detach()) == 1.0 and float(plain.grad) == 0.0  # what the bound prevents
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    lmam = LearnableMerge(target.model, source.model, init=0.05)
+    with torch.no_grad():
+        lmam.factors[0].logit.fill_(200.0)
+        lmam.factors[1].logit.fill_(-200.0)
+    lams = lmam.lambdas()
+    assert 1 - 1e-6 < lams[0] < 1.0 and 0.0 < lams[1] < 1e-6 and lams[2:] == pytest.approx([0.05, 0.05])
+    target.model(torch.randn(1, 5000)).logits.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().item() > 0 for p in lmam.parameters())
+    # Past the bound θ gets λ's gradient at the bound: sigmoid'(±15), about 3.6e-7 in float32, never 0.
+    for factor, edge in ((lmam.factors[0], 15.0), (lmam.factors[1], -15.0)):
+        at_edge = torch.tensor(edge, requires_grad=True)
+        torch.sigmoid(at_edge).backward()
+        factor.logit.grad = None
+        factor().backward()
+        assert float(factor.logit.grad) == float(at_edge.grad) > 2e-7
+    with pytest.raises(ValueError, match=r"\|logit\(λ\)\| ≤ 15"):
+        LearnableMerge(tiny("tiny-hubert-ctc", 0).model, source.model, init=1e-9)
+
+
 def test_layer_map_for_different_depths_and_bad_inputs():
     target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1, layers=2)
-    with pytest.raises(ValueError, match="layer_map"):
-        LearnableMerge(target.model, source.model)
+    # No layer map: the one default, evenly spaced (the same map as given below).
+    assert LearnableMerge(tiny("tiny-hubert-ctc", 0).model, source.model).layer_map == [0, 0, 1, 1]
     lmam = LearnableMerge(target.model, source.model, layer_map=[0, 0, 1, 1], init=0.5)
     lin = target.model.hubert.encoder.layers[3].attention.v_proj
     src = source.model.encoder.layer[1].attention.self.value.weight

@@ -68,8 +68,8 @@ def test_per_layer_lambdas_eq3(hubert, bert):
 
 
 def test_validation_errors(hubert):
-    with pytest.raises(ValueError, match="source has 4 attention layers, target has 3"):
-        AttentionMerger(hubert, tiny_bert(layers=4))
+    # Different depths take the one default layer map, evenly spaced: round(i · 3/2) = 0, 2 (half to even), 3.
+    assert AttentionMerger(hubert, tiny_bert(layers=4)).layer_map == [0, 2, 3]
     msg = r"width mismatch at target layer 0 \(q\): target \(32, 32\) vs source layer 0 \(48, 48\)"
     with pytest.raises(ValueError, match=msg):
         AttentionMerger(hubert, tiny_bert(hidden=48))

@@ -20,8 +20,15 @@ import torch
 
 from mamlib.models.kinds import ModelSpec
 from mamlib.presets.schema import load_preset
-from tests.paper_inputs import (BERT_ID, VCTK_TEXTS, hub_snapshot, write_beats_checkpoint, write_ljspeech,
-                                write_paper_inputs, write_vctk)
+from tests.paper_inputs import (
+    BERT_ID,
+    VCTK_TEXTS,
+    hub_snapshot,
+    write_beats_checkpoint,
+    write_ljspeech,
+    write_paper_inputs,
+    write_vctk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"

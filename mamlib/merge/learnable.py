@@ -10,8 +10,10 @@ modules, so they work unchanged.
 
 Decisions the paper leaves open, fixed here (and stated in the book's Chapter 4):
 
-* ``λ_i = sigmoid(θ_i)`` of a free parameter ``θ_i``: always inside (0, 1) and always receiving gradient (a clamped
-  factor, as AdaMerging uses, stops learning once it reaches a bound).
+* ``λ_i = sigmoid(θ_i)`` of a free parameter ``θ_i`` whose value is clamped to ±:data:`LOGIT_BOUND` while its
+  gradient passes straight through: λ stays inside (0, 1) and ``θ_i`` always receives gradient (float32 sigmoid is
+  exactly 1.0 past θ ≈ 16.6, with zero gradient; a plain clamp, as AdaMerging's, stops learning at a bound).
+  Inside the bound λ is exactly ``sigmoid(θ_i)``; past it ``θ_i`` may drift, and returns to it before λ moves.
 * One ``λ_i`` per layer, shared by Q, K and V (Eq. 3 indexes λ by layer only).
 * Each ``λ_i`` starts at ``init`` (a number, or one per layer).
 
@@ -28,22 +30,29 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
-from mamlib.merge.interpolation import as_lambda, interpolate
-from mamlib.merge.merger import AttentionMerger, AttentionWeights, per_layer_lambdas
+from mamlib.merge.interpolation import blend
+from mamlib.merge.merger import AttentionMerger, AttentionWeights
+from mamlib.merge.schedule import as_lambda, per_layer_lambdas
+
+#: The bound on ``|θ_i|``: sigmoid(±15) is 3.1e-7 from 0 or 1, and its float32 gradient about 3e-7.
+LOGIT_BOUND = 15.0
 
 
 class LayerFactor(nn.Module):
-    """The learnable ``λ_i = sigmoid(θ_i)`` of one target layer (shared by its Q, K and V)."""
+    """The learnable ``λ_i = sigmoid(θ_i)`` of one target layer (shared by its Q, K and V), ``θ_i`` bounded."""
 
     def __init__(self, init: float) -> None:
         super().__init__()
         lam = as_lambda(init, where="initial λ")
-        if not 0.0 < lam < 1.0:
-            raise ValueError(f"a learnable λ must start strictly inside (0, 1) (it is a sigmoid), got {init!r}")
-        self.logit = nn.Parameter(torch.logit(torch.tensor(lam, dtype=torch.float64)).float())
+        logit = torch.logit(torch.tensor(lam, dtype=torch.float64))
+        if not abs(float(logit)) <= LOGIT_BOUND:
+            raise ValueError(f"a learnable λ must start inside (0, 1) with |logit(λ)| ≤ {LOGIT_BOUND:g}, got {init!r}")
+        self.logit = nn.Parameter(logit.float())
 
     def forward(self) -> Tensor:
-        return torch.sigmoid(self.logit)
+        theta = self.logit
+        bounded = theta.detach().clamp(-LOGIT_BOUND, LOGIT_BOUND) + (theta - theta.detach())  # value clamped, ∂/∂θ = 1
+        return torch.sigmoid(bounded)
 
 
 class InterpolatedWeight(nn.Module):
@@ -55,16 +64,15 @@ class InterpolatedWeight(nn.Module):
         self.factor = factor
 
     def forward(self, weight: Tensor) -> Tensor:
-        return interpolate(self.source, weight, self.factor().to(weight.dtype))
+        return blend(self.source, weight, self.factor().to(weight.dtype))  # λ_i inside (0, 1) by construction
 
 
 class LearnableMerge:
     """Attach Eq. 3 to ``target``: its Q/K/V become ``λ_i·W_s + (1−λ_i)·W_t`` with trainable ``λ_i`` and ``W_t``.
 
     ``source`` is a model or :class:`~mamlib.merge.merger.AttentionWeights`; layer maps, families, projections and
-    every shape check are those of :class:`~mamlib.merge.merger.AttentionMerger` (models of different depth need a
-    ``layer_map``, e.g. :func:`~mamlib.merge.merger.evenly_spaced_layer_map`). ``init`` is the starting λ — one
-    number or one per layer, each strictly inside (0, 1).
+    every shape check are those of :class:`~mamlib.merge.merger.AttentionMerger` (``layer_map`` defaults to evenly
+    spaced). ``init`` is the starting λ — one number or one per layer, each strictly inside (0, 1).
 
     >>> lmam = LearnableMerge(model, bert, init=0.05)   # doctest: +SKIP
     >>> optimizer = torch.optim.AdamW([{"params": lmam.other_parameters(model)},

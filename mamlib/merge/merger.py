@@ -23,14 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, resolve_family
-from mamlib.merge.interpolation import (
-    as_lambda,
-    check_lambda_sum,
-    convex_combination,
-    is_scalar,
-    layer_lambdas,
-    match_norm,
-)
+from mamlib.merge.interpolation import combine, match_norm
+from mamlib.merge.schedule import LambdaSpec, lambda_table, per_layer_lambdas, resolve_layer_map
+from mamlib.merge.schedule import check_layer_map as check_layer_map  # re-exported
+from mamlib.merge.schedule import evenly_spaced_layer_map as evenly_spaced_layer_map  # re-exported
 
 Key = tuple[int, str]
 BiasMode = Literal["target", "interpolate"]
@@ -62,60 +58,17 @@ class AttentionWeights:
         return tuple(self.weights[(layer, proj)].shape)
 
 
-def evenly_spaced_layer_map(num_target_layers: int, num_source_layers: int) -> list[int]:
-    """Default layer map for models of different depth: target layer ``i`` takes source layer
-    ``round(i·(S−1)/(T−1))`` — first to first, last to last, evenly spaced between."""
-    if num_target_layers < 1 or num_source_layers < 1:
-        raise ValueError("layer counts must be positive")
-    if num_target_layers == 1:
-        return [0]
-    step = (num_source_layers - 1) / (num_target_layers - 1)
-    return [int(round(i * step)) for i in range(num_target_layers)]
-
-
-def check_layer_map(layer_map: Sequence[int], num_target_layers: int, num_source_layers: int) -> list[int]:
-    """Validate a user-given map ``target layer i → source layer layer_map[i]``."""
-    if len(layer_map) != num_target_layers:
-        raise ValueError(f"layer map has {len(layer_map)} entries; the target has {num_target_layers} layers")
-    for i, s in enumerate(layer_map):
-        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < num_source_layers:
-            raise ValueError(
-                f"layer map sends target layer {i} to source layer {s!r}, out of range for {num_source_layers} layers"
-            )
-    return list(layer_map)
-
-
-def per_layer_lambdas(
-    num_layers: int, lam: float | Sequence[float], layers: Iterable[int] | None = None, *, where: str = "λ"
-) -> list[float]:
-    """One source's factors ``λ_i``: a real number for every layer, or for the layers in ``layers`` only and 0
-    elsewhere (Eq. 2), or one value per layer (Eq. 3). Errors name ``where``."""
-    if is_scalar(lam):
-        try:
-            return layer_lambdas(num_layers, lam, None if layers is None else list(layers))  # type: ignore[arg-type]
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-    if layers is not None:
-        raise ValueError(f"{where}: give either per-layer λ values or a layer subset, not both")
-    try:
-        values = list(lam)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"{where} must be a real number in [0, 1] or one such number per layer, got {lam!r}") from None
-    if len(values) != num_layers:
-        raise ValueError(f"{where}: {len(values)} per-layer λ values for a target of {num_layers} layers")
-    return [as_lambda(v, where=f"{where} of layer {i}") for i, v in enumerate(values)]
-
-
 class MultiSourceMerger:
     """Eq. 1 generalised to several sources, in place and reversibly: every target layer ``i`` gets
     ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V — the one implementation
-of writing merges into a model (:class:`AttentionMerger` is its one-source view).
+    of writing merges into a model (:class:`AttentionMerger` is its one-source view).
 
     Each source (a model or :class:`AttentionWeights`) has its own layer map (target layer → source layer; when
-    None, the identity for equal depths and :func:`evenly_spaced_layer_map` otherwise), its own norm matching and its
-    own λ — one value, a value on a subset of layers, or one value per layer. Every λ and, per layer, their sum
-    must lie in [0, 1]. ``bias`` is ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination,
-    a source without a bias counting as zero). ``labels`` name the sources in messages and plans.
+    None, the evenly spaced default of :func:`~mamlib.merge.schedule.resolve_layer_map`), its own norm matching and
+    its own λ — one value, a value on a subset of layers, or one value per layer, made a table by
+    :func:`~mamlib.merge.schedule.lambda_table`, which checks every λ and, per layer, their sum. ``bias`` is
+    ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination, a source without a bias counting
+    as zero). ``labels`` name the sources in messages and plans.
     """
 
     def __init__(
@@ -159,11 +112,8 @@ of writing merges into a model (:class:`AttentionMerger` is its one-source view)
         self.bias = bias
         self.layer_maps: list[list[int]] = []
         for label, src, lmap in zip(self.labels, self.sources, layer_maps):
-            if lmap is None:
-                lmap = (list(range(self.num_layers)) if src.num_layers == self.num_layers
-                        else evenly_spaced_layer_map(self.num_layers, src.num_layers))
             try:
-                self.layer_maps.append(check_layer_map(list(lmap), self.num_layers, src.num_layers))
+                self.layer_maps.append(resolve_layer_map(lmap, self.num_layers, src.num_layers))
             except ValueError as err:
                 raise ValueError(f"{label}: {err}") from None
             for i, s in enumerate(self.layer_maps[-1]):
@@ -184,32 +134,21 @@ of writing merges into a model (:class:`AttentionMerger` is its one-source view)
         return match_norm(w, self.original.weights[(layer, proj)]) if self.norm_matched[source] else w
 
     def lambdas(
-        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+        self, lams: Sequence[LambdaSpec], layers: Sequence[Iterable[int] | None] | None = None
     ) -> list[list[float]]:
-        """``[source][layer]`` factors from one λ spec per source (see :func:`per_layer_lambdas`) and an optional
-        layer subset per source; ValueError naming the layer where the sources' λ sum past 1."""
-        n = len(self.sources)
-        if is_scalar(lams) or len(lams) != n:  # type: ignore[arg-type]
-            raise ValueError(f"give one λ (or one λ per layer) for each of the {n} sources, got {lams!r}")
-        subsets = [None] * n if layers is None else list(layers)
-        if len(subsets) != n:
-            raise ValueError(f"{n} sources but {len(subsets)} layer subsets")
-        table = [per_layer_lambdas(self.num_layers, lam, sub, where=f"λ of {label}")
-                 for lam, sub, label in zip(lams, subsets, self.labels)]
-        for i in range(self.num_layers):
-            check_lambda_sum([row[i] for row in table],
-                             where=f"at target layer {i} the λ of {', '.join(self.labels)}")
-        return table
+        """The checked ``[source][layer]`` table (:func:`~mamlib.merge.schedule.lambda_table`) from one λ spec per
+        source and an optional layer subset per source."""
+        return lambda_table(self.num_layers, lams, layers, labels=self.labels)
 
     def merged_weight(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor:
-        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer (Eq. 1 over the
-        sources with a non-zero λ; with one, exactly :func:`~mamlib.merge.interpolation.interpolate`)."""
+        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer — a column of a
+        checked table, not checked again (Eq. 1 over the sources with a non-zero λ; with one, exactly
+        :func:`~mamlib.merge.interpolation.interpolate`)."""
         orig = self.original.weights[(layer, proj)]
         active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
         if not active:
             return orig
-        return convex_combination(orig, [self.source_matrix(s, layer, proj) for s, _ in active],
-                                  [lam for _, lam in active])
+        return combine(orig, [self.source_matrix(s, layer, proj) for s, _ in active], [lam for _, lam in active])
 
     def merged_bias(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor | None:
         """The bias of ``layer``/``proj`` after the merge (None where the target has none); a source without a
@@ -219,15 +158,14 @@ of writing merges into a model (:class:`AttentionMerger` is its one-source view)
         if orig is None or self.bias == "target" or not active:
             return orig
         biases = [self.sources[s].biases.get((self.layer_maps[s][layer], proj)) for s, _ in active]
-        return convex_combination(orig, [torch.zeros_like(orig) if b is None else b for b in biases],
-                                  [lam for _, lam in active])
+        return combine(orig, [torch.zeros_like(orig) if b is None else b for b in biases], [lam for _, lam in active])
 
     @torch.no_grad()
     def apply(
-        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+        self, lams: Sequence[LambdaSpec], layers: Sequence[Iterable[int] | None] | None = None
     ) -> list[list[float]]:
-        """Write the merge for ``lams`` (one spec per source) into the target, always from the originals; return
-        the ``[source][layer]`` factors."""
+        """Write the merge for ``lams`` (one spec per source, or a table) into the target, always from the
+        originals; return the checked ``[source][layer]`` table."""
         table = self.lambdas(lams, layers)
         for i in range(self.num_layers):
             at_i = [row[i] for row in table]
@@ -251,7 +189,7 @@ of writing merges into a model (:class:`AttentionMerger` is its one-source view)
 
     @contextmanager
     def merged(
-        self, lams: Sequence[float | Sequence[float]], layers: Sequence[Iterable[int] | None] | None = None
+        self, lams: Sequence[LambdaSpec], layers: Sequence[Iterable[int] | None] | None = None
     ) -> Iterator[list[list[float]]]:
         """``with merger.merged([0.05, 0.05]): ...`` — merged inside the block, restored after."""
         try:
@@ -259,12 +197,14 @@ of writing merges into a model (:class:`AttentionMerger` is its one-source view)
         finally:
             self.restore()
 
-    def plan(self, table: Sequence[Sequence[float]]) -> list[dict[str, object]]:
-        """Layer by layer, for a ``[source][layer]`` table from :meth:`lambdas`: which source layer of which source
-        enters each target layer with what λ, the target's remaining weight ``1 − Σ λ``, and the Q/K/V shapes."""
+    def plan(self, table: Sequence[LambdaSpec]) -> list[dict[str, object]]:
+        """Layer by layer, for a ``[source][layer]`` table (checked like :meth:`lambdas`): which source layer of
+        which source enters each target layer with what λ, the target's remaining weight ``1 − Σ λ``, and the Q/K/V
+        shapes."""
+        table = self.lambdas(table)
         rows: list[dict[str, object]] = []
         for i in range(self.num_layers):
-            at_i = [float(row[i]) for row in table]
+            at_i = [row[i] for row in table]
             rows.append({
                 "target_layer": i,
                 "sources": [{"source": label, "source_layer": lmap[i], "lambda": lam}
@@ -279,9 +219,10 @@ class AttentionMerger:
     """Writes Eq. 1/2/3 merges of ``source`` into ``target``'s Q/K/V projections, in place and reversibly — the
     one-source view of :class:`MultiSourceMerger`, which does the arithmetic and the writing.
 
-    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). Depths must match unless a
-    ``layer_map`` (target layer → source layer) is given; every mapped matrix must have the target's shape.
-    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
+    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). ``layer_map`` (target layer →
+    source layer) defaults to evenly spaced (the identity for equal depths); every mapped matrix must have the
+    target's shape. ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix
+    it merges into.
     """
 
     def __init__(
@@ -297,13 +238,6 @@ class AttentionMerger:
         norm_matched: bool = False,
     ) -> None:
         src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
-        if layer_map is None:
-            depth = len(attention_modules(target, resolve_family(target, target_family)))
-            if src.num_layers != depth:
-                raise ValueError(
-                    f"source has {src.num_layers} attention layers, target has {depth}: "
-                    "give a layer_map (e.g. evenly_spaced_layer_map) to merge models of different depth"
-                )
         self._merger = MultiSourceMerger(target, [src], layer_maps=[layer_map], norm_matched=norm_matched,
                                          labels=["source"], target_family=target_family, projections=projections,
                                          bias=bias)
@@ -324,11 +258,12 @@ class AttentionMerger:
         """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
         return self._merger.source_matrix(0, layer, proj)
 
-    def lambdas(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
-        """Per-layer factors: a number plus optional layer subset (Eq. 2), or one value per layer (Eq. 3)."""
+    def lambdas(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:
+        """Per-layer factors (:func:`~mamlib.merge.schedule.per_layer_lambdas`): a number plus optional layer subset
+        (Eq. 2), or one value per layer (Eq. 3)."""
         return per_layer_lambdas(self.num_layers, lam, layers)
 
-    def apply(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> list[float]:
+    def apply(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:
         """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
         return self._merger.apply([self.lambdas(lam, layers)])[0]
 
@@ -337,7 +272,7 @@ class AttentionMerger:
         self._merger.restore()
 
     @contextmanager
-    def merged(self, lam: float | Sequence[float], layers: Iterable[int] | None = None) -> Iterator[list[float]]:
+    def merged(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> Iterator[list[float]]:
         """``with merger.merged(0.1): ...`` — the target is merged inside the block and restored after."""
         try:
             yield self.apply(lam, layers)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from mamlib.merge.merger import AttentionMerger, AttentionWeights, evenly_spaced_layer_map
+from mamlib.merge.merger import AttentionMerger, AttentionWeights
 from mamlib.merge.noise import Pooling, noise_source
 from mamlib.merge.registry import Registry
+from mamlib.merge.schedule import resolve_layer_map
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ class NoiseSettings:
 @dataclass(frozen=True)
 class MergeInputs:
     """What every source kind is built from: the target's original and the source's attention weights, and the
-    layer map (target layer → source layer, None for equal depths)."""
+    layer map (target layer → source layer)."""
 
     target: AttentionWeights
     source: AttentionWeights
-    layer_map: Sequence[int] | None
+    layer_map: Sequence[int]
     noise: NoiseSettings
 
 
@@ -110,13 +111,11 @@ def build_mergers(
 ) -> dict[str, AttentionMerger]:
     """One reversible merger into ``target`` per source kind; noise is shaped like the target's matrices.
 
-    Models of different depth get ``layer_map`` or, when it is None, the evenly spaced default.
+    Target layers take source layers by ``layer_map`` or, when it is None, the evenly spaced default
+    (:func:`~mamlib.merge.schedule.resolve_layer_map`).
     """
     kinds = [get_source_kind(k) for k in kinds]
     src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source)
     original = AttentionWeights.from_model(target)
-    lmap = list(layer_map) if layer_map is not None else None
-    if lmap is None and src.num_layers != original.num_layers:
-        lmap = evenly_spaced_layer_map(original.num_layers, src.num_layers)
-    inputs = MergeInputs(original, src, lmap, noise)
+    inputs = MergeInputs(original, src, resolve_layer_map(layer_map, original.num_layers, src.num_layers), noise)
     return {k.name: k.build(target, inputs) for k in kinds}

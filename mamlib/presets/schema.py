@@ -19,7 +19,7 @@ import yaml
 from mamlib.common.audio import check_seconds_budget
 from mamlib.common.paths import resolve_path
 from mamlib.finetune.settings import TrainSettings
-from mamlib.merge.interpolation import as_lambda
+from mamlib.merge.schedule import lambda_values, layer_indices
 from mamlib.merge.sources import NoiseSettings
 from mamlib.models.kinds import ModelSpec
 
@@ -124,7 +124,7 @@ class MergeSetup:
 
     def __post_init__(self) -> None:
         where = self.experiment.split("-")[0]
-        object.__setattr__(self, "lambdas", tuple(as_lambda(x, where=f"{where}.lambdas entry") for x in self.lambdas))
+        object.__setattr__(self, "lambdas", lambda_values(self.lambdas, f"{where}.lambdas", entry="{where} entry"))
         if not self.lambdas or self.lambdas[0] != 0.0:
             raise ValueError(f"{where}.lambdas must start at 0.0 (the unmerged baseline), got {list(self.lambdas)}")
         if self.noise_pooling not in ("matrix", "model"):
@@ -324,7 +324,7 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
         noise_seed=int(d.get("noise_seed", 0)),
         noise_pooling=str(d.get("noise_pooling", "matrix")),
         batch_size=int(d.get("batch_size", 8)),
-        layer_map=tuple(d["layer_map"]) if d.get("layer_map") is not None else None,
+        layer_map=None if d.get("layer_map") is None else tuple(layer_indices(d["layer_map"], f"{where}.layer_map")),
         norm_matched=bool(d.get("norm_matched", False)),
         dtype=str(d.get("dtype", "float32")),
         finetune=_finetune(d.get("finetune"), f"{where}.finetune", with_corpora=where == "asr"),

@@ -91,7 +91,18 @@ def open_chapter(preset: str, cache_dir: str | os.PathLike[str] | None = None, *
     :func:`mamlib.common.paths.cache_root`)."""
     cfg = load_preset(preset)
     check_inputs(cfg)
+    _pin_gpu(cfg.device)
     return Chapter(cfg, cache_root(cache_dir), name, None if kinds is None else tuple(kinds))
+
+
+def _pin_gpu(device: str) -> None:
+    """Under ``accelerate launch`` on a GPU preset, make ``cuda`` mean this rank's GPU (``LOCAL_RANK``)."""
+    local = os.environ.get("LOCAL_RANK")
+    if local is not None and device == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(local))
 
 
 def preset_summary(preset: Preset) -> pd.DataFrame:

@@ -199,7 +199,7 @@ class FinetuneStudy:
         unique = list({config_key(c): c for _, c in runs}.values())  # MAM → FT from λ = 0 is FT: trained once
         done = {config_key(c): r for c, r in zip(unique, run_grid(
             unique, self._train_and_evaluate, self.store, desc=f"{self.target.label} fine-tuning",
-            progress=self.progress))}
+            progress=self.progress, shard=False))}  # every process trains every run together (data parallel)
         df = pd.DataFrame([{**done[config_key(c)], "method": method} for method, c in runs])
         df["corpus"] = self.target.label
         return df

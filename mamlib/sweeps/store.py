@@ -4,6 +4,11 @@ Each result is one JSON file named by the hash of its configuration, written ato
 ``os.replace``). An interrupted sweep therefore resumes where it stopped: finished configurations are read back,
 never recomputed or duplicated, and a half-written file never becomes visible. Re-rendering the book reuses the
 store; a change of configuration (or of mamlib's version, which every key includes) computes afresh.
+
+Under ``accelerate launch`` (several processes, e.g. one per GPU) the store on a shared disk is the only
+coordination: :func:`run_grid` gives configuration ``i`` of a grid to rank ``i mod N``, each rank computes the ones
+of its share that are not stored yet, then waits until the other ranks' results can be read. Each configuration is
+computed once; a launch that is killed resumes, when started again, from what was stored.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +70,22 @@ class ResultStore:
         return sum(1 for _ in self.root.glob("*.json"))
 
 
+def process_rank() -> tuple[int, int]:
+    """This process's rank and the number of processes, from ``RANK`` and ``WORLD_SIZE`` as ``accelerate launch``
+    (torchrun) sets them; ``(0, 1)`` for a plain run."""
+    try:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError as err:
+        raise ValueError(f"RANK / WORLD_SIZE must be integers: {err}") from err
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK {rank} is not in [0, WORLD_SIZE={world})")
+    return rank, world
+
+
+#: How long a rank waits for the other ranks' share of a grid before it gives up (seconds; ``MAM_SHARD_TIMEOUT``).
+SHARD_TIMEOUT = 24 * 3600.0
+
+
 def run_grid(
     configs: Sequence[Mapping[str, Any]],
     evaluate: Callable[[Mapping[str, Any]], Mapping[str, Any]],
@@ -71,23 +93,49 @@ def run_grid(
     *,
     desc: str = "sweep",
     progress: bool = True,
+    shard: bool = True,
+    poll_seconds: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Evaluate every configuration not yet in ``store`` and return ``{**config, **result}`` rows in input order.
 
+    Several processes (:func:`process_rank`): with ``shard`` each rank evaluates its share (configuration ``i`` on
+    rank ``i mod N``) and then reads the others' from the store; without it every rank evaluates every
+    configuration together (data-parallel fine-tuning) and rank 0 stores the result.
     A result containing a NaN or infinite number is rejected with a ValueError (nothing is stored for it).
     """
-    rows = []
+    rank, world = process_rank()
+    split = shard and world > 1
     stored = [store.get(c) for c in configs]
-    todo = sum(r is None for r in stored)
-    bar = tqdm(total=todo, desc=desc, disable=not progress or not todo, leave=False)
-    for config, result in zip(configs, stored):
-        if result is None:
-            result = dict(evaluate(config))
-            bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
-            if bad:
-                raise ValueError(f"evaluation of {dict(config)} returned non-finite {bad}; nothing stored")
-            store.put(config, result)
-            bar.update(1)
-        rows.append({**config, **result})
+    mine = [i for i, r in enumerate(stored) if r is None and (not split or i % world == rank)]
+    label = f"{desc} [rank {rank}/{world}]" if world > 1 else desc
+    bar = tqdm(total=len(mine), desc=label, disable=not progress or not mine, leave=False)
+    for i in mine:
+        result = dict(evaluate(configs[i]))
+        bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"evaluation of {dict(configs[i])} returned non-finite {bad}; nothing stored")
+        if split or rank == 0:
+            store.put(configs[i], result)
+        stored[i] = result
+        bar.update(1)
     bar.close()
-    return rows
+    if split:
+        _wait_for_others(store, configs, stored, rank, poll_seconds)
+    return [{**config, **result} for config, result in zip(configs, stored)]
+
+
+def _wait_for_others(store: ResultStore, configs: Sequence[Mapping[str, Any]], stored: list[dict[str, Any] | None],
+                     rank: int, poll_seconds: float) -> None:
+    timeout = float(os.environ.get("MAM_SHARD_TIMEOUT", SHARD_TIMEOUT))
+    start = time.monotonic()
+    while True:
+        missing = [i for i, r in enumerate(stored) if r is None]
+        for i in missing:
+            stored[i] = store.get(configs[i])
+        if all(r is not None for r in stored):
+            return
+        if time.monotonic() - start > timeout:
+            left = sum(r is None for r in stored)
+            raise TimeoutError(f"rank {rank} waited {timeout:.0f} s for {left} configuration(s) of the other ranks "
+                               f"in {store.root}: did a process die? Launch again; stored results are kept")
+        time.sleep(poll_seconds)
