@@ -8,6 +8,8 @@ CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 # PROCESSES=N executes the chapters under `accelerate launch` (one process per GPU): sweeps split their
 # configurations among the processes through the results store, fine-tuning runs data-parallel.
 PROCESSES ?= 1
+# DEVICE=cuda runs the preset on that device instead of its own (the device is part of every results key).
+DEVICE ?=
 RUN_CHAPTERS = $(if $(filter 1,$(PROCESSES)),$(PY) -m,$(VENV)/bin/accelerate launch --multi_gpu \
   --num_processes $(PROCESSES) --num_machines 1 --mixed_precision no --dynamo_backend no -m)
 # The front page reads the chapters' results from the store: it runs after them (in `make book` and in nbval).
@@ -64,7 +66,8 @@ book: setup mathjax
 	rm -rf $(EXEC) && mkdir -p $(EXEC)/book
 	cp _config.yml _toc.yml $(EXEC)/
 	$(if $(wildcard book/*.md),cp $(wildcard book/*.md) $(EXEC)/book/)
-	$(RUN_CHAPTERS) mamlib.report.execute --preset "$(PRESET)" --out $(EXEC) $(CHAPTERS) $(INTRO)
+	$(RUN_CHAPTERS) mamlib.report.execute --preset "$(PRESET)" --out $(EXEC) $(if $(DEVICE),--device $(DEVICE)) \
+	  $(CHAPTERS) $(INTRO)
 	$(PY) tools/prepare_executed.py $(EXEC)/book/*.ipynb --static $(STATIC) --mathjax $(MATHJAX)
 	rm -rf $(BUILD)/html
 	$(VENV)/bin/jupyter-book build $(EXEC) --path-output . > $(EXEC)/jupyter-book.log 2>&1 \

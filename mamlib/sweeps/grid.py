@@ -47,6 +47,16 @@ class SweepGrid:
                 raise ValueError(f"unknown split(s) {bad}; known: {list(SPLITS)}")
             object.__setattr__(self, "splits", tuple(self.splits))
 
+    def describe(self) -> str:
+        """What the grid sweeps, in words (for progress lines): ``all layers``, ``5 blocks`` or ``4 layer picks``,
+        with its λ count and source kinds when set."""
+        sets = [s for s in self.layer_sets if s is not None]
+        blocks = all(list(s) == list(range(s[0], s[0] + len(s))) for s in sets if s)
+        what = "all layers" if not sets else f"{len(sets)} {'blocks' if blocks else 'layer picks'}"
+        lams = "" if self.lambdas is None else f" × {len(self.lambdas)} λ"
+        kinds = "" if self.kinds is None else f" ({', '.join(self.kinds)})"
+        return what + lams + kinds
+
     def merged_layers(self) -> list[int]:
         """The lowest merged layer of every layer subset (what a prefix cache can start from); 0 for ``None``,
         all layers: the features below the first layer are still shared by every configuration."""
@@ -156,7 +166,7 @@ def run_sweep(
         with merger.merged(config["lambda"], config["layers"]):
             return evaluate(config["split"])
 
-    rows = run_grid(sweep_configs(rig, data, grid, default_splits), run, store, desc=f"{label} sweep")
+    rows = run_grid(sweep_configs(rig, data, grid, default_splits), run, store, desc=f"{label}: {grid.describe()}")
     df = pd.DataFrame(rows)
     df["corpus"] = label
     df["layers"] = df["layers"].map(layer_label)

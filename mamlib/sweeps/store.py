@@ -19,6 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,19 @@ def process_rank() -> tuple[int, int]:
     return rank, world
 
 
+#: Environment variable naming a file to which :func:`run_grid` appends its progress as JSON lines (set by
+#: :mod:`mamlib.report.execute`, which shows it on the console while the notebook's own output stays clean).
+PROGRESS_ENV = "MAM_PROGRESS_FILE"
+
+
+def report_progress(**event: Any) -> None:
+    """Append ``event`` to the progress file named by ``$MAM_PROGRESS_FILE``, if any (never fails the work)."""
+    path = os.environ.get(PROGRESS_ENV)
+    if path:
+        with suppress(OSError), open(path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+
+
 #: How long a rank waits for the other ranks' share of a grid before it gives up (seconds; ``MAM_SHARD_TIMEOUT``).
 SHARD_TIMEOUT = 24 * 3600.0
 
@@ -109,7 +123,10 @@ def run_grid(
     mine = [i for i, r in enumerate(stored) if r is None and (not split or i % world == rank)]
     label = f"{desc} [rank {rank}/{world}]" if world > 1 else desc
     bar = tqdm(total=len(mine), desc=label, disable=not progress or not mine, leave=False)
+    report_progress(event="grid", desc=label, total=len(configs), stored=len(configs) - sum(r is None for r in stored),
+                    todo=len(mine))
     for i in mine:
+        start = time.perf_counter()
         result = dict(evaluate(configs[i]))
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
@@ -118,6 +135,7 @@ def run_grid(
             store.put(configs[i], result)
         stored[i] = result
         bar.update(1)
+        report_progress(event="done", desc=label, seconds=time.perf_counter() - start)
     bar.close()
     if split:
         _wait_for_others(store, configs, stored, rank, poll_seconds)
