@@ -95,6 +95,8 @@ bench: setup
 	$(PY) benchmarks/bench_prefix_cache.py
 	$(PY) benchmarks/bench_whisper_cpu.py --utterances 8
 	$(PY) benchmarks/bench_lmam_step.py
+	$(PY) benchmarks/bench_whisper_prefix.py
+	$(PY) benchmarks/paper_cost.py
 
 clean:
 	rm -rf $(BUILD)

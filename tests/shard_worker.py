@@ -89,8 +89,8 @@ def finetune(out: Path, processes: int) -> None:
 
     model, extractor, tokenizer = finetune_model()
     settings = TrainSettings(lr=1e-3, batch_size=4, micro_batch=2, epochs=2, warmup=0.0)
-    train(model, CTCTask(extractor, tokenizer), finetune_examples(), settings, seed=0, run_dir=out / f"ft-run-{processes}",
-          progress=False)
+    train(model, CTCTask(extractor, tokenizer), finetune_examples(), settings, seed=0,
+          run_dir=out / f"ft-run-{processes}", progress=False)
     if process_rank()[0] == 0:
         torch.save(model.state_dict(), out / f"finetune-{processes}.pt")
 
