@@ -21,11 +21,13 @@ results. :meth:`CachedCTCTranscriber.transcribe_merged` additionally checks the 
 
 `CachedCTCTranscriber` wraps a :class:`~mamlib.asr.recognizers.CTCTranscriber` for a fixed list of waveforms and returns
 exactly the strings ``CTCTranscriber.transcribe`` would (same length-sorted batches, same padding and masks).
+:class:`~mamlib.asr.whisper.CachedWhisperTranscriber` does the same for Whisper's encoder (only the encoder is merged;
+the decoder runs on the encoder output of every configuration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +75,7 @@ def deepest_level(levels: Iterable[int], lams: Sequence[float]) -> int:
 
 
 @dataclass(frozen=True)
-class _CTCParts:
+class SuffixParts:
     layers: nn.ModuleList
     final_norm: nn.Module | None
     dropout: nn.Module
@@ -81,7 +83,25 @@ class _CTCParts:
     frontend: list[nn.Parameter | Tensor]
 
 
-def _ctc_parts(model: nn.Module) -> _CTCParts:
+def _suffix_parts(layers: nn.ModuleList, final_norm: nn.Module | None, head: nn.Module, dropout: nn.Module,
+                  everything: nn.Module) -> SuffixParts:
+    """The suffix (layers, final norm, head) and, as the frontend, every other tensor of ``everything``."""
+    suffix = {id(t) for m in (layers, head, *([final_norm] if final_norm is not None else []))
+              for t in (*m.parameters(), *m.buffers())}
+    frontend = [t for t in (*everything.parameters(), *everything.buffers()) if id(t) not in suffix]
+    return SuffixParts(layers, final_norm, dropout, head, frontend)
+
+
+def whisper_encoder_parts(encoder: nn.Module) -> SuffixParts:
+    """A Whisper encoder as a cacheable network: the convolutions and positions are the frontend, the suffix its
+    layers and final LayerNorm; the "head" is the identity, so a batch's output is the encoder's last hidden state."""
+    layers = getattr(encoder, "layers", None)
+    if not isinstance(layers, nn.ModuleList) or not hasattr(encoder, "conv1"):
+        raise ValueError(f"{type(encoder).__name__} is not a Whisper encoder (conv1, layers, layer_norm)")
+    return _suffix_parts(layers, encoder.layer_norm, nn.Identity(), nn.Identity(), encoder)
+
+
+def _ctc_parts(model: nn.Module) -> SuffixParts:
     base = getattr(model, "base_model", None)
     encoder = getattr(base, "encoder", None)
     layers = getattr(encoder, "layers", None)
@@ -94,13 +114,7 @@ def _ctc_parts(model: nn.Module) -> _CTCParts:
         raise ValueError("models with an adapter after the encoder (config.add_adapter) are not supported")
     stable = bool(getattr(model.config, "do_stable_layer_norm", False))
     final_norm = encoder.layer_norm if stable else None
-    suffix = {id(t) for t in layers.parameters()} | {id(t) for t in lm_head.parameters()}
-    suffix |= {id(t) for t in layers.buffers()} | {id(t) for t in lm_head.buffers()}
-    if final_norm is not None:
-        suffix |= {id(t) for t in final_norm.parameters()}
-    frontend = [t for t in (*model.parameters(), *model.buffers()) if id(t) not in suffix]
-    dropout = getattr(model, "dropout", None) or nn.Identity()
-    return _CTCParts(layers, final_norm, dropout, lm_head, frontend)
+    return _suffix_parts(layers, final_norm, lm_head, getattr(model, "dropout", None) or nn.Identity(), model)
 
 
 @torch.no_grad()
@@ -129,6 +143,7 @@ class _Entry:
 
 class PrefixCache:
     """Hidden states entering layers ``levels`` of a ``*ForCTC`` model, for a fixed list of input batches.
+    ``parts`` describes another network the same way (:func:`whisper_encoder_parts` for Whisper's encoder).
 
     ``batches`` are keyword-argument dicts for ``model(**batch)`` (``input_values`` and, if used, ``attention_mask``).
     ``levels`` are layer indices in ``[0, num_layers]`` (``num_layers``: only the head is recomputed). The cached
@@ -151,11 +166,12 @@ class PrefixCache:
         storage_device: torch.device | str | None = None,
         cuda_graphs: bool = False,
         progress: bool = False,
+        parts: Callable[[nn.Module], SuffixParts] | None = None,
     ) -> None:
         if model.training:
             raise ValueError("PrefixCache needs the model in eval mode (dropout and LayerDrop off): call model.eval()")
         self.model = model
-        self._parts = _ctc_parts(model)
+        self._parts = (parts or _ctc_parts)(model)
         self.num_layers = len(self._parts.layers)
         wanted = [levels] if isinstance(levels, int) else list(levels)
         if not wanted:

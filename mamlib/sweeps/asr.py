@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr, make_transcriber
+from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
 from mamlib.merge.sources import build_mergers
 from mamlib.models.build import LoadedModel, build_model
 from mamlib.presets.schema import ASRSetup, CorpusSpec, Preset
@@ -40,10 +41,11 @@ class ASRRig(MergeRig):
 class ASRSweep:
     """One corpus of an :class:`ASRRig`: ``run(grid)`` returns a row per configuration, WER (%) in ``wer``.
 
-    With ``reuse_prefix`` (default), a CTC target computes what no configuration changes once per split
-    (:class:`~mamlib.asr.prefix_cache.CachedCTCTranscriber`): the convolutional features and positional convolution
-    for all-layer merges (Table 1), and also the unmerged bottom layers for layer subsets (Table 2) — the
-    transcripts are identical, the sweep faster.
+    With ``reuse_prefix`` (default), the target computes what no configuration changes once per split
+    (:class:`~mamlib.asr.prefix_cache.CachedCTCTranscriber` for CTC targets,
+    :class:`~mamlib.asr.whisper.CachedWhisperTranscriber` for Whisper): the features and convolutions for all-layer
+    merges (Table 1), and also the unmerged bottom layers for layer subsets (Tables 2 and 3) — the transcripts are
+    identical, the sweep faster.
     """
 
     rig: ASRRig
@@ -59,14 +61,15 @@ class ASRSweep:
         caches: dict[str, Transcriber] = {}
 
         def transcriber_for(split: str) -> Transcriber:
-            if not (self.reuse_prefix and starts and isinstance(rig.transcriber, CTCTranscriber)):
+            if not (self.reuse_prefix and starts and isinstance(rig.transcriber, (CTCTranscriber, WhisperTranscriber))):
                 return rig.transcriber
             if split not in caches:  # called through ``prepare``: the target is unmerged here
                 from mamlib.asr.prefix_cache import CachedCTCTranscriber
 
-                caches[split] = CachedCTCTranscriber(rig.transcriber, [u.audio for u in self.utterances[split]],
-                                                     starts, batch_size=setup.batch_size,
-                                                     batch_seconds=setup.batch_seconds)
+                cached = (CachedCTCTranscriber if isinstance(rig.transcriber, CTCTranscriber)
+                          else CachedWhisperTranscriber)
+                caches[split] = cached(rig.transcriber, [u.audio for u in self.utterances[split]], starts,
+                                       batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
             return caches[split]
 
         def evaluate(split: str) -> dict[str, Any]:
