@@ -27,16 +27,9 @@ PRESET_DIR = Path(__file__).parent
 #: The inference dtypes a preset may ask for.
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
-_TOP_KEYS = frozenset({"name", "description", "device", "asr", "aec"})
-_MERGE_KEYS = frozenset({"target", "source", "lambdas", "noise_seed", "noise_pooling", "batch_size", "layer_map",
-                         "norm_matched", "dtype"})
-_ASR_KEYS = _MERGE_KEYS | {"corpora", "finetune", "batch_seconds"}
-_AEC_KEYS = _MERGE_KEYS | {"data", "head", "folds", "finetune"}
-_MODEL_KEYS = frozenset({"kind", "name", "options"})
-_CORPUS_KEYS = frozenset({"kind", "path", "path_env", "n_dev", "n_test", "n_train", "select_on", "options"})
-_FINETUNE_KEYS = frozenset(f.name for f in fields(TrainSettings)) | {"seeds", "corpora"}
-_HEAD_KEYS = frozenset({"epochs", "lr", "seed", "batch_size", "weight_decay"})
-_FOLD_KEYS = frozenset({"train", "dev", "test"})
+def _keys(cls: type, *, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> frozenset[str]:
+    """The YAML keys of a dataclass: its field names (less ``drop``, plus the YAML-only ``add``)."""
+    return frozenset(f.name for f in fields(cls) if f.name not in drop) | frozenset(add)
 
 
 def check_keys(d: Any, allowed: frozenset[str], where: str, required: tuple[str, ...] = ()) -> Mapping[str, Any]:
@@ -201,16 +194,32 @@ class AECSetup(MergeSetup):
             raise ValueError(f"aec folds overlap: train {self.train_folds}, dev {self.dev_fold}, test {self.test_fold}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
     """A whole experimental scale."""
 
     name: str
-    description: str
-    device: str
     asr: ASRSetup
     aec: AECSetup | None = None
+    description: str = ""
+    device: str = "cpu"
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+# Every key a preset may hold is a field of the dataclass it fills (YAML spellings that differ are named here).
+_TOP_KEYS = _keys(Preset, drop=("raw",))
+_MODEL_KEYS = _keys(ModelSpec, drop=("where",))
+_CORPUS_KEYS = _keys(CorpusSpec, drop=("label",))
+_ASR_KEYS = _keys(ASRSetup)
+_AEC_KEYS = _keys(AECSetup, drop=("train_folds", "dev_fold", "test_fold"), add=("folds",))
+_FINETUNE_KEYS = _keys(TrainSettings) | _keys(FinetuneSetup, drop=("settings",))
+_HEAD_KEYS = frozenset({"epochs", "lr", "seed", "batch_size", "weight_decay"})  # train_head's keyword arguments
+_FOLD_KEYS = frozenset({"train", "dev", "test"})
+
+
+def _given(d: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The keys of ``d`` among ``names`` that the preset sets (absent ones keep the dataclass's default)."""
+    return {k: d[k] for k in names if k in d and d[k] is not None}
 
 
 def _model(d: Any, where: str) -> ModelSpec:
@@ -275,8 +284,8 @@ def parse_preset(raw: Any, where: str = "preset") -> Preset:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
     check_keys(raw, _TOP_KEYS, "preset", required=("name", "asr"))
-    return Preset(name=str(raw["name"]), description=raw.get("description", ""), device=raw.get("device", "cpu"),
-                  asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None, raw=dict(raw))
+    return Preset(name=str(raw["name"]), asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None,
+                  raw=dict(raw), **_given(raw, "description", "device"))
 
 
 def _finetune(d: Any, where: str, with_corpora: bool) -> FinetuneSetup | None:
@@ -321,13 +330,9 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
         target=_model(d["target"], f"{where}.target"),
         source=_model(d["source"], f"{where}.source"),
         lambdas=tuple(lambdas),
-        noise_seed=int(d.get("noise_seed", 0)),
-        noise_pooling=str(d.get("noise_pooling", "matrix")),
-        batch_size=int(d.get("batch_size", 8)),
         layer_map=None if d.get("layer_map") is None else tuple(layer_indices(d["layer_map"], f"{where}.layer_map")),
-        norm_matched=bool(d.get("norm_matched", False)),
-        dtype=str(d.get("dtype", "float32")),
         finetune=_finetune(d.get("finetune"), f"{where}.finetune", with_corpora=where == "asr"),
+        **_given(d, "noise_seed", "noise_pooling", "batch_size", "norm_matched", "dtype"),
     )
 
 
@@ -351,8 +356,8 @@ def _aec(d: Any) -> AECSetup:
     return AECSetup(
         data=_corpus(data.get("label", data["kind"]), data, "aec.data", DATA_OPTIONS, extra=frozenset({"label"})),
         head=dict(head),
-        train_folds=tuple(folds.get("train", (1, 2, 3))),
-        dev_fold=int(folds.get("dev", 4)),
-        test_fold=int(folds.get("test", 5)),
+        **{name: value for name, value in (("train_folds", tuple(folds["train"]) if "train" in folds else None),
+                                           ("dev_fold", folds.get("dev")), ("test_fold", folds.get("test")))
+           if value is not None},
         **_common(d, "aec"),
     )
