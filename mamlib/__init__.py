@@ -43,7 +43,7 @@ _PUBLIC: dict[str, str] = {
     "load_preset": "mamlib.presets.schema",
     "word_error_rate": "mamlib.asr.metrics",
     "normalize_transcript": "mamlib.asr.metrics",
-    "make_transcriber": "mamlib.asr.recognizers",
+    "make_transcriber": "mamlib.asr.transcribe",
     "ResultStore": "mamlib.sweeps.store",
     "SweepGrid": "mamlib.sweeps.grid",
     "open_chapter": "mamlib.report.chapter",

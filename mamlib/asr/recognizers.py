@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,9 +18,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mamlib.asr.metrics import WERReport, word_error_rate
-
-if TYPE_CHECKING:
-    from mamlib.models.build import LoadedModel
 from mamlib.common.audio import SAMPLE_RATE, check_seconds_budget
 from mamlib.common.tensors import length_sorted_batches
 
@@ -132,14 +129,3 @@ def evaluate_asr(
     hyps = transcriber.transcribe([u.audio for u in utterances], batch_size=batch_size, batch_seconds=batch_seconds,
                                   progress=progress)
     return word_error_rate([u.text for u in utterances], hyps, [u.id for u in utterances])
-
-
-def make_transcriber(loaded: LoadedModel, device: str | torch.device = "cpu") -> Transcriber:
-    """The recognizer of a built speech model: greedy CTC for ``*ForCTC`` models, greedy decoding for Whisper."""
-    if loaded.architecture == "ctc":
-        return CTCTranscriber(loaded.model, loaded.feature_extractor, loaded.tokenizer, device)
-    if loaded.architecture == "whisper":
-        from mamlib.asr.whisper import WhisperTranscriber
-
-        return WhisperTranscriber(loaded.model, (loaded.feature_extractor, loaded.tokenizer), device=device)
-    raise ValueError(f"a {loaded.architecture!r} model is not a speech recognizer (a CTC model or Whisper)")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr, make_transcriber
+from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr
+from mamlib.asr.transcribe import make_transcriber
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
 from mamlib.merge.sources import build_mergers
 from mamlib.models.build import LoadedModel, build_model

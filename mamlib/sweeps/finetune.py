@@ -29,7 +29,8 @@ from torch import nn
 
 from mamlib.aec.encoders import embed
 from mamlib.aec.head import labels, predict
-from mamlib.asr.recognizers import evaluate_asr, make_transcriber
+from mamlib.asr.recognizers import evaluate_asr
+from mamlib.asr.transcribe import make_transcriber
 from mamlib.finetune.loop import train
 from mamlib.finetune.settings import TrainSettings
 from mamlib.finetune.tasks import AECTask, AudioClassifier, CTCTask, Task, WhisperTask
