@@ -11,7 +11,8 @@ from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
 from mamlib.selection.picks import layer_similarities, picks, picks_table, scaled_ks, table3_block
-from mamlib.sweeps.grid import SweepGrid, layer_label
+from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
+from mamlib.sweeps.store import run_grid
 
 NORMALIZATIONS = ("none", "l2")
 
@@ -38,16 +39,31 @@ class LayerPicks:
 
 
 def layer_picks(ch: Chapter) -> LayerPicks:
-    """Score every target layer against the text source on each selectable corpus's dev split, and pick."""
+    """Score every target layer against the text source on each selectable corpus's dev split, and pick.
+
+    The scores are stored in the results store by their configuration (the text model is built only when some
+    corpus's scores are missing), so a re-render reads them back."""
     rig, setup = ch.asr_rig, ch.preset.asr
     ks = scaled_ks(rig.num_layers)
-    text = build_model(setup.source, ch.preset.device)
-    if text.tokenizer is None:
-        raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a text source")
-    scores = {label: layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[label]["dev"],
-                                        rig.merger.layer_map, batch_size=setup.batch_size,
-                                        batch_seconds=setup.batch_seconds)
-              for label in ch.selectable}
+    text = None
+
+    def score(config: dict) -> dict:
+        nonlocal text
+        if text is None:
+            text = build_model(setup.source, ch.preset.device)
+            if text.tokenizer is None:
+                raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a "
+                                 "text source")
+        table = layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[config["label"]]["dev"],
+                                   rig.merger.layer_map, batch_size=setup.batch_size,
+                                   batch_seconds=setup.batch_seconds)
+        return {"scores": table.to_dict("records")}
+
+    configs = [results_config(ch.preset, setup, ch.preset.asr.corpora[label].as_dict(), "asr-similarity",
+                              source_model=setup.source.as_dict(), split="dev", label=label)
+               for label in ch.selectable]
+    rows = run_grid(configs, score, ch.store, desc="layer similarities")
+    scores = {row["label"]: pd.DataFrame(row["scores"]) for row in rows}
     picked = {(label, norm): picks(scores[label], ks, norm) for label in ch.selectable for norm in NORMALIZATIONS}
     return LayerPicks(scores, picked, ks)
 

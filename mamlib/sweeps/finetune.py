@@ -165,7 +165,7 @@ class FinetuneStudy:
             for method in METHODS:
                 run = "ft" if method == "mam-ft" and start is None else method
                 out.append((method, results_config(
-                    self.rig, self.target.data, setup.experiment.replace("interpolation", "finetune"),
+                    self.rig.preset, setup, self.target.data, setup.experiment.replace("interpolation", "finetune"),
                     source_model=setup.source.as_dict(), method=run, start=start if run == "mam-ft" else None,
                     settings=self.settings.as_dict(), seed=int(seed))))
         return out

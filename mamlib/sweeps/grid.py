@@ -94,15 +94,15 @@ class Sweep(Protocol):
     def run(self, grid: SweepGrid = FULL_GRID) -> pd.DataFrame: ...
 
 
-def results_config(rig: Any, data: Mapping[str, Any], experiment: str, **fields: Any) -> dict[str, Any]:
-    """The one builder of results-store keys (sweeps and fine-tuning alike): what produced a result.
+def results_config(preset: Preset, setup: MergeSetup, data: Mapping[str, Any], experiment: str, **fields: Any
+                   ) -> dict[str, Any]:
+    """The one builder of results-store keys (sweeps, fine-tuning, similarity scores): what produced a result.
 
-    The rig's part — preset, device, target and its dtype, layer map, the evaluation batching
+    The setup's part — preset, device, target and its dtype, layer map, the evaluation batching
     (:meth:`~mamlib.presets.schema.MergeSetup.batching`) — and the ``data`` evaluated, plus the experiment's own
-    ``fields`` (source, λ, layers, split; or method, start, settings, seed). ``rig`` needs ``preset`` and ``setup``.
+    ``fields`` (source, λ, layers, split; or method, start, settings, seed).
     """
-    setup = rig.setup
-    return {"experiment": experiment, "preset": rig.preset.name, "device": rig.preset.device,
+    return {"experiment": experiment, "preset": preset.name, "device": preset.device,
             "target": setup.target.as_dict(), "dtype": setup.dtype,
             "layer_map": list(setup.layer_map) if setup.layer_map else None, "corpus": dict(data),
             "batching": setup.batching(), **fields}
@@ -132,7 +132,7 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                         continue
                     seen_baseline |= baseline
                     configs.append(results_config(
-                        rig, data, setup.experiment,
+                        rig.preset, setup, data, setup.experiment,
                         source="none" if baseline else kind,
                         source_model=None if baseline else setup.source.as_dict(),
                         noise=None if baseline or not source_kind.random else setup.noise.as_dict(),
