@@ -16,8 +16,7 @@ The names a user's own script needs are importable from the top: ``from mamlib i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mamlib.common.lazy import lazy_exports
 
 #: Part of every results-store key: bump it whenever a change alters computed results (e.g. the WER normalization).
 __version__ = "0.4.0"
@@ -25,12 +24,12 @@ __version__ = "0.4.0"
 #: Public name → the module that defines it (imported on first use, so ``import mamlib`` stays light).
 _PUBLIC: dict[str, str] = {
     "interpolate": "mamlib.merge.interpolation",
-    "layer_lambdas": "mamlib.merge.interpolation",
+    "layer_lambdas": "mamlib.merge.schedule",
     "convex_combination": "mamlib.merge.interpolation",
     "AttentionMerger": "mamlib.merge.merger",
     "AttentionWeights": "mamlib.merge.merger",
     "MultiSourceMerger": "mamlib.merge.merger",
-    "evenly_spaced_layer_map": "mamlib.merge.merger",
+    "evenly_spaced_layer_map": "mamlib.merge.schedule",
     "AttentionFamily": "mamlib.merge.families",
     "register_family": "mamlib.merge.families",
     "detect_family": "mamlib.merge.families",
@@ -44,19 +43,14 @@ _PUBLIC: dict[str, str] = {
     "word_error_rate": "mamlib.asr.metrics",
     "normalize_transcript": "mamlib.asr.metrics",
     "make_transcriber": "mamlib.asr.transcribe",
+    "load_corpus": "mamlib.asr.corpora",
+    "match_norm": "mamlib.merge.interpolation",
+    "LoadedModel": "mamlib.models.build",
+    "cache_root": "mamlib.common.paths",
     "ResultStore": "mamlib.sweeps.store",
     "SweepGrid": "mamlib.sweeps.grid",
     "open_chapter": "mamlib.report.chapter",
 }
 
 __all__ = ["__version__", *_PUBLIC]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'mamlib' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

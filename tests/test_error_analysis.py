@@ -20,7 +20,7 @@ from mamlib.analysis.errors import (
     transcript_changes,
     word_changes,
 )
-from mamlib.analysis.summary import analyse_sweep, findings
+from mamlib.analysis.summary import analyse_sweep, error_findings
 
 
 def fixed(word: str) -> str:
@@ -219,7 +219,7 @@ def test_analysis_of_stored_results(tmp_path):
     one_speaker = analyse_sweep("tiny", df, 0.1, speakers=dict.fromkeys(IDS, "us"), n_resamples=200)
     assert one_speaker.speakers is None
 
-    found = findings({"tiny": a})
+    found = error_findings({"tiny": a})
     assert found["first_corpus"] == "tiny" and found["lambda"] == "0.10"
     assert (found["improved"], found["worsened"], found["identical"]) == ("3", "1", "0")
     assert found["first_verdict"] == a.interval.verdict
@@ -239,7 +239,7 @@ def test_analysis_when_dev_chose_lambda_zero(tmp_path):
         {"split": "test", "source": "none", "lambda": 0.0, "layers": "all", "ids": ["c1", "c2"], "labels": [0, 1],
          "predictions": [0, 0]}]), 0.0, n_resamples=200)
     assert aec.changes is None and aec.interval.verdict == "within noise"
-    found = findings({"tiny": a}, aec)
+    found = error_findings({"tiny": a}, aec)
     assert found["first_verdict"] == "within noise" and found["aec_verdict"] == "within noise"
     assert found["outside"] == "none"
     assert found["degenerate"] == ("For tiny and AEC (clips) the merged model is the unmerged one, nothing changed, "
@@ -253,5 +253,5 @@ def test_dev_chose_zero_shown_at_another_lambda_is_marked_illustrative(tmp_path)
     shown = analyse_sweep("tiny", df, lam, chosen=0.0, n_resamples=200)
     assert shown.illustrative and not shown.degenerate and shown.chosen == 0.0
     assert not analyse_sweep("tiny", df, lam, chosen=lam, n_resamples=200).illustrative
-    sentence = findings({"tiny": shown})["degenerate"]
+    sentence = error_findings({"tiny": shown})["degenerate"]
     assert sentence.startswith(f"For tiny (λ = {lam:.2f}) the dev split chose λ = 0") and "illustration" in sentence

@@ -77,3 +77,14 @@ def test_import_and_preset_checks_load_no_model_classes():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_book_facade_resolves_every_name():
+    """Every name the chapters import from ``mamlib.report`` is a function, class or table, never a module that a
+    submodule of the same name would shadow."""
+    import types
+
+    import mamlib.report as report
+
+    for name in report.BOOK:
+        assert not isinstance(getattr(report, name), types.ModuleType), name

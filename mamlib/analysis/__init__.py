@@ -23,11 +23,11 @@ from mamlib.analysis.errors import (
     transcript_changes,
     word_changes,
 )
-from mamlib.analysis.summary import PairAnalysis, analyse_sweep, findings
+from mamlib.analysis.summary import PairAnalysis, analyse_sweep, error_findings
 
 __all__ = [
     "ImprovementSplit", "PairAnalysis", "PairedInterval", "TranscriptChanges", "WordChange", "analyse_sweep",
-    "compare_rows", "compare_to_unmerged", "edit_counts", "findings", "improvement_split", "improvement_table",
+    "compare_rows", "compare_to_unmerged", "edit_counts", "error_findings", "improvement_split", "improvement_table",
     "intervals_table", "item_errors", "paired_bootstrap", "select_row", "speaker_wer", "table6_beside",
     "transcript_changes", "word_changes", "word_errors",
 ]

@@ -104,7 +104,7 @@ def degenerate_sentence(analyses: Mapping[str, PairAnalysis]) -> str:
     return " ".join(parts)
 
 
-def findings(asr: Mapping[str, PairAnalysis], aec: PairAnalysis | None = None) -> dict[str, str]:
+def error_findings(asr: Mapping[str, PairAnalysis], aec: PairAnalysis | None = None) -> dict[str, str]:
     """The values Chapter 5's prose quotes (strings, for glue): the first corpus's λ and change counts, the
     intervals of every comparison, which are outside noise, and the λ = 0 cases."""
     first_label, first = next(iter(asr.items()))

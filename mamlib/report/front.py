@@ -291,9 +291,9 @@ def table3_headlines(ch: Chapter) -> list[Headline]:
 
 def table5_headlines(ch: Chapter) -> list[Headline]:
     """Table 5: L-MAM + FT against plain FT (means over seeds), per fine-tuned task."""
-    from mamlib.report.table5 import table5
+    from mamlib.report.table5 import finetune_table5
 
-    t5 = table5(ch, progress=False)
+    t5 = finetune_table5(ch, progress=False)
     stats = t5.stats().set_index(["corpus", "row"])
     paper = paper_table("table5")
     rows = []

@@ -91,7 +91,7 @@ def aec_table1(ch: Chapter) -> Table1:
     return Table1({label: df}, {label: table1_block(df, value="error")}, {label: _paper("ESC-50")}, choice, "error")
 
 
-def findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]:
+def table1_findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]:
     """The numbers Chapter 1's prose quotes, for the first ASR corpus (and the AEC clips): λ chosen on dev, test
     error unmerged and merged, the relative change, and how often the real source beats noise of its moments."""
     first = next(iter(asr.sweeps))

@@ -150,7 +150,7 @@ def _runs(study: FinetuneStudy) -> pd.DataFrame:
     return df[["corpus", "method", "seed", "value", "lambdas", "losses", "steps", "train_seconds"]]
 
 
-def table5(ch: Chapter, progress: bool = True) -> Table5:
+def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     """Table 5's protocol on every task the preset fine-tunes: its ASR corpora (``asr.finetune.corpora``) and the
     AEC clips (when ``aec.finetune`` is set)."""
     runs, mam, unmerged, kinds, init, blocks = [], {}, {}, {}, {}, {}
