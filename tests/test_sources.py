@@ -51,7 +51,7 @@ def test_a_registered_kind_is_swept_like_the_built_in_ones(hubert, bert):
 
     kind = register_source_kind(SourceKind("zeros", "Zeros", selectable=False, build=zeros), replace=True)
     preset = load_preset("smoke")
-    rig = MergeRig(preset, preset.asr, build_mergers(hubert, bert, ["source", kind.name]))
+    rig = MergeRig(preset=preset, setup=preset.asr, mergers=build_mergers(hubert, bert, ["source", kind.name]))
     configs = sweep_configs(rig, {"kind": "fake"}, SweepGrid(lambdas=(0.0, 0.1)))
     assert [(c["split"], c["source"]) for c in configs] == [
         ("dev", "none"), ("dev", "source"), ("test", "none"), ("test", "source"), ("test", "zeros")]

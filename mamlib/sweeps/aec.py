@@ -33,12 +33,12 @@ def preset_clips(spec: CorpusSpec, cache_dir: str | Path) -> list[Clip]:
     return load_clips(spec.kind, cache_dir, spec.resolved_path(), path_setting=setting, **spec.options)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AECRig(MergeRig):
     """The preset's frozen audio encoder, its clips split by fold, and one reversible merger per source kind."""
 
-    encoder: AudioEncoder = field(default=None)  # type: ignore[assignment]
-    clips: FoldSplit = field(default=None)  # type: ignore[assignment]
+    encoder: AudioEncoder
+    clips: FoldSplit
     _head: nn.Linear | None = field(default=None, repr=False)
 
     @classmethod
@@ -52,7 +52,7 @@ class AECRig(MergeRig):
                                 layer_map=setup.layer_map, noise=setup.noise)
         clips = split_folds(preset_clips(setup.data, cache_dir), train=setup.train_folds, dev=setup.dev_fold,
                             test=setup.test_fold)
-        return cls(preset, setup, mergers, encoder, clips)
+        return cls(preset=preset, setup=setup, mergers=mergers, encoder=encoder, clips=clips)
 
     @property
     def aec(self) -> AECSetup:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,13 @@ from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
 from mamlib.sweeps.store import ResultStore
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ASRRig(MergeRig):
     """The preset's target recognizer with one reversible merger per source kind."""
 
-    transcriber: Transcriber = field(default=None)  # type: ignore[assignment]
+    transcriber: Transcriber
     #: The built target (network, feature extractor, tokenizer), e.g. to copy it for fine-tuning.
-    loaded: LoadedModel = field(default=None)  # type: ignore[assignment]
+    loaded: LoadedModel
 
     @classmethod
     def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
@@ -35,7 +35,7 @@ class ASRRig(MergeRig):
         source = build_model(setup.source, preset.device).model
         mergers = build_mergers(transcriber.model, source, setup.source_kinds if kinds is None else list(kinds),
                                 layer_map=setup.layer_map, noise=setup.noise)
-        return cls(preset, setup, mergers, transcriber, loaded)
+        return cls(preset=preset, setup=setup, mergers=mergers, transcriber=transcriber, loaded=loaded)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from mamlib.finetune.settings import TrainSettings
 from mamlib.finetune.tasks import AECTask, AudioClassifier, CTCTask, Task, WhisperTask
 from mamlib.merge.learnable import LearnableMerge
 from mamlib.sweeps.aec import AECRig, AECSweep
-from mamlib.sweeps.asr import ASRSweep
+from mamlib.sweeps.asr import ASRRig, ASRSweep
 from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
 from mamlib.sweeps.store import ResultStore, config_key, run_grid
 
@@ -144,7 +144,7 @@ def aec_target(rig: AECRig) -> FinetuneTarget:
 class FinetuneStudy:
     """Table 5 for one :class:`FinetuneTarget` of a rig: ``run()`` returns one row per fine-tuned run."""
 
-    rig: Any
+    rig: ASRRig | AECRig
     target: FinetuneTarget
     settings: TrainSettings
     seeds: Sequence[int]

@@ -67,7 +67,7 @@ class SweepGrid:
 FULL_GRID = SweepGrid()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MergeRig:
     """A preset's target network with one reversible merger per source kind."""
 
