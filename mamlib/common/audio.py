@@ -6,6 +6,7 @@ I/O goes through ``soundfile`` and resampling through ``torchaudio.functional.re
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,10 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def save_audio(path: str | Path, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write ``wave`` as 16-bit PCM WAV (atomically: a temporary file renamed into place)."""
+    """Write ``wave`` as 16-bit PCM WAV (atomically: a temporary file of this process renamed into place, so
+    processes writing the same file at once, e.g. ranks of a sharded build, each leave a whole one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
     sf.write(str(tmp), wave, sample_rate, subtype="PCM_16", format="WAV")
     tmp.replace(path)

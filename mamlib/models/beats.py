@@ -35,6 +35,7 @@ Deviations from the original Microsoft code, all deliberate:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -581,7 +582,7 @@ def save_beats_checkpoint(model: BEATs, path: str | Path) -> Path:
     }
     if model.label_dict is not None:
         checkpoint["label_dict"] = model.label_dict
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
     torch.save(checkpoint, tmp)
     tmp.replace(path)
     return path
