@@ -424,3 +424,42 @@ def test_the_mam_console_script_dry_run(folders, tmp_path):
     proc = subprocess.run([str(mam), "merge", str(cfg), "--dry-run"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "dry run" in proc.stdout and "L2 × 0.1" in proc.stdout and not (tmp_path / "out").exists()
+
+
+# -- large checkpoints: shards, the card, the streamed path -------------------------------------------------------
+
+
+def test_max_shard_size_writes_an_index_that_loads(folders, tmp_path, capsys):
+    """``--max-shard-size`` splits the weights into Hugging Face shards with their index; the merge is the same as
+    in one file, and the output has a model card. A size that is not one is an argparse error (status 2)."""
+    one = _write(tmp_path / "one", _config(folders, _src(folders, "bert3", 0.1)))
+    many = _write(tmp_path / "many", _config(folders, _src(folders, "bert3", 0.1)))
+    assert _run(["merge", one], capsys)[0] == 0
+    rc, out, err = _run(["merge", many, "--max-shard-size", "40kB"], capsys)
+    assert (rc, err) == (0, "")
+    assert "safetensors shards of at most 40 kB" in out
+    files = sorted(p.name for p in (tmp_path / "many" / "out").iterdir())
+    shards = [f for f in files if re.fullmatch(r"model-\d{5}-of-\d{5}\.safetensors", f)]
+    assert len(shards) > 1 and "model.safetensors.index.json" in files and "model.safetensors" not in files
+    assert {"README.md", "merge_record.json", "config.json", "preprocessor_config.json"} <= set(files)
+    a = HubertForCTC.from_pretrained(tmp_path / "one" / "out").state_dict()
+    b = HubertForCTC.from_pretrained(tmp_path / "many" / "out").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    record = json.loads((tmp_path / "many" / "out" / "merge_record.json").read_text())
+    assert record["merge"]["mode"] == "streaming" and record["merge"]["max_shard_size"] == 40_000
+    assert record["dtype"] == "float32" and record["inputs"]["target"]["state_dict_sha256"] is None
+    with pytest.raises(SystemExit) as exit_:
+        main(["merge", str(many), "--max-shard-size", "lots"])
+    assert exit_.value.code == 2 and "not a size: 'lots'" in capsys.readouterr().err
+
+
+def test_a_folder_without_weights_it_can_stream_is_loaded_as_before(folders, tmp_path, capsys):
+    """Only folders with safetensors or .bin weights are streamed; others (here: none found) go through
+    from_pretrained, which reports what is missing, on one line."""
+    empty = tmp_path / "models" / "config-only"
+    empty.mkdir(parents=True)
+    (empty / "config.json").write_text((folders["bert3"] / "config.json").read_text())
+    cfg = _write(tmp_path / "run", _config(folders, {"model": str(empty), "lambda": 0.1}))
+    rc, _, err = _run(["merge", cfg], capsys)
+    assert rc == 2 and err.startswith("mam: error: sources[0] (") and "cannot load" in err and err.count("\n") == 1
+    assert not (tmp_path / "run" / "out").exists()

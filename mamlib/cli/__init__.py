@@ -1,4 +1,5 @@
-"""The command line: ``mam merge CONFIG.yml [--dry-run] [--force]`` (also ``python -m mamlib merge ...``).
+"""The command line: ``mam merge CONFIG.yml [--dry-run] [--force] [--max-shard-size SIZE]`` (also ``python -m
+mamlib merge ...``).
 
 ``merge`` writes a multi-source attention merge as an ordinary checkpoint (:mod:`mamlib.cli.merge_command`; the
 YAML is described in :mod:`mamlib.cli.merge_config`). Every expected failure — a bad config, a model that cannot be
@@ -30,7 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("config", help="the merge YAML (target, sources, output, ...)")
     merge.add_argument("--dry-run", action="store_true", help="print the layer-by-layer plan; write nothing")
     merge.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    merge.add_argument("--max-shard-size", default="5GB", type=_size, metavar="SIZE",
+                       help="largest safetensors shard written, e.g. 5GB (the default), 500MB, 2GiB")
     return parser
+
+
+def _size(text: str) -> int:
+    from mamlib.merge.streaming import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # "Loading weights" bars would bury the plan
         try:
-            run_merge(args.config, dry_run=args.dry_run, force=args.force, out=sys.stdout)
+            run_merge(args.config, dry_run=args.dry_run, force=args.force, out=sys.stdout,
+                      max_shard_size=args.max_shard_size)
         except (MergeError, ValueError, OSError, yaml.YAMLError) as err:
             print(f"mam: error: {one_line(err, limit=2000)}", file=sys.stderr)
             return EXIT_ERROR

@@ -1,13 +1,22 @@
 """``mam merge CONFIG.yml``: attention merging of one or more sources into a target, written as a plain checkpoint.
 
 The steps: validate the YAML (:mod:`mamlib.cli.merge_config`); refuse an existing output folder unless ``force``;
-load the target and every source (a packaged model, a local folder, or a hub id); find each one's attention family
+open the target and every source (a packaged model, a local folder, or a hub id); find each one's attention family
 (the config's own ``families`` first, then the registered ones); check depths, widths, layer maps and λ; print the
-layer-by-layer plan. Unless it is a dry run, merge in place (:class:`~mamlib.merge.merger.MultiSourceMerger`) and
-write into a temporary sibling of the output folder — the target's processor files, ``model.save_pretrained``
-(config plus safetensors weights) and ``merge_record.json`` (the YAML as parsed, mamlib's version, sha256 hashes of
-the inputs and outputs, the plan) — then rename it into place. A failure removes the temporary folder, so no partial
-output is ever left.
+layer-by-layer plan. Unless it is a dry run, write into a temporary sibling of the output folder — the target's
+config and processor files, the merged weights as safetensors, a model card (``README.md``) and ``merge_record.json``
+(the YAML as parsed, mamlib's version, the dtype, sha256 hashes of the inputs and outputs, the plan) — then rename it
+into place. A failure (a full disk included) removes the temporary folder, so no partial output is ever left.
+
+Two ways to the weights. When the target is a local folder holding safetensors (``model.safetensors`` or shards
+with ``model.safetensors.index.json``) or PyTorch ``.bin`` weights, nothing is loaded: each model is built on the
+``meta`` device from its ``config.json`` to find its family, module names and shapes, the Q/K/V tensors are located
+in the checkpoint's headers, and :func:`~mamlib.merge.streaming.stream_merge` writes the merge tensor by tensor
+(float32 arithmetic, the target's stored dtype kept, shards of at most ``max_shard_size``) — memory stays flat
+whatever the model's size, and a dry run reads configs and headers only. Sources that are not such folders are
+loaded and read from memory. A packaged or hub target is loaded whole, merged in place
+(:class:`~mamlib.merge.merger.MultiSourceMerger`) and written with ``save_pretrained``. In float32 both ways write
+the same numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -16,32 +25,66 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import torch
+import yaml
 from torch import nn
 
 import mamlib
 from mamlib.cli.merge_config import MergeConfig, MergeError, ModelRef, load_merge_config
 from mamlib.merge.families import AttentionFamily, attention_modules, detect_family, get_family, matching_families
-from mamlib.merge.merger import MultiSourceMerger
+from mamlib.merge.merger import AttentionWeights, MultiSourceMerger
+from mamlib.merge.streaming import (
+    DEFAULT_MAX_SHARD_SIZE,
+    AttentionKeys,
+    Checkpoint,
+    CheckpointError,
+    Fetch,
+    OutputTensor,
+    SourceTerms,
+    StreamedCheckpoint,
+    check_blendable,
+    checkpoint_fetch,
+    format_size,
+    locate_attention,
+    plan_shards,
+    stream_merge,
+    torch_dtype_name,
+)
 
 #: The merge record written beside the checkpoint.
 RECORD_NAME = "merge_record.json"
+#: The model card written beside the checkpoint.
+CARD_NAME = "README.md"
 #: File suffixes that hold weights (hashed as inputs; never copied from a target folder as "processor files").
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf")
 #: Files of a target folder that are not carried over: rewritten by ``save_pretrained``, weight indexes, repo files.
-_NOT_COPIED = {"config.json", "generation_config.json", RECORD_NAME, "README.md", ".gitattributes"}
+_NOT_COPIED = {"config.json", "generation_config.json", RECORD_NAME, CARD_NAME, ".gitattributes"}
+#: Files of a streamed target folder copied as they are (``save_pretrained`` would have rewritten them).
+_CONFIG_FILES = ("config.json", "generation_config.json")
+#: A folder of the Hugging Face cache, which names the hub model it holds.
+_HUB_CACHE = re.compile(r"/models--(?P<org>[\w.-]+?)--(?P<name>[\w.-]+)/snapshots/[^/]+$")
+#: Hugging Face ids of the packaged models' upstream checkpoints (for the model card's ``base_model``).
+_PACKAGED_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "whisper-tiny-en": "openai/whisper-tiny.en"}
 
 
 @dataclass
 class LoadedInput:
-    """A target or source as loaded: the network, its attention family, processors (target only), provenance."""
+    """A target or source as opened: the network, its attention family, processors (target only), provenance.
+
+    A streamed input (a local folder with safetensors or ``.bin`` weights, opened while the target is one too) has
+    ``model`` built on the ``meta`` device — module names and shapes, no weights — and ``checkpoint`` / ``keys``
+    saying where its Q/K/V tensors are stored; its ``files`` hashes are filled in while the merge is written.
+    """
 
     ref: ModelRef
     model: nn.Module
@@ -50,14 +93,33 @@ class LoadedInput:
     processors: list[Any] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     provenance: str = ""
+    checkpoint: Checkpoint | None = None
+    keys: AttentionKeys | None = None
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the Q/K/V weights are stored in (``"bfloat16"``); the parameters' dtype for a loaded model."""
+        if self.checkpoint is not None and self.keys is not None:
+            stored = [self.checkpoint.tensors[k].dtype for k in self.keys.weights.values()]
+            return torch_dtype_name(max(set(stored), key=stored.count))
+        param = next(self.model.parameters(), None)
+        return "unknown" if param is None else str(param.dtype).removeprefix("torch.")
 
     def describe(self) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "model": self.ref.model, "origin": self.ref.origin, "location": self.ref.location,
             "provenance": self.provenance, "class": type(self.model).__name__,
-            "family": None if self.family is None else self.family.name,
-            "state_dict_sha256": state_dict_sha256(self.model), "files_sha256": dict(self.files),
+            "family": None if self.family is None else self.family.name, "dtype": self.dtype,
         }
+        if self.checkpoint is None:
+            entry["state_dict_sha256"] = state_dict_sha256(self.model)
+        else:  # the loaded state dict is never built; the stored files are hashed instead
+            entry["state_dict_sha256"] = None
+            entry["weights"] = {"format": self.checkpoint.format, "files": [f.name for f in self.checkpoint.files],
+                                "total_size": self.checkpoint.total_size,
+                                "qkv_keys": None if self.keys is None else self.keys.how}
+        entry["files_sha256"] = dict(self.files)
+        return entry
 
 
 @dataclass
@@ -71,13 +133,18 @@ class MergeOutcome:
 
 
 def run_merge(
-    config_path: str | Path, *, dry_run: bool = False, force: bool = False, out: TextIO | None = None
+    config_path: str | Path, *, dry_run: bool = False, force: bool = False, out: TextIO | None = None,
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, in_memory: bool = False,
 ) -> MergeOutcome:
-    """Run ``mam merge`` on ``config_path``; the plan and a summary are printed to ``out`` (None: silent)."""
+    """Run ``mam merge`` on ``config_path``; the plan and a summary are printed to ``out`` (None: silent). The
+    weights are written as safetensors shards of at most ``max_shard_size`` bytes. ``in_memory`` loads every model
+    whole and merges in place even where the target could be streamed (the way packaged and hub targets go)."""
+    started = time.perf_counter()
     config = load_merge_config(config_path)
     check_output_folder(config, force)
-    target = load_input(config.target, config.families, with_processors=True)
-    sources = [load_input(s.ref, config.families) for s in config.sources]
+    target = load_input(config.target, config.families, with_processors=True, stream=not in_memory)
+    streaming = target.checkpoint is not None
+    sources = [load_input(s.ref, config.families, stream=streaming) for s in config.sources]
     check_not_an_input(config.output, [target, *sources])
     try:
         merger = MultiSourceMerger(
@@ -90,25 +157,36 @@ def run_merge(
         table = merger.lambdas([s.lam for s in config.sources], [s.layers for s in config.sources])
     except ValueError as err:
         raise MergeError(str(err)) from None
+    check_stored_dtypes([target, *sources], config.projections)
     plan = merger.plan(table)
-    text = format_plan(config, target, sources, merger, plan, dry_run=dry_run)
+    notes = _streaming_notes(target, sources, max_shard_size) if streaming else []
+    text = format_plan(config, target, sources, merger, plan, dry_run=dry_run, notes=notes)
     if out is not None:
         print(text, file=out, flush=True)
     if dry_run:
         return MergeOutcome(plan, None, None, text)
-    record = {
+    record: dict[str, Any] = {
         "mamlib_version": mamlib.__version__,
         "versions": _versions(),
         "config_file": str(config.path) if config.path else None,
         "config_sha256": hashlib.sha256(config.text.encode()).hexdigest() if config.text else None,
         "config": config.raw,
-        "inputs": {"target": target.describe(), "sources": [s.describe() for s in sources]},
+        "dtype": target.dtype,
+        "inputs": {},
         "lambdas": table,
         "plan": plan,
     }
-    merger.apply(table)  # the [source][layer] factors checked above
-    written = write_checkpoint(target, config.output, record, force=force)
-    summary = f"wrote {config.output}: {', '.join(sorted(written))}"
+    if streaming:
+        written = write_streamed(config, target, sources, merger, table, record, force=force,
+                                 max_shard_size=max_shard_size)
+    else:
+        merger.apply(table)  # the [source][layer] factors checked above
+        record["merge"] = {"mode": "in-memory", "dtype": target.dtype, "accumulation_dtype": target.dtype,
+                           "max_shard_size": max_shard_size}
+        record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
+        written = write_checkpoint(target, config.output, record, force=force, max_shard_size=max_shard_size,
+                                   card=lambda rec: model_card(config, target, sources, rec))
+    summary = f"wrote {config.output}: {', '.join(sorted(written))} ({time.perf_counter() - started:.1f} s)"
     if out is not None:
         print(summary, file=out, flush=True)
     return MergeOutcome(plan, config.output, record, text + "\n" + summary)
@@ -118,17 +196,29 @@ def run_merge(
 
 
 def load_input(
-    ref: ModelRef, families: Sequence[AttentionFamily] = (), *, with_processors: bool = False
+    ref: ModelRef, families: Sequence[AttentionFamily] = (), *, with_processors: bool = False, stream: bool = False
 ) -> LoadedInput:
-    """Load the model ``ref`` names and find its attention family; any failure is a one-line :class:`MergeError`."""
+    """Open the model ``ref`` names and find its attention family; any failure is a one-line :class:`MergeError`.
+
+    With ``stream``, a local folder holding safetensors or ``.bin`` weights is not loaded: its model is built on
+    the ``meta`` device and its Q/K/V tensors are located in the checkpoint (:func:`open_streamed`)."""
     try:
-        loaded = _LOADERS[ref.origin](ref, with_processors)
+        loaded = open_streamed(ref) if stream and ref.origin == "folder" else None
+        if loaded is None:
+            loaded = _LOADERS[ref.origin](ref, with_processors)
     except MergeError:
         raise
     except Exception as err:  # noqa: BLE001 - any loader failure is reported as "cannot load" on one line
         raise MergeError(f"{ref.label}: cannot load {ref.model!r} ({_origin_words(ref)}): {one_line(err)}") from None
     loaded.model.eval()
     loaded.family = resolve_input_family(loaded.model, ref, families)
+    if loaded.checkpoint is not None:
+        names, shapes = attention_module_names(loaded.model, loaded.family)
+        try:
+            loaded.keys = locate_attention(loaded.checkpoint.tensors, names, loaded.family, shapes,
+                                           what=_where(loaded))
+        except CheckpointError as err:  # its message names the input (``what``)
+            raise MergeError(str(err)) from None
     return loaded
 
 
@@ -146,6 +236,43 @@ def resolve_input_family(model: nn.Module, ref: ModelRef, families: Sequence[Att
         raise MergeError(f"{ref.label}: {err}") from None
 
 
+def attention_module_names(
+    model: nn.Module, family: AttentionFamily
+) -> tuple[dict[tuple[int, str], str], dict[tuple[int, str], tuple[int, ...]]]:
+    """``(layer, projection)`` → the module name ``family`` finds in ``model``, and → its weight's shape."""
+    names = {id(m): n for n, m in model.named_modules()}
+    found = attention_modules(model, family)
+    return ({(i, p): names[id(m)] for i, projs in found.items() for p, m in projs.items()},
+            {(i, p): tuple(m.weight.shape) for i, projs in found.items() for p, m in projs.items()})
+
+
+def open_streamed(ref: ModelRef) -> LoadedInput | None:
+    """A folder's model built on the ``meta`` device from its ``config.json`` (no weight is allocated or read) and
+    its checkpoint's headers; None when the folder holds no safetensors or ``.bin`` weights."""
+    folder = Path(ref.location)
+    checkpoint = Checkpoint.find(folder)
+    if checkpoint is None:
+        return None
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(ref.location)
+    cls = _model_class(config)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config) if cls is AutoModel else cls(config)
+    provenance = f"{cls.__name__} on the meta device from {folder / 'config.json'}; weights read tensor by tensor"
+    return LoadedInput(ref, model, None, [], {}, provenance=provenance, checkpoint=checkpoint)
+
+
+def _model_class(config: Any) -> Any:
+    """The transformers class a folder's config names in ``architectures`` (AutoModel when none is known)."""
+    import transformers
+    from transformers import AutoModel
+
+    classes = [getattr(transformers, a) for a in (getattr(config, "architectures", None) or [])
+               if hasattr(transformers, a)]
+    return classes[0] if classes else AutoModel
+
+
 def _load_packaged(ref: ModelRef, with_processors: bool) -> LoadedInput:
     from mamlib.models.build import build_model
     from mamlib.models.kinds import ModelSpec
@@ -160,13 +287,10 @@ def _load_packaged(ref: ModelRef, with_processors: bool) -> LoadedInput:
 
 
 def _load_pretrained(ref: ModelRef, with_processors: bool) -> LoadedInput:
-    import transformers
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(ref.location)
-    classes = [getattr(transformers, a) for a in (getattr(config, "architectures", None) or [])
-               if hasattr(transformers, a)]
-    cls = classes[0] if classes else AutoModel
+    cls = _model_class(config)
     model = cls.from_pretrained(ref.location)
     files: dict[str, str] = {}
     if ref.origin == "folder":
@@ -207,6 +331,10 @@ def _origin_words(ref: ModelRef) -> str:
     return {"packaged": "a packaged model", "hub": "a Hugging Face hub id"}[ref.origin]
 
 
+def _where(item: LoadedInput) -> str:
+    return f"{item.ref.label} checkpoint {item.ref.location}"
+
+
 # -- checks --------------------------------------------------------------------------------------------------------
 
 
@@ -217,6 +345,16 @@ def check_output_folder(config: MergeConfig, force: bool) -> None:
         raise MergeError(f"output {out} exists and is not a folder; choose another output")
     if out.exists() and not force:
         raise MergeError(f"output folder {out} already exists; choose another output or pass --force to replace it")
+
+
+def check_stored_dtypes(inputs: Sequence[LoadedInput], projections: Sequence[str]) -> None:
+    """Refuse a streamed input whose merged Q/K/V are stored in a dtype that cannot be blended (a quantized one)."""
+    for item in inputs:
+        if item.checkpoint is not None and item.keys is not None:
+            try:
+                check_blendable(item.checkpoint.tensors, item.keys, projections, what=_where(item))
+            except CheckpointError as err:
+                raise MergeError(str(err)) from None
 
 
 def check_not_an_input(output: Path, inputs: Sequence[LoadedInput]) -> None:
@@ -234,29 +372,140 @@ def check_not_an_input(output: Path, inputs: Sequence[LoadedInput]) -> None:
 # -- writing -------------------------------------------------------------------------------------------------------
 
 
-def write_checkpoint(target: LoadedInput, output: Path, record: dict[str, Any], *, force: bool = False) -> list[str]:
-    """Write ``target`` (already merged) as a checkpoint plus the record into ``output``, atomically; the names of
-    the files written."""
+def write_atomically(output: Path, fill: Callable[[Path], None], *, force: bool = False) -> list[str]:
+    """Create a temporary sibling of ``output``, let ``fill`` write into it, and rename it into place (replacing an
+    existing ``output`` only with ``force``); on any failure the temporary folder is removed and an existing output
+    is left as it was. Returns the names of the files written."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's private 0700 would otherwise become the output folder's mode
-        save_processors(target, tmp)
-        target.model.save_pretrained(tmp)
-        record["output"] = {
-            "folder": str(output),
-            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
-            "state_dict_sha256": state_dict_sha256(target.model),
-        }
-        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        fill(tmp)
         names = [p.name for p in tmp.iterdir()]
         _move_into_place(tmp, output, force)
         return names
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_checkpoint(
+    target: LoadedInput, output: Path, record: dict[str, Any], *, force: bool = False,
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, card: Callable[[dict[str, Any]], str] | None = None,
+) -> list[str]:
+    """Write ``target`` (already merged, in memory) as a checkpoint plus the model card and the record into
+    ``output``, atomically; the names of the files written."""
+
+    def fill(tmp: Path) -> None:
+        save_processors(target, tmp)
+        target.model.save_pretrained(tmp, max_shard_size=max_shard_size)
+        if card is not None:
+            (tmp / CARD_NAME).write_text(card(record), encoding="utf-8")
+        record["output"] = {
+            "folder": str(output),
+            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
+            "state_dict_sha256": state_dict_sha256(target.model),
+        }
+        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+
+    return write_atomically(output, fill, force=force)
+
+
+def write_streamed(
+    config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
+    table: Sequence[Sequence[float]], record: dict[str, Any], *, force: bool = False,
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
+) -> list[str]:
+    """Write the merge tensor by tensor from the target's checkpoint (:func:`~mamlib.merge.streaming.stream_merge`)
+    with the target's config and processor files, the model card and the record, atomically. The inputs' weight
+    files and each finished shard are hashed in a background thread while the next shard is written."""
+    assert target.checkpoint is not None and target.keys is not None
+    terms = [SourceTerms(_fetch(src, merger.sources[s]), merger.layer_maps[s], config.sources[s].norm_matched)
+             for s, src in enumerate(sources)]
+
+    def fill(tmp: Path) -> None:
+        save_processors(target, tmp)
+        for name in _CONFIG_FILES:
+            if (Path(target.ref.location) / name).is_file():
+                shutil.copy2(Path(target.ref.location) / name, tmp / name)
+        with BackgroundHasher() as hasher:
+            streamed = [item for item in (target, *sources) if item.checkpoint is not None]
+            for item in streamed:
+                hasher.submit(*_read_files(item))
+            started = time.perf_counter()
+            threads = torch.get_num_threads()
+            torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
+            try:
+                result = stream_merge(target.checkpoint, target.keys, terms, table, tmp,
+                                      projections=config.projections, bias=config.bias,
+                                      max_shard_size=max_shard_size, on_file=hasher.submit)
+            finally:
+                torch.set_num_threads(threads)
+            seconds = time.perf_counter() - started
+            for item in streamed:
+                item.files = {p.name: hasher.result(p) for p in _read_files(item)}
+            record["merge"] = _streamed_summary(target, result, max_shard_size, seconds)
+            record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
+            (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
+            hashes = {p.name: hasher.result(p) if p.name in result.files else sha256_file(p)
+                      for p in sorted(tmp.iterdir()) if p.is_file()}
+        record["output"] = {"folder": str(config.output), "files_sha256": hashes, "state_dict_sha256": None}
+        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+
+    return write_atomically(config.output, fill, force=force)
+
+
+def _fetch(item: LoadedInput, weights: AttentionWeights) -> Fetch:
+    """Where a streamed merge reads a source's Q/K/V: its checkpoint, or (a loaded source) its weights in memory."""
+    if item.checkpoint is not None and item.keys is not None:
+        return checkpoint_fetch(item.checkpoint, item.keys)
+
+    def fetch(layer: int, proj: str, leaf: str) -> torch.Tensor | None:
+        return weights.weights[(layer, proj)] if leaf == "weight" else weights.biases.get((layer, proj))
+
+    return fetch
+
+
+def _read_files(item: LoadedInput) -> list[Path]:
+    assert item.checkpoint is not None
+    return [*item.checkpoint.files, *([item.checkpoint.index] if item.checkpoint.index else [])]
+
+
+def _streamed_summary(target: LoadedInput, result: StreamedCheckpoint, max_shard_size: int,
+                      seconds: float) -> dict[str, Any]:
+    dtype = target.dtype
+    return {"mode": "streaming", "dtype": dtype, "accumulation_dtype": "float64" if dtype == "float64" else "float32",
+            "max_shard_size": max_shard_size, "weight_files": result.files, "total_size": result.total_size,
+            "tensors_merged": result.merged, "tensors_copied": result.copied,
+            "merged_dtypes": dict(result.merged_dtypes), "seconds": round(seconds, 3)}
+
+
+class BackgroundHasher:
+    """sha256 of files in worker threads (file reads and hashlib release the GIL), so hashing overlaps writing.
+    Leaving the ``with`` block waits for the hashes in progress; after an error, the queued ones are cancelled."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:  # leave a core to the merge itself
+            workers = max(1, min(4, (os.cpu_count() or 2) - 1))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mam-sha256")
+        self._futures: dict[Path, Future[str]] = {}
+
+    def submit(self, *paths: Path) -> None:
+        for path in paths:
+            if path not in self._futures:
+                self._futures[path] = self._pool.submit(sha256_file, path)
+
+    def result(self, path: Path) -> str:
+        self.submit(path)
+        return self._futures[path].result()
+
+    def __enter__(self) -> BackgroundHasher:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
 def save_processors(target: LoadedInput, folder: Path) -> None:
@@ -287,14 +536,120 @@ def _move_into_place(tmp: Path, output: Path, force: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+# -- the model card ------------------------------------------------------------------------------------------------
+
+
+def card_model_id(item: LoadedInput) -> tuple[str, bool]:
+    """The name a model card gives ``item``: its Hugging Face id and True when one is known (a hub id, a packaged
+    model's upstream, a folder whose config names the hub model it came from), else its name as written and False."""
+    if item.ref.origin == "hub":
+        return item.ref.model, True
+    if item.ref.origin == "packaged":
+        known = _PACKAGED_HUB_IDS.get(item.ref.model)
+        return (known, True) if known else (item.ref.model, False)
+    cached = _HUB_CACHE.search(Path(item.ref.location).as_posix())
+    if cached:  # a snapshot folder of the Hugging Face cache: models--org--name/snapshots/<revision>
+        return f"{cached['org']}/{cached['name']}", True
+    origin = getattr(getattr(item.model, "config", None), "_name_or_path", "") or ""
+    if origin and not Path(origin).expanduser().exists() and not origin.startswith(("/", ".", "~")) \
+            and origin.count("/") == 1:
+        return origin, True
+    return Path(item.ref.location).name, False
+
+
+def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any]) -> str:
+    """The output's ``README.md``: YAML front matter (``base_model``, ``tags`` with ``merge``, the sources, the
+    library) and a body with the sources, the λ table, the dtype, mamlib's version and the YAML that made it."""
+    base, _ = card_model_id(target)
+    ids = [card_model_id(s)[0] for s in sources]
+    cls = type(target.model).__name__
+    streamed = record.get("merge", {}).get("mode") == "streaming"
+    biases = "interpolated with the same λ" if config.bias == "interpolate" else "the target's own"
+    lines = [
+        "---", card_front_matter(target, sources, record).rstrip(), "---", "", f"# {config.output.name}", "",
+        f"`{base}` ({cls}) with the attention Q/K/V of {len(sources)} source model{'s' * (len(sources) != 1)} "
+        f"merged into it by [mamlib](https://pypi.org/project/mamlib/) {mamlib.__version__} (Multimodal Attention "
+        f"Merging): in every target layer `i`, for {', '.join(p.upper() for p in config.projections)},", "",
+        "    W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target", "",
+        f"Biases: {biases}. Weights: {record.get('dtype')} (the target's dtype"
+        f"{', merged in float32' if streamed else ''}). Everything outside the merged projections is the "
+        "target's, unchanged.", "",
+        "## Sources", "", "| | model | family | source layers used | layer map | norm-matched |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s, (src, cfg) in enumerate(zip(sources, config.sources)):
+        mapping = [row["sources"][s]["source_layer"] for row in record["plan"]]
+        lines.append(f"| sources[{s}] | `{ids[s]}` | {getattr(src.family, 'name', '?')} | "
+                     f"{len({*mapping})} of {_num_layers(src)} | {mapping} | {'yes' if cfg.norm_matched else 'no'} |")
+    lines += ["", "## λ per target layer", "", *_lambda_table(record["plan"], len(sources)), "",
+              "## How it was made", "",
+              f"`mam merge {config.path.name if config.path else 'merge.yml'}` with mamlib {mamlib.__version__}; "
+              f"`{RECORD_NAME}` beside this card has the inputs' and outputs' sha256 hashes and the full plan. "
+              "The merge YAML:", "", "```yaml", (config.text or yaml.safe_dump(dict(config.raw))).rstrip(), "```", "",
+              "Load it as the target model is loaded:", "", "```python", f"from transformers import {cls}", "",
+              f'model = {cls}.from_pretrained("path/to/{config.output.name}")', "```", ""]
+    return "\n".join(lines)
+
+
+def card_front_matter(target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any]) -> str:
+    """The card's YAML: ``base_model`` (the target, then the sources with a known hub id, as a merge lists its
+    parents), ``base_model_relation: merge``, ``tags`` and the sources with their λ. A target known only as a local
+    folder gets a comment asking for its hub id."""
+    base, base_known = card_model_id(target)
+    ids = [card_model_id(s) for s in sources]
+    parents = [base, *(name for name, known in ids if known and name != base)]
+    front: dict[str, Any] = {
+        "base_model": parents if len(parents) > 1 else base, "base_model_relation": "merge",
+        "library_name": "transformers", "tags": ["merge", "mamlib", "multimodal-attention-merging"],
+        "merged_sources": [{"model": name, "lambda": _lambda_summary(record["lambdas"][s])}
+                           for s, (name, _) in enumerate(ids)],
+    }
+    text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
+    if base_known:
+        return text
+    lines = text.splitlines()  # the first line naming the target: `base_model: x` or `- x`
+    at = next(i for i, line in enumerate(lines) if line.rstrip().endswith(f" {base}"))
+    lines[at] += "  # a local folder: write its Hugging Face id here before uploading"
+    return "\n".join(lines) + "\n"
+
+
+def _lambda_table(plan: Sequence[dict[str, Any]], num_sources: int) -> list[str]:
+    rows = ["| layer | " + " | ".join(f"sources[{s}]" for s in range(num_sources)) + " | target |",
+            "|---|" + "---|" * (num_sources + 1)]
+    for row in plan:
+        cells = [f"{e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
+        rows.append(f"| {row['target_layer']} | " + " | ".join(cells) + f" | {row['target_lambda']:.4g} |")
+    return rows
+
+
+def _num_layers(item: LoadedInput) -> int:
+    if item.keys is not None:
+        return item.keys.num_layers
+    return len(attention_modules(item.model, item.family)) if item.family is not None else 0
+
+
+def _lambda_summary(row: Sequence[float]) -> float | dict[str, Any] | list[float]:
+    """One source's λ as the YAML would say it: a number, ``{value, layers}`` for one value on some layers, or one
+    value per layer."""
+    if len(set(row)) == 1:
+        return row[0]
+    nonzero = {lam for lam in row if lam}
+    if len(nonzero) == 1:
+        return {"value": nonzero.pop(), "layers": [i for i, lam in enumerate(row) if lam]}
+    return list(row)
+
+
 # -- hashes and text -----------------------------------------------------------------------------------------------
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """The sha256 of a file, read into one reused buffer (a third faster than ``read()`` per block)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -325,9 +680,23 @@ def _what(item: LoadedInput) -> str:
     return f"{item.ref.model}: {type(item.model).__name__}, family {getattr(item.family, 'name', '?')}"
 
 
+def _streaming_notes(target: LoadedInput, sources: Sequence[LoadedInput], max_shard_size: int) -> list[str]:
+    """The plan's lines on where the weights are read and how they are written, for a streamed merge."""
+    assert target.checkpoint is not None
+    lines = [f"weights    read tensor by tensor; target {target.checkpoint.describe()}"]
+    for s, src in enumerate(sources):
+        where = src.checkpoint.describe() if src.checkpoint is not None else "loaded in memory"
+        lines.append(f"           sources[{s}] {where}")
+    tensors = [OutputTensor(t.key, t.dtype, t.shape, t.nbytes) for t in target.checkpoint.tensors.values()]
+    shards = len(plan_shards(tensors, max_shard_size))
+    lines.append(f"writing    {target.dtype} (merged in float32), {shards} safetensors shard{'s' if shards > 1 else ''}"
+                 f" of at most {format_size(max_shard_size)}")
+    return lines
+
+
 def format_plan(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
-    plan: Sequence[dict[str, Any]], *, dry_run: bool,
+    plan: Sequence[dict[str, Any]], *, dry_run: bool, notes: Sequence[str] = (),
 ) -> str:
     """The layer-by-layer plan as text: what each target layer takes from which source layer, with what λ."""
     name = config.path.name if config.path else "config"
@@ -340,6 +709,7 @@ def format_plan(
                      f"layer map {lmap} ({how})"
                      + (", norm-matched" if cfg.norm_matched else ""))
     lines.append(f"merging {', '.join(merger.projections)}; biases: {config.bias}")
+    lines.extend(notes)
     heads = [f"sources[{s}]" for s in range(len(sources))]
     width = max(14, *(len(h) + 2 for h in heads))
     lines.append("layer  " + "".join(f"{h:<{width}}" for h in heads) + f"{'target':<8}shape")

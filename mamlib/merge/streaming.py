@@ -1,0 +1,662 @@
+"""Merging checkpoints larger than memory: tensor by tensor, from the files on disk, into sharded safetensors.
+
+A :class:`Checkpoint` is a model folder's weights as stored — ``model.safetensors``, the shards that
+``model.safetensors.index.json`` lists, or PyTorch ``.bin`` files — described from the safetensors headers alone
+(each tensor's file, dtype, shape and byte range), so a plan needs no weight. :func:`locate_attention` finds the
+tensors of an attention family's Q/K/V modules among the checkpoint's keys: module names and stored keys may differ
+by a prefix (``bert.``), or spell the module the way older releases did (ViT's ``attention.attention.query``).
+
+:func:`stream_merge` writes the merge. Each merged Q/K/V weight (and bias, when biases are interpolated) is
+``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` computed in float32 (float64 for a float64 target) with the arithmetic of
+:func:`~mamlib.merge.interpolation.convex_combination`, one source at a time, and cast back to the dtype the target
+stores it in; every other tensor is copied byte for byte. The output is safetensors shards of at most
+``max_shard_size`` bytes with the Hugging Face names and index (``model-00001-of-00003.safetensors``,
+``model.safetensors.index.json``), or one ``model.safetensors``. Memory stays at a few Q/K/V matrices and a copy
+buffer whatever the model's size or the number of sources: tensors are read with positioned reads (a memory map
+would keep every page it touched resident) and copied with ``os.copy_file_range``.
+
+A ``.bin`` file is opened only with ``torch.load(..., weights_only=True, mmap=True)``; one that cannot be read that
+way is refused, naming the file — nothing is ever unpickled otherwise.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import struct
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from mamlib.merge.families import PROJECTIONS, AttentionFamily
+from mamlib.merge.interpolation import match_norm
+
+Key = tuple[int, str]
+#: A source's Q/K/V as the merge reads them: ``fetch(source_layer, projection, "weight" | "bias")`` (None: no bias).
+Fetch = Callable[[int, str, str], "Tensor | None"]
+
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+SAFETENSORS_SINGLE = "model.safetensors"
+BIN_INDEX = "pytorch_model.bin.index.json"
+BIN_SINGLE = "pytorch_model.bin"
+#: Where a folder's weights are looked for, in the order ``from_pretrained`` prefers them.
+WEIGHT_LAYOUTS: tuple[tuple[str, str], ...] = (
+    (SAFETENSORS_INDEX, "safetensors"), (SAFETENSORS_SINGLE, "safetensors"), (BIN_INDEX, "bin"), (BIN_SINGLE, "bin"),
+)
+#: ``save_pretrained``'s default shard size in transformers 4 and the Hugging Face hub's usual one (decimal GB).
+DEFAULT_MAX_SHARD_SIZE = 5 * 10**9
+#: Bytes copied per ``copy_file_range`` / read-write round when a tensor is copied as stored.
+COPY_CHUNK = 64 * 2**20
+#: The largest safetensors header accepted (the format's own reader refuses more than 100 MB).
+MAX_HEADER = 100 * 10**6
+
+_DTYPE_NAMES: dict[str, str] = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+    "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "U16": "uint16", "U32": "uint32", "U64": "uint64",
+    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu", "C64": "complex64",
+}
+#: safetensors dtype names → the torch dtypes this build of torch has.
+DTYPES: dict[str, torch.dtype] = {k: getattr(torch, v) for k, v in _DTYPE_NAMES.items() if hasattr(torch, v)}
+_NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
+#: The stored dtypes a Q/K/V tensor may have to be merged (a quantized checkpoint is refused).
+BLENDABLE: tuple[str, ...] = ("F16", "BF16", "F32", "F64")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or merged as stored; the message names the file or the tensor."""
+
+
+@dataclass(frozen=True)
+class StoredTensor:
+    """One tensor of a checkpoint as stored: its file, safetensors dtype name, shape, and byte range in the file
+    (``offset`` is -1 in a ``.bin`` file, whose tensors are read through ``torch.load``)."""
+
+    key: str
+    dtype: str
+    shape: tuple[int, ...]
+    file: Path
+    offset: int
+    nbytes: int
+
+    @property
+    def itemsize(self) -> int:
+        dtype = DTYPES.get(self.dtype)
+        return 1 if dtype is None else dtype.itemsize
+
+
+def torch_dtype_name(dtype: str) -> str:
+    """``"BF16"`` → ``"bfloat16"`` (the name a stored dtype has in torch; unknown names are returned as they are)."""
+    return _DTYPE_NAMES.get(dtype, dtype)
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+
+
+def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[str, str]]:
+    """The tensors a safetensors file holds, from its header alone, and its ``__metadata__``; CheckpointError naming
+    the file when the header is not a valid one or points outside the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path}: not a safetensors file ({size} bytes, too short for a header)")
+        (length,) = struct.unpack("<Q", head)
+        if length > min(MAX_HEADER, size - 8):
+            raise CheckpointError(f"{path}: not a safetensors file (header length {length} in a {size}-byte file)")
+        try:
+            header = json.loads(f.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{path}: not a safetensors file (its header is not JSON: {err})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a safetensors file (its header is not a JSON object)")
+    metadata = header.pop("__metadata__", None) or {}
+    start = 8 + length
+    tensors: dict[str, StoredTensor] = {}
+    for key, info in header.items():
+        try:
+            dtype, shape, (begin, end) = info["dtype"], tuple(int(n) for n in info["shape"]), info["data_offsets"]
+            begin, end = int(begin), int(end)
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{path}: tensor {key!r} has a malformed header entry {info!r}") from None
+        if not 0 <= begin <= end <= size - start:
+            raise CheckpointError(f"{path}: tensor {key!r} lies outside the file (bytes {begin}..{end} of the data, "
+                                  f"which has {size - start})")
+        numel = 1
+        for n in shape:
+            numel *= n
+        if dtype in DTYPES and numel * DTYPES[dtype].itemsize != end - begin:
+            raise CheckpointError(f"{path}: tensor {key!r} ({dtype} {list(shape)}) spans {end - begin} bytes, "
+                                  f"not {numel * DTYPES[dtype].itemsize}")
+        tensors[key] = StoredTensor(key, dtype, shape, path, start + begin, end - begin)
+    return tensors, metadata
+
+
+def load_bin(path: Path) -> dict[str, Tensor]:
+    """A PyTorch ``.bin`` state dict through ``torch.load(weights_only=True, mmap=True)``, nothing else; anything
+    that way cannot read (a pickle with other objects, the legacy non-zip format) is refused naming the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - every way torch.load can fail is a refusal naming the file
+        text = " ".join(str(err).split())[:300]
+        raise CheckpointError(
+            f"{path}: refused: torch.load(weights_only=True, mmap=True) cannot read it ({text}); mam merge unpickles "
+            "nothing else — convert it to safetensors, or save it again with torch.save"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{path}: refused: not a flat state dict of named tensors ({type(state).__name__})")
+    return state
+
+
+def _bin_entry(key: str, tensor: Tensor, path: Path) -> StoredTensor:
+    if tensor.dtype not in _NAMES:
+        raise CheckpointError(f"{path}: tensor {key!r} has dtype {tensor.dtype}, which safetensors cannot store")
+    return StoredTensor(key, _NAMES[tensor.dtype], tuple(tensor.shape), path, -1,
+                        tensor.numel() * tensor.element_size())
+
+
+def _index_files(index: Path) -> list[Path]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        names = sorted(set(weight_map.values()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{index}: not a weight index (a JSON object with a weight_map): {err}") from None
+    files = [index.parent / name for name in names]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise CheckpointError(f"{index} lists shard(s) that are not in the folder: {missing}")
+    return files
+
+
+class Checkpoint:
+    """A model folder's weights as stored, tensor by tensor, read without loading the model.
+
+    ``tensors`` maps every stored key to its :class:`StoredTensor`, in file order. :meth:`read` returns one tensor
+    in its stored dtype; :meth:`copy_to` streams one tensor's bytes into a :class:`ShardWriter`.
+    """
+
+    def __init__(self, folder: Path, files: Sequence[Path], tensors: dict[str, StoredTensor], fmt: str,
+                 index: Path | None = None) -> None:
+        self.folder = folder
+        self.files = list(files)
+        self.tensors = tensors
+        self.format = fmt
+        self.index = index
+        self._bin: tuple[Path, dict[str, Tensor]] | None = None
+
+    @classmethod
+    def find(cls, folder: str | Path) -> Checkpoint | None:
+        """The weights of ``folder`` (see :data:`WEIGHT_LAYOUTS`), or None when it holds none of those files."""
+        folder = Path(folder)
+        for name, fmt in WEIGHT_LAYOUTS:
+            path = folder / name
+            if path.is_file():
+                index = path if name.endswith(".index.json") else None
+                return cls.open(folder, _index_files(path) if index else [path], fmt, index)
+        return None
+
+    @classmethod
+    def open(cls, folder: Path, files: Sequence[Path], fmt: str, index: Path | None = None) -> Checkpoint:
+        """Read the headers of ``files`` (or, for ``.bin`` files, their memory-mapped state dicts' metadata)."""
+        tensors: dict[str, StoredTensor] = {}
+        for path in files:
+            if fmt == "safetensors":
+                found, _ = read_safetensors_header(path)
+            else:
+                found = {k: _bin_entry(k, t, path) for k, t in load_bin(path).items()}
+            for key, entry in found.items():
+                if key in tensors:
+                    raise CheckpointError(f"{folder}: tensor {key!r} is stored twice ({tensors[key].file.name} and "
+                                          f"{path.name})")
+                tensors[key] = entry
+        if not tensors:
+            raise CheckpointError(f"{folder}: {', '.join(f.name for f in files)} hold no tensors")
+        return cls(folder, files, dict(sorted(tensors.items(), key=lambda kv: _file_order(kv[1], files))), fmt,
+                   index)
+
+    @property
+    def total_size(self) -> int:
+        return sum(t.nbytes for t in self.tensors.values())
+
+    def dtype_bytes(self) -> Counter[str]:
+        """Stored bytes per dtype name (``{"BF16": ...}``)."""
+        sizes: Counter[str] = Counter()
+        for t in self.tensors.values():
+            sizes[t.dtype] += t.nbytes
+        return sizes
+
+    def describe(self) -> str:
+        """``2 safetensors shards, 3.09 GB (bfloat16)``."""
+        kinds = ", ".join(torch_dtype_name(d) for d, _ in self.dtype_bytes().most_common())
+        what = (f"{len(self.files)} {self.format} shards" if len(self.files) > 1 else self.files[0].name)
+        return f"{what}, {format_size(self.total_size)} ({kinds})"
+
+    def read(self, key: str) -> Tensor:
+        """Tensor ``key`` as stored (a fresh CPU tensor of its stored dtype and shape)."""
+        entry = self.tensors[key]
+        if self.format == "bin":
+            return self._bin_tensor(entry).clone()
+        if entry.dtype not in DTYPES:
+            raise CheckpointError(f"{entry.file}: tensor {key!r} has dtype {entry.dtype}, which torch cannot read")
+        buf = torch.empty(entry.nbytes, dtype=torch.uint8)
+        with open(entry.file, "rb", buffering=0) as f:
+            f.seek(entry.offset)
+            view, done = memoryview(buf.numpy()), 0
+            while done < entry.nbytes:
+                n = f.readinto(view[done:])
+                if not n:
+                    raise CheckpointError(f"{entry.file}: ends inside tensor {key!r}")
+                done += n
+        return buf.view(DTYPES[entry.dtype]).reshape(entry.shape)
+
+    def copy_to(self, key: str, writer: ShardWriter) -> None:
+        """Write tensor ``key``'s stored bytes into ``writer``, unchanged."""
+        entry = self.tensors[key]
+        if self.format == "bin":
+            writer.write_tensor(self._bin_tensor(entry))
+        else:
+            writer.copy_range(entry.file, entry.offset, entry.nbytes)
+
+    def _bin_tensor(self, entry: StoredTensor) -> Tensor:
+        # One .bin file's memory map at a time: the pages a map has touched stay resident until it is dropped.
+        if self._bin is None or self._bin[0] != entry.file:
+            self._bin = None
+            self._bin = (entry.file, load_bin(entry.file))
+        return self._bin[1][entry.key]
+
+    def release(self) -> None:
+        """Drop the memory map of the ``.bin`` file read last (safetensors files are never mapped)."""
+        self._bin = None
+
+
+def _file_order(entry: StoredTensor, files: Sequence[Path]) -> tuple[int, int]:
+    return files.index(entry.file), entry.offset
+
+
+def format_size(nbytes: int) -> str:
+    """Bytes in decimal units: ``3.09 GB``, ``512 kB``."""
+    size = float(nbytes)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{nbytes} B"
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str | int) -> int:
+    """``"5GB"`` → 5·10⁹, ``"500MiB"`` → 500·2²⁰, ``1000`` → 1000 bytes (as ``save_pretrained``'s max_shard_size)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = _SIZE.fullmatch(str(text))
+        if m is None:
+            raise ValueError(f"not a size: {text!r} (write e.g. 5GB, 500MB or 2GiB)")
+        value = int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+    if value < 1:
+        raise ValueError(f"a shard size must be positive, got {text!r}")
+    return value
+
+
+# -- where the Q/K/V tensors are -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionKeys:
+    """Where a model's Q/K/V tensors are stored: ``(layer, projection)`` → the weight's key, and the bias's key
+    (None where the checkpoint has no bias); ``how`` says how the module names were matched to stored keys."""
+
+    weights: dict[Key, str]
+    biases: dict[Key, str | None]
+    how: str
+
+    @property
+    def num_layers(self) -> int:
+        return 1 + max(layer for layer, _ in self.weights)
+
+
+def locate_attention(
+    stored: Mapping[str, StoredTensor], modules: Mapping[Key, str], family: AttentionFamily,
+    shapes: Mapping[Key, tuple[int, ...]] | None = None, *, what: str = "checkpoint",
+) -> AttentionKeys:
+    """The stored keys of the Q/K/V modules ``modules`` (``(layer, projection)`` → module name, as ``family`` found
+    them in the model) among the checkpoint's keys ``stored``.
+
+    Tried in turn: each module name plus ``.weight``; the same with one prefix dropped from the module names and/or
+    one added (a ``bert.`` the model has and the checkpoint lacks, or the other way round), found from the longest
+    suffix that some stored key shares with the first module name and accepted only if every module then has a
+    stored weight; ``family``'s own pattern over the stored names (which accepts both spellings of models that
+    transformers renames on loading). ``shapes`` (the model's weight shapes) are checked against the stored ones.
+    """
+    order = sorted(modules, key=lambda k: (k[0], PROJECTIONS.index(k[1]) if k[1] in PROJECTIONS else 99, k[1]))
+    names = [modules[k] for k in order]
+    how = "module names"
+    rule = _prefix_rule(names, stored)
+    if rule is not None:
+        drop, add = rule
+        weights = {k: add + name[len(drop):] + ".weight" for k, name in zip(order, names)}
+        if drop or add:
+            how = "module names" + (f" without the prefix {drop!r}" if drop else "") + (
+                f" with the prefix {add!r}" if add else "")
+    else:
+        by_pattern = _pattern_keys(stored, family)
+        if set(by_pattern) != set(modules):
+            sample = [k for k in stored if k.endswith(".weight")][:6]
+            raise CheckpointError(
+                f"{what} stores no tensor for {names[0]}.weight (nor under another prefix), and family "
+                f"{family.name!r} finds {len(by_pattern)} of the {len(modules)} Q/K/V weights among its keys "
+                f"(some of them: {sample})"
+            )
+        weights = by_pattern
+        how = f"the {family.name!r} pattern over the stored names"
+    biases: dict[Key, str | None] = {}
+    for k, key in weights.items():
+        entry = stored[key]
+        if shapes is not None and tuple(shapes[k]) != entry.shape:
+            raise CheckpointError(f"{what}: {key} is stored as {list(entry.shape)}, but the model's config makes it "
+                                  f"{list(shapes[k])}")
+        bias = key[: -len("weight")] + "bias"
+        biases[k] = bias if bias in stored else None
+    return AttentionKeys(weights, biases, how)
+
+
+def _prefix_rule(names: Sequence[str], stored: Mapping[str, StoredTensor]) -> tuple[str, str] | None:
+    """``(drop, add)`` such that ``add + name.removeprefix(drop) + ".weight"`` is stored for every module name."""
+    parts = names[0].split(".")
+    for i in range(len(parts)):
+        tail = ".".join(parts[i:]) + ".weight"
+        drop = ".".join(parts[:i]) + "." if i else ""
+        for key in sorted(k for k in stored if k == tail or k.endswith("." + tail)):
+            add = key[: len(key) - len(tail)]
+            if all(n.startswith(drop) and add + n[len(drop):] + ".weight" in stored for n in names):
+                return drop, add
+    return None
+
+
+def _pattern_keys(stored: Mapping[str, StoredTensor], family: AttentionFamily) -> dict[Key, str]:
+    found: dict[Key, list[str]] = {}
+    for key in stored:
+        if key.endswith(".weight"):
+            hit = family.match(key[: -len(".weight")])
+            if hit is not None:
+                found.setdefault(hit, []).append(key)
+    return {k: keys[0] for k, keys in found.items() if len(keys) == 1}
+
+
+def check_blendable(stored: Mapping[str, StoredTensor], keys: AttentionKeys, projections: Iterable[str],
+                    *, what: str = "checkpoint") -> None:
+    """CheckpointError unless every Q/K/V weight and bias of ``projections`` is stored as F16, BF16, F32 or F64."""
+    chosen = set(projections)
+    for (layer, proj), key in keys.weights.items():
+        for k in (key, keys.biases[(layer, proj)]):
+            if proj in chosen and k is not None and stored[k].dtype not in BLENDABLE:
+                raise CheckpointError(f"{what}: {k} is stored as {stored[k].dtype}; mam merge blends only "
+                                      f"{'/'.join(BLENDABLE)} tensors (not quantized ones)")
+
+
+def checkpoint_fetch(checkpoint: Checkpoint, keys: AttentionKeys) -> Fetch:
+    """A source's :data:`Fetch` that reads its Q/K/V from ``checkpoint`` when the merge needs them."""
+
+    def fetch(layer: int, proj: str, leaf: str) -> Tensor | None:
+        key = keys.weights[(layer, proj)] if leaf == "weight" else keys.biases[(layer, proj)]
+        return None if key is None else checkpoint.read(key)
+
+    return fetch
+
+
+# -- writing -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """One tensor of the output: its key, dtype name, shape and size."""
+
+    key: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+
+
+def shard_names(count: int) -> list[str]:
+    """``model.safetensors`` for one shard; ``model-00001-of-0000N.safetensors`` ... for several."""
+    if count == 1:
+        return [SAFETENSORS_SINGLE]
+    return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+
+
+def plan_shards(tensors: Sequence[OutputTensor], max_shard_size: int) -> list[list[OutputTensor]]:
+    """Consecutive groups of ``tensors`` of at most ``max_shard_size`` bytes each (a larger tensor alone), as
+    ``save_pretrained`` splits a state dict; within a shard, wider dtypes first (as safetensors aligns them)."""
+    shards: list[list[OutputTensor]] = [[]]
+    size = 0
+    for t in tensors:
+        if shards[-1] and size + t.nbytes > max_shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(t)
+        size += t.nbytes
+    return [sorted(s, key=lambda t: -_itemsize(t.dtype)) for s in shards]
+
+
+def _itemsize(dtype: str) -> int:
+    return DTYPES[dtype].itemsize if dtype in DTYPES else 1
+
+
+class ShardWriter:
+    """One safetensors file written front to back: the header (known in advance from the tensors' shapes), then
+    each tensor's bytes in header order. :meth:`close` flushes it to disk and checks every byte was written."""
+
+    def __init__(self, path: Path, tensors: Sequence[OutputTensor], metadata: Mapping[str, str] | None = None):
+        header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
+        offset = 0
+        for t in tensors:
+            header[t.key] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
+            offset += t.nbytes
+        blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        blob += b" " * (-len(blob) % 8)
+        self.path = path
+        self.expected = 8 + len(blob) + offset
+        self.written = 0
+        self._file = open(path, "xb", buffering=0)
+        self._copy_file_range = hasattr(os, "copy_file_range")
+        self.write(struct.pack("<Q", len(blob)) + blob)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``."""
+        view = memoryview(data).cast("B")
+        while view:
+            n = self._file.write(view)
+            if not n:
+                raise OSError(errno.EIO, f"could not write to {self.path}")
+            self.written += n
+            view = view[n:]
+
+    def write_tensor(self, tensor: Tensor) -> None:
+        """Append ``tensor``'s bytes (C order)."""
+        flat = tensor.detach().contiguous().reshape(-1)
+        if flat.numel():
+            self.write(flat.view(torch.uint8).numpy().data)
+
+    def copy_range(self, source: Path, offset: int, nbytes: int) -> None:
+        """Append ``nbytes`` of ``source`` from ``offset``: in the kernel (``copy_file_range``) where it can, else
+        through a bounded buffer."""
+        with open(source, "rb", buffering=0) as src:
+            done = 0
+            while done < nbytes and self._copy_file_range:
+                try:
+                    n = os.copy_file_range(src.fileno(), self._file.fileno(), min(COPY_CHUNK, nbytes - done),
+                                           offset + done)
+                except OSError as err:
+                    if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                        raise
+                    self._copy_file_range = False
+                    break
+                if not n:
+                    raise CheckpointError(f"{source}: ends inside a tensor (byte {offset + done})")
+                done += n
+                self.written += n
+            if done < nbytes:
+                src.seek(offset + done)
+                buf = bytearray(min(COPY_CHUNK, nbytes - done))
+                while done < nbytes:
+                    n = src.readinto(memoryview(buf)[: min(len(buf), nbytes - done)])
+                    if not n:
+                        raise CheckpointError(f"{source}: ends inside a tensor (byte {offset + done})")
+                    self.write(memoryview(buf)[:n])
+                    done += n
+
+    def close(self) -> None:
+        """Flush to the disk (fsync) and close; OSError when fewer bytes were written than the header promises."""
+        try:
+            if self.written != self.expected:
+                raise OSError(errno.EIO, f"{self.path}: wrote {self.written} of {self.expected} bytes")
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+
+    def abort(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class SourceTerms:
+    """One source of a streamed merge: how its Q/K/V are read, its layer map (target layer → source layer) and
+    whether each source matrix is rescaled to the target matrix's Frobenius norm."""
+
+    fetch: Fetch
+    layer_map: Sequence[int]
+    norm_matched: bool = False
+
+
+@dataclass
+class StreamedCheckpoint:
+    """What :func:`stream_merge` wrote: the file names (shards, then the index when there is one), the bytes of
+    tensors, how many tensors were merged and copied, and the dtypes the merged tensors were written in."""
+
+    files: list[str]
+    total_size: int
+    merged: int = 0
+    copied: int = 0
+    merged_dtypes: Counter[str] = field(default_factory=Counter)
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for a float64 target, float32 for everything else (float16, bfloat16 and float32)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def blend_tensor(
+    target: Tensor, terms: Sequence[tuple[Callable[[], Tensor | None], float, bool]]
+) -> Tensor:
+    """``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` for ``terms`` = (read source tensor, λ_s, norm-match it), in the
+    accumulation dtype, one source read at a time, cast back to ``target``'s dtype. A source tensor of None (a
+    missing bias) counts as zero. In float32 this is bit for bit
+    :func:`~mamlib.merge.interpolation.convex_combination`."""
+    acc = target.to(accumulation_dtype(target.dtype))
+    out = acc * (1.0 - float(sum(lam for _, lam, _ in terms)))
+    for read, lam, norm in terms:
+        s = read()
+        if s is None:
+            s = torch.zeros_like(acc)
+        elif tuple(s.shape) != tuple(acc.shape):
+            raise CheckpointError(f"a source tensor of shape {list(s.shape)} for a target of {list(acc.shape)}")
+        s = match_norm(s, acc) if norm else s.to(acc.dtype)
+        out = out + lam * s
+        del s
+    return out.to(target.dtype)
+
+
+def merge_replacements(
+    target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
+    *, projections: Sequence[str] = PROJECTIONS, bias: str = "target",
+) -> dict[str, Callable[[], Tensor]]:
+    """Target key → a function computing its merged tensor, for every Q/K/V weight (and, with ``bias ==
+    "interpolate"``, bias) that some source enters with a non-zero λ; every other tensor is copied as stored."""
+    out: dict[str, Callable[[], Tensor]] = {}
+    for layer in range(target_keys.num_layers):
+        active = [(s, table[s][layer]) for s in range(len(sources)) if table[s][layer] != 0.0]
+        if not active:
+            continue
+        for proj in projections:
+            weight_key = target_keys.weights[(layer, proj)]
+            out[weight_key] = _merger(target, weight_key, sources, active, layer, proj, "weight")
+            bias_key = target_keys.biases[(layer, proj)]
+            if bias == "interpolate" and bias_key is not None:
+                out[bias_key] = _merger(target, bias_key, sources, active, layer, proj, "bias")
+    return out
+
+
+def _merger(target: Checkpoint, key: str, sources: Sequence[SourceTerms], active: Sequence[tuple[int, float]],
+            layer: int, proj: str, leaf: str) -> Callable[[], Tensor]:
+    def merged() -> Tensor:
+        terms = [(_reader(sources[s], layer, proj, leaf), lam, sources[s].norm_matched and leaf == "weight")
+                 for s, lam in active]
+        return blend_tensor(target.read(key), terms)
+
+    return merged
+
+
+def _reader(source: SourceTerms, layer: int, proj: str, leaf: str) -> Callable[[], Tensor | None]:
+    return lambda: source.fetch(source.layer_map[layer], proj, leaf)
+
+
+def stream_merge(
+    target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
+    folder: Path, *, projections: Sequence[str] = PROJECTIONS, bias: str = "target",
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, on_file: Callable[[Path], None] | None = None,
+) -> StreamedCheckpoint:
+    """Write the merge of ``sources`` into ``target`` (``table`` is the checked ``[source][layer]`` λ) into the
+    existing folder ``folder`` as safetensors shards (and their index when there are several). ``on_file`` is
+    called with each file once it is complete (e.g. to hash it while the next one is written)."""
+    replacements = merge_replacements(target, target_keys, sources, table, projections=projections, bias=bias)
+    outputs = [OutputTensor(t.key, t.dtype, t.shape, t.nbytes) for t in target.tensors.values()]
+    shards = plan_shards(outputs, max_shard_size)
+    names = shard_names(len(shards))
+    result = StreamedCheckpoint(files=list(names), total_size=sum(t.nbytes for t in outputs))
+    try:
+        for name, shard in zip(names, shards):
+            writer = ShardWriter(folder / name, shard)
+            try:
+                for t in shard:
+                    _write_one(target, t, replacements.get(t.key), writer, result)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            if on_file is not None:
+                on_file(folder / name)
+    finally:
+        target.release()
+    if len(shards) > 1:
+        index = {"metadata": {"total_size": result.total_size},
+                 "weight_map": {t.key: name for name, shard in zip(names, shards) for t in shard}}
+        path = folder / SAFETENSORS_INDEX
+        path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        result.files.append(SAFETENSORS_INDEX)
+        if on_file is not None:
+            on_file(path)
+    return result
+
+
+def _write_one(target: Checkpoint, t: OutputTensor, merge: Callable[[], Tensor] | None, writer: ShardWriter,
+               result: StreamedCheckpoint) -> None:
+    if merge is None:
+        target.copy_to(t.key, writer)
+        result.copied += 1
+        return
+    tensor = merge()
+    if tuple(tensor.shape) != t.shape or _NAMES.get(tensor.dtype) != t.dtype:
+        raise CheckpointError(f"merged {t.key} came out {tensor.dtype} {list(tensor.shape)}, stored as {t.dtype} "
+                              f"{list(t.shape)}")
+    writer.write_tensor(tensor)
+    result.merged += 1
+    result.merged_dtypes[torch_dtype_name(t.dtype)] += 1
