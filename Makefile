@@ -97,7 +97,7 @@ bench: setup
 	$(PY) benchmarks/bench_lmam_step.py
 	$(PY) benchmarks/bench_whisper_prefix.py
 	$(PY) benchmarks/paper_cost.py
-	$(PY) benchmarks/bench_merge.py --sizes 0.3b,1.5b
+	$(PY) benchmarks/bench_merge.py
 
 clean:
 	rm -rf $(BUILD)
