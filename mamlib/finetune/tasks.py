@@ -24,7 +24,7 @@ from mamlib.asr.metrics import spoken_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.tensors import masked_mean
-from mamlib.models.pretrained import WHISPER_EOT, WHISPER_NO_TIMESTAMPS
+from mamlib.models.whisper_tiny import WHISPER_EOT, WHISPER_NO_TIMESTAMPS
 
 #: Label value the losses ignore (padding of label sequences).
 IGNORE = -100

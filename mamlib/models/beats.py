@@ -19,7 +19,8 @@ The forward pass, in the order it runs:
 
 Checkpoints keep the original on-disk format: ``{"cfg": {...}, "model": state_dict, ["label_dict": {...}]}`` with
 the original parameter names, so the attention projections are ``encoder.layers.N.self_attn.{q,k,v}_proj``
-(registered here as the attention family ``"beats"``).
+(registered with this module as the attention family ``"beats"``). The model kinds ``tiny-beats`` and
+``beats-checkpoint`` are declared at the end.
 
 Deviations from the original Microsoft code, all deliberate:
 
@@ -47,8 +48,11 @@ import torchaudio.compliance.kaldi as kaldi
 from torch import Tensor, nn
 
 from mamlib.common.audio import SAMPLE_RATE
+from mamlib.common.paths import resolve_path
 from mamlib.common.tensors import masked_mean
 from mamlib.merge.families import AttentionFamily, register_family
+from mamlib.models.build import LoadedModel, tiny_options
+from mamlib.models.kinds import TINY_OPTIONS, ModelKind, ModelSpec
 
 #: Statistics of the fbank features BEATs was trained with (the original ``extract_features`` defaults).
 FBANK_MEAN = 15.41663
@@ -600,4 +604,30 @@ BEATS_FAMILY = register_family(
         classes=("BEATs",),
     ),
     replace=True,
+)
+
+
+def _build_tiny(spec: ModelSpec) -> LoadedModel:
+    seed, hidden, layers, heads = tiny_options(spec)
+    torch.manual_seed(seed)
+    return LoadedModel(BEATs(tiny_beats_config(layers=layers, dim=hidden, heads=heads)), "beats")
+
+
+def _build_checkpoint(spec: ModelSpec) -> LoadedModel:
+    """The checkpoint file ``options.path``, else the one the variable ``options.path_env`` names."""
+    env = spec.options.get("path_env")
+    path = resolve_path(spec.options.get("path"), env)
+    if not path:
+        raise FileNotFoundError(
+            f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
+            + (f" or the environment variable {env}" if env else "")
+            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from "
+            "https://github.com/microsoft/unilm/tree/master/beats"
+        )
+    return LoadedModel(load_beats_checkpoint(path), "beats")
+
+
+KINDS = (
+    ModelKind("tiny-beats", TINY_OPTIONS, _build_tiny),
+    ModelKind("beats-checkpoint", frozenset({"path", "path_env"}), _build_checkpoint),
 )

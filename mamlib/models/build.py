@@ -1,5 +1,6 @@
-"""Building the experiments' models from a :class:`~mamlib.models.kinds.ModelSpec`: tiny random ones, hub
-checkpoints, packaged weights — every kind returns one type, :class:`LoadedModel` (network plus its processors).
+"""Building the experiments' models from a :class:`~mamlib.models.kinds.ModelSpec` with the builder its kind declares
+— every kind returns one type, :class:`LoadedModel` (network plus its processors) — and the kinds of this module:
+tiny and randomly initialised HuBERT, BERT and ViT, and checkpoints from a folder or the hub (:func:`load_pretrained`).
 
 The paper's ASR pair is HuBERT-large fine-tuned for CTC (target) and BERT-large-uncased (source), both 24 × 1024
 (Sec. 4). The ``smoke`` preset builds the same architectures tiny and randomly initialised; :func:`hubert_large_config`
@@ -16,21 +17,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
-from transformers import (
-    BertConfig,
-    BertModel,
-    HubertConfig,
-    HubertForCTC,
-    Wav2Vec2CTCTokenizer,
-    Wav2Vec2FeatureExtractor,
-)
 
-from mamlib.common.paths import resolve_path
-from mamlib.models.kinds import MODEL_OPTIONS, ModelSpec
+from mamlib.models.kinds import SEED_OPTIONS, TINY_OPTIONS, ModelKind, ModelSpec, model_kinds
+
+if TYPE_CHECKING:
+    from transformers import BertConfig, HubertConfig, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
 
 #: Characters of the LibriSpeech CTC vocabulary used by facebook/hubert-large-ls960-ft ("|" separates words).
 CTC_CHARACTERS = list("|ETAONIHSRDLUMWCFGYPBVK'XJQZ")
@@ -52,6 +47,8 @@ class LoadedModel:
 
 def char_ctc_tokenizer() -> Wav2Vec2CTCTokenizer:
     """A character CTC tokenizer with the LibriSpeech vocabulary layout (pad=0, ``|`` as word delimiter)."""
+    from transformers import Wav2Vec2CTCTokenizer
+
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
     for c in CTC_CHARACTERS:
         vocab[c] = len(vocab)
@@ -79,6 +76,8 @@ def char_wordpiece_tokenizer():
 
 def speech_feature_extractor() -> Wav2Vec2FeatureExtractor:
     """The feature extractor of HuBERT-large-ft: raw 16 kHz audio, per-utterance normalisation, attention masks."""
+    from transformers import Wav2Vec2FeatureExtractor
+
     return Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True, return_attention_mask=True
     )
@@ -86,6 +85,8 @@ def speech_feature_extractor() -> Wav2Vec2FeatureExtractor:
 
 def hubert_large_config(**overrides: Any) -> HubertConfig:
     """The architecture of ``facebook/hubert-large-ls960-ft`` (24 layers × 1024, stable layer norm, CTC head)."""
+    from transformers import HubertConfig
+
     cfg = dict(
         hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
         do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True, vocab_size=32,
@@ -97,12 +98,15 @@ def hubert_large_config(**overrides: Any) -> HubertConfig:
 
 def bert_large_config(**overrides: Any) -> BertConfig:
     """The architecture of ``bert-large-uncased`` (24 layers × 1024, 16 heads)."""
+    from transformers import BertConfig
+
     cfg = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
     cfg.update(overrides)
     return BertConfig(**cfg)
 
 
-def _tiny_options(spec: ModelSpec) -> tuple[int, int, int, int]:
+def tiny_options(spec: ModelSpec) -> tuple[int, int, int, int]:
+    """``(seed, hidden_size, num_layers, heads)`` of a tiny random model's spec (defaults 0, 64, 4, 4)."""
     o = spec.options
     return int(o.get("seed", 0)), int(o.get("hidden_size", 64)), int(o.get("num_layers", 4)), int(o.get("heads", 4))
 
@@ -111,16 +115,14 @@ def _seed(spec: ModelSpec) -> None:
     torch.manual_seed(int(spec.options.get("seed", 0)))
 
 
-def _origin(spec: ModelSpec) -> Any:
-    return spec.options.get("origin", "package")
-
-
 def _ctc(model: nn.Module, tokenizer: Any = None, feature_extractor: Any = None) -> LoadedModel:
     return LoadedModel(model, "ctc", feature_extractor or speech_feature_extractor(), tokenizer or char_ctc_tokenizer())
 
 
 def _build_tiny_hubert_ctc(spec: ModelSpec) -> LoadedModel:
-    seed, hidden, layers, heads = _tiny_options(spec)
+    from transformers import HubertForCTC
+
+    seed, hidden, layers, heads = tiny_options(spec)
     torch.manual_seed(seed)
     conv = int(spec.options.get("conv_dim", 32))
     tokenizer = char_ctc_tokenizer()
@@ -134,7 +136,9 @@ def _build_tiny_hubert_ctc(spec: ModelSpec) -> LoadedModel:
 
 
 def _build_tiny_bert(spec: ModelSpec) -> LoadedModel:
-    seed, hidden, layers, heads = _tiny_options(spec)
+    from transformers import BertModel
+
+    seed, hidden, layers, heads = tiny_options(spec)
     torch.manual_seed(seed)
     model = BertModel(bert_large_config(
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden,
@@ -143,13 +147,39 @@ def _build_tiny_bert(spec: ModelSpec) -> LoadedModel:
 
 
 def _build_random_hubert_large(spec: ModelSpec) -> LoadedModel:
+    from transformers import HubertForCTC
+
     _seed(spec)
     return _ctc(HubertForCTC(hubert_large_config()))
 
 
 def _build_random_bert_large(spec: ModelSpec) -> LoadedModel:
+    from transformers import BertModel
+
     _seed(spec)
     return LoadedModel(BertModel(bert_large_config()), "text", tokenizer=char_wordpiece_tokenizer())
+
+
+def _build_tiny_vit(spec: ModelSpec) -> LoadedModel:
+    from transformers import ViTConfig, ViTModel
+
+    seed, hidden, layers, heads = tiny_options(spec)
+    torch.manual_seed(seed)
+    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                    intermediate_size=2 * hidden, image_size=32, patch_size=16)
+    return LoadedModel(ViTModel(cfg), "vision")
+
+
+def _build_random_vit_base(spec: ModelSpec) -> LoadedModel:
+    from transformers import ViTConfig, ViTModel
+
+    _seed(spec)
+    return LoadedModel(ViTModel(ViTConfig()), "vision")  # ViT-B/16: 12 × 768, as google/vit-base-patch16-224-in21k
+
+
+# -- hub ids and folders ---------------------------------------------------------------------------------------------
+
+_PRESET_HINT = ". The paper preset needs hub access (or a pre-filled HF cache); the smoke and mini presets run offline."
 
 
 def hub_cache_problem(repo_id: str) -> str | None:
@@ -169,123 +199,82 @@ def hub_cache_problem(repo_id: str) -> str | None:
     return None
 
 
-def _from_hub(spec: ModelSpec, load: Callable[..., Any]) -> Any:
+def model_class_of(config: Any) -> Any:
+    """The transformers class a model's config names in ``architectures`` (AutoModel when none is known)."""
+    import transformers
+    from transformers import AutoModel
+
+    classes = [getattr(transformers, a) for a in (getattr(config, "architectures", None) or [])
+               if hasattr(transformers, a)]
+    return classes[0] if classes else AutoModel
+
+
+def load_pretrained(location: str, model_class: Any = None, *, local_files_only: bool = False,
+                    hint: str = "") -> nn.Module:
+    """The transformers model in a local folder or under a Hugging Face hub id — the one loader of the ``hub-ctc``
+    and ``hub-encoder`` kinds and of ``mam merge``: ``model_class.from_pretrained``, by default the class the
+    model's config names (:func:`model_class_of`). A hub id that cannot be loaded raises an OSError saying what the
+    local hub cache lacks, followed by ``hint``."""
+    from transformers import AutoConfig
+
+    cls = model_class or model_class_of(_fetch(location, AutoConfig.from_pretrained, local_files_only, hint))
+    return _fetch(location, cls.from_pretrained, local_files_only, hint)
+
+
+def _fetch(location: str, load: Callable[..., Any], local_files_only: bool = False, hint: str = "") -> Any:
     try:
-        return load(spec.name, local_files_only=bool(spec.options.get("local_files_only", False)))
+        return load(location, local_files_only=local_files_only)
     except OSError as err:
-        problem = hub_cache_problem(str(spec.name))
-        raise OSError(
-            f"cannot load {spec.name!r} from the Hugging Face hub or its local cache"
-            + (f": {problem}" if problem else f" ({err})")
-            + ". The paper preset needs hub access (or a pre-filled HF cache); the smoke and mini presets run offline."
-        ) from err
+        if Path(location).expanduser().is_dir():
+            raise
+        problem = hub_cache_problem(location)
+        raise OSError(f"cannot load {location!r} from the Hugging Face hub or its local cache"
+                      + (f": {problem}" if problem else f" ({err})") + hint) from err
+
+
+def _hub(spec: ModelSpec) -> dict[str, Any]:
+    """How a ``hub-*`` spec loads: its ``local_files_only`` option, and what a failure adds to the error."""
+    return {"local_files_only": bool(spec.options.get("local_files_only", False)), "hint": _PRESET_HINT}
+
+
+def _from_hub(spec: ModelSpec, load: Callable[..., Any]) -> Any:
+    return _fetch(spec.name, load, **_hub(spec))
 
 
 def _build_hub_ctc(spec: ModelSpec) -> LoadedModel:
     from transformers import AutoModelForCTC, AutoProcessor
 
     processor = _from_hub(spec, AutoProcessor.from_pretrained)
-    return _ctc(_from_hub(spec, AutoModelForCTC.from_pretrained), processor.tokenizer, processor.feature_extractor)
+    model = load_pretrained(spec.name, AutoModelForCTC, **_hub(spec))
+    return _ctc(model, processor.tokenizer, processor.feature_extractor)
 
 
 def _build_hub_encoder(spec: ModelSpec) -> LoadedModel:
     from transformers import AutoModel, AutoTokenizer
 
-    model = _from_hub(spec, AutoModel.from_pretrained)
+    model = load_pretrained(spec.name, AutoModel, **_hub(spec))
     if getattr(model.config, "vocab_size", None) is None:  # an image encoder: no tokenizer
         return LoadedModel(model, "vision")
     return LoadedModel(model, "text", tokenizer=_from_hub(spec, AutoTokenizer.from_pretrained))
 
 
-def _build_minilm(spec: ModelSpec) -> LoadedModel:
-    from mamlib.models.pretrained import load_minilm
-
-    model, tokenizer = load_minilm(origin=_origin(spec))
-    return LoadedModel(model, "text", tokenizer=tokenizer)
-
-
-def _build_whisper_tiny_en(spec: ModelSpec) -> LoadedModel:
-    from mamlib.models.pretrained import load_whisper_tiny_en
-
-    model, processor = load_whisper_tiny_en(origin=_origin(spec))
-    return LoadedModel(model, "whisper", processor.feature_extractor, processor.tokenizer)
-
-
-def checkpoint_path(spec: ModelSpec) -> str:
-    """The checkpoint file of a ``beats-checkpoint`` spec (``options.path`` or the variable ``options.path_env``)."""
-    env = spec.options.get("path_env")
-    path = resolve_path(spec.options.get("path"), env)
-    if not path:
-        raise FileNotFoundError(
-            f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
-            + (f" or the environment variable {env}" if env else "")
-            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from "
-            "https://github.com/microsoft/unilm/tree/master/beats"
-        )
-    return path
-
-
-def _build_tiny_beats(spec: ModelSpec) -> LoadedModel:
-    from mamlib.models.beats import BEATs, tiny_beats_config
-
-    seed, hidden, layers, heads = _tiny_options(spec)
-    torch.manual_seed(seed)
-    return LoadedModel(BEATs(tiny_beats_config(layers=layers, dim=hidden, heads=heads)), "beats")
-
-
-def _build_beats_checkpoint(spec: ModelSpec) -> LoadedModel:
-    from mamlib.models.beats import load_beats_checkpoint
-
-    return LoadedModel(load_beats_checkpoint(checkpoint_path(spec)), "beats")
-
-
-def _build_tiny_vit(spec: ModelSpec) -> LoadedModel:
-    from transformers import ViTConfig, ViTModel
-
-    seed, hidden, layers, heads = _tiny_options(spec)
-    torch.manual_seed(seed)
-    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                    intermediate_size=2 * hidden, image_size=32, patch_size=16)
-    return LoadedModel(ViTModel(cfg), "vision")
-
-
-def _build_random_vit_base(spec: ModelSpec) -> LoadedModel:
-    from transformers import ViTConfig, ViTModel
-
-    _seed(spec)
-    return LoadedModel(ViTModel(ViTConfig()), "vision")  # ViT-B/16: 12 × 768, as google/vit-base-patch16-224-in21k
-
-
-def _build_vit_s14(spec: ModelSpec) -> LoadedModel:
-    from mamlib.models.pretrained import load_vit_s14
-
-    return LoadedModel(load_vit_s14(origin=_origin(spec)), "vision")
-
-
-_BUILDERS: dict[str, Callable[[ModelSpec], LoadedModel]] = {
-    "tiny-hubert-ctc": _build_tiny_hubert_ctc,
-    "tiny-bert": _build_tiny_bert,
-    "random-hubert-large-ctc": _build_random_hubert_large,
-    "random-bert-large": _build_random_bert_large,
-    "hub-ctc": _build_hub_ctc,
-    "hub-encoder": _build_hub_encoder,
-    "minilm": _build_minilm,
-    "whisper-tiny-en": _build_whisper_tiny_en,
-    "tiny-beats": _build_tiny_beats,
-    "beats-checkpoint": _build_beats_checkpoint,
-    "whisper-tiny-en-encoder": _build_whisper_tiny_en,
-    "tiny-vit": _build_tiny_vit,
-    "random-vit-base": _build_random_vit_base,
-    "vit-s14": _build_vit_s14,
-}
-if set(_BUILDERS) != set(MODEL_OPTIONS):  # pragma: no cover - a programming error, caught by any import
-    raise RuntimeError(f"model kinds without a builder or without options: {set(_BUILDERS) ^ set(MODEL_OPTIONS)}")
+_HUB_OPTIONS = frozenset({"local_files_only"})
+KINDS = (
+    ModelKind("tiny-hubert-ctc", TINY_OPTIONS | {"conv_dim"}, _build_tiny_hubert_ctc),
+    ModelKind("tiny-bert", TINY_OPTIONS, _build_tiny_bert),
+    ModelKind("random-hubert-large-ctc", SEED_OPTIONS, _build_random_hubert_large),
+    ModelKind("random-bert-large", SEED_OPTIONS, _build_random_bert_large),
+    ModelKind("hub-ctc", _HUB_OPTIONS, _build_hub_ctc, needs_name=True),
+    ModelKind("hub-encoder", _HUB_OPTIONS, _build_hub_encoder, needs_name=True),
+    ModelKind("tiny-vit", TINY_OPTIONS, _build_tiny_vit),
+    ModelKind("random-vit-base", SEED_OPTIONS, _build_random_vit_base),
+)
 
 
 def build_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | None = None) -> LoadedModel:
     """The network ``spec`` describes with its processors, in eval mode on ``device`` (and in ``dtype``, a torch
     dtype name such as ``"bfloat16"``, when given)."""
-    loaded = _BUILDERS[spec.kind](spec)
+    loaded = model_kinds()[spec.kind].build(spec)
     loaded.model = loaded.model.eval().to(device)
     if dtype is not None:
         loaded.model = loaded.model.to(getattr(torch, dtype))

