@@ -10,6 +10,8 @@ CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 PROCESSES ?= 1
 # DEVICE=cuda runs the preset on that device instead of its own (the device is part of every results key).
 DEVICE ?=
+# FRESH=1 executes every chapter again, even those whose notebook, preset, library and stored results are unchanged.
+FRESH ?=
 RUN_CHAPTERS = $(if $(filter 1,$(PROCESSES)),$(PY) -m,$(VENV)/bin/accelerate launch --multi_gpu \
   --num_processes $(PROCESSES) --num_machines 1 --mixed_precision no --dynamo_backend no -m)
 # The front page reads the chapters' results from the store: it runs after them (in `make book` and in nbval).
@@ -67,6 +69,7 @@ book: setup mathjax
 	cp _config.yml _toc.yml $(EXEC)/
 	$(if $(wildcard book/*.md),cp $(wildcard book/*.md) $(EXEC)/book/)
 	$(RUN_CHAPTERS) mamlib.report.execute --preset "$(PRESET)" --out $(EXEC) $(if $(DEVICE),--device $(DEVICE)) \
+	  $(if $(FRESH),--fresh) \
 	  $(CHAPTERS) $(INTRO)
 	$(PY) tools/prepare_executed.py $(EXEC)/book/*.ipynb --static $(STATIC) --mathjax $(MATHJAX)
 	rm -rf $(BUILD)/html

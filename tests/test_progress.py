@@ -19,8 +19,12 @@ def test_run_grid_reports_what_it_computes_and_what_it_reads(tmp_path, monkeypat
     store.put(configs[1], {"x": 1.0})
     run_grid(configs, lambda c: {"x": float(c["i"])}, store, desc="demo", progress=False)
     events = [json.loads(line) for line in log.read_text().splitlines()]
-    assert events[0] == {"event": "grid", "desc": "demo", "total": 5, "stored": 1, "todo": 4}
-    assert [e["event"] for e in events[1:]] == ["done"] * 4
+    grid = [e for e in events if e["event"] in ("grid", "done")]
+    assert grid[0] == {"event": "grid", "desc": "demo", "total": 5, "stored": 1, "todo": 4}
+    assert [e["event"] for e in grid[1:]] == ["done"] * 4
+    # every stored result the grid read or wrote is named with its content hash (for reusing a chapter)
+    used = {e["file"] for e in events if e["event"] == "used"}
+    assert used == {str(p.resolve()) for p in (tmp_path / "store").glob("*.json")} and len(used) == 5
     shown = ConsoleProgress(log, enabled=False)
     shown.finish()
     assert (shown.computed, shown.stored) == (4, 1)
@@ -38,3 +42,29 @@ def test_device_override_changes_only_the_device(tmp_path):
     ours, smoke = load_preset(path), load_preset("smoke")
     assert (ours.name, ours.device) == ("smoke", "cuda")
     assert replace(ours, device="cpu", raw=smoke.raw) == smoke
+
+
+def test_an_unchanged_chapter_is_reused_and_any_change_runs_it_again(tmp_path):
+    from mamlib.report.execute import ChapterCache
+
+    nb, executed, result = tmp_path / "ch.ipynb", tmp_path / "out.ipynb", tmp_path / "result.json"
+    nb.write_text('{"cells": []}')
+    executed.write_text('{"cells": ["executed"]}')
+    result.write_text('{"wer": 1.0}')
+    progress = tmp_path / "ch.progress"
+    import hashlib
+
+    progress.write_text(json.dumps({"event": "used", "file": str(result),
+                                    "sha256": hashlib.sha256(result.read_bytes()).hexdigest()}) + "\n")
+    cache = ChapterCache(tmp_path / "kept", library="v1")
+    assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") is None  # nothing kept yet
+    cache.keep(nb, "smoke", executed, progress)
+    assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 1
+    assert (tmp_path / "copy.ipynb").read_text() == executed.read_text()
+    assert ChapterCache(tmp_path / "kept", library="v2").reuse(nb, "smoke", tmp_path / "x.ipynb") is None
+    assert cache.reuse(nb, "mini", tmp_path / "x.ipynb") is None  # another preset
+    result.write_text('{"wer": 2.0}')  # a stored result recomputed
+    assert cache.reuse(nb, "smoke", tmp_path / "x.ipynb") is None
+    result.write_text('{"wer": 1.0}')
+    nb.write_text('{"cells": ["edited"]}')
+    assert cache.reuse(nb, "smoke", tmp_path / "x.ipynb") is None

@@ -8,6 +8,12 @@ configurations done and an ETA from the measured time per configuration; each ch
 The progress travels through a side file (:data:`~mamlib.sweeps.store.PROGRESS_ENV`), so the executed notebooks
 carry none of it.
 
+A chapter is executed again only when something it depends on changed: after each run the executed notebook is kept
+in the cache (``executed/``) with a manifest of what produced it — the notebook, the preset as parsed, mamlib's
+sources and presets, the repository's ``data/``, the ``MAM_*`` environment, and every stored result the chapter read
+or wrote with its content hash. A later build whose inputs are the same and whose stored results are unchanged copies
+that notebook instead of re-running it (``--fresh`` re-runs everything). So a warm re-render re-executes nothing.
+
 ``--device cuda`` runs the preset on another device (``make book DEVICE=cuda``): a preset that ``extends`` the named
 one with only ``device`` changed is written beside the output; the device is part of every results key.
 
@@ -20,8 +26,10 @@ notebooks the book is rendered from and shows the progress; the other ranks' cop
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +38,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mamlib.common.paths import cache_root, repo_root
 from mamlib.presets.schema import load_preset
 from mamlib.sweeps.store import PROGRESS_ENV, process_rank
 
@@ -41,6 +50,68 @@ def device_preset(preset: str, device: str, folder: Path) -> str:
     base = preset if not Path(preset).suffix else str(Path(preset).resolve())
     path.write_text(f"extends: {json.dumps(base)}\nname: {json.dumps(name)}\ndevice: {json.dumps(device)}\n")
     return str(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def library_digest() -> str:
+    """A hash of what every chapter's output depends on besides its notebook, preset and stored results: mamlib's
+    sources and presets, the repository's ``data/`` files, the cache folder and the ``MAM_*`` environment."""
+    package = Path(__file__).resolve().parents[1]
+    files = sorted([*package.rglob("*.py"), *package.rglob("*.yml")])
+    root = repo_root()
+    if root is not None and (root / "data").is_dir():
+        files += sorted(p for p in (root / "data").rglob("*") if p.is_file())
+    h = hashlib.sha256(str(cache_root()).encode())
+    for path in files:
+        h.update(f"{path.relative_to(package.parent)}:{_sha256(path)}".encode())
+    env = {k: v for k, v in os.environ.items() if k.startswith("MAM_") and k != PROGRESS_ENV}
+    h.update(json.dumps(env, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+class ChapterCache:
+    """Executed chapters kept with the manifest of what produced them (see module)."""
+
+    def __init__(self, folder: Path, library: str) -> None:
+        self.folder, self.library = folder, library
+
+    def inputs(self, nb: Path, preset: str) -> str:
+        raw = json.dumps(load_preset(preset).raw, sort_keys=True, default=str)
+        return hashlib.sha256(f"{self.library}:{_sha256(nb)}:{raw}".encode()).hexdigest()
+
+    def reuse(self, nb: Path, preset: str, target: Path) -> int | None:
+        """Copy the kept notebook of ``nb`` to ``target`` if nothing it depends on changed; the number of stored
+        results it used, or None when it must run."""
+        manifest, kept = self.folder / f"{nb.stem}.json", self.folder / nb.name
+        try:
+            record = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return None
+        results = record.get("results", {})
+        if record.get("inputs") != self.inputs(nb, preset) or not kept.is_file():
+            return None
+        if not all(Path(f).is_file() and _sha256(Path(f)) == sha for f, sha in results.items()):
+            return None
+        shutil.copyfile(kept, target)
+        return len(results)
+
+    def keep(self, nb: Path, preset: str, executed: Path, progress_file: Path) -> None:
+        """Keep ``executed`` with its manifest (the stored results named in the chapter's progress file)."""
+        results: dict[str, str] = {}
+        if progress_file.is_file():
+            for line in progress_file.read_text().splitlines():
+                event = json.loads(line) if line.startswith("{") else {}
+                if event.get("event") == "used":
+                    results[event["file"]] = event["sha256"]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, self.folder / f".{nb.name}.part")
+        (self.folder / f".{nb.stem}.json.part").write_text(json.dumps({"inputs": self.inputs(nb, preset),
+                                                                     "results": results}))
+        os.replace(self.folder / f".{nb.name}.part", self.folder / nb.name)
+        os.replace(self.folder / f".{nb.stem}.json.part", self.folder / f"{nb.stem}.json")
 
 
 class ConsoleProgress:
@@ -87,18 +158,25 @@ class ConsoleProgress:
 
 
 def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: str | Path = "book",
-            device: str | None = None) -> None:
+            device: str | None = None, fresh: bool = False) -> None:
     """Execute ``notebooks`` in order on ``preset`` (see module); raises RuntimeError naming the failed chapter."""
     rank, world = process_rank()
     folder = Path(out) if rank == 0 else Path(out) / f"rank-{rank}"
     (folder / "book").mkdir(parents=True, exist_ok=True)
     if device:
         preset = device_preset(preset, device, folder)
+    chapters = ChapterCache(cache_root() / "executed" / load_preset(preset).name, library_digest()) \
+        if world == 1 else None
     for nb in map(Path, notebooks):
         tag = f" [rank {rank}/{world}]" if world > 1 else ""
         print(f"== {nb} ({load_preset(preset).name}{', ' + device if device else ''}){tag}", flush=True)
         log, progress_file = folder / f"{nb.stem}.log", folder / f"{nb.stem}.progress"
         progress_file.unlink(missing_ok=True)
+        used = None if fresh or chapters is None else chapters.reuse(nb, preset, folder / "book" / nb.name)
+        if used is not None:
+            print(f"   {nb.stem} reused: notebook, preset, library and its {used} stored results unchanged",
+                  flush=True)
+            continue
         progress = ConsoleProgress(progress_file, enabled=rank == 0)
         start = time.perf_counter()
         with open(log, "w") as sink:
@@ -113,6 +191,8 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
         if proc.returncode:
             print("\n".join(log.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
             raise RuntimeError(f"{nb} failed on preset {preset}{tag}; the whole log is {log}")
+        if chapters is not None:
+            chapters.keep(nb, preset, folder / "book" / nb.name, progress_file)
         minutes, seconds = divmod(time.perf_counter() - start, 60)
         print(f"   {nb.stem} done in {int(minutes)} min {seconds:.0f} s: {progress.computed} configurations "
               f"computed, {progress.stored} read from the store", flush=True)
@@ -125,9 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for the executed notebooks (book/) and the logs")
     parser.add_argument("--cwd", default="book", help="working directory of the notebooks (default: book)")
     parser.add_argument("--device", default=None, help="run the preset on this device instead (e.g. cuda)")
+    parser.add_argument("--fresh", action="store_true", help="execute every chapter, even unchanged ones")
     args = parser.parse_args(argv)
     try:
-        execute(args.notebooks, args.preset, args.out, args.cwd, args.device or None)
+        execute(args.notebooks, args.preset, args.out, args.cwd, args.device or None, args.fresh)
     except (RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -53,19 +53,25 @@ class ResultStore:
         next :meth:`put` then replaces."""
         path = self._path(config)
         try:
-            record = json.loads(path.read_bytes().decode("utf-8"))
+            data = path.read_bytes()
+            record = json.loads(data.decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
             return None
         if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
             return None
-        return record["result"] if record.get("config") == json.loads(json.dumps(config)) else None
+        if record.get("config") != json.loads(json.dumps(config)):
+            return None
+        _report_use(path, data)
+        return record["result"]
 
     def put(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> None:
         """Store ``result`` for ``config`` atomically."""
         path = self._path(config)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"config": config, "result": result}))
+        data = json.dumps({"config": config, "result": result}).encode()
+        tmp.write_bytes(data)
         os.replace(tmp, path)
+        _report_use(path, data)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*.json"))
@@ -94,6 +100,13 @@ def report_progress(**event: Any) -> None:
     if path:
         with suppress(OSError), open(path, "a") as f:
             f.write(json.dumps(event) + "\n")
+
+
+def _report_use(path: Path, data: bytes) -> None:
+    """Note in the progress file which stored result a chapter used, with its content hash (a chapter whose results,
+    notebook, preset and library are unchanged can then be reused: :mod:`mamlib.report.execute`)."""
+    if os.environ.get(PROGRESS_ENV):
+        report_progress(event="used", file=str(path.resolve()), sha256=hashlib.sha256(data).hexdigest())
 
 
 #: How long a rank waits for the other ranks' share of a grid before it gives up (seconds; ``MAM_SHARD_TIMEOUT``).
