@@ -6,7 +6,7 @@ BUILD := _build
 EXEC := $(BUILD)/executed
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 # PROCESSES=N executes the chapters under `accelerate launch` (one process per GPU): sweeps split their
-# configurations among the processes through the results store, fine-tuning runs data-parallel.
+# configurations among the processes through the results store; so do the fine-tuning runs (one process each).
 PROCESSES ?= 1
 # DEVICE=cuda runs the preset on that device instead of its own (the device is part of every results key).
 DEVICE ?=

@@ -2,9 +2,10 @@
 
 ``python tests/shard_worker.py DIR sweep`` — the smoke preset's ASR sweep (two source kinds, every λ) into
 ``DIR/sweep``; ``finetune`` — a few data-parallel fine-tuning steps of a dropout-free tiny HuBERT, rank 0 saving the
-weights to ``DIR/finetune.pt``; ``grid [DIE_AFTER]`` — a grid of cheap configurations into ``DIR/grid``, every store
-write logged to ``DIR/puts-<rank>.log``; with ``DIE_AFTER`` rank 1 exits abruptly before its next evaluation once
-it has stored that many.
+weights to ``DIR/finetune-<processes>.pt``; ``alone`` — the same run trained by this process alone, whatever the
+launcher's environment says (``DIR/finetune-alone.pt``); ``grid [DIE_AFTER]`` — a grid of cheap configurations
+into ``DIR/grid``, every store write logged to ``DIR/puts-<rank>.log``; with ``DIE_AFTER`` rank 1 exits abruptly
+before its next evaluation once it has stored that many.
 """
 
 from __future__ import annotations
@@ -82,17 +83,18 @@ def finetune_examples():
     return [Utterance(f"u{i}", (0.1 * rng.standard_normal(6000)).astype(np.float32), words[i]) for i in range(8)]
 
 
-def finetune(out: Path, processes: int) -> None:
+def finetune(out: Path, processes: int, data_parallel: bool = True) -> None:
     from mamlib.finetune.loop import train
     from mamlib.finetune.settings import TrainSettings
     from mamlib.finetune.tasks import CTCTask
 
     model, extractor, tokenizer = finetune_model()
     settings = TrainSettings(lr=1e-3, batch_size=4, micro_batch=2, epochs=2, warmup=0.0)
+    name = f"{processes}" if data_parallel else "alone"
     train(model, CTCTask(extractor, tokenizer), finetune_examples(), settings, seed=0,
-          run_dir=out / f"ft-run-{processes}", progress=False)
-    if process_rank()[0] == 0:
-        torch.save(model.state_dict(), out / f"finetune-{processes}.pt")
+          run_dir=out / f"ft-run-{name}", progress=False, data_parallel=data_parallel)
+    if process_rank()[0] == 0 or not data_parallel:
+        torch.save(model.state_dict(), out / f"finetune-{name}.pt")
 
 
 if __name__ == "__main__":
@@ -101,5 +103,7 @@ if __name__ == "__main__":
         grid(folder, int(sys.argv[3]) if len(sys.argv) > 3 else None)
     elif mode == "sweep":
         sweep(folder)
+    elif mode == "alone":
+        finetune(folder, 1, data_parallel=False)
     else:
         finetune(folder, process_rank()[1])

@@ -87,3 +87,19 @@ def test_data_parallel_fine_tuning_matches_one_process(tmp_path):
     assert moved > 1e-3  # the steps changed the weights
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=0, atol=1e-5, msg=k)
+
+
+def test_a_run_trained_alone_ignores_the_launchers_process_group(tmp_path):
+    """The book's sharded builds give whole fine-tuning runs to processes: with ``data_parallel=False`` a rank
+    trains without joining a process group (a rank 1 of 2 whose peer never comes finishes on its own), and
+    gets the single-process weights."""
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29517"}
+    plain = launch(tmp_path, "finetune", processes=1)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    os_env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "MAM_CACHE_DIR": str(tmp_path / "cache")}
+    alone = subprocess.run([sys.executable, str(WORKER), str(tmp_path), "alone"], env=os_env, capture_output=True,
+                           text=True, timeout=300)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    one, other = (torch.load(tmp_path / f"finetune-{n}.pt", weights_only=True) for n in ("1", "alone"))
+    for k in one:
+        torch.testing.assert_close(other[k], one[k], rtol=0, atol=0, msg=k)

@@ -19,11 +19,12 @@ uninterrupted one. A NaN or infinite loss or gradient stops it with :class:`Trai
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,17 @@ def _mixed_precision(settings: TrainSettings, device: str) -> str:
     return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
 
 
+@contextmanager
+def _alone() -> Iterator[None]:
+    """Hide the launcher's process group from Accelerate while it sets up (one process, this process's device)."""
+    names = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+    saved = {k: os.environ.pop(k) for k in names if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def _low_precision_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
     """The stored dtype of every parameter and buffer when any of them is in 16-bit floating point, else nothing."""
     tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
@@ -115,19 +127,23 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     progress: bool = True,
     desc: str = "fine-tuning",
+    data_parallel: bool = True,
 ) -> TrainLog:
     """Fine-tune ``model`` in place on ``examples`` (with L-MAM's ``θ_i`` when ``lmam`` is attached to it).
 
     Checkpoints go to ``run_dir`` every ``settings.checkpoint_every`` steps and after the last; a run that finds
     one there resumes from it (a finished run returns at once). ``on_step(step, loss)`` is called after every
-    optimizer step.
+    optimizer step. Under ``accelerate launch`` the run is data-parallel over every process; with
+    ``data_parallel=False`` this process trains it alone (the book's sharded builds give whole runs to processes).
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
         raise ValueError("no training examples")
-    accelerator = Accelerator(cpu=not device.startswith("cuda"), mixed_precision=_mixed_precision(settings, device))
+    with nullcontext() if data_parallel else _alone():
+        accelerator = Accelerator(cpu=not device.startswith("cuda"),
+                                  mixed_precision=_mixed_precision(settings, device))
     rank, world = accelerator.process_index, accelerator.num_processes
     stored = _low_precision_dtypes(model)
     if stored:

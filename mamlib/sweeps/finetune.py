@@ -184,7 +184,7 @@ class FinetuneStudy:
                                   layer_map=rig.merger.layer_map)
         run_dir = self.run_root / config_key(config)
         log = train(model, target.task, target.train_examples, self.settings, seed=config["seed"], run_dir=run_dir,
-                    lmam=lmam, device=rig.preset.device, progress=self.progress,
+                    lmam=lmam, device=rig.preset.device, progress=self.progress, data_parallel=False,
                     desc=f"{target.label} {'L-MAM' if lmam else 'FT' if start is None else 'MAM → FT'} seed "
                          f"{config['seed']}")
         learned = lmam.bake() if lmam is not None else None
@@ -200,7 +200,7 @@ class FinetuneStudy:
         unique = list({config_key(c): c for _, c in runs}.values())  # MAM → FT from λ = 0 is FT: trained once
         done = {config_key(c): r for c, r in zip(unique, run_grid(
             unique, self._train_and_evaluate, self.store, desc=f"{self.target.label} fine-tuning",
-            progress=self.progress, shard=False))}  # every process trains every run together (data parallel)
+            progress=self.progress))}  # under several processes each trains whole runs of its share
         df = pd.DataFrame([{**done[config_key(c)], "method": method} for method, c in runs])
         df["corpus"] = self.target.label
         return df
