@@ -19,8 +19,9 @@ one with only ``device`` changed is written beside the output; the device is par
 
 Under ``accelerate launch --multi_gpu --num_processes N -m mamlib.report.execute …`` every rank executes every
 chapter and each sweep splits its configurations among the ranks through the results store
-(:func:`mamlib.sweeps.store.run_grid`); so do Table 5's fine-tuning runs, each trained whole by one process. Rank 0 writes the executed
-notebooks the book is rendered from and shows the progress; the other ranks' copies and logs go to ``OUT/rank-K/``.
+(:func:`mamlib.sweeps.store.run_grid`); so do Table 5's fine-tuning runs, each trained whole by one process.
+Rank 0 writes the executed notebooks the book is rendered from and shows the progress; the other ranks' copies and
+logs go to ``OUT/rank-K/``.
 """
 
 from __future__ import annotations
