@@ -196,7 +196,7 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
             chapters.keep(nb, preset, folder / "book" / nb.name, progress_file)
         minutes, seconds = divmod(time.perf_counter() - start, 60)
         print(f"   {nb.stem} done in {int(minutes)} min {seconds:.0f} s: {progress.computed} configurations "
-              f"computed, {progress.stored} read from the store", flush=True)
+              f"computed, {progress.stored} read from the store{tag}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
