@@ -52,8 +52,7 @@ GPU_RECORD = ROOT / "benchmarks" / "results" / "2026-11-27-h200" / "bench_ctc_sw
 def rehearsal_store(folder: Path) -> Path:
     """Execute Chapters 1–4 of the rehearsal preset into ``folder`` and return its results store."""
     sys.path.insert(0, str(ROOT))
-    from tests.paper_inputs import write_paper_inputs
-    from tests.test_paper_rehearsal import REHEARSAL
+    from tests.paper_inputs import REHEARSAL, write_paper_inputs
 
     env = {**os.environ, **write_paper_inputs(folder), "MAM_CACHE_DIR": str(folder / "cache")}
     (folder / "rehearsal.yml").write_text(REHEARSAL)

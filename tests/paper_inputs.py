@@ -40,6 +40,14 @@ VCTK_TEXTS = ["Please call Stella.", "Ask her to bring these things with her fro
               "People look, but no one ever finds it.", "Some have accepted it as a miracle.",
               "When the sunlight strikes raindrops in the air, they act as a prism.", "Throughout the centuries.",
               "The actual primary rainbow is caused by reflection."]
+#: Only the device and the amount of training differ from the paper preset.
+REHEARSAL = """\
+extends: paper
+name: paper-rehearsal
+device: cpu
+asr: {finetune: {max_steps: 1}}
+aec: {finetune: {max_steps: 1}}
+"""
 ESC50_CATEGORIES = ["dog", "rooster", "rain", "sea_waves", "crackling_fire"]
 
 

@@ -22,6 +22,7 @@ from mamlib.models.kinds import ModelSpec
 from mamlib.presets.schema import load_preset
 from tests.paper_inputs import (
     BERT_ID,
+    REHEARSAL,
     VCTK_TEXTS,
     hub_snapshot,
     write_beats_checkpoint,
@@ -33,14 +34,6 @@ from tests.paper_inputs import (
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = [*sorted(BOOK.glob("[0-9]*.ipynb")), BOOK / "intro.ipynb"]
-#: Only the device and the amount of training differ from the paper preset.
-REHEARSAL = """\
-extends: paper
-name: paper-rehearsal
-device: cpu
-asr: {finetune: {max_steps: 1}}
-aec: {finetune: {max_steps: 1}}
-"""
 
 
 @pytest.fixture(scope="module")

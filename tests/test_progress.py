@@ -56,9 +56,11 @@ def test_an_unchanged_chapter_is_reused_and_any_change_runs_it_again(tmp_path):
 
     progress.write_text(json.dumps({"event": "used", "file": str(result),
                                     "sha256": hashlib.sha256(result.read_bytes()).hexdigest()}) + "\n")
+    followed = ConsoleProgress(progress, enabled=False)
+    followed.finish()
     cache = ChapterCache(tmp_path / "kept", library="v1")
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") is None  # nothing kept yet
-    cache.keep(nb, "smoke", executed, progress)
+    cache.keep(nb, "smoke", executed, followed.used)
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 1
     assert (tmp_path / "copy.ipynb").read_text() == executed.read_text()
     assert ChapterCache(tmp_path / "kept", library="v2").reuse(nb, "smoke", tmp_path / "x.ipynb") is None

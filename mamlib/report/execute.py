@@ -99,14 +99,8 @@ class ChapterCache:
         shutil.copyfile(kept, target)
         return len(results)
 
-    def keep(self, nb: Path, preset: str, executed: Path, progress_file: Path) -> None:
-        """Keep ``executed`` with its manifest (the stored results named in the chapter's progress file)."""
-        results: dict[str, str] = {}
-        if progress_file.is_file():
-            for line in progress_file.read_text().splitlines():
-                event = json.loads(line) if line.startswith("{") else {}
-                if event.get("event") == "used":
-                    results[event["file"]] = event["sha256"]
+    def keep(self, nb: Path, preset: str, executed: Path, results: dict[str, str]) -> None:
+        """Keep ``executed`` with its manifest (``results``: each stored result the chapter used → its sha256)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(executed, self.folder / f".{nb.name}.part")
         (self.folder / f".{nb.stem}.json.part").write_text(json.dumps({"inputs": self.inputs(nb, preset),
@@ -122,6 +116,8 @@ class ConsoleProgress:
         self.path, self.enabled, self.offset = path, enabled, 0
         self.bar: tqdm | None = None
         self.computed = self.stored = 0
+        #: Every stored result the chapter read or wrote → its sha256 (for :meth:`ChapterCache.keep`).
+        self.used: dict[str, str] = {}
 
     def poll(self) -> None:
         if not self.path.is_file():
@@ -143,6 +139,8 @@ class ConsoleProgress:
                                f"{event['todo']} to compute", file=sys.stderr)
                     self.bar = tqdm(total=event["todo"], desc=f"   {event['desc'][:48]}", file=sys.stderr,
                                     mininterval=1 if sys.stderr.isatty() else 30, leave=False)
+            elif event.get("event") == "used":
+                self.used[event["file"]] = event["sha256"]
             elif event.get("event") == "done":
                 self.computed += 1
                 if self.bar is not None:
@@ -193,7 +191,7 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
             print("\n".join(log.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
             raise RuntimeError(f"{nb} failed on preset {preset}{tag}; the whole log is {log}")
         if chapters is not None:
-            chapters.keep(nb, preset, folder / "book" / nb.name, progress_file)
+            chapters.keep(nb, preset, folder / "book" / nb.name, progress.used)
         minutes, seconds = divmod(time.perf_counter() - start, 60)
         print(f"   {nb.stem} done in {int(minutes)} min {seconds:.0f} s: {progress.computed} configurations "
               f"computed, {progress.stored} read from the store{tag}", flush=True)

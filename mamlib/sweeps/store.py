@@ -120,20 +120,17 @@ def run_grid(
     *,
     desc: str = "sweep",
     progress: bool = True,
-    shard: bool = True,
     poll_seconds: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Evaluate every configuration not yet in ``store`` and return ``{**config, **result}`` rows in input order.
 
-    Several processes (:func:`process_rank`): with ``shard`` each rank evaluates its share (configuration ``i`` on
-    rank ``i mod N``) and then reads the others' from the store; without it every rank evaluates every
-    configuration together (data-parallel fine-tuning) and rank 0 stores the result.
+    Several processes (:func:`process_rank`): each rank evaluates its share (configuration ``i`` on rank
+    ``i mod N``) and then reads the others' from the store.
     A result containing a NaN or infinite number is rejected with a ValueError (nothing is stored for it).
     """
     rank, world = process_rank()
-    split = shard and world > 1
     stored = [store.get(c) for c in configs]
-    mine = [i for i, r in enumerate(stored) if r is None and (not split or i % world == rank)]
+    mine = [i for i, r in enumerate(stored) if r is None and i % world == rank]
     label = f"{desc} [rank {rank}/{world}]" if world > 1 else desc
     bar = tqdm(total=len(mine), desc=label, disable=not progress or not mine, leave=False)
     report_progress(event="grid", desc=label, total=len(configs), stored=len(configs) - sum(r is None for r in stored),
@@ -144,13 +141,12 @@ def run_grid(
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise ValueError(f"evaluation of {dict(configs[i])} returned non-finite {bad}; nothing stored")
-        if split or rank == 0:
-            store.put(configs[i], result)
+        store.put(configs[i], result)
         stored[i] = result
         bar.update(1)
         report_progress(event="done", desc=label, seconds=time.perf_counter() - start)
     bar.close()
-    if split:
+    if world > 1:
         _wait_for_others(store, configs, stored, rank, poll_seconds)
     return [{**config, **result} for config, result in zip(configs, stored)]
 
