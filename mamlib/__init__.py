@@ -3,7 +3,7 @@
 The package tree follows the method, each subpackage depending only on those listed before it:
 
 - :mod:`mamlib.common` — audio I/O, paths and the cache directory, tensor helpers;
-- :mod:`mamlib.merge` — Eq. 1–3, model families, the reversible merger, noise baselines, source kinds;
+- :mod:`mamlib.merge` — Eq. 1–3, model families, the reversible merger, noise baselines, source variants;
 - :mod:`mamlib.models` — model specs and building, BEATs, the mini preset's packaged weights;
 - :mod:`mamlib.asr`, :mod:`mamlib.aec` — the two tasks: recognizers, WER and corpora; encoders, clips, linear head;
 - :mod:`mamlib.presets` — the strict ``smoke`` / ``mini`` / ``paper`` configurations;
@@ -34,8 +34,8 @@ _PUBLIC: dict[str, str] = {
     "register_family": "mamlib.merge.families",
     "detect_family": "mamlib.merge.families",
     "noise_weights": "mamlib.merge.noise",
-    "SourceKind": "mamlib.merge.sources",
-    "register_source_kind": "mamlib.merge.sources",
+    "SourceVariant": "mamlib.merge.sources",
+    "register_source_variant": "mamlib.merge.sources",
     "build_mergers": "mamlib.merge.sources",
     "ModelSpec": "mamlib.models.kinds",
     "build_model": "mamlib.models.build",

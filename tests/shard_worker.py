@@ -1,6 +1,6 @@
 """One process of the sharding tests (``tests/test_sharding.py``), started by ``accelerate launch``.
 
-``python tests/shard_worker.py DIR sweep`` — the smoke preset's ASR sweep (two source kinds, every λ) into
+``python tests/shard_worker.py DIR sweep`` — the smoke preset's ASR sweep (two source variants, every λ) into
 ``DIR/sweep``; ``finetune`` — a few data-parallel fine-tuning steps of a dropout-free tiny HuBERT, rank 0 saving the
 weights to ``DIR/finetune-<processes>.pt``; ``alone`` — the same run trained by this process alone, whatever the
 launcher's environment says (``DIR/finetune-alone.pt``); ``grid [DIE_AFTER]`` — a grid of cheap configurations
@@ -54,10 +54,10 @@ def sweep(out: Path) -> None:
     from mamlib.sweeps.grid import SweepGrid
 
     preset = load_preset("smoke")
-    rig = ASRRig.build(preset, kinds=("source", "noise-standard"))
+    rig = ASRRig.build(preset, variants=("source", "noise-standard"))
     (label, spec), = preset.asr.corpora.items()
     utts = load_corpora(preset.asr.corpora, out / "audio")[label]
-    ASRSweep(rig, spec, utts, ResultStore(out / "sweep")).run(SweepGrid(kinds=("source", "noise-standard")))
+    ASRSweep(rig, spec, utts, ResultStore(out / "sweep")).run(SweepGrid(variants=("source", "noise-standard")))
 
 
 def finetune_model():

@@ -51,7 +51,7 @@ def test_seeded_and_mapped():
     assert mapped.weights[(0, "q")].std().item() == pytest.approx(source.weights[(1, "q")].std().item(), rel=0.05)
 
 
-def test_unknown_kind():
+def test_unknown_noise():
     t = _weights(0.05, 0.0, 0)
-    with pytest.raises(ValueError, match="noise kind"):
+    with pytest.raises(ValueError, match="noise must be drawn like"):
         noise_source("uniform", t, t, seed=0)

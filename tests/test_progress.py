@@ -32,7 +32,7 @@ def test_run_grid_reports_what_it_computes_and_what_it_reads(tmp_path, monkeypat
 
 def test_grids_describe_themselves():
     assert SweepGrid().describe() == "all layers"
-    assert SweepGrid(kinds=("source",), lambdas=(0.1, 0.2), layer_sets=((0, 1), (2, 3))).describe() == \
+    assert SweepGrid(variants=("source",), lambdas=(0.1, 0.2), layer_sets=((0, 1), (2, 3))).describe() == \
         "2 blocks × 2 λ (source)"
     assert SweepGrid(layer_sets=((0, 2, 5),)).describe() == "1 layer picks"
 

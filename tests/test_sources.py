@@ -1,4 +1,4 @@
-"""The source-kind registry: Table 1's columns and a kind registered by a user flowing through mergers and sweeps."""
+"""The source-variant registry: Table 1's columns, and a user's own variant flowing through mergers and sweeps."""
 
 from __future__ import annotations
 
@@ -7,30 +7,30 @@ import torch
 
 from mamlib.merge.merger import AttentionMerger
 from mamlib.merge.sources import (
-    TABLE1_KINDS,
+    TABLE1_VARIANTS,
     NoiseSettings,
-    SourceKind,
+    SourceVariant,
     build_mergers,
-    get_source_kind,
-    register_source_kind,
-    source_kinds,
+    get_source_variant,
+    register_source_variant,
+    source_variants,
 )
 from mamlib.presets.schema import load_preset
 from mamlib.sweeps.grid import MergeRig, SweepGrid, sweep_configs
 
 
 def test_table1_columns_and_selectability():
-    kinds = source_kinds()
-    assert [kinds[k].label for k in TABLE1_KINDS] == ["Source", "N(Source)", "N(Target)", "N(0,1)"]
-    assert [kinds[k].selectable for k in TABLE1_KINDS] == [True, False, False, False]
-    assert kinds["source-normed"].selectable and not kinds["source-normed"].random
-    with pytest.raises(ValueError, match="unknown source kind 'bogus'; registered: \\['source'"):
-        get_source_kind("bogus")
+    variants = source_variants()
+    assert [variants[k].label for k in TABLE1_VARIANTS] == ["Source", "N(Source)", "N(Target)", "N(0,1)"]
+    assert [variants[k].selectable for k in TABLE1_VARIANTS] == [True, False, False, False]
+    assert variants["source-normed"].selectable and not variants["source-normed"].random
+    with pytest.raises(ValueError, match="unknown source variant 'bogus'; registered: \\['source'"):
+        get_source_variant("bogus")
     with pytest.raises(ValueError, match="already registered"):
-        register_source_kind(kinds["source"])
+        register_source_variant(variants["source"])
 
 
-def test_mergers_by_kind_match_hand_computations(hubert, bert):
+def test_mergers_by_variant_match_hand_computations(hubert, bert):
     mergers = build_mergers(hubert, bert, ["source", "noise-standard", "source-normed"], noise=NoiseSettings(seed=3))
     w_t = mergers["source"].original.weights[(1, "k")]
     w_s = bert.encoder.layer[1].attention.self.key.weight.detach()
@@ -43,16 +43,18 @@ def test_mergers_by_kind_match_hand_computations(hubert, bert):
     assert noise.shape == w_t.shape and abs(noise.std().item() - 1.0) < 0.2
 
 
-def test_a_registered_kind_is_swept_like_the_built_in_ones(hubert, bert):
+def test_a_registered_variant_is_swept_like_the_built_in_ones(hubert, bert):
     def zeros(target, inputs):
         weights = {k: torch.zeros_like(w) for k, w in inputs.target.weights.items()}
         zero = type(inputs.target)(weights, dict.fromkeys(weights), inputs.target.num_layers, "zeros")
         return AttentionMerger(target, zero)
 
-    kind = register_source_kind(SourceKind("zeros", "Zeros", selectable=False, build=zeros), replace=True)
+    variant = register_source_variant(SourceVariant("zeros", "Zeros", selectable=False, build=zeros), replace=True)
     preset = load_preset("smoke")
-    rig = MergeRig(preset=preset, setup=preset.asr, mergers=build_mergers(hubert, bert, ["source", kind.name]))
-    configs = sweep_configs(rig, {"kind": "fake"}, SweepGrid(lambdas=(0.0, 0.1)))
+    rig = MergeRig(preset=preset, setup=preset.asr, variants=("source", variant.name))
+    configs = sweep_configs(rig, {"dataset": "fake"}, SweepGrid(lambdas=(0.0, 0.1)))
+    assert "mergers" not in vars(rig)  # the configurations need no network
+    rig.mergers = build_mergers(hubert, bert, rig.variants)
     assert [(c["split"], c["source"]) for c in configs] == [
         ("dev", "none"), ("dev", "source"), ("test", "none"), ("test", "source"), ("test", "zeros")]
     with rig.mergers["zeros"].merged(1.0):

@@ -35,7 +35,7 @@ def test_configs_share_the_baseline_and_skip_noise_on_dev(rig):
     test = [c for c in configs if c["split"] == "test"]
     assert sum(c["source"] == "none" for c in dev) == 1 and sum(c["source"] == "none" for c in test) == 1
     assert {c["source"] for c in dev} == {"none", "source"}
-    assert len(test) == 1 + 4 * 5  # baseline + 4 source kinds × 5 non-zero λ
+    assert len(test) == 1 + 4 * 5  # baseline + 4 source variants × 5 non-zero λ
 
 
 def test_sweep_resumes_from_store_and_tables(rig, tmp_path):
@@ -45,6 +45,9 @@ def test_sweep_resumes_from_store_and_tables(rig, tmp_path):
     again = ASRSweep(rig, CORPUS, UTTS, store).run()
     assert len(store) == n
     pd.testing.assert_frame_equal(df, again)
+    fresh = ASRRig.build(load_preset("smoke"))  # a later session: every result stored, so no model is built
+    pd.testing.assert_frame_equal(df, ASRSweep(fresh, CORPUS, UTTS, store).run())
+    assert not {"loaded", "transcriber", "mergers"} & set(vars(fresh))
     t1 = table1_block(df)
     assert list(t1.columns) == ["Source", "N(Source)", "N(Target)", "N(0,1)"]
     assert list(t1.index) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]
@@ -59,7 +62,7 @@ def test_merged_wer_differs_from_unmerged_only_when_merged(rig, tmp_path):
     from mamlib.asr.recognizers import evaluate_asr
 
     store = ResultStore(tmp_path)
-    df = ASRSweep(rig, CORPUS, UTTS, store).run(SweepGrid(kinds=("noise-standard",), lambdas=(0.0, 0.25)))
+    df = ASRSweep(rig, CORPUS, UTTS, store).run(SweepGrid(variants=("noise-standard",), lambdas=(0.0, 0.25)))
     direct = evaluate_asr(rig.transcriber, UTTS["test"], batch_size=4)
     base = df[(df["split"] == "test") & (df["source"] == "none")]["wer"].iloc[0]
     assert base == pytest.approx(100 * direct.wer)
@@ -86,7 +89,7 @@ def test_layerwise_on_a_corpus_that_selects_on_another_keeps_its_own_rows(rig, t
     other_utts = {"test": _utts(3, 7)}
     df, lam2 = layerwise_sweep(ASRSweep(rig, other, other_utts, store), rig.setup.lambdas, blocks, dev=dev_df)
     assert lam2 == lam and set(df["corpus"]) == {"other"} and set(df["split"]) == {"test"}
-    direct = ASRSweep(rig, other, other_utts, store).run(SweepGrid(kinds=("source",), lambdas=(0.0, lam),
+    direct = ASRSweep(rig, other, other_utts, store).run(SweepGrid(variants=("source",), lambdas=(0.0, lam),
                                                                    layer_sets=tuple(tuple(b) for b in blocks)))
     expected = direct[direct["source"] == "source"].set_index("layers")["wer"]
     assert table2_block(df, lam).drop("None").to_dict() == expected.to_dict()
@@ -140,7 +143,7 @@ def test_layer_label():
 
 def test_prefix_reuse_gives_identical_results(rig, tmp_path):
     """A layer-subset sweep with the prefix cache equals the same sweep without it, row for row."""
-    grid = SweepGrid(kinds=("source", "noise-target"), lambdas=(0.0, 0.2), layer_sets=(None, (1, 2), (2, 3), (3,)))
+    grid = SweepGrid(variants=("source", "noise-target"), lambdas=(0.0, 0.2), layer_sets=(None, (1, 2), (2, 3), (3,)))
     assert grid.merged_layers() == [0, 1, 2, 3]  # all layers (Table 1) still share the features below layer 0
     cached = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "a")).run(grid)
     plain = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path / "b"), reuse_prefix=False).run(grid)
@@ -155,7 +158,7 @@ def test_bfloat16_target_is_keyed_apart_and_runs(tmp_path):
 
     raw = yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())
     raw["asr"]["dtype"] = "bfloat16"
-    bf16 = ASRRig.build(parse_preset(raw), kinds=["source"])
+    bf16 = ASRRig.build(parse_preset(raw), variants=["source"])
     grid = SweepGrid(lambdas=(0.0, 0.1), splits=("test",))
     assert next(bf16.transcriber.model.parameters()).dtype == torch.bfloat16
     keys = [c["dtype"] for c in sweep_configs(bf16, CORPUS.as_dict(), grid)]
@@ -176,13 +179,13 @@ def test_dtype_effect_against_direct_evaluations(tmp_path):
 
     ch = open_chapter("smoke", tmp_path, name="t")
     label = "synthetic"
-    base = ch.sweep(label).run(SweepGrid(kinds=("source",), lambdas=(0.0, 0.1), splits=("test",)))
+    base = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, 0.1), splits=("test",)))
     table1 = Table1({label: base}, {}, {}, pd.DataFrame({"lambda": {label: 0.1}}), "wer")
     table = dtype_effect(ch, table1)
     assert list(table.columns) == ["WER float32", "WER bfloat16", "difference (points)", "transcripts changed"]
     assert list(table.index) == [(label, 0.0), (label, 0.1)]
     utts = ch.corpora[label]["test"]
-    rigs = {dt: ASRRig.build(replace(ch.preset, asr=replace(ch.preset.asr, dtype=dt)), kinds=["source"])
+    rigs = {dt: ASRRig.build(replace(ch.preset, asr=replace(ch.preset.asr, dtype=dt)), variants=["source"])
             for dt in ("float32", "bfloat16")}
     differences = []
     for lam in (0.0, 0.1):
@@ -222,7 +225,7 @@ def test_best_block_label_by_hand():
 def test_the_batching_is_part_of_the_results_key(rig):
     from dataclasses import replace
 
-    grid = SweepGrid(kinds=("source",), lambdas=(0.0, 0.1), splits=("test",))
+    grid = SweepGrid(variants=("source",), lambdas=(0.0, 0.1), splits=("test",))
     plain = sweep_configs(rig, CORPUS.as_dict(), grid)
     budget = sweep_configs(replace(rig, setup=replace(rig.setup, batch_seconds=30.0)), CORPUS.as_dict(), grid)
     count = sweep_configs(replace(rig, setup=replace(rig.setup, batch_size=rig.setup.batch_size + 1)),

@@ -24,7 +24,11 @@ def test_folds_are_disjoint(rig):
 
 
 def test_sweep_scores_with_the_unmerged_head(rig, tmp_path):
-    df = AECSweep(rig, ResultStore(tmp_path)).run(SweepGrid(lambdas=(0.0, 0.2), kinds=("source", "noise-standard")))
+    grid = SweepGrid(lambdas=(0.0, 0.2), variants=("source", "noise-standard"))
+    df = AECSweep(rig, ResultStore(tmp_path)).run(grid)
+    fresh = AECRig.build(rig.preset, rig.cache_dir)  # every result stored: no network, no clips loaded again
+    assert AECSweep(fresh, ResultStore(tmp_path)).run(grid).equals(df)
+    assert not {"encoder", "clips", "mergers"} & set(vars(fresh))
     # The λ = 0 row equals the head evaluated directly on the untouched encoder.
     head = rig.head()
     direct = classification_error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))

@@ -18,8 +18,8 @@ def synthetic_clips(
 ) -> list[Clip]:
     """Short synthetic "sound events" in ``n_classes`` classes, for the smoke preset (no ESC-50 needed).
 
-    Class ``c`` is one of three kinds, cycling: a tone (with two harmonics), a band of noise bursts, or a chirp;
-    each kind's centre frequency is spread log-uniformly over 200 Hz–6 kHz by class. Every clip jitters pitch
+    Class ``c`` is one of three shapes, cycling: a tone (with two harmonics), a band of noise bursts, or a chirp;
+    each shape's centre frequency is spread log-uniformly over 200 Hz–6 kHz by class. Every clip jitters pitch
     (±6 %), onset, duration and level, and adds faint white noise. Clips are assigned to folds 1–5 in turn,
     so :func:`mamlib.aec.esc50.split_folds` applies; ids are ``synth-<class>-<index>``.
     """
@@ -29,18 +29,18 @@ def synthetic_clips(
     n = int(round(seconds * sample_rate))
     t = np.arange(n) / sample_rate
     centres = np.geomspace(200.0, 6000.0, n_classes)
-    kinds = ("tone", "noise", "chirp")
+    shapes = ("tone", "noise", "chirp")
     clips: list[Clip] = []
     for c in range(n_classes):
-        kind = kinds[c % 3]
+        shape = shapes[c % 3]
         for i in range(n_per_class):
             f0 = centres[c] * rng.uniform(0.94, 1.06)
             onset = rng.uniform(0.0, 0.3) * seconds
             length = rng.uniform(0.4, 0.65) * seconds
             env = ((t >= onset) & (t < onset + length)).astype(np.float64)
-            if kind == "tone":
+            if shape == "tone":
                 sig = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
-            elif kind == "noise":
+            elif shape == "noise":
                 spec = np.fft.rfft(rng.standard_normal(n))
                 freqs = np.fft.rfftfreq(n, 1 / sample_rate)
                 spec[np.abs(np.log(np.maximum(freqs, 1.0) / f0)) > 0.25] = 0
@@ -58,7 +58,7 @@ def synthetic_clips(
                     label=c,
                     fold=FOLDS[i % len(FOLDS)],
                     id=f"synth-{c}-{i}",
-                    category=f"{kind}-{c}",
+                    category=f"{shape}-{c}",
                 )
             )
     return clips

@@ -252,7 +252,7 @@ def compare_rows(
 def select_row(
     df: pd.DataFrame, *, split: str = "test", source: str = "source", lam: float | None = None, layers: str = "all"
 ) -> pd.Series:
-    """The one row of a sweep frame for (split, source kind, λ, layers). ``source="none"`` (or λ = 0) is the
+    """The one row of a sweep frame for (split, source variant, λ, layers). ``source="none"`` (or λ = 0) is the
     unmerged model, whatever ``layers``; the first matching row is returned when a frame repeats it."""
     part = df[df["split"] == split]
     if source == "none" or (lam is not None and float(lam) == 0.0):

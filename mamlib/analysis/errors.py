@@ -109,10 +109,10 @@ def _word_change(base: _Aligned, mam: _Aligned) -> WordChange:
 
     def styles(al: _Aligned) -> dict[int, str]:
         out = {}
-        for j, (kind, pos) in enumerate(al.anchor):
-            if (kind == "ref" and pos in fixed_pos) or (kind == "slot" and pos in fixed_slots):
+        for j, (side, pos) in enumerate(al.anchor):
+            if (side == "ref" and pos in fixed_pos) or (side == "slot" and pos in fixed_slots):
                 out[j] = FIXED_STYLE
-            elif (kind == "ref" and pos in broken_pos) or (kind == "slot" and pos in broken_slots):
+            elif (side == "ref" and pos in broken_pos) or (side == "slot" and pos in broken_slots):
                 out[j] = BROKEN_STYLE
         return out
 

@@ -487,8 +487,8 @@ class BackgroundHasher:
     def __enter__(self) -> BackgroundHasher:
         return self
 
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
 def save_processors(target: LoadedInput, folder: Path) -> None:

@@ -17,10 +17,10 @@ import torch
 
 from mamlib.merge.merger import AttentionWeights, Key
 
-NoiseKind = Literal["source", "target", "standard"]
+NoiseLike = Literal["source", "target", "standard"]
 Pooling = Literal["matrix", "model"]
 
-#: Table 1's column names, by noise kind.
+#: Table 1's column names, by what the noise is drawn like.
 NOISE_LABELS: dict[str, str] = {"source": "N(Source)", "target": "N(Target)", "standard": "N(0,1)"}
 
 
@@ -69,7 +69,7 @@ def noise_weights(
 
 
 def noise_source(
-    kind: NoiseKind,
+    like: NoiseLike,
     target: AttentionWeights,
     source: AttentionWeights,
     *,
@@ -77,11 +77,11 @@ def noise_source(
     pooling: Pooling = "matrix",
     layer_map: Sequence[int] | None = None,
 ) -> AttentionWeights:
-    """The noise source of Table 1's column ``kind``: ``"source"``, ``"target"`` or ``"standard"``."""
-    if kind == "source":
+    """The noise of one Table 1 column, drawn ``like`` the source's moments, the target's, or ``"standard"``."""
+    if like == "source":
         return noise_weights(target, source, seed=seed, pooling=pooling, layer_map=layer_map)
-    if kind == "target":
+    if like == "target":
         return noise_weights(target, target, seed=seed, pooling=pooling)
-    if kind == "standard":
+    if like == "standard":
         return noise_weights(target, None, seed=seed)
-    raise ValueError(f"noise kind must be one of {sorted(NOISE_LABELS)}, got {kind!r}")
+    raise ValueError(f"noise must be drawn like one of {sorted(NOISE_LABELS)}, got {like!r}")

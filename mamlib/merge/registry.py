@@ -1,4 +1,4 @@
-"""A named registry — one implementation behind the attention families and the source kinds."""
+"""A named registry — one implementation behind the attention families and the source variants."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""What a target is merged with: the registry of *source kinds* (Table 1's columns and their variants).
+"""What a target is merged with: the registry of *source variants* (Table 1's columns, and the norm-matched source).
 
-Each :class:`SourceKind` names one way of obtaining the matrices that Eq. 1 blends into the target — the real
+Each :class:`SourceVariant` names one way of obtaining the matrices that Eq. 1 blends into the target — the real
 source model, the source rescaled to the target's matrix norms, or one of the three noise baselines of Sec. 4.1 —
 with its table label and whether λ may be chosen on it (noise is a baseline, never a candidate). Later methods
-register their own kinds with :func:`register_source_kind`.
+register their own variants with :func:`register_source_variant`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class NoiseSettings:
 
 @dataclass(frozen=True)
 class MergeInputs:
-    """What every source kind is built from: the target's original and the source's attention weights, and the
+    """What every source variant is built from: the target's original and the source's attention weights, and the
     layer map (target layer → source layer)."""
 
     target: AttentionWeights
@@ -42,7 +42,7 @@ class MergeInputs:
 
 
 @dataclass(frozen=True)
-class SourceKind:
+class SourceVariant:
     """One column of Table 1: its ``name`` (in configurations and results), ``label`` (in tables), how to build its
     merger into a target, and whether λ may be chosen on it (``selectable``; noise baselines are not)."""
 
@@ -50,7 +50,7 @@ class SourceKind:
     label: str
     selectable: bool
     build: Callable[[nn.Module, MergeInputs], AttentionMerger]
-    #: Whether the kind draws random matrices (its configurations then record the noise settings).
+    #: Whether the variant draws random matrices (its configurations then record the noise settings).
     random: bool = False
 
 
@@ -61,61 +61,61 @@ def _real(norm_matched: bool) -> Callable[[nn.Module, MergeInputs], AttentionMer
     return build
 
 
-def _noise(which: str) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
+def _noise(like: str) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
     def build(target: nn.Module, inputs: MergeInputs) -> AttentionMerger:
-        weights = noise_source(which, inputs.target, inputs.source, seed=inputs.noise.seed,  # type: ignore[arg-type]
+        weights = noise_source(like, inputs.target, inputs.source, seed=inputs.noise.seed,  # type: ignore[arg-type]
                                pooling=inputs.noise.pooling, layer_map=inputs.layer_map)
         return AttentionMerger(target, weights)
 
     return build
 
 
-_REGISTRY: Registry[SourceKind] = Registry("source kind")
+_REGISTRY: Registry[SourceVariant] = Registry("source variant")
 
 
-def register_source_kind(kind: SourceKind, *, replace: bool = False) -> SourceKind:
-    """Add ``kind`` to the registry (ValueError if the name is taken, unless ``replace``)."""
-    return _REGISTRY.register(kind.name, kind, replace=replace)
+def register_source_variant(variant: SourceVariant, *, replace: bool = False) -> SourceVariant:
+    """Add ``variant`` to the registry (ValueError if the name is taken, unless ``replace``)."""
+    return _REGISTRY.register(variant.name, variant, replace=replace)
 
 
-def source_kinds() -> dict[str, SourceKind]:
-    """Every registered source kind, in registration (= table column) order."""
+def source_variants() -> dict[str, SourceVariant]:
+    """Every registered source variant, in registration (= table column) order."""
     return _REGISTRY.all()
 
 
-def get_source_kind(name: str) -> SourceKind:
-    """The source kind called ``name``; ValueError listing the known ones otherwise."""
+def get_source_variant(name: str) -> SourceVariant:
+    """The source variant called ``name``; ValueError listing the known ones otherwise."""
     return _REGISTRY.get(name)
 
 
-for _kind in (
-    SourceKind("source", "Source", True, _real(False)),
-    SourceKind("noise-source", "N(Source)", False, _noise("source"), random=True),
-    SourceKind("noise-target", "N(Target)", False, _noise("target"), random=True),
-    SourceKind("noise-standard", "N(0,1)", False, _noise("standard"), random=True),
-    SourceKind("source-normed", "Source, norm-matched", True, _real(True)),
+for _variant in (
+    SourceVariant("source", "Source", True, _real(False)),
+    SourceVariant("noise-source", "N(Source)", False, _noise("source"), random=True),
+    SourceVariant("noise-target", "N(Target)", False, _noise("target"), random=True),
+    SourceVariant("noise-standard", "N(0,1)", False, _noise("standard"), random=True),
+    SourceVariant("source-normed", "Source, norm-matched", True, _real(True)),
 ):
-    register_source_kind(_kind)
+    register_source_variant(_variant)
 
 #: Table 1's four columns: the real source and the three noise baselines.
-TABLE1_KINDS: tuple[str, ...] = ("source", "noise-source", "noise-target", "noise-standard")
+TABLE1_VARIANTS: tuple[str, ...] = ("source", "noise-source", "noise-target", "noise-standard")
 
 
 def build_mergers(
     target: nn.Module,
     source: nn.Module | AttentionWeights,
-    kinds: Sequence[str],
+    variants: Sequence[str],
     *,
     layer_map: Sequence[int] | None = None,
     noise: NoiseSettings = NoiseSettings(),
 ) -> dict[str, AttentionMerger]:
-    """One reversible merger into ``target`` per source kind; noise is shaped like the target's matrices.
+    """One reversible merger into ``target`` per source variant; noise is shaped like the target's matrices.
 
     Target layers take source layers by ``layer_map`` or, when it is None, the evenly spaced default
     (:func:`~mamlib.merge.schedule.resolve_layer_map`).
     """
-    kinds = [get_source_kind(k) for k in kinds]
+    variants = [get_source_variant(k) for k in variants]
     src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source)
     original = AttentionWeights.from_model(target)
     inputs = MergeInputs(original, src, resolve_layer_map(layer_map, original.num_layers, src.num_layers), noise)
-    return {k.name: k.build(target, inputs) for k in kinds}
+    return {k.name: k.build(target, inputs) for k in variants}

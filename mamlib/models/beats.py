@@ -114,8 +114,8 @@ class BEATsConfig:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            kind = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
-            object.__setattr__(self, f.name, _coerce(f.name, value, kind))
+            typ = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
+            object.__setattr__(self, f.name, _coerce(f.name, value, typ))
         positive = ("input_patch_size", "embed_dim", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim")
         for name in (*positive, "encoder_attention_heads", "conv_pos", "conv_pos_groups", "predictor_class"):
             if getattr(self, name) < 1:
@@ -162,21 +162,21 @@ class BEATsConfig:
         return self.encoder_embed_dim // self.encoder_attention_heads
 
 
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    if kind is bool:
+def _coerce(name: str, value: Any, typ: type) -> Any:
+    if typ is bool:
         if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
             return bool(value)
-    elif kind is int:
+    elif typ is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-    elif kind is float:
+    elif typ is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     elif isinstance(value, str):
         return value
-    raise ValueError(f"BEATs config: {name} must be {kind.__name__}, got {value!r}")
+    raise ValueError(f"BEATs config: {name} must be {typ.__name__}, got {value!r}")
 
 
 def tiny_beats_config(

@@ -138,11 +138,11 @@ class MergeSetup:
         return NoiseSettings(self.noise_seed, self.noise_pooling)  # type: ignore[arg-type]
 
     @property
-    def source_kinds(self) -> tuple[str, ...]:
-        """The source kinds this setup sweeps: Table 1's four, plus the norm-matched source when asked for."""
-        from mamlib.merge.sources import TABLE1_KINDS
+    def source_variants(self) -> tuple[str, ...]:
+        """The source variants this setup sweeps: Table 1's four, plus the norm-matched source when asked for."""
+        from mamlib.merge.sources import TABLE1_VARIANTS
 
-        return TABLE1_KINDS + ("source-normed",) if self.norm_matched else TABLE1_KINDS
+        return TABLE1_VARIANTS + ("source-normed",) if self.norm_matched else TABLE1_VARIANTS
 
 
 @dataclass(frozen=True, kw_only=True)

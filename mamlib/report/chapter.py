@@ -18,17 +18,18 @@ from mamlib.presets.inputs import check_inputs
 from mamlib.presets.schema import Preset, load_preset
 from mamlib.sweeps.aec import AECRig, AECSweep
 from mamlib.sweeps.asr import ASRRig, ASRSweep, load_corpora
-from mamlib.sweeps.store import ResultStore
+from mamlib.sweeps.grid import results_config
+from mamlib.sweeps.store import ResultStore, run_grid
 
 
 @dataclass
 class Chapter:
-    """A chapter's view of one preset. ``kinds`` limits the source kinds its rigs merge (None: the preset's)."""
+    """A chapter's view of one preset. ``variants`` limits the source variants its rigs merge (None: the preset's)."""
 
     preset: Preset
     cache: Path
     name: str = "ch"
-    kinds: Sequence[str] | None = None
+    variants: Sequence[str] | None = None
     _sweeps: dict[str, ASRSweep] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -38,7 +39,7 @@ class Chapter:
 
     @cached_property
     def asr_rig(self) -> ASRRig:
-        return ASRRig.build(self.preset, self.kinds)
+        return ASRRig.build(self.preset, self.variants)
 
     @cached_property
     def corpora(self) -> dict[str, dict[str, list[Utterance]]]:
@@ -68,11 +69,19 @@ class Chapter:
 
     @cached_property
     def aec_rig(self) -> AECRig:
-        return AECRig.build(self.preset, self.cache, self.kinds)
+        return AECRig.build(self.preset, self.cache, self.variants)
 
     @cached_property
     def aec_sweep(self) -> AECSweep:
         return AECSweep(self.aec_rig, self.store)
+
+    def depth(self, task: str) -> int:
+        """The number of attention layers of the ``"asr"`` or ``"aec"`` target, stored by the target's configuration:
+        a re-render whose results are all stored learns it without building the network."""
+        rig = self.asr_rig if task == "asr" else self.aec_rig
+        config = results_config(self.preset, rig.setup, {}, f"{task}-target-depth")
+        (row,) = run_grid([config], lambda _: {"num_layers": rig.num_layers}, self.store, progress=False)
+        return int(row["num_layers"])
 
     def summary(self) -> pd.DataFrame:
         return preset_summary(self.preset)
@@ -86,13 +95,13 @@ class Chapter:
 
 
 def open_chapter(preset: str, cache_dir: str | os.PathLike[str] | None = None, *, name: str = "ch",
-                 kinds: Iterable[str] | None = None) -> Chapter:
+                 variants: Iterable[str] | None = None) -> Chapter:
     """Load ``preset``, fail fast if its inputs are missing, and open the cache (see
     :func:`mamlib.common.paths.cache_root`)."""
     cfg = load_preset(preset)
     check_inputs(cfg)
     _pin_gpu(cfg.device)
-    return Chapter(cfg, cache_root(cache_dir), name, None if kinds is None else tuple(kinds))
+    return Chapter(cfg, cache_root(cache_dir), name, None if variants is None else tuple(variants))
 
 
 def _pin_gpu(device: str) -> None:

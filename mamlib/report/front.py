@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, select_row
-from mamlib.merge.sources import source_kinds
+from mamlib.merge.sources import source_variants
 from mamlib.report.chapter import Chapter, open_chapter
 from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table, paper_table3
 from mamlib.report.paper import table1_block as paper_table1_block
@@ -194,12 +194,12 @@ def _dataset(ch: Chapter, label: str) -> str:
 
 def _paper_unmerged(dataset: str) -> float:
     """The paper's unmerged error on ``dataset`` (Table 1's λ = 0 row)."""
-    return float(paper_table1_block(dataset)[source_kinds()["source"].label].loc[0.0])
+    return float(paper_table1_block(dataset)[source_variants()["source"].label].loc[0.0])
 
 
 def _paper_best_lambda(block: pd.DataFrame) -> tuple[float, float, float]:
     """The paper's Table 1 headline for one dataset: (best non-zero λ of the real source, error there, unmerged)."""
-    col = block[source_kinds()["source"].label].dropna()
+    col = block[source_variants()["source"].label].dropna()
     best = float(col.drop(index=0.0).idxmin())
     return best, float(col.loc[best]), float(col.loc[0.0])
 
@@ -274,7 +274,7 @@ def table3_headlines(ch: Chapter) -> list[Headline]:
     for label, table in tables.items():
         (lam, k, metric), merged = _lowest(table)
         layers = lp.picked[(label, "none")][(metric_key[metric], int(k))]
-        df = ch.sweep(label).run(SweepGrid(kinds=("source",), lambdas=(0.0, float(lam)),
+        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, float(lam)),
                                            layer_sets=(tuple(layers),), splits=("test",)))
         base = float(select_row(df, source="none")[ch.sweep(label).value])
         dataset = _dataset(ch, label)

@@ -27,11 +27,11 @@ def dtype_effect(ch: Chapter, table1: Table1, other: str | None = None) -> pd.Da
     other = other or ("bfloat16" if setup.dtype == "float32" else "float32")
     if other == setup.dtype:
         raise ValueError(f"the preset already runs {other}; name another dtype to compare with")
-    rig = ASRRig.build(replace(ch.preset, asr=replace(setup, dtype=other)), kinds=["source"])
+    rig = ASRRig.build(replace(ch.preset, asr=replace(setup, dtype=other)), variants=["source"])
     rows = []
     for label, spec in setup.corpora.items():
         lambdas = sorted({0.0, table1.shown_lambda(label)})
-        grid = SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("test",))
+        grid = SweepGrid(variants=("source",), lambdas=tuple(lambdas), splits=("test",))
         alt = ASRSweep(rig, spec, ch.corpora[label], ch.store).run(grid)
         for lam in lambdas:
             a, b = select_row(table1.sweeps[label], lam=lam), select_row(alt, lam=lam)

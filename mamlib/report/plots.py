@@ -12,7 +12,7 @@ from mamlib.selection.picks import similarity_ranks
 
 
 def plot_lambda_sweep(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, ylabel: str = "WER (%)"):
-    """Error vs λ per source kind: ours on the left, the paper's on the right (separate axes: different scales)."""
+    """Error vs λ per source variant: ours on the left, the paper's on the right (separate axes: different scales)."""
     sns.set_theme(style="whitegrid")
     ncols = 2 if paper is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.6), squeeze=False)

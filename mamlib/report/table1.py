@@ -73,7 +73,7 @@ def _paper(dataset: str) -> pd.DataFrame:
 
 
 def asr_table1(ch: Chapter) -> Table1:
-    """Every ASR corpus of the chapter's preset swept over the λ grid and all source kinds (test and dev)."""
+    """Every ASR corpus of the chapter's preset swept over the λ grid and all source variants (test and dev)."""
     corpora = ch.preset.asr.corpora
     sweeps = {label: ch.sweep(label).run() for label in corpora}
     ours = {label: table1_block(df) for label, df in sweeps.items()}
@@ -84,7 +84,7 @@ def asr_table1(ch: Chapter) -> Table1:
 
 
 def aec_table1(ch: Chapter) -> Table1:
-    """The AEC clips swept over the λ grid and all source kinds, λ chosen on the dev fold."""
+    """The AEC clips swept over the λ grid and all source variants, λ chosen on the dev fold."""
     label = ch.preset.aec.data.label if ch.preset.aec else "aec"
     df = ch.aec_sweep.run()
     choice = pd.DataFrame({label: choose_lambda(df, value="error")}).T

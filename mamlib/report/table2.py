@@ -50,7 +50,7 @@ def best_block_label(rows: pd.DataFrame, lam: float, value: str = "wer") -> str 
 
 def asr_table2(ch: Chapter) -> Table2:
     """Table 2's protocol on every ASR corpus of the preset, blocks scaled to the target's depth."""
-    blocks = table2_blocks("asr", ch.asr_rig.num_layers)
+    blocks = table2_blocks("asr", ch.depth("asr"))
     sweeps: dict[str, pd.DataFrame] = {}
     lams: dict[str, float] = {}
     columns = {}
@@ -81,7 +81,7 @@ class AECTable2:
 def aec_table2(ch: Chapter) -> AECTable2:
     """Table 2's AEC half: blocks of a third and of two thirds of the encoder (the paper's 4 and 8 of 12), every
     4/12 of the depth, λ chosen on the dev fold over all blocks."""
-    blocks = table2_blocks("aec", ch.aec_rig.num_layers)
+    blocks = table2_blocks("aec", ch.depth("aec"))
     df, lam = layerwise_sweep(ch.aec_sweep, ch.preset.aec.lambdas, blocks)
     label = f"ours ({ch.preset.name}: {ch.preset.aec.data.label}, λ = {lam:.2f})"
     ours = table2_block(df, lam, value="error").to_frame(label)

@@ -44,7 +44,7 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     The scores are stored in the results store by their configuration (the text model is built only when some
     corpus's scores are missing), so a re-render reads them back."""
     rig, setup = ch.asr_rig, ch.preset.asr
-    ks = scaled_ks(rig.num_layers)
+    ks = scaled_ks(ch.depth("asr"))
     text = None
 
     def score(config: dict) -> dict:
@@ -80,7 +80,7 @@ def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> 
     out = {}
     for label in ch.selectable:
         sets = sorted({tuple(v) for v in lp.picked[(label, "none")].values()})
-        df = ch.sweep(label).run(SweepGrid(kinds=("source",), lambdas=(0.0, lambdas[label]), layer_sets=tuple(sets),
+        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, lambdas[label]), layer_sets=tuple(sets),
                                            splits=("test",)))
         for s in sets:
             out[f"{label}: layers {layer_label(s)} − unmerged"] = compare_to_unmerged(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -156,7 +157,7 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     runs, mam, unmerged, kinds, init, blocks = [], {}, {}, {}, {}, {}
 
     def study(rig, task: str, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
-        choice = choose_mam(sweep, lambdas, table2_blocks(task, rig.num_layers))
+        choice = choose_mam(sweep, lambdas, table2_blocks(task, ch.depth(task)))
         s = FinetuneStudy(rig, target, settings, setup_ft.seeds, choice, ch.store, ch.cache / "finetune", progress)
         runs.append(_runs(s))
         mam[target.label] = choice
@@ -170,9 +171,9 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
         for label in ft.corpora:
             sweep = ch.sweep(label)
             kinds[label] = ch.preset.asr.corpora[label].kind
-            study(ch.asr_rig, "asr", asr_target(sweep, ch.train_utterances(label)), sweep, ch.preset.asr.lambdas, ft,
-                  ft.settings_for(label))
-            blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.asr_rig.num_layers)
+            study(ch.asr_rig, "asr", asr_target(sweep, partial(ch.train_utterances, label)), sweep,
+                  ch.preset.asr.lambdas, ft, ft.settings_for(label))
+            blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.depth("asr"))
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
         rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
         label = ch.preset.aec.data.label

@@ -125,10 +125,10 @@ def table3_block(
 
     Returns the table (rows (λ, k), columns metric) and λ.
     """
-    full = sweep.run(SweepGrid(kinds=("source",)))
+    full = sweep.run(SweepGrid(variants=("source",)))
     lam = best_lambda(full[(full["split"] == "dev") & (full["source"] == "source")], sweep.value)
     sets = sorted({tuple(v) for v in picked.values()})
-    runs = sweep.run(SweepGrid(kinds=("source",), lambdas=(lam,), layer_sets=tuple(sets), splits=("test",)))
+    runs = sweep.run(SweepGrid(variants=("source",), lambdas=(lam,), layer_sets=tuple(sets), splits=("test",)))
     error_of = {row["layers"]: row[sweep.value] for _, row in runs.iterrows() if row["source"] == "source"}
     rows = {(lam, k): {m: error_of[layer_label(picked[(m, k)])] for m in METRIC_LABELS} for k in ks}
     table = pd.DataFrame(rows).T

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ from mamlib.aec.data import load_clips
 from mamlib.aec.encoders import AudioEncoder, audio_encoder, embed
 from mamlib.aec.esc50 import Clip, FoldSplit, split_folds
 from mamlib.aec.head import classification_error, labels, predict, train_linear_head
-from mamlib.merge.sources import build_mergers
 from mamlib.models.build import build_model
 from mamlib.presets.schema import AECSetup, CorpusSpec, Preset
 from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
@@ -35,24 +35,32 @@ def preset_clips(spec: CorpusSpec, cache_dir: str | Path) -> list[Clip]:
 
 @dataclass(kw_only=True)
 class AECRig(MergeRig):
-    """The preset's frozen audio encoder, its clips split by fold, and one reversible merger per source kind."""
+    """The preset's frozen audio encoder, its clips split by fold, and one reversible merger per source variant, each
+    built on first use."""
 
-    encoder: AudioEncoder
-    clips: FoldSplit
+    cache_dir: Path
     _head: nn.Linear | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, preset: Preset, cache_dir: str | Path, kinds: Iterable[str] | None = None) -> AECRig:
+    def build(cls, preset: Preset, cache_dir: str | Path, variants: Iterable[str] | None = None) -> AECRig:
         if preset.aec is None:
             raise ValueError(f"preset {preset.name!r} has no 'aec' section")
         setup = preset.aec
-        encoder = audio_encoder(build_model(setup.target, preset.device, setup.dtype))
-        source = build_model(setup.source, preset.device).model
-        mergers = build_mergers(encoder.model, source, setup.source_kinds if kinds is None else list(kinds),
-                                layer_map=setup.layer_map, noise=setup.noise)
-        clips = split_folds(preset_clips(setup.data, cache_dir), train=setup.train_folds, dev=setup.dev_fold,
-                            test=setup.test_fold)
-        return cls(preset=preset, setup=setup, mergers=mergers, encoder=encoder, clips=clips)
+        return cls(preset=preset, setup=setup, cache_dir=Path(cache_dir),
+                   variants=tuple(setup.source_variants if variants is None else variants))
+
+    @cached_property
+    def encoder(self) -> AudioEncoder:
+        return audio_encoder(build_model(self.setup.target, self.preset.device, self.setup.dtype))
+
+    @cached_property
+    def clips(self) -> FoldSplit:
+        s = self.aec
+        return split_folds(preset_clips(s.data, self.cache_dir), train=s.train_folds, dev=s.dev_fold, test=s.test_fold)
+
+    @property
+    def target_network(self) -> nn.Module:
+        return self.encoder.model
 
     @property
     def aec(self) -> AECSetup:

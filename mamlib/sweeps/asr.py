@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from torch import nn
 
 from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr
 from mamlib.asr.transcribe import make_transcriber
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
-from mamlib.merge.sources import build_mergers
 from mamlib.models.build import LoadedModel, build_model
 from mamlib.presets.schema import ASRSetup, CorpusSpec, Preset
 from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
@@ -21,21 +22,25 @@ from mamlib.sweeps.store import ResultStore
 
 @dataclass(kw_only=True)
 class ASRRig(MergeRig):
-    """The preset's target recognizer with one reversible merger per source kind."""
-
-    transcriber: Transcriber
-    #: The built target (network, feature extractor, tokenizer), e.g. to copy it for fine-tuning.
-    loaded: LoadedModel
+    """The preset's target recognizer with one reversible merger per source variant, built on first use."""
 
     @classmethod
-    def build(cls, preset: Preset, kinds: Iterable[str] | None = None) -> ASRRig:
+    def build(cls, preset: Preset, variants: Iterable[str] | None = None) -> ASRRig:
         setup = preset.asr
-        loaded = build_model(setup.target, preset.device, setup.dtype)
-        transcriber = make_transcriber(loaded, preset.device)
-        source = build_model(setup.source, preset.device).model
-        mergers = build_mergers(transcriber.model, source, setup.source_kinds if kinds is None else list(kinds),
-                                layer_map=setup.layer_map, noise=setup.noise)
-        return cls(preset=preset, setup=setup, mergers=mergers, transcriber=transcriber, loaded=loaded)
+        return cls(preset=preset, setup=setup, variants=tuple(setup.source_variants if variants is None else variants))
+
+    @cached_property
+    def loaded(self) -> LoadedModel:
+        """The built target (network, feature extractor, tokenizer), e.g. to copy it for fine-tuning."""
+        return build_model(self.setup.target, self.preset.device, self.setup.dtype)
+
+    @cached_property
+    def transcriber(self) -> Transcriber:
+        return make_transcriber(self.loaded, self.preset.device)
+
+    @property
+    def target_network(self) -> nn.Module:
+        return self.transcriber.model
 
 
 @dataclass

@@ -17,7 +17,7 @@ def best_lambda(rows: pd.DataFrame, value: str) -> float:
 
 
 def choose_lambda(
-    df: pd.DataFrame, kind: str = "source", layers: str = "all", dev: pd.DataFrame | None = None,
+    df: pd.DataFrame, variant: str = "source", layers: str = "all", dev: pd.DataFrame | None = None,
     value: str = "wer",
 ) -> dict[str, float]:
     """Sec. 4.1's protocol: the λ with the lowest dev error (λ = 0 included), and the test error there and at λ = 0.
@@ -26,7 +26,7 @@ def choose_lambda(
     """
     def rows(frame: pd.DataFrame, split: str) -> pd.DataFrame:
         frame = frame[frame["split"] == split]
-        return frame[(frame["source"] == "none") | ((frame["source"] == kind) & (frame["layers"] == layers))]
+        return frame[(frame["source"] == "none") | ((frame["source"] == variant) & (frame["layers"] == layers))]
 
     dev_rows = rows(df if dev is None else dev, "dev")
     if dev_rows.empty:
@@ -85,9 +85,9 @@ def layerwise_sweep(
     layer_sets = tuple(tuple(b) for b in blocks)
     own_dev = dev is None
     if dev is None:
-        dev = sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(x for x in lambdas if x > 0),
+        dev = sweep.run(SweepGrid(variants=("source",), lambdas=tuple(x for x in lambdas if x > 0),
                                   layer_sets=layer_sets, splits=("dev",)))
     candidates = dev[(dev["split"] == "dev") & (dev["source"] == "source") & (dev["layers"] != "all")]
     lam = best_lambda(candidates, sweep.value)
-    test = sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=layer_sets, splits=("test",)))
+    test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=layer_sets, splits=("test",)))
     return (pd.concat([dev, test], ignore_index=True) if own_dev else test), lam

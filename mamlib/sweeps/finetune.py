@@ -66,8 +66,8 @@ def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], blocks: Seq
     blocks = [tuple(b) for b in blocks]
     value = sweep.value
     dev = pd.concat([
-        sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(lambdas), splits=("dev",))),
-        sweep.run(SweepGrid(kinds=("source",), lambdas=tuple(x for x in lambdas if x > 0), layer_sets=tuple(blocks),
+        sweep.run(SweepGrid(variants=("source",), lambdas=tuple(lambdas), splits=("dev",))),
+        sweep.run(SweepGrid(variants=("source",), lambdas=tuple(x for x in lambdas if x > 0), layer_sets=tuple(blocks),
                             splits=("dev",))),
     ], ignore_index=True)
     dev = dev[dev["split"] == "dev"].assign(_all=lambda d: d["layers"] != "all")
@@ -75,7 +75,7 @@ def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], blocks: Seq
     lam = float(best["lambda"])
     layers = (None if best["layers"] == "all" or lam == 0
               else next(b for b in blocks if layer_label(b) == best["layers"]))
-    test = sweep.run(SweepGrid(kinds=("source",), lambdas=(0.0, lam), layer_sets=(layers,), splits=("test",)))
+    test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=(layers,), splits=("test",)))
     test_value = float(test[test["lambda"] == lam][value].iloc[0])
     return MAMChoice(lam, layers, float(best[value]), test_value)
 
@@ -85,28 +85,33 @@ class FinetuneTarget:
     """What the protocol needs of one task's data, independent of ASR or AEC.
 
     ``copy_model()`` returns an independent trainable copy of the rig's network *as it is now* (merged or not);
-    ``merge_root(model)`` the part of it that L-MAM merges into; ``evaluate(model)`` the test metrics.
+    ``merge_root(model)`` the part of it that L-MAM merges into; ``evaluate(model)`` the test metrics. The network
+    and the task's processors are built only when a run is trained (``make_task()``; ``prepare()`` runs first, on
+    the unmerged network), so a study whose runs are all stored loads no model.
     """
 
     label: str
     value: str
     data: dict[str, Any]
-    train_examples: Sequence[Any]
-    task: Task
+    train_examples: Callable[[], Sequence[Any]]
+    make_task: Callable[[], Task]
     copy_model: Callable[[], nn.Module]
     merge_root: Callable[[nn.Module], nn.Module]
     evaluate: Callable[[nn.Module], dict[str, Any]]
+    prepare: Callable[[], Any] = lambda: None
 
 
-def asr_target(sweep: ASRSweep, train_utterances: Sequence[Any]) -> FinetuneTarget:
+def asr_target(sweep: ASRSweep, train_utterances: Callable[[], Sequence[Any]]) -> FinetuneTarget:
     """Fine-tuning on an ASR corpus: CTC loss for CTC targets, Whisper's own loss for Whisper; WER on test."""
-    rig, loaded = sweep.rig, sweep.rig.loaded
-    task: Task = (CTCTask(loaded.feature_extractor, loaded.tokenizer) if loaded.architecture == "ctc"
-                  else WhisperTask(loaded.feature_extractor, loaded.tokenizer))
-    setup = rig.preset.asr
+    rig, setup = sweep.rig, sweep.rig.preset.asr
+
+    def make_task() -> Task:
+        loaded = rig.loaded
+        return (CTCTask(loaded.feature_extractor, loaded.tokenizer) if loaded.architecture == "ctc"
+                else WhisperTask(loaded.feature_extractor, loaded.tokenizer))
 
     def evaluate(model: nn.Module) -> dict[str, Any]:
-        transcriber = make_transcriber(replace(loaded, model=model), rig.preset.device)
+        transcriber = make_transcriber(replace(rig.loaded, model=model), rig.preset.device)
         utts = sweep.utterances["test"]
         report = evaluate_asr(transcriber, utts, batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
         return {"wer": 100.0 * report.wer, "ids": report.utterances["id"].tolist(),
@@ -114,7 +119,7 @@ def asr_target(sweep: ASRSweep, train_utterances: Sequence[Any]) -> FinetuneTarg
                 "hypotheses": report.utterances["hypothesis"].tolist()}
 
     data = {**sweep.corpus.as_dict(), "n_train": sweep.corpus.n_train}
-    return FinetuneTarget(sweep.corpus.label, "wer", data, train_utterances, task,
+    return FinetuneTarget(sweep.corpus.label, "wer", data, train_utterances, make_task,
                           copy_model=lambda: copy.deepcopy(rig.transcriber.model),
                           merge_root=lambda model: model, evaluate=evaluate)
 
@@ -122,8 +127,6 @@ def asr_target(sweep: ASRSweep, train_utterances: Sequence[Any]) -> FinetuneTarg
 def aec_target(rig: AECRig) -> FinetuneTarget:
     """Fine-tuning the AEC network: encoder and linear head (the zero-shot protocol's head as the start) trained
     together with cross-entropy on the training folds; classification error on the test fold."""
-    rig.head()  # trained now, on the unmerged encoder, before any run copies a merged one
-
     def copy_model() -> nn.Module:
         return AudioClassifier(rig.encoder.copy(), copy.deepcopy(rig.head()).requires_grad_(True))
 
@@ -136,8 +139,9 @@ def aec_target(rig: AECRig) -> FinetuneTarget:
         return {"error": 100.0 * float((preds != truth).sum()) / len(clips), "ids": [c.id for c in clips],
                 "labels": truth.tolist(), "predictions": preds.tolist()}
 
-    return FinetuneTarget(rig.aec.data.label, "error", rig.data_key(), rig.clips.train, AECTask(),
-                          copy_model=copy_model, merge_root=lambda model: model.encoder, evaluate=evaluate)
+    return FinetuneTarget(rig.aec.data.label, "error", rig.data_key(), lambda: rig.clips.train, AECTask,
+                          copy_model=copy_model, merge_root=lambda model: model.encoder, evaluate=evaluate,
+                          prepare=rig.head)  # the head is trained on the unmerged encoder, before a run merges it
 
 
 @dataclass
@@ -172,6 +176,7 @@ class FinetuneStudy:
 
     def _train_and_evaluate(self, config: dict[str, Any]) -> dict[str, Any]:
         rig, target = self.rig, self.target
+        target.prepare()
         start = config["start"]
         if start is None:
             model = target.copy_model()
@@ -183,8 +188,8 @@ class FinetuneStudy:
             lmam = LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
                                   layer_map=rig.merger.layer_map)
         run_dir = self.run_root / config_key(config)
-        log = train(model, target.task, target.train_examples, self.settings, seed=config["seed"], run_dir=run_dir,
-                    lmam=lmam, device=rig.preset.device, progress=self.progress, data_parallel=False,
+        log = train(model, target.make_task(), target.train_examples(), self.settings, seed=config["seed"],
+                    run_dir=run_dir, lmam=lmam, device=rig.preset.device, progress=self.progress, data_parallel=False,
                     desc=f"{target.label} {'L-MAM' if lmam else 'FT' if start is None else 'MAM → FT'} seed "
                          f"{config['seed']}")
         learned = lmam.bake() if lmam is not None else None

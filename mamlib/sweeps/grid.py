@@ -1,7 +1,7 @@
 """The one sweep engine of the zero-shot experiments (Sec. 3.1–3.2, Sec. 4.1: Tables 1–3), for ASR and AEC alike.
 
-A *rig* (:class:`MergeRig`) holds a preset's target network with one reversible merger per source kind
-(:mod:`mamlib.merge.sources`), built once. A :class:`SweepGrid` names which (source kind, λ, layer subset, split)
+A *rig* (:class:`MergeRig`) holds a preset's target network with one reversible merger per source variant
+(:mod:`mamlib.merge.sources`), built once. A :class:`SweepGrid` names which (source variant, λ, layer subset, split)
 configurations to evaluate; :func:`sweep_configs` spells each out completely — that dict is its results-store key —
 and :func:`run_sweep` evaluates the missing ones inside their merge and returns one row per configuration.
 """
@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import pandas as pd
+from torch import nn
 
+from mamlib.merge.families import attention_modules, resolve_family
 from mamlib.merge.interpolation import as_lambda
 from mamlib.merge.merger import AttentionMerger
-from mamlib.merge.sources import get_source_kind
+from mamlib.merge.sources import build_mergers, get_source_variant
+from mamlib.models.build import build_model
 from mamlib.presets.schema import MergeSetup, Preset
 from mamlib.sweeps.store import ResultStore, run_grid
 
@@ -25,18 +29,18 @@ SPLITS: tuple[str, ...] = ("dev", "test")
 
 @dataclass(frozen=True)
 class SweepGrid:
-    """Which configurations a sweep evaluates. ``None`` means: every source kind the rig has (``kinds``), the
+    """Which configurations a sweep evaluates. ``None`` means: every source variant the rig has (``variants``), the
     setup's λ grid (``lambdas``), the corpus's own splits (``splits``). ``layer_sets`` are Eq. 2's subsets (None:
     all layers)."""
 
-    kinds: tuple[str, ...] | None = None
+    variants: tuple[str, ...] | None = None
     lambdas: tuple[float, ...] | None = None
     layer_sets: tuple[tuple[int, ...] | None, ...] = (None,)
     splits: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.kinds is not None:
-            object.__setattr__(self, "kinds", tuple(get_source_kind(k).name for k in self.kinds))
+        if self.variants is not None:
+            object.__setattr__(self, "variants", tuple(get_source_variant(k).name for k in self.variants))
         if self.lambdas is not None:
             object.__setattr__(self, "lambdas", tuple(as_lambda(x, where="grid λ") for x in self.lambdas))
         object.__setattr__(self, "layer_sets",
@@ -49,13 +53,13 @@ class SweepGrid:
 
     def describe(self) -> str:
         """What the grid sweeps, in words (for progress lines): ``all layers``, ``5 blocks`` or ``4 layer picks``,
-        with its λ count and source kinds when set."""
+        with its λ count and source variants when set."""
         sets = [s for s in self.layer_sets if s is not None]
         blocks = all(list(s) == list(range(s[0], s[0] + len(s))) for s in sets if s)
         what = "all layers" if not sets else f"{len(sets)} {'blocks' if blocks else 'layer picks'}"
         lams = "" if self.lambdas is None else f" × {len(self.lambdas)} λ"
-        kinds = "" if self.kinds is None else f" ({', '.join(self.kinds)})"
-        return what + lams + kinds
+        variants = "" if self.variants is None else f" ({', '.join(self.variants)})"
+        return what + lams + variants
 
     def merged_layers(self) -> list[int]:
         """The lowest merged layer of every layer subset (what a prefix cache can start from); 0 for ``None``,
@@ -63,22 +67,37 @@ class SweepGrid:
         return sorted({0 if s is None else min(s) for s in self.layer_sets if s is None or s})
 
 
-#: The default grid: every source kind, the setup's λ grid, all layers, the corpus's splits.
+#: The default grid: every source variant, the setup's λ grid, all layers, the corpus's splits.
 FULL_GRID = SweepGrid()
 
 
 @dataclass(kw_only=True)
 class MergeRig:
-    """A preset's target network with one reversible merger per source kind."""
+    """A preset's target network with one reversible merger per source variant (``variants``).
+
+    The networks are built on first use (subclasses say how the target is built, :attr:`target_network`): the
+    configurations of a sweep need only the preset, so a sweep whose results are all stored loads no model.
+    """
 
     preset: Preset
     setup: MergeSetup
-    mergers: dict[str, AttentionMerger]
+    variants: tuple[str, ...]
 
     @property
+    def target_network(self) -> nn.Module:
+        raise NotImplementedError
+
+    @cached_property
+    def mergers(self) -> dict[str, AttentionMerger]:
+        """One merger per variant into the target, from the source model (both built now, once)."""
+        source = build_model(self.setup.source, self.preset.device).model
+        return build_mergers(self.target_network, source, self.variants, layer_map=self.setup.layer_map,
+                             noise=self.setup.noise)
+
+    @cached_property
     def num_layers(self) -> int:
-        """Depth of the target (its number of attention layers)."""
-        return next(iter(self.mergers.values())).num_layers
+        """Depth of the target (its number of attention layers); builds the target, not the source."""
+        return len(attention_modules(self.target_network, resolve_family(self.target_network)))
 
     @property
     def merger(self) -> AttentionMerger:
@@ -112,19 +131,19 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                   ) -> list[dict[str, Any]]:
     """The grid's configurations, each a complete description of what is computed (the results-store key).
 
-    λ = 0 is the unmerged model whatever the source, so it appears once per split with source kind ``none``.
-    Source kinds on which λ may not be chosen (the noise baselines) are evaluated on test only.
+    λ = 0 is the unmerged model whatever the source, so it appears once per split with source variant ``none``.
+    Source variants on which λ may not be chosen (the noise baselines) are evaluated on test only.
     """
     setup = rig.setup
-    kinds = list(rig.mergers) if grid.kinds is None else list(grid.kinds)
+    variants = list(rig.variants) if grid.variants is None else list(grid.variants)
     lambdas = setup.lambdas if grid.lambdas is None else grid.lambdas
     configs = []
     for split in default_splits if grid.splits is None else grid.splits:
         seen_baseline = False
         for layers in grid.layer_sets:
-            for kind in kinds:
-                source_kind = get_source_kind(kind)
-                if split == "dev" and not source_kind.selectable:
+            for variant in variants:
+                source_variant = get_source_variant(variant)
+                if split == "dev" and not source_variant.selectable:
                     continue
                 for lam in lambdas:
                     baseline = lam == 0.0
@@ -133,9 +152,9 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
                     seen_baseline |= baseline
                     configs.append(results_config(
                         rig.preset, setup, data, setup.experiment,
-                        source="none" if baseline else kind,
+                        source="none" if baseline else variant,
                         source_model=None if baseline else setup.source.as_dict(),
-                        noise=None if baseline or not source_kind.random else setup.noise.as_dict(),
+                        noise=None if baseline or not source_variant.random else setup.noise.as_dict(),
                         split=split, **{"lambda": float(lam)},
                         layers=None if baseline or layers is None else list(layers),
                     ))
