@@ -78,26 +78,26 @@ def workload(store: Path) -> dict[tuple[str, str], dict[str, float]]:
     out: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     configs = [json.loads(path.read_text())["config"] for path in store.glob("*.json")]
     for config in configs:
-        kind = config["corpus"]["kind"]
-        task = "aec" if kind == "esc50" else "asr"
+        dataset = config["corpus"]["dataset"]
+        task = "aec" if dataset == "esc50" else "asr"
         work = out[(chapter_of(config), task)]
         work["configs"] += 1
         if config["experiment"].endswith("finetune"):
-            work["train"] += config["settings"]["epochs"] * PAPER_SECONDS[kind]["train"]
-            work["forward"] += PAPER_SECONDS[kind]["test"]
+            work["train"] += config["settings"]["epochs"] * PAPER_SECONDS[dataset]["train"]
+            work["forward"] += PAPER_SECONDS[dataset]["test"]
         else:
-            work["forward"] += PAPER_SECONDS[kind][config["split"]]
-    for kind, seconds in PAPER_SECONDS.items():
+            work["forward"] += PAPER_SECONDS[dataset][config["split"]]
+    for dataset, seconds in PAPER_SECONDS.items():
         # MAM → FT is FT's own run when dev chose λ = 0 (as random models may); the paper's dev chose λ > 0 for
         # every task, so its MAM → FT runs are counted as runs of their own, at FT's cost.
-        runs = [c for c in configs if c["experiment"].endswith("finetune") and c["corpus"]["kind"] == kind]
+        runs = [c for c in configs if c["experiment"].endswith("finetune") and c["corpus"]["dataset"] == dataset]
         if runs and not any(c["method"] == "mam-ft" for c in runs):
-            work = out[("4 (Table 5 fine-tuning)", "aec" if kind == "esc50" else "asr")]
+            work = out[("4 (Table 5 fine-tuning)", "aec" if dataset == "esc50" else "asr")]
             for c in (c for c in runs if c["method"] == "ft"):
                 work["configs"] += 1
                 work["train"] += c["settings"]["epochs"] * seconds["train"]
                 work["forward"] += seconds["test"]
-        if kind != "esc50" and any(c["corpus"]["kind"] == kind for c in configs):
+        if dataset != "esc50" and any(c["corpus"]["dataset"] == dataset for c in configs):
             # Sec. 4.1's similarity pass: the target encodes 10 % of the training audio once (the text side is small).
             out[("3 (similarity pass)", "asr")]["forward"] += 0.1 * seconds["train"]
     return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 from mamlib.common.lazy import lazy_exports
 
 #: Part of every results-store key: bump it whenever a change alters computed results (e.g. the WER normalization).
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 #: Public name → the module that defines it (imported on first use, so ``import mamlib`` stays light).
 _PUBLIC: dict[str, str] = {

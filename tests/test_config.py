@@ -37,7 +37,9 @@ def test_bad_fields_fail_at_load(tmp_path):
     with pytest.raises(ValueError, match="noise_pooling"):
         load_preset(str(_write(tmp_path, noise_pooling="layer")))
     with pytest.raises(ValueError, match="select_on"):
-        load_preset(str(_write(tmp_path, corpora={"a": {"kind": "smoke", "select_on": "nope"}})))
+        load_preset(str(_write(tmp_path, corpora={"a": {"dataset": "smoke", "select_on": "nope"}})))
+    with pytest.raises(ValueError, match=r"asr\.corpora\.a\.kind: a corpus names its data with 'dataset:'"):
+        load_preset(str(_write(tmp_path, corpora={"a": {"kind": "smoke"}})))  # a preset written before 0.5
 
 
 def test_paper_preset_paths_come_from_environment(monkeypatch):

@@ -405,7 +405,7 @@ def test_table5_statistics_and_verdicts():
     diff, se, beyond = t5.versus_ft("c")
     assert (diff, round(se, 4), beyond) == (-7.0, round((4 / 3 + 1 / 3) ** 0.5, 4), True)
     near = runs.assign(value=[10, 12, 14, 10, 12, 14, 9, 11, 13])  # L-MAM − FT = −1 < 2 × 1.63: within noise
-    t5_near = Table5(near, t5.mam, t5.unmerged, t5.kinds, t5.lambda_init)
+    t5_near = Table5(near, t5.mam, t5.unmerged, t5.datasets, t5.lambda_init)
     assert t5_near.versus_ft("c")[2] is False and "within the seed-to-seed noise" in t5_near.verdicts()["c"]
     layout = t5.layout("smoke")
     assert layout[("ours (smoke)", "c")].tolist() == ["20.00", "20.00", "12.00 ± 2.00", "12.00 ± 2.00", "5.00 ± 1.00"]

@@ -78,13 +78,13 @@ def test_every_chapter_and_the_front_page_run_on_the_paper_inputs(rehearsal):
     assert {(c["preset"], c["device"]) for c in configs} == {("paper-rehearsal", "cpu")}
     # float32 throughout, but for Chapter 1's check of what bfloat16 inference changes.
     assert {c["dtype"] for c in configs if c["experiment"] != "asr-interpolation"} == {"float32"}
-    sweeps = Counter(c["corpus"]["kind"] for c in configs if c["experiment"].endswith("interpolation"))
+    sweeps = Counter(c["corpus"]["dataset"] for c in configs if c["experiment"].endswith("interpolation"))
     assert set(sweeps) == {"ljspeech", "vctk", "esc50"}
-    runs = Counter((c["corpus"]["kind"], c["method"], c["seed"]) for c in configs
+    runs = Counter((c["corpus"]["dataset"], c["method"], c["seed"]) for c in configs
                    if c["experiment"].endswith("finetune"))
-    for kind in ("ljspeech", "vctk", "esc50"):
+    for dataset in ("ljspeech", "vctk", "esc50"):
         # MAM → FT is FT's own run when dev chose λ = 0; otherwise a run of its own.
-        assert {(m, s) for (k, m, s) in runs if k == kind} >= {(m, s) for m in ("ft", "l-mam") for s in (0, 1, 2)}
+        assert {(m, s) for (k, m, s) in runs if k == dataset} >= {(m, s) for m in ("ft", "l-mam") for s in (0, 1, 2)}
     steps = {r["result"]["steps"] for r in records if r["config"]["experiment"].endswith("finetune")}
     assert steps == {1}
     # Table 2's AEC blocks at BEATs' depth are the paper's (0-3, 4-7, 8-11, 0-7, 4-11).

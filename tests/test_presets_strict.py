@@ -33,7 +33,8 @@ def _with(path: str, value) -> dict:
     ("asr.corpora.synthetic.size", 3, r"asr\.corpora\.synthetic\.size: unknown key"),
     ("asr.corpora.synthetic.options", {"voices": ["en"]}, r"asr\.corpora\.synthetic\.options\.voices: unknown key; "
                                                            r"allowed keys: \['n_dev', 'n_test', 'n_train'\]"),
-    ("asr.corpora.synthetic.kind", "librispeech", r"asr\.corpora\.synthetic\.kind: unknown kind 'librispeech'"),
+    ("asr.corpora.synthetic.dataset", "librispeech",
+     r"asr\.corpora\.synthetic\.dataset: unknown dataset 'librispeech'"),
     ("aec.data.options.n_class", 5, r"aec\.data\.options\.n_class: unknown key"),
     ("aec.head.epoch", 3, r"aec\.head\.epoch: unknown key; allowed keys: \['batch_size', 'epochs'"),
     ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test'"),

@@ -25,7 +25,7 @@ def _utts(n, seed):
                       "hello world again") for i in range(n)]
 
 
-CORPUS = CorpusSpec(kind="fake", label="fake")
+CORPUS = CorpusSpec(dataset="fake", label="fake")
 UTTS = {"dev": _utts(2, 0), "test": _utts(2, 1)}
 
 
@@ -85,7 +85,7 @@ def test_layerwise_on_a_corpus_that_selects_on_another_keeps_its_own_rows(rig, t
     store = ResultStore(tmp_path)
     blocks = scaled_blocks(rig.num_layers)
     dev_df, lam = layerwise_sweep(ASRSweep(rig, CORPUS, UTTS, store), rig.setup.lambdas, blocks)
-    other = CorpusSpec(kind="fake-other", label="other", select_on="fake")
+    other = CorpusSpec(dataset="fake-other", label="other", select_on="fake")
     other_utts = {"test": _utts(3, 7)}
     df, lam2 = layerwise_sweep(ASRSweep(rig, other, other_utts, store), rig.setup.lambdas, blocks, dev=dev_df)
     assert lam2 == lam and set(df["corpus"]) == {"other"} and set(df["split"]) == {"test"}

@@ -57,9 +57,9 @@ def test_missing_esc50_says_where_to_get_it(tmp_path, monkeypatch):
 
     monkeypatch.delenv("MAM_ESC50", raising=False)
     with pytest.raises(FileNotFoundError, match="github.com/karolpiczak/ESC-50"):
-        preset_clips(CorpusSpec(kind="esc50", label="esc50", path_env="MAM_ESC50"), tmp_path)
+        preset_clips(CorpusSpec(dataset="esc50", label="esc50", path_env="MAM_ESC50"), tmp_path)
     with pytest.raises(FileNotFoundError, match="ESC-50"):
-        preset_clips(CorpusSpec(kind="esc50", label="esc50", path=str(tmp_path / "nowhere")), tmp_path)
+        preset_clips(CorpusSpec(dataset="esc50", label="esc50", path=str(tmp_path / "nowhere")), tmp_path)
 
 
 def test_missing_beats_checkpoint_is_explained(monkeypatch):

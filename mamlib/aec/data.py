@@ -1,4 +1,4 @@
-"""The clips of an audio-event-classification data kind: synthetic events (smoke), real CC0 recordings cut into
+"""The clips of an audio-event-classification dataset: synthetic events (smoke), real CC0 recordings cut into
 clips (mini) or ESC-50 (paper)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from mamlib.aec.esc50 import Clip
 
-#: Every AEC data kind and the option keys it accepts.
+#: Every AEC dataset and the option keys it accepts.
 DATA_OPTIONS: dict[str, frozenset[str]] = {
     "synthetic-aec": frozenset({"n_classes", "n_per_class", "seed", "seconds", "sample_rate"}),
     "esc50": frozenset({"folds", "esc10", "sample_rate"}),
@@ -18,17 +18,18 @@ DATA_OPTIONS: dict[str, frozenset[str]] = {
 ESC50_URL = "https://github.com/karolpiczak/ESC-50"
 
 
-def load_clips(kind: str, cache_dir: str | Path, path: str | None = None, *, path_setting: str = "aec.data.path",
+def load_clips(dataset: str, cache_dir: str | Path, path: str | None = None, *,
+               path_setting: str = "aec.data.path",
                **options: Any) -> list[Clip]:
-    """The clips of data ``kind`` (:data:`DATA_OPTIONS`); ``path`` is ESC-50's folder or parquet file(s), named in
+    """The clips of AEC ``dataset`` (:data:`DATA_OPTIONS`); ``path`` is ESC-50's folder or parquet file(s), named in
     error messages as ``path_setting``; ``cache_dir`` holds the packaged recordings of ``animal-sounds``."""
-    if kind not in DATA_OPTIONS:
-        raise ValueError(f"unknown AEC data kind {kind!r}; known: {sorted(DATA_OPTIONS)}")
-    if kind == "synthetic-aec":
+    if dataset not in DATA_OPTIONS:
+        raise ValueError(f"unknown AEC dataset {dataset!r}; known: {sorted(DATA_OPTIONS)}")
+    if dataset == "synthetic-aec":
         from mamlib.aec.synthetic import synthetic_clips
 
         return synthetic_clips(**options)
-    if kind == "esc50":
+    if dataset == "esc50":
         from mamlib.aec.esc50 import load_esc50
 
         if not path:

@@ -341,7 +341,7 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
 
 # -- dispatcher --------------------------------------------------------------------------------------------------
 
-#: Every corpus kind and the option keys it accepts (besides the split sizes and ``path``).
+#: Every ASR dataset and the option keys it accepts (besides the split sizes and ``path``).
 CORPUS_OPTIONS: dict[str, frozenset[str]] = {
     "smoke": frozenset({"n_dev", "n_test", "n_train"}),
     "lj-like": frozenset({"seed"}),
@@ -350,11 +350,11 @@ CORPUS_OPTIONS: dict[str, frozenset[str]] = {
     "ljspeech": frozenset(),
     "vctk": frozenset({"mic"}),
 }
-CORPUS_KINDS = tuple(CORPUS_OPTIONS)
+ASR_DATASETS = tuple(CORPUS_OPTIONS)
 
 
 def load_corpus(
-    kind: str,
+    dataset: str,
     split: str,
     *,
     cache_dir: str | Path | None = None,
@@ -363,47 +363,47 @@ def load_corpus(
     stream: bool = False,
     **options: Any,
 ) -> list[Utterance] | OnDisk:
-    """The utterances of corpus ``kind`` (one of :data:`CORPUS_KINDS`) for ``split`` (dev, test or all).
+    """The utterances of ASR dataset ``dataset`` (one of :data:`ASR_DATASETS`) for ``split`` (dev, test or all).
 
     ``cache_dir`` holds synthesized audio (smoke, lj-like, vctk-like); ``path`` is the dataset folder (ljspeech,
     vctk); ``n`` caps the number of utterances; ``stream=True`` leaves a real corpus's audio on disk until each
     utterance is used (:class:`OnDisk`; the synthetic ones are small and always read); ``options`` go to the
     loader (``seed`` for lj-like, ``voices`` for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
     """
-    if kind not in CORPUS_KINDS:
-        raise ValueError(f"unknown corpus kind {kind!r}; known kinds: {', '.join(CORPUS_KINDS)}")
+    if dataset not in ASR_DATASETS:
+        raise ValueError(f"unknown ASR dataset {dataset!r}; known: {', '.join(ASR_DATASETS)}")
     _check_split(split)
     _check_n(n)
-    if kind in ("smoke", "lj-like", "vctk-like") and cache_dir is None:
-        raise ValueError(f"corpus {kind!r} is synthesized and needs cache_dir= (a folder for the audio cache)")
-    if kind in ("ljspeech", "vctk") and path is None:
-        url = LJSPEECH_URL if kind == "ljspeech" else VCTK_URL
-        raise ValueError(f"corpus {kind!r} needs path= (the folder of the downloaded dataset; get it from {url})")
-    if kind == "smoke":
+    if dataset in ("smoke", "lj-like", "vctk-like") and cache_dir is None:
+        raise ValueError(f"corpus {dataset!r} is synthesized and needs cache_dir= (a folder for the audio cache)")
+    if dataset in ("ljspeech", "vctk") and path is None:
+        url = LJSPEECH_URL if dataset == "ljspeech" else VCTK_URL
+        raise ValueError(f"corpus {dataset!r} needs path= (the folder of the downloaded dataset; get it from {url})")
+    if dataset == "smoke":
         assert cache_dir is not None
         sizes = {k: options.pop(k) for k in ("n_dev", "n_test", "n_train") if k in options}
         if n is not None:
             sizes = {"n_dev": n, "n_test": n, "n_train": n if split == "train" else 0}
-        _no_options(kind, options)
+        _no_options(dataset, options)
         parts = smoke_corpus(cache_dir, **sizes)
         return parts["dev"] + parts["test"] if split == "all" else parts[split]
-    if kind == "lj-like":
+    if dataset == "lj-like":
         assert cache_dir is not None
         return lj_like_corpus(cache_dir, split, n, **options)
-    if kind == "vctk-like":
+    if dataset == "vctk-like":
         assert cache_dir is not None
         return vctk_like_corpus(cache_dir, split, n, **options)
-    if kind == "alsa-real":
+    if dataset == "alsa-real":
         if split == "train":
             raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
         return alsa_real_clips(**options)[:n]
     assert path is not None
-    if kind == "ljspeech":
-        _no_options(kind, options)
+    if dataset == "ljspeech":
+        _no_options(dataset, options)
         return ljspeech_corpus(path, split, n, stream=stream)
     return vctk_corpus(path, split, n, stream=stream, **options)
 
 
-def _no_options(kind: str, options: dict[str, Any]) -> None:
+def _no_options(dataset: str, options: dict[str, Any]) -> None:
     if options:
-        raise TypeError(f"corpus {kind!r} takes no options {sorted(options)}")
+        raise TypeError(f"corpus {dataset!r} takes no options {sorted(options)}")

@@ -27,10 +27,10 @@ def check_inputs(preset: Preset) -> None:
             missing.append(f"- {SOURCES[kind]}: set {setting}{where}")
 
     for label, spec in preset.asr.corpora.items():
-        if spec.kind in ("ljspeech", "vctk"):
-            need(spec.kind, spec.resolved_path(), spec.path_env or f"asr.corpora.{label}.path")
+        if spec.dataset in ("ljspeech", "vctk"):
+            need(spec.dataset, spec.resolved_path(), spec.path_env or f"asr.corpora.{label}.path")
     if preset.aec is not None:
-        if preset.aec.data.kind == "esc50":
+        if preset.aec.data.dataset == "esc50":
             need("esc50", preset.aec.data.resolved_path(), preset.aec.data.path_env or "aec.data.path")
         target = preset.aec.target
         if target.kind == "beats-checkpoint":

@@ -48,14 +48,15 @@ def check_keys(d: Any, allowed: frozenset[str], where: str, required: tuple[str,
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """An evaluation corpus: a ``kind`` understood by :func:`mamlib.asr.corpora.load_corpus` plus its options.
+    """An evaluation corpus: a ``dataset`` understood by :func:`mamlib.asr.corpora.load_corpus` (or, for AEC,
+    :func:`mamlib.aec.data.load_clips`) plus its options.
 
     ``path`` may be given directly or through the environment variable named by ``path_env``. A corpus too small
     to split (``select_on: <label>``) is evaluated on its test split only, with λ chosen on the dev split of the
     corpus ``label``.
     """
 
-    kind: str
+    dataset: str
     label: str
     path: str | None = None
     path_env: str | None = None
@@ -77,7 +78,7 @@ class CorpusSpec:
         return {"dev": self.n_dev, "test": self.n_test, "train": self.n_train}[split]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
+        return {"dataset": self.dataset, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
                 "options": dict(self.options)}
 
 
@@ -230,11 +231,13 @@ def _model(d: Any, where: str) -> ModelSpec:
 
 def _corpus(label: str, d: Any, where: str, option_keys: Mapping[str, frozenset[str]],
             extra: frozenset[str] = frozenset()) -> CorpusSpec:
-    check_keys(d, _CORPUS_KEYS | extra, where, required=("kind",))
-    kind = d["kind"]
-    if kind not in option_keys:
-        raise ValueError(f"{where}.kind: unknown kind {kind!r}; known kinds: {sorted(option_keys)}")
-    check_keys(d.get("options") or {}, option_keys[kind], f"{where}.options")
+    if isinstance(d, Mapping) and "kind" in d and "dataset" not in d:
+        raise ValueError(f"{where}.kind: a corpus names its data with 'dataset:' (called 'kind' before mamlib 0.5)")
+    check_keys(d, _CORPUS_KEYS | extra, where, required=("dataset",))
+    dataset = d["dataset"]
+    if dataset not in option_keys:
+        raise ValueError(f"{where}.dataset: unknown dataset {dataset!r}; known: {sorted(option_keys)}")
+    check_keys(d.get("options") or {}, option_keys[dataset], f"{where}.options")
     fields_ = {k: v for k, v in d.items() if k not in extra}
     fields_["options"] = dict(d.get("options") or {})
     return CorpusSpec(label=label, **fields_)
@@ -352,9 +355,10 @@ def _aec(d: Any) -> AECSetup:
     check_keys(d, _AEC_KEYS, "aec", required=("target", "source", "data", "lambdas"))
     folds = check_keys(d.get("folds") or {}, _FOLD_KEYS, "aec.folds")
     head = check_keys(d.get("head") or {}, _HEAD_KEYS, "aec.head")
-    data = check_keys(d["data"], _CORPUS_KEYS | {"label"}, "aec.data", required=("kind",))
+    data = check_keys(d["data"], _CORPUS_KEYS | {"label", "kind"}, "aec.data")
+    label = data.get("label", data.get("dataset", ""))
     return AECSetup(
-        data=_corpus(data.get("label", data["kind"]), data, "aec.data", DATA_OPTIONS, extra=frozenset({"label"})),
+        data=_corpus(label, data, "aec.data", DATA_OPTIONS, extra=frozenset({"label"})),
         head=dict(head),
         **{name: value for name, value in (("train_folds", tuple(folds["train"]) if "train" in folds else None),
                                            ("dev_fold", folds.get("dev")), ("test_fold", folds.get("test")))

@@ -23,7 +23,7 @@ BOOK: dict[str, str] = {
     "table2_blocks": "mamlib.sweeps.choose",
     "paper_table": "mamlib.report.paper",
     "paper_table3": "mamlib.report.paper",
-    "PAPER_DATASET_FOR_KIND": "mamlib.report.paper",
+    "PAPER_DATASET_FOR": "mamlib.report.paper",
     "plot_similarity_heatmaps": "mamlib.report.plots",
     "asr_table3": "mamlib.report.table3",
     "layer_picks": "mamlib.report.table3",

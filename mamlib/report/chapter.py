@@ -52,7 +52,7 @@ class Chapter:
         from mamlib.asr.corpora import load_corpus
 
         spec = self.preset.asr.corpora[label]
-        return load_corpus(spec.kind, "train", cache_dir=self.cache, path=spec.resolved_path(), n=spec.n_train,
+        return load_corpus(spec.dataset, "train", cache_dir=self.cache, path=spec.resolved_path(), n=spec.n_train,
                            stream=True, **spec.options)
 
     def sweep(self, label: str) -> ASRSweep:
@@ -121,7 +121,7 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         "preset": preset.name,
         "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
         "source (text)": f"{a.source.kind} {a.source.name}".strip(),
-        "corpora": ", ".join(f"{c.label} ({c.kind})" for c in a.corpora.values()),
+        "corpora": ", ".join(f"{c.label} ({c.dataset})" for c in a.corpora.values()),
         "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
         "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
         "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
@@ -135,7 +135,8 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         rows.update({
             "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
             "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
-            "AEC clips": f"{e.data.label} ({e.data.kind}); folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
+            "AEC clips": f"{e.data.label} ({e.data.dataset}); folds {list(e.train_folds)} / {e.dev_fold} / "
+                         f"{e.test_fold}",
             "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
         })
     return pd.DataFrame({"value": rows})

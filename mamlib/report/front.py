@@ -28,7 +28,7 @@ import pandas as pd
 from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, select_row
 from mamlib.merge.sources import source_variants
 from mamlib.report.chapter import Chapter, open_chapter
-from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table, paper_table3
+from mamlib.report.paper import PAPER_DATASET_FOR, paper_table, paper_table3
 from mamlib.report.paper import table1_block as paper_table1_block
 from mamlib.report.table1 import aec_table1, asr_table1, dataset_of
 from mamlib.report.table2 import aec_table2, asr_table2
@@ -189,7 +189,7 @@ def _interval(iv: PairedInterval | None) -> str:
 
 
 def _dataset(ch: Chapter, label: str) -> str:
-    return PAPER_DATASET_FOR_KIND.get(ch.preset.asr.corpora[label].kind, "LJ Speech")
+    return PAPER_DATASET_FOR.get(ch.preset.asr.corpora[label].dataset, "LJ Speech")
 
 
 def _paper_unmerged(dataset: str) -> float:
@@ -298,7 +298,7 @@ def table5_headlines(ch: Chapter) -> list[Headline]:
     paper = paper_table("table5")
     rows = []
     for label in t5.mam:
-        dataset = PAPER_DATASET_FOR_KIND.get(t5.kinds[label])
+        dataset = PAPER_DATASET_FOR.get(t5.datasets[label])
         if dataset is None:
             continue
         ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]

@@ -15,8 +15,8 @@ from mamlib.selection.picks import METRIC_LABELS
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"
 
-#: Which of the paper's datasets each of our corpora stands in for (by corpus kind).
-PAPER_DATASET_FOR_KIND: dict[str, str] = {
+#: Which of the paper's datasets each of ours stands in for (by our dataset name).
+PAPER_DATASET_FOR: dict[str, str] = {
     "smoke": "LJ Speech", "lj-like": "LJ Speech", "ljspeech": "LJ Speech", "alsa-real": "LJ Speech",
     "vctk-like": "VCTK", "vctk": "VCTK", "esc50": "ESC-50", "esc50-parquet": "ESC-50", "synthetic-aec": "ESC-50",
     "animal-sounds": "ESC-50",

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mamlib.analysis.bootstrap import compare_rows, compare_to_unmerged, intervals_table, select_row
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR_KIND
+from mamlib.report.paper import PAPER_DATASET_FOR
 from mamlib.report.paper import table1_block as paper_table1
 from mamlib.report.plots import plot_lambda_sweep
 from mamlib.report.tables import beside, table1_block
@@ -77,7 +77,7 @@ def asr_table1(ch: Chapter) -> Table1:
     corpora = ch.preset.asr.corpora
     sweeps = {label: ch.sweep(label).run() for label in corpora}
     ours = {label: table1_block(df) for label, df in sweeps.items()}
-    paper = {label: _paper(PAPER_DATASET_FOR_KIND.get(corpora[label].kind, "LJ Speech")) for label in corpora}
+    paper = {label: _paper(PAPER_DATASET_FOR.get(corpora[label].dataset, "LJ Speech")) for label in corpora}
     choices = pd.DataFrame({label: choose_lambda(df, dev=sweeps.get(corpora[label].select_on or label))
                             for label, df in sweeps.items()}).T
     return Table1(sweeps, ours, paper, choices, "wer")

@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR_KIND, paper_table
+from mamlib.report.paper import PAPER_DATASET_FOR, paper_table
 from mamlib.report.table2 import best_block_label
 from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
 from mamlib.sweeps.finetune import (
@@ -38,7 +38,7 @@ class Table5:
     runs: pd.DataFrame
     mam: dict[str, MAMChoice]
     unmerged: dict[str, float]
-    kinds: dict[str, str]
+    datasets: dict[str, str]
     lambda_init: dict[str, float]
     best_blocks: dict[str, list[int] | None] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class Table5:
         for label in self.mam:
             part = stats[stats["corpus"] == label].set_index("row")
             cols[(f"ours ({preset})", label)] = [_fmt(part.loc[r]) for r in ROWS]
-            dataset = PAPER_DATASET_FOR_KIND.get(self.kinds[label])
+            dataset = PAPER_DATASET_FOR.get(self.datasets[label])
             if dataset is not None and ("paper", dataset) not in cols:
                 cols[("paper", dataset)] = [f"{x:.2f}" for x in paper[dataset]]
         index = pd.MultiIndex.from_tuples([(*ROWS[r], METHOD_LABELS[r]) for r in ROWS],
@@ -154,7 +154,7 @@ def _runs(study: FinetuneStudy) -> pd.DataFrame:
 def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     """Table 5's protocol on every task the preset fine-tunes: its ASR corpora (``asr.finetune.corpora``) and the
     AEC clips (when ``aec.finetune`` is set)."""
-    runs, mam, unmerged, kinds, init, blocks = [], {}, {}, {}, {}, {}
+    runs, mam, unmerged, datasets, init, blocks = [], {}, {}, {}, {}, {}
 
     def study(rig, task: str, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
         choice = choose_mam(sweep, lambdas, table2_blocks(task, ch.depth(task)))
@@ -170,16 +170,16 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     if ft is not None:
         for label in ft.corpora:
             sweep = ch.sweep(label)
-            kinds[label] = ch.preset.asr.corpora[label].kind
+            datasets[label] = ch.preset.asr.corpora[label].dataset
             study(ch.asr_rig, "asr", asr_target(sweep, partial(ch.train_utterances, label)), sweep,
                   ch.preset.asr.lambdas, ft, ft.settings_for(label))
             blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.depth("asr"))
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
         rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
         label = ch.preset.aec.data.label
-        kinds[label] = ch.preset.aec.data.kind
+        datasets[label] = ch.preset.aec.data.dataset
         study(rig, "aec", aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
-    return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, kinds, init, blocks)
+    return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, datasets, init, blocks)
 
 
 def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:

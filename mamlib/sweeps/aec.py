@@ -30,7 +30,7 @@ from mamlib.sweeps.store import ResultStore
 def preset_clips(spec: CorpusSpec, cache_dir: str | Path) -> list[Clip]:
     """The clips of a preset's ``aec.data``."""
     setting = spec.path_env or "aec.data.path"
-    return load_clips(spec.kind, cache_dir, spec.resolved_path(), path_setting=setting, **spec.options)
+    return load_clips(spec.dataset, cache_dir, spec.resolved_path(), path_setting=setting, **spec.options)
 
 
 @dataclass(kw_only=True)

@@ -99,7 +99,7 @@ def load_corpora(corpora: Mapping[str, CorpusSpec], cache_dir: str | Path) -> di
     """Every corpus of a preset, by label and split, through :func:`mamlib.asr.corpora.load_corpus`."""
     from mamlib.asr.corpora import load_corpus
 
-    return {label: {split: load_corpus(spec.kind, split, cache_dir=cache_dir, path=spec.resolved_path(),
+    return {label: {split: load_corpus(spec.dataset, split, cache_dir=cache_dir, path=spec.resolved_path(),
                                        n=spec.size(split), **spec.options)
                     for split in spec.splits}
             for label, spec in corpora.items()}
