@@ -21,10 +21,10 @@ def check_inputs(preset: Preset) -> None:
     environment variable that names it, and where to get it."""
     missing = []
 
-    def need(kind: str, path: str | None, setting: str) -> None:
+    def need(what: str, path: str | None, setting: str) -> None:
         if not path or not Path(path).exists():
             where = f" (now {path!r}, which does not exist)" if path else ""
-            missing.append(f"- {SOURCES[kind]}: set {setting}{where}")
+            missing.append(f"- {SOURCES[what]}: set {setting}{where}")
 
     for label, spec in preset.asr.corpora.items():
         if spec.dataset in ("ljspeech", "vctk"):

@@ -11,7 +11,7 @@ from mamlib.merge.sources import source_variants
 def by_source(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """Rows λ, one column per source variant (in the registry's order, under its table label): Table 1's layout."""
     table = frame.pivot_table(index="lambda", columns="source", values=value)
-    labels = {name: kind.label for name, kind in source_variants().items()}
+    labels = {name: variant.label for name, variant in source_variants().items()}
     table = table[[k for k in labels if k in table.columns]]
     table.columns = [labels[c] for c in table.columns]
     table.index.name = "λ"
