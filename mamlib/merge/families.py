@@ -4,9 +4,10 @@ MAM (Sec. 3) merges the Q, K and V matrices of every attention layer. Different 
 projections differently, so each family is an explicit pattern over module names (``re.fullmatch``, in the
 spirit of timm's ``group_matcher``): a name matches only when the whole module path fits, never by substring.
 
-A new family is one :func:`register_family` call (or, for ``mam merge``, a ``families:`` entry in its YAML). A model
-that no registered family fits gets an error listing its Linear modules, with layer indices folded into ``N``, and
-a suggested family when its names make one plain (:func:`suggest_family`).
+The built-in families are data (``families.yml``); a new one is an entry there, a :func:`register_family` call,
+or, for ``mam merge``, a ``families:`` entry in its YAML. A model that no registered family fits gets an error
+listing its Linear modules, with layer indices folded into ``N``, and a suggested family when its names make one
+plain (:func:`suggest_family`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
 from torch import nn
 
 from mamlib.merge.registry import Registry
@@ -91,114 +94,15 @@ def resolve_family(model: nn.Module, family: str | AttentionFamily | None = None
     return get_family(family) if isinstance(family, str) else family
 
 
-# HubertModel / HubertForCTC and the Wav2Vec2 family share one encoder layout.
-register_family(
-    AttentionFamily(
-        name="hubert",
-        pattern=r"(?:(?:hubert|wav2vec2|data2vec_audio)\.)?encoder\.layers\.(?P<layer>\d+)\.attention\."
-        r"(?P<proj>q_proj|k_proj|v_proj)",
-        projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
-        description="HuBERT / Wav2Vec2 encoders (transformers HubertModel, HubertForCTC, Wav2Vec2ForCTC, ...)",
-    )
-)
-# BertModel and every BERT head model (BertForMaskedLM, ...) that wraps it as ``bert``.
-register_family(
-    AttentionFamily(
-        name="bert",
-        pattern=r"(?:bert\.)?encoder\.layer\.(?P<layer>\d+)\.attention\.self\.(?P<proj>query|key|value)",
-        projections={"q": "query", "k": "key", "v": "value"},
-        description="BERT encoders (transformers BertModel and BERT head models)",
-    )
-)
-# Dinov2Model (the mini preset's ViT-S/14): ``encoder.layer.N.attention.q_proj`` in transformers 5.
-register_family(
-    AttentionFamily(
-        name="dinov2",
-        pattern=r"(?:dinov2\.)?encoder\.layer\.(?P<layer>\d+)\.attention\.(?:attention\.)?"
-        r"(?P<proj>query|key|value|q_proj|k_proj|v_proj)",
-        projections={"q": "query|q_proj", "k": "key|k_proj", "v": "value|v_proj"},
-        description="DINOv2 Vision Transformers (transformers Dinov2Model)",
-        classes=("Dinov2Model",),
-    )
-)
-# ViTModel / ViTForImageClassification: transformers 5 names them ``layers.N.attention.q_proj``; checkpoints and
-# older releases use ``encoder.layer.N.attention.attention.query``. Both spellings are accepted.
-register_family(
-    AttentionFamily(
-        name="vit",
-        pattern=r"(?:vit\.)?(?:encoder\.layer|layers)\.(?P<layer>\d+)\.attention\.(?:attention\.)?"
-        r"(?P<proj>query|key|value|q_proj|k_proj|v_proj)",
-        projections={"q": "query|q_proj", "k": "key|k_proj", "v": "value|v_proj"},
-        description="Vision Transformers (transformers ViTModel and ViT head models)",
-        classes=("ViTModel", "ViTForImageClassification", "ViTForMaskedImageModeling"),
-    )
-)
-# The Whisper encoder's self-attention (WhisperForConditionalGeneration, WhisperModel, WhisperEncoder); the
-# decoder's self- and cross-attention are deliberately outside the pattern.
-register_family(
-    AttentionFamily(
-        name="whisper-encoder",
-        pattern=r"(?:(?:model\.)?encoder\.)?layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
-        projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
-        description="Whisper encoder self-attention (transformers Whisper models)",
-    )
-)
+def _builtin_families() -> list[AttentionFamily]:
+    """The families of ``families.yml`` (a data file, as mergekit keeps its architectures), in its order."""
+    entries = yaml.safe_load((Path(__file__).parent / "families.yml").read_text(encoding="utf-8"))
+    return [AttentionFamily(**{**e, "classes": tuple(e.get("classes", ())),
+                               "model_types": tuple(e.get("model_types", ()))}) for e in entries]
 
-# Speech encoders of the wav2vec 2.0 lineage. The "hubert" family above already finds the modules of the plain
-# models and of ``wav2vec2.``/``data2vec_audio.`` head models; these families name them (preferred by class and by
-# ``config.model_type``) and add WavLM's ``wavlm.`` prefix.
-_SPEECH_QKV = r"encoder\.layers\.(?P<layer>\d+)\.attention\.(?P<proj>q_proj|k_proj|v_proj)"
-for _name, _prefix, _model_type, _classes, _what in (
-    ("wav2vec2", "wav2vec2", "wav2vec2", ("Wav2Vec2Model", "Wav2Vec2ForCTC", "Wav2Vec2ForPreTraining",
-                                          "Wav2Vec2ForSequenceClassification"), "wav2vec 2.0"),
-    ("wavlm", "wavlm", "wavlm", ("WavLMModel", "WavLMForCTC", "WavLMForSequenceClassification"), "WavLM"),
-    ("data2vec-audio", "data2vec_audio", "data2vec-audio",
-     ("Data2VecAudioModel", "Data2VecAudioForCTC", "Data2VecAudioForSequenceClassification"), "data2vec-audio"),
-):
-    register_family(
-        AttentionFamily(
-            name=_name,
-            pattern=rf"(?:{_prefix}\.)?{_SPEECH_QKV}",
-            projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
-            description=f"{_what} speech encoders (transformers {_classes[0]} and its head models)",
-            classes=_classes,
-            model_types=(_model_type,),
-        )
-    )
-# RoBERTa spells its attention like BERT, under a ``roberta.`` prefix in head models.
-register_family(
-    AttentionFamily(
-        name="roberta",
-        pattern=r"(?:(?:roberta|xlm_roberta|camembert)\.)?encoder\.layer\.(?P<layer>\d+)\.attention\.self\."
-        r"(?P<proj>query|key|value)",
-        projections={"q": "query", "k": "key", "v": "value"},
-        description="RoBERTa text encoders (transformers RobertaModel and RoBERTa head models, XLM-R, CamemBERT)",
-        classes=("RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification", "XLMRobertaModel"),
-        model_types=("roberta", "xlm-roberta", "camembert"),
-    )
-)
-# DistilBERT: ``transformer.layer.N.attention.{q,k,v}_lin``.
-register_family(
-    AttentionFamily(
-        name="distilbert",
-        pattern=r"(?:distilbert\.)?transformer\.layer\.(?P<layer>\d+)\.attention\.(?P<proj>q_lin|k_lin|v_lin)",
-        projections={"q": "q_lin", "k": "k_lin", "v": "v_lin"},
-        description="DistilBERT text encoders (transformers DistilBertModel and its head models)",
-        model_types=("distilbert",),
-    )
-)
-# CLIP's vision tower: CLIPVisionModel (``encoder.layers.N.self_attn``, as the Whisper encoder spells it) and the
-# ``vision_model.`` tower of a full CLIPModel, whose text tower stays outside the pattern.
-register_family(
-    AttentionFamily(
-        name="clip-vision",
-        pattern=r"(?:vision_model\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
-        projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
-        description="CLIP vision towers (transformers CLIPVisionModel, CLIPModel.vision_model)",
-        classes=("CLIPVisionModel", "CLIPVisionModelWithProjection", "CLIPModel"),
-        model_types=("clip_vision_model", "clip"),
-    )
-)
+
+for _family in _builtin_families():
+    register_family(_family)
 
 
 def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[int, dict[str, nn.Linear]]:
