@@ -1,22 +1,18 @@
 """``mam merge CONFIG.yml``: attention merging of one or more sources into a target, written as a plain checkpoint.
 
-The steps: validate the YAML (:mod:`mamlib.cli.merge_config`); refuse an existing output folder unless ``force``;
-open the target and every source (a packaged model, a local folder, or a hub id); find each one's attention family
-(the config's own ``families`` first, then the registered ones); check depths, widths, layer maps and λ; print the
-layer-by-layer plan. Unless it is a dry run, write into a temporary sibling of the output folder — the target's
-config and processor files, the merged weights as safetensors, a model card (``README.md``) and ``merge_record.json``
-(the YAML as parsed, mamlib's version, the dtype, sha256 hashes of the inputs and outputs, the plan) — then rename it
-into place. A failure (a full disk included) removes the temporary folder, so no partial output is ever left.
+The steps: validate the YAML (:mod:`mamlib.cli.merge_config`); open the target and every source (a packaged model,
+a local folder, or a hub id) and find its attention family (the config's ``families`` first); check depths, widths,
+layer maps and λ; print the layer-by-layer plan. Unless it is a dry run, write into a temporary sibling of the output
+folder the target's config and processor files, the merged weights as safetensors, a model card (``README.md``) and
+``merge_record.json`` (the YAML, mamlib's version, the dtype, sha256 hashes of inputs and outputs, the plan), then
+rename it into place (an existing output only with ``force``): a failure, a full disk included, leaves nothing.
 
-Two ways to the weights. When the target is a local folder holding safetensors (``model.safetensors`` or shards
-with ``model.safetensors.index.json``) or PyTorch ``.bin`` weights, nothing is loaded: each model is built on the
-``meta`` device from its ``config.json`` to find its family, module names and shapes, the Q/K/V tensors are located
-in the checkpoint's headers, and :func:`~mamlib.merge.streaming.stream_merge` writes the merge tensor by tensor
-(float32 arithmetic, the target's stored dtype kept, shards of at most ``max_shard_size``) — memory stays flat
-whatever the model's size, and a dry run reads configs and headers only. Sources that are not such folders are
-loaded and read from memory. A packaged or hub target is loaded whole, merged in place
-(:class:`~mamlib.merge.merger.MultiSourceMerger`) and written with ``save_pretrained``. In float32 both ways write
-the same numbers bit for bit.
+A target that is a local folder of safetensors or ``.bin`` weights is streamed: each model is built on the ``meta``
+device from its ``config.json`` (family, module names, shapes), its Q/K/V are located in the checkpoint's headers, and
+:func:`~mamlib.merge.streaming.stream_merge` writes the merge tensor by tensor, so memory stays flat whatever the
+model's size and a dry run reads configs and headers only; sources that are not such folders are read from memory.
+A packaged or hub target is loaded whole, merged in place (:class:`~mamlib.merge.merger.MultiSourceMerger`) and
+written with ``save_pretrained``. In float32 both ways write the same numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -49,9 +46,7 @@ from mamlib.merge.streaming import (
     Checkpoint,
     CheckpointError,
     Fetch,
-    OutputTensor,
     SourceTerms,
-    StreamedCheckpoint,
     check_blendable,
     checkpoint_fetch,
     format_size,
@@ -80,11 +75,8 @@ _HUB_CACHE = re.compile(r"/models--(?P<org>[\w.-]+?)--(?P<name>[\w.-]+)/snapshot
 @dataclass
 class LoadedInput:
     """A target or source as opened: the network, its attention family, processors (target only), provenance.
-
-    A streamed input (a local folder with safetensors or ``.bin`` weights, opened while the target is one too) has
-    ``model`` built on the ``meta`` device — module names and shapes, no weights — and ``checkpoint`` / ``keys``
-    saying where its Q/K/V tensors are stored; its ``files`` hashes are filled in while the merge is written.
-    """
+    A streamed input has ``model`` on the ``meta`` device (names and shapes, no weights), ``checkpoint`` and ``keys``
+    (where its Q/K/V are stored); its ``files`` hashes are filled in while the merge is written."""
 
     ref: ModelRef
     model: nn.Module
@@ -110,11 +102,9 @@ class LoadedInput:
             "model": self.ref.model, "origin": self.ref.origin, "location": self.ref.location,
             "provenance": self.provenance, "class": type(self.model).__name__,
             "family": None if self.family is None else self.family.name, "dtype": self.dtype,
+            "state_dict_sha256": None if self.checkpoint is not None else state_dict_sha256(self.model),
         }
-        if self.checkpoint is None:
-            entry["state_dict_sha256"] = state_dict_sha256(self.model)
-        else:  # the loaded state dict is never built; the stored files are hashed instead
-            entry["state_dict_sha256"] = None
+        if self.checkpoint is not None:  # the loaded state dict is never built; the stored files are hashed instead
             entry["weights"] = {"format": self.checkpoint.format, "files": [f.name for f in self.checkpoint.files],
                                 "total_size": self.checkpoint.total_size,
                                 "qkv_keys": None if self.keys is None else self.keys.how}
@@ -166,26 +156,17 @@ def run_merge(
     if dry_run:
         return MergeOutcome(plan, None, None, text)
     record: dict[str, Any] = {
-        "mamlib_version": mamlib.__version__,
-        "versions": _versions(),
+        "mamlib_version": mamlib.__version__, "versions": _versions(),
         "config_file": str(config.path) if config.path else None,
         "config_sha256": hashlib.sha256(config.text.encode()).hexdigest() if config.text else None,
-        "config": config.raw,
-        "dtype": target.dtype,
-        "inputs": {},
-        "lambdas": table,
-        "plan": plan,
+        "config": config.raw, "dtype": target.dtype, "inputs": {}, "lambdas": table, "plan": plan,
     }
     if streaming:
-        written = write_streamed(config, target, sources, merger, table, record, force=force,
-                                 max_shard_size=max_shard_size)
+        weights = partial(write_streamed, config, target, sources, merger, table, max_shard_size)
     else:
         merger.apply(table)  # the [source][layer] factors checked above
-        record["merge"] = {"mode": "in-memory", "dtype": target.dtype, "accumulation_dtype": target.dtype,
-                           "max_shard_size": max_shard_size}
-        record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
-        written = write_checkpoint(target, config.output, record, force=force, max_shard_size=max_shard_size,
-                                   card=lambda rec: model_card(config, target, sources, rec))
+        weights = partial(write_loaded, target, max_shard_size)
+    written = write_merge(config, target, sources, record, weights, force=force)
     summary = f"wrote {config.output}: {', '.join(sorted(written))} ({time.perf_counter() - started:.1f} s)"
     if out is not None:
         print(summary, file=out, flush=True)
@@ -199,13 +180,12 @@ def load_input(
     ref: ModelRef, families: Sequence[AttentionFamily] = (), *, with_processors: bool = False, stream: bool = False
 ) -> LoadedInput:
     """Open the model ``ref`` names and find its attention family; any failure is a one-line :class:`MergeError`.
-
-    With ``stream``, a local folder holding safetensors or ``.bin`` weights is not loaded: its model is built on
-    the ``meta`` device and its Q/K/V tensors are located in the checkpoint (:func:`open_streamed`)."""
+    With ``stream``, a local folder of safetensors or ``.bin`` weights is opened with :func:`open_streamed` and its
+    Q/K/V tensors are located in the checkpoint."""
     try:
         loaded = open_streamed(ref) if stream and ref.origin == "folder" else None
         if loaded is None:
-            loaded = _LOADERS[ref.origin](ref, with_processors)
+            loaded = (_load_packaged if ref.origin == "packaged" else _load_pretrained)(ref, with_processors)
     except MergeError:
         raise
     except Exception as err:  # noqa: BLE001 - any loader failure is reported as "cannot load" on one line
@@ -213,9 +193,12 @@ def load_input(
     loaded.model.eval()
     loaded.family = resolve_input_family(loaded.model, ref, families)
     if loaded.checkpoint is not None:
-        names, shapes = attention_module_names(loaded.model, loaded.family)
+        names = {id(m): n for n, m in loaded.model.named_modules()}
+        found = {(i, p): m for i, projs in attention_modules(loaded.model, loaded.family).items()
+                 for p, m in projs.items()}
         try:
-            loaded.keys = locate_attention(loaded.checkpoint.tensors, names, loaded.family, shapes,
+            loaded.keys = locate_attention(loaded.checkpoint.tensors, {k: names[id(m)] for k, m in found.items()},
+                                           loaded.family, {k: tuple(m.weight.shape) for k, m in found.items()},
                                            what=_where(loaded))
         except CheckpointError as err:  # its message names the input (``what``)
             raise MergeError(str(err)) from None
@@ -234,16 +217,6 @@ def resolve_input_family(model: nn.Module, ref: ModelRef, families: Sequence[Att
         return fits[0][0] if fits else detect_family(model)
     except ValueError as err:
         raise MergeError(f"{ref.label}: {err}") from None
-
-
-def attention_module_names(
-    model: nn.Module, family: AttentionFamily
-) -> tuple[dict[tuple[int, str], str], dict[tuple[int, str], tuple[int, ...]]]:
-    """``(layer, projection)`` → the module name ``family`` finds in ``model``, and → its weight's shape."""
-    names = {id(m): n for n, m in model.named_modules()}
-    found = attention_modules(model, family)
-    return ({(i, p): names[id(m)] for i, projs in found.items() for p, m in projs.items()},
-            {(i, p): tuple(m.weight.shape) for i, projs in found.items() for p, m in projs.items()})
 
 
 def open_streamed(ref: ModelRef) -> LoadedInput | None:
@@ -290,22 +263,15 @@ def _hub_processors(location: str) -> list[Any]:
     """The processor of a hub model, or else whichever of its tokenizer / feature extractor / image processor load."""
     from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor, AutoTokenizer
 
-    try:
-        return [AutoProcessor.from_pretrained(location)]
-    except Exception:  # noqa: BLE001 - not every model has a processor; try its parts
-        pass
-    found = []
-    for auto in (AutoTokenizer, AutoFeatureExtractor, AutoImageProcessor):
+    found: list[Any] = []
+    for auto in (AutoProcessor, AutoTokenizer, AutoFeatureExtractor, AutoImageProcessor):
         try:
             found.append(auto.from_pretrained(location))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - not every model has a processor (then its parts), nor each part
             continue
+        if auto is AutoProcessor:
+            return found
     return found
-
-
-_LOADERS: dict[str, Callable[[ModelRef, bool], LoadedInput]] = {
-    "packaged": _load_packaged, "folder": _load_pretrained, "hub": _load_pretrained,
-}
 
 
 def _origin_words(ref: ModelRef) -> str:
@@ -355,17 +321,30 @@ def check_not_an_input(output: Path, inputs: Sequence[LoadedInput]) -> None:
 # -- writing -------------------------------------------------------------------------------------------------------
 
 
-def write_atomically(output: Path, fill: Callable[[Path], None], *, force: bool = False) -> list[str]:
-    """Create a temporary sibling of ``output``, let ``fill`` write into it, and rename it into place (replacing an
-    existing ``output`` only with ``force``); on any failure the temporary folder is removed and an existing output
-    is left as it was. Returns the names of the files written."""
+def write_merge(
+    config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any],
+    weights: Callable[[Path, BackgroundHasher], dict[str, Any]], *, force: bool = False,
+) -> list[str]:
+    """Write a temporary sibling of ``config.output`` — the target's processor files, the weights (``weights`` writes
+    them and returns the record's ``merge`` entry), the model card, the record with the sha256 of every file — and
+    rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder is
+    removed and an existing output is left as it was. Returns the names of the files written."""
+    output = config.output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's private 0700 would otherwise become the output folder's mode
-        fill(tmp)
+        save_processors(target, tmp)
+        with BackgroundHasher() as hasher:
+            record["merge"] = weights(tmp, hasher)
+            record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
+            (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
+            hashes = {p.name: hasher.result(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        record["output"] = {"folder": str(output), "files_sha256": hashes, "state_dict_sha256":
+                            None if target.checkpoint is not None else state_dict_sha256(target.model)}
+        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
         names = [p.name for p in tmp.iterdir()]
         _move_into_place(tmp, output, force)
         return names
@@ -374,95 +353,58 @@ def write_atomically(output: Path, fill: Callable[[Path], None], *, force: bool 
         raise
 
 
-def write_checkpoint(
-    target: LoadedInput, output: Path, record: dict[str, Any], *, force: bool = False,
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, card: Callable[[dict[str, Any]], str] | None = None,
-) -> list[str]:
-    """Write ``target`` (already merged, in memory) as a checkpoint plus the model card and the record into
-    ``output``, atomically; the names of the files written."""
-
-    def fill(tmp: Path) -> None:
-        save_processors(target, tmp)
-        target.model.save_pretrained(tmp, max_shard_size=max_shard_size)
-        if card is not None:
-            (tmp / CARD_NAME).write_text(card(record), encoding="utf-8")
-        record["output"] = {
-            "folder": str(output),
-            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
-            "state_dict_sha256": state_dict_sha256(target.model),
-        }
-        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-
-    return write_atomically(output, fill, force=force)
+def write_loaded(target: LoadedInput, max_shard_size: int, folder: Path, hasher: BackgroundHasher) -> dict[str, Any]:
+    """The weights of a target merged in memory, with ``save_pretrained``; the record's ``merge`` entry."""
+    target.model.save_pretrained(folder, max_shard_size=max_shard_size)
+    return {"mode": "in-memory", "dtype": target.dtype, "accumulation_dtype": target.dtype,
+            "max_shard_size": max_shard_size}
 
 
 def write_streamed(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
-    table: Sequence[Sequence[float]], record: dict[str, Any], *, force: bool = False,
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
-) -> list[str]:
-    """Write the merge tensor by tensor from the target's checkpoint (:func:`~mamlib.merge.streaming.stream_merge`)
-    with the target's config and processor files, the model card and the record, atomically. The inputs' weight
-    files and each finished shard are hashed in a background thread while the next shard is written."""
+    table: Sequence[Sequence[float]], max_shard_size: int, folder: Path, hasher: BackgroundHasher,
+) -> dict[str, Any]:
+    """The merged weights written tensor by tensor from the target's checkpoint (:func:`~mamlib.merge.streaming.
+    stream_merge`) and the target's config files; the record's ``merge`` entry. The inputs' weight files and each
+    finished shard are hashed in the background while the next shard is written."""
     assert target.checkpoint is not None and target.keys is not None
+    for name in _CONFIG_FILES:
+        if (Path(target.ref.location) / name).is_file():
+            shutil.copy2(Path(target.ref.location) / name, folder / name)
+    streamed = [item for item in (target, *sources) if item.checkpoint is not None]
+    for item in streamed:
+        hasher.submit(*_read_files(item))
     terms = [SourceTerms(_fetch(src, merger.sources[s]), merger.layer_maps[s], config.sources[s].norm_matched)
              for s, src in enumerate(sources)]
-
-    def fill(tmp: Path) -> None:
-        save_processors(target, tmp)
-        for name in _CONFIG_FILES:
-            if (Path(target.ref.location) / name).is_file():
-                shutil.copy2(Path(target.ref.location) / name, tmp / name)
-        with BackgroundHasher() as hasher:
-            streamed = [item for item in (target, *sources) if item.checkpoint is not None]
-            for item in streamed:
-                hasher.submit(*_read_files(item))
-            started = time.perf_counter()
-            threads = torch.get_num_threads()
-            torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
-            try:
-                result = stream_merge(target.checkpoint, target.keys, terms, table, tmp,
-                                      projections=config.projections, bias=config.bias,
-                                      max_shard_size=max_shard_size, on_file=hasher.submit)
-            finally:
-                torch.set_num_threads(threads)
-            seconds = time.perf_counter() - started
-            for item in streamed:
-                item.files = {p.name: hasher.result(p) for p in _read_files(item)}
-            record["merge"] = _streamed_summary(target, result, max_shard_size, seconds)
-            record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
-            (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
-            hashes = {p.name: hasher.result(p) if p.name in result.files else sha256_file(p)
-                      for p in sorted(tmp.iterdir()) if p.is_file()}
-        record["output"] = {"folder": str(config.output), "files_sha256": hashes, "state_dict_sha256": None}
-        (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-
-    return write_atomically(config.output, fill, force=force)
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
+    try:
+        result = stream_merge(target.checkpoint, target.keys, terms, table, folder, projections=config.projections,
+                              bias=config.bias, max_shard_size=max_shard_size, on_file=hasher.submit)
+    finally:
+        torch.set_num_threads(threads)
+    seconds = time.perf_counter() - started
+    for item in streamed:
+        item.files = {p.name: hasher.result(p) for p in _read_files(item)}
+    dtype = target.dtype
+    return {"mode": "streaming", "dtype": dtype, "accumulation_dtype": "float64" if dtype == "float64" else "float32",
+            "max_shard_size": max_shard_size, "weight_files": result.files, "total_size": result.total_size,
+            "tensors_merged": result.merged, "tensors_copied": result.copied,
+            "merged_dtypes": dict(result.merged_dtypes), "seconds": round(seconds, 3)}
 
 
 def _fetch(item: LoadedInput, weights: AttentionWeights) -> Fetch:
     """Where a streamed merge reads a source's Q/K/V: its checkpoint, or (a loaded source) its weights in memory."""
     if item.checkpoint is not None and item.keys is not None:
         return checkpoint_fetch(item.checkpoint, item.keys)
-
-    def fetch(layer: int, proj: str, leaf: str) -> torch.Tensor | None:
-        return weights.weights[(layer, proj)] if leaf == "weight" else weights.biases.get((layer, proj))
-
-    return fetch
+    return lambda layer, proj, leaf: (weights.weights[(layer, proj)] if leaf == "weight"
+                                      else weights.biases.get((layer, proj)))
 
 
 def _read_files(item: LoadedInput) -> list[Path]:
     assert item.checkpoint is not None
     return [*item.checkpoint.files, *([item.checkpoint.index] if item.checkpoint.index else [])]
-
-
-def _streamed_summary(target: LoadedInput, result: StreamedCheckpoint, max_shard_size: int,
-                      seconds: float) -> dict[str, Any]:
-    dtype = target.dtype
-    return {"mode": "streaming", "dtype": dtype, "accumulation_dtype": "float64" if dtype == "float64" else "float32",
-            "max_shard_size": max_shard_size, "weight_files": result.files, "total_size": result.total_size,
-            "tensors_merged": result.merged, "tensors_copied": result.copied,
-            "merged_dtypes": dict(result.merged_dtypes), "seconds": round(seconds, 3)}
 
 
 class BackgroundHasher:
@@ -562,8 +504,9 @@ def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[Loade
     ]
     for s, (src, cfg) in enumerate(zip(sources, config.sources)):
         mapping = [row["sources"][s]["source_layer"] for row in record["plan"]]
-        lines.append(f"| sources[{s}] | `{ids[s]}` | {getattr(src.family, 'name', '?')} | "
-                     f"{len({*mapping})} of {_num_layers(src)} | {mapping} | {'yes' if cfg.norm_matched else 'no'} |")
+        lines.append(f"| sources[{s}] | `{ids[s]}` | {getattr(src.family, 'name', '?')} | {len({*mapping})} of "
+                     f"{len(attention_modules(src.model, src.family))} | {mapping} | "
+                     f"{'yes' if cfg.norm_matched else 'no'} |")
     lines += ["", "## λ per target layer", "", *_lambda_table(record["plan"], len(sources)), "",
               "## How it was made", "",
               f"`mam merge {config.path.name if config.path else 'merge.yml'}` with mamlib {mamlib.__version__}; "
@@ -603,12 +546,6 @@ def _lambda_table(plan: Sequence[dict[str, Any]], num_sources: int) -> list[str]
         cells = [f"{e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
         rows.append(f"| {row['target_layer']} | " + " | ".join(cells) + f" | {row['target_lambda']:.4g} |")
     return rows
-
-
-def _num_layers(item: LoadedInput) -> int:
-    if item.keys is not None:
-        return item.keys.num_layers
-    return len(attention_modules(item.model, item.family)) if item.family is not None else 0
 
 
 def _lambda_summary(row: Sequence[float]) -> float | dict[str, Any] | list[float]:
@@ -670,8 +607,7 @@ def _streaming_notes(target: LoadedInput, sources: Sequence[LoadedInput], max_sh
     for s, src in enumerate(sources):
         where = src.checkpoint.describe() if src.checkpoint is not None else "loaded in memory"
         lines.append(f"           sources[{s}] {where}")
-    tensors = [OutputTensor(t.key, t.dtype, t.shape, t.nbytes) for t in target.checkpoint.tensors.values()]
-    shards = len(plan_shards(tensors, max_shard_size))
+    shards = len(plan_shards(list(target.checkpoint.tensors.values()), max_shard_size))
     lines.append(f"writing    {target.dtype} (merged in float32), {shards} safetensors shard{'s' if shards > 1 else ''}"
                  f" of at most {format_size(max_shard_size)}")
     return lines
@@ -689,22 +625,18 @@ def format_plan(
         how = ("given" if cfg.layer_map is not None
                else "identity" if merger.sources[s].num_layers == merger.num_layers else "evenly spaced")
         lines.append(f"sources[{s}] {_what(src)}, {merger.sources[s].num_layers} attention layers, "
-                     f"layer map {lmap} ({how})"
-                     + (", norm-matched" if cfg.norm_matched else ""))
+                     f"layer map {lmap} ({how})" + (", norm-matched" if cfg.norm_matched else ""))
     lines.append(f"merging {', '.join(merger.projections)}; biases: {config.bias}")
     lines.extend(notes)
     heads = [f"sources[{s}]" for s in range(len(sources))]
     width = max(14, *(len(h) + 2 for h in heads))
     lines.append("layer  " + "".join(f"{h:<{width}}" for h in heads) + f"{'target':<8}shape")
     for row in plan:
-        cells = []
-        for entry in row["sources"]:
-            lam = entry["lambda"]
-            cell = f"L{entry['source_layer']} × {lam:.4g}" if lam else "·"
-            cells.append(f"{cell:<{width}}")
+        cells = [f"L{e['source_layer']} × {e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
         shapes = {tuple(v) for v in row["shapes"].values()}
         shape = (str(shapes.pop()) if len(shapes) == 1
                  else ", ".join(f"{p} {tuple(v)}" for p, v in row["shapes"].items()))
-        lines.append(f"{row['target_layer']:>5}  " + "".join(cells) + f"{row['target_lambda']:<8.4g}{shape}")
+        lines.append(f"{row['target_layer']:>5}  " + "".join(f"{c:<{width}}" for c in cells)
+                     + f"{row['target_lambda']:<8.4g}{shape}")
     lines.append(f"output     {config.output}" + (" (not written)" if dry_run else ""))
     return "\n".join(lines)

@@ -54,12 +54,9 @@ class MergeError(Exception):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model named in the config: ``model`` as written, where it comes from, and an optional family name.
-
-    ``origin`` is ``"packaged"`` (see :func:`~mamlib.models.kinds.packaged_models`), ``"folder"`` (``location`` is
-    the resolved path) or ``"hub"`` (``location`` is the hub id). ``where`` is the config path (``target``,
-    ``sources[0]``).
-    """
+    """A model named in the config: ``model`` as written; ``origin``, ``"packaged"``, ``"folder"`` (``location`` is
+    the resolved path) or ``"hub"`` (``location`` is the hub id); an optional family name; ``where`` in the config
+    it is (``target``, ``sources[0]``)."""
 
     model: str
     origin: str
@@ -151,9 +148,9 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
     if len(set(names)) != len(names):
         raise ValueError(f"families: names must be distinct, got {names}")
     for ref in (target, *(s.ref for s in parsed)):
-        if ref.family is not None and not _family_known(ref.family, names):
+        if ref.family is not None and ref.family not in names and ref.family not in attention_families():
             raise ValueError(f"{ref.where}.family: unknown attention family {ref.family!r}; "
-                             f"registered: {_registered()}, in this file: {names}")
+                             f"registered: {sorted(attention_families())}, in this file: {names}")
     return MergeConfig(
         target=target, sources=parsed, output=out if out.is_absolute() else base / out, bias=bias,
         projections=tuple(p for p in PROJECTIONS if p in projections), families=fams, raw=raw,
@@ -239,11 +236,3 @@ def _family(d: Any, where: str) -> AttentionFamily:
         raise ValueError(f"{where}.pattern is not a valid regular expression: {err}") from None
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-
-
-def _registered() -> list[str]:
-    return sorted(attention_families())
-
-
-def _family_known(name: str, in_file: list[str]) -> bool:
-    return name in in_file or name in _registered()

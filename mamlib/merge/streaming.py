@@ -1,41 +1,38 @@
 """Merging checkpoints larger than memory: tensor by tensor, from the files on disk, into sharded safetensors.
 
-A :class:`Checkpoint` is a model folder's weights as stored — ``model.safetensors``, the shards that
-``model.safetensors.index.json`` lists, or PyTorch ``.bin`` files — described from the safetensors headers alone
-(each tensor's file, dtype, shape and byte range), so a plan needs no weight. :func:`locate_attention` finds the
-tensors of an attention family's Q/K/V modules among the checkpoint's keys: module names and stored keys may differ
-by a prefix (``bert.``), or spell the module the way older releases did (ViT's ``attention.attention.query``).
+A :class:`Checkpoint` is a model folder's weights as stored — ``model.safetensors``, the shards its index lists, or
+PyTorch ``.bin`` files — described from the safetensors headers alone, so a plan reads no weight.
+:func:`locate_attention` finds an attention family's Q/K/V tensors among the stored keys, which may differ from the
+module names by a prefix (``bert.``) or spell them as older releases did (ViT's ``attention.attention.query``).
 
-:func:`stream_merge` writes the merge. Each merged Q/K/V weight (and bias, when biases are interpolated) is
-``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` computed in float32 (float64 for a float64 target) with the arithmetic of
-:func:`~mamlib.merge.interpolation.convex_combination`, one source at a time, and cast back to the dtype the target
-stores it in; every other tensor is copied byte for byte. The output is safetensors shards of at most
-``max_shard_size`` bytes with the Hugging Face names and index (``model-00001-of-00003.safetensors``,
-``model.safetensors.index.json``), or one ``model.safetensors``. Memory stays at a few Q/K/V matrices and a copy
-buffer whatever the model's size or the number of sources: tensors are read with positioned reads (a memory map
-would keep every page it touched resident) and copied with ``os.copy_file_range``.
-
-A ``.bin`` file is opened only with ``torch.load(..., weights_only=True, mmap=True)``; one that cannot be read that
-way is refused, naming the file — nothing is ever unpickled otherwise.
+:func:`stream_merge` writes each merged Q/K/V weight (and bias, when biases are interpolated),
+``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target``, with :func:`~mamlib.merge.interpolation.combine`'s arithmetic in float32
+(float64 for a float64 target), one source at a time, cast back to the dtype the target stores it in; every other
+tensor is copied byte for byte, into Hugging Face safetensors shards of at most ``max_shard_size`` bytes (and their
+index). Memory stays at a few Q/K/V matrices and a copy buffer whatever the model's size: tensors are read with
+positioned reads (a memory map would keep every page it touched resident) and copied with ``os.copy_file_range``.
+A ``.bin`` file is opened only with ``torch.load(..., weights_only=True, mmap=True)``: nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
-from mamlib.merge.interpolation import match_norm
+from mamlib.merge.interpolation import combine, match_norm
 
 Key = tuple[int, str]
 #: A source's Q/K/V as the merge reads them: ``fetch(source_layer, projection, "weight" | "bias")`` (None: no bias).
@@ -72,27 +69,28 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or merged as stored; the message names the file or the tensor."""
 
 
+def torch_dtype_name(dtype: str) -> str:
+    """``"BF16"`` → ``"bfloat16"`` (the name a stored dtype has in torch; unknown names are returned as they are)."""
+    return _DTYPE_NAMES.get(dtype, dtype)
+
+
 @dataclass(frozen=True)
-class StoredTensor:
-    """One tensor of a checkpoint as stored: its file, safetensors dtype name, shape, and byte range in the file
-    (``offset`` is -1 in a ``.bin`` file, whose tensors are read through ``torch.load``)."""
+class OutputTensor:
+    """One tensor of a safetensors file: its key, safetensors dtype name, shape and size in bytes."""
 
     key: str
     dtype: str
     shape: tuple[int, ...]
-    file: Path
-    offset: int
     nbytes: int
 
-    @property
-    def itemsize(self) -> int:
-        dtype = DTYPES.get(self.dtype)
-        return 1 if dtype is None else dtype.itemsize
 
+@dataclass(frozen=True)
+class StoredTensor(OutputTensor):
+    """A tensor of a checkpoint as stored: also its file and where its bytes start (-1 in a ``.bin`` file, whose
+    tensors are read through ``torch.load``)."""
 
-def torch_dtype_name(dtype: str) -> str:
-    """``"BF16"`` → ``"bfloat16"`` (the name a stored dtype has in torch; unknown names are returned as they are)."""
-    return _DTYPE_NAMES.get(dtype, dtype)
+    file: Path
+    offset: int
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
@@ -127,13 +125,10 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[s
         if not 0 <= begin <= end <= size - start:
             raise CheckpointError(f"{path}: tensor {key!r} lies outside the file (bytes {begin}..{end} of the data, "
                                   f"which has {size - start})")
-        numel = 1
-        for n in shape:
-            numel *= n
-        if dtype in DTYPES and numel * DTYPES[dtype].itemsize != end - begin:
+        if dtype in DTYPES and math.prod(shape) * DTYPES[dtype].itemsize != end - begin:
             raise CheckpointError(f"{path}: tensor {key!r} ({dtype} {list(shape)}) spans {end - begin} bytes, "
-                                  f"not {numel * DTYPES[dtype].itemsize}")
-        tensors[key] = StoredTensor(key, dtype, shape, path, start + begin, end - begin)
+                                  f"not {math.prod(shape) * DTYPES[dtype].itemsize}")
+        tensors[key] = StoredTensor(key, dtype, shape, end - begin, path, start + begin)
     return tensors, metadata
 
 
@@ -156,8 +151,8 @@ def load_bin(path: Path) -> dict[str, Tensor]:
 def _bin_entry(key: str, tensor: Tensor, path: Path) -> StoredTensor:
     if tensor.dtype not in _NAMES:
         raise CheckpointError(f"{path}: tensor {key!r} has dtype {tensor.dtype}, which safetensors cannot store")
-    return StoredTensor(key, _NAMES[tensor.dtype], tuple(tensor.shape), path, -1,
-                        tensor.numel() * tensor.element_size())
+    return StoredTensor(key, _NAMES[tensor.dtype], tuple(tensor.shape), tensor.numel() * tensor.element_size(), path,
+                        -1)
 
 
 def _index_files(index: Path) -> list[Path]:
@@ -173,67 +168,56 @@ def _index_files(index: Path) -> list[Path]:
     return files
 
 
+@dataclass
 class Checkpoint:
-    """A model folder's weights as stored, tensor by tensor, read without loading the model.
+    """A model folder's weights as stored, read without loading the model: ``tensors`` maps every stored key to its
+    :class:`StoredTensor`, in file order; ``format`` is ``"safetensors"`` or ``"bin"``."""
 
-    ``tensors`` maps every stored key to its :class:`StoredTensor`, in file order. :meth:`read` returns one tensor
-    in its stored dtype; :meth:`copy_to` streams one tensor's bytes into a :class:`ShardWriter`.
-    """
-
-    def __init__(self, folder: Path, files: Sequence[Path], tensors: dict[str, StoredTensor], fmt: str,
-                 index: Path | None = None) -> None:
-        self.folder = folder
-        self.files = list(files)
-        self.tensors = tensors
-        self.format = fmt
-        self.index = index
-        self._bin: tuple[Path, dict[str, Tensor]] | None = None
+    folder: Path
+    files: list[Path]
+    tensors: dict[str, StoredTensor]
+    format: str
+    index: Path | None = None
+    _bin: tuple[Path, dict[str, Tensor]] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def find(cls, folder: str | Path) -> Checkpoint | None:
-        """The weights of ``folder`` (see :data:`WEIGHT_LAYOUTS`), or None when it holds none of those files."""
+        """The weights of ``folder`` (see :data:`WEIGHT_LAYOUTS`) from their headers (a ``.bin`` file's from its
+        memory-mapped state dict), or None when it holds none of those files."""
         folder = Path(folder)
-        for name, fmt in WEIGHT_LAYOUTS:
-            path = folder / name
-            if path.is_file():
-                index = path if name.endswith(".index.json") else None
-                return cls.open(folder, _index_files(path) if index else [path], fmt, index)
-        return None
-
-    @classmethod
-    def open(cls, folder: Path, files: Sequence[Path], fmt: str, index: Path | None = None) -> Checkpoint:
-        """Read the headers of ``files`` (or, for ``.bin`` files, their memory-mapped state dicts' metadata)."""
+        path = next((folder / name for name, _ in WEIGHT_LAYOUTS if (folder / name).is_file()), None)
+        if path is None:
+            return None
+        fmt = dict(WEIGHT_LAYOUTS)[path.name]
+        index = path if path.name.endswith(".index.json") else None
+        files = _index_files(path) if index else [path]
         tensors: dict[str, StoredTensor] = {}
-        for path in files:
+        for file in files:
             if fmt == "safetensors":
-                found, _ = read_safetensors_header(path)
+                found, _ = read_safetensors_header(file)
             else:
-                found = {k: _bin_entry(k, t, path) for k, t in load_bin(path).items()}
+                found = {k: _bin_entry(k, t, file) for k, t in load_bin(file).items()}
             for key, entry in found.items():
                 if key in tensors:
                     raise CheckpointError(f"{folder}: tensor {key!r} is stored twice ({tensors[key].file.name} and "
-                                          f"{path.name})")
+                                          f"{file.name})")
                 tensors[key] = entry
         if not tensors:
             raise CheckpointError(f"{folder}: {', '.join(f.name for f in files)} hold no tensors")
-        return cls(folder, files, dict(sorted(tensors.items(), key=lambda kv: _file_order(kv[1], files))), fmt,
-                   index)
+        order = sorted(tensors.values(), key=lambda t: (files.index(t.file), t.offset))
+        return cls(folder, files, {t.key: t for t in order}, fmt, index)
 
     @property
     def total_size(self) -> int:
         return sum(t.nbytes for t in self.tensors.values())
 
-    def dtype_bytes(self) -> Counter[str]:
-        """Stored bytes per dtype name (``{"BF16": ...}``)."""
+    def describe(self) -> str:
+        """``2 safetensors shards, 3.09 GB (bfloat16)``: the dtypes by their stored bytes."""
         sizes: Counter[str] = Counter()
         for t in self.tensors.values():
             sizes[t.dtype] += t.nbytes
-        return sizes
-
-    def describe(self) -> str:
-        """``2 safetensors shards, 3.09 GB (bfloat16)``."""
-        kinds = ", ".join(torch_dtype_name(d) for d, _ in self.dtype_bytes().most_common())
-        what = (f"{len(self.files)} {self.format} shards" if len(self.files) > 1 else self.files[0].name)
+        kinds = ", ".join(torch_dtype_name(d) for d, _ in sizes.most_common())
+        what = f"{len(self.files)} {self.format} shards" if len(self.files) > 1 else self.files[0].name
         return f"{what}, {format_size(self.total_size)} ({kinds})"
 
     def read(self, key: str) -> Tensor:
@@ -272,10 +256,6 @@ class Checkpoint:
     def release(self) -> None:
         """Drop the memory map of the ``.bin`` file read last (safetensors files are never mapped)."""
         self._bin = None
-
-
-def _file_order(entry: StoredTensor, files: Sequence[Path]) -> tuple[int, int]:
-    return files.index(entry.file), entry.offset
 
 
 def format_size(nbytes: int) -> str:
@@ -323,6 +303,10 @@ class AttentionKeys:
     def num_layers(self) -> int:
         return 1 + max(layer for layer, _ in self.weights)
 
+    def key(self, layer: int, proj: str, leaf: str) -> str | None:
+        """The stored key of ``leaf`` (``"weight"`` or ``"bias"``) of one projection."""
+        return self.weights[(layer, proj)] if leaf == "weight" else self.biases[(layer, proj)]
+
 
 def locate_attention(
     stored: Mapping[str, StoredTensor], modules: Mapping[Key, str], family: AttentionFamily,
@@ -339,24 +323,21 @@ def locate_attention(
     """
     order = sorted(modules, key=lambda k: (k[0], PROJECTIONS.index(k[1]) if k[1] in PROJECTIONS else 99, k[1]))
     names = [modules[k] for k in order]
-    how = "module names"
     rule = _prefix_rule(names, stored)
     if rule is not None:
         drop, add = rule
         weights = {k: add + name[len(drop):] + ".weight" for k, name in zip(order, names)}
-        if drop or add:
-            how = "module names" + (f" without the prefix {drop!r}" if drop else "") + (
-                f" with the prefix {add!r}" if add else "")
+        how = "module names" + (f" without the prefix {drop!r}" if drop else "") + (
+            f" with the prefix {add!r}" if add else "")
     else:
-        by_pattern = _pattern_keys(stored, family)
-        if set(by_pattern) != set(modules):
+        weights = _pattern_keys(stored, family)
+        if set(weights) != set(modules):
             sample = [k for k in stored if k.endswith(".weight")][:6]
             raise CheckpointError(
                 f"{what} stores no tensor for {names[0]}.weight (nor under another prefix), and family "
-                f"{family.name!r} finds {len(by_pattern)} of the {len(modules)} Q/K/V weights among its keys "
+                f"{family.name!r} finds {len(weights)} of the {len(modules)} Q/K/V weights among its keys "
                 f"(some of them: {sample})"
             )
-        weights = by_pattern
         how = f"the {family.name!r} pattern over the stored names"
     biases: dict[Key, str | None] = {}
     for k, key in weights.items():
@@ -407,23 +388,13 @@ def checkpoint_fetch(checkpoint: Checkpoint, keys: AttentionKeys) -> Fetch:
     """A source's :data:`Fetch` that reads its Q/K/V from ``checkpoint`` when the merge needs them."""
 
     def fetch(layer: int, proj: str, leaf: str) -> Tensor | None:
-        key = keys.weights[(layer, proj)] if leaf == "weight" else keys.biases[(layer, proj)]
+        key = keys.key(layer, proj, leaf)
         return None if key is None else checkpoint.read(key)
 
     return fetch
 
 
 # -- writing -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutputTensor:
-    """One tensor of the output: its key, dtype name, shape and size."""
-
-    key: str
-    dtype: str
-    shape: tuple[int, ...]
-    nbytes: int
 
 
 def shard_names(count: int) -> list[str]:
@@ -444,11 +415,7 @@ def plan_shards(tensors: Sequence[OutputTensor], max_shard_size: int) -> list[li
             size = 0
         shards[-1].append(t)
         size += t.nbytes
-    return [sorted(s, key=lambda t: -_itemsize(t.dtype)) for s in shards]
-
-
-def _itemsize(dtype: str) -> int:
-    return DTYPES[dtype].itemsize if dtype in DTYPES else 1
+    return [sorted(s, key=lambda t: -(DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 1)) for s in shards]
 
 
 class ShardWriter:
@@ -487,32 +454,29 @@ class ShardWriter:
             self.write(flat.view(torch.uint8).numpy().data)
 
     def copy_range(self, source: Path, offset: int, nbytes: int) -> None:
-        """Append ``nbytes`` of ``source`` from ``offset``: in the kernel (``copy_file_range``) where it can, else
-        through a bounded buffer."""
+        """Append ``nbytes`` of ``source`` from ``offset``, in chunks: in the kernel (``copy_file_range``) where it
+        can, else through a bounded buffer."""
         with open(source, "rb", buffering=0) as src:
-            done = 0
-            while done < nbytes and self._copy_file_range:
-                try:
-                    n = os.copy_file_range(src.fileno(), self._file.fileno(), min(COPY_CHUNK, nbytes - done),
-                                           offset + done)
-                except OSError as err:
-                    if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
-                        raise
-                    self._copy_file_range = False
-                    break
+            end = offset + nbytes
+            while offset < end:
+                n = self._copy_chunk(src.fileno(), offset, min(COPY_CHUNK, end - offset))
                 if not n:
-                    raise CheckpointError(f"{source}: ends inside a tensor (byte {offset + done})")
-                done += n
+                    raise CheckpointError(f"{source}: ends inside a tensor (byte {offset})")
+                offset += n
+
+    def _copy_chunk(self, src: int, offset: int, count: int) -> int:
+        if self._copy_file_range:
+            try:
+                n = os.copy_file_range(src, self._file.fileno(), count, offset)
                 self.written += n
-            if done < nbytes:
-                src.seek(offset + done)
-                buf = bytearray(min(COPY_CHUNK, nbytes - done))
-                while done < nbytes:
-                    n = src.readinto(memoryview(buf)[: min(len(buf), nbytes - done)])
-                    if not n:
-                        raise CheckpointError(f"{source}: ends inside a tensor (byte {offset + done})")
-                    self.write(memoryview(buf)[:n])
-                    done += n
+                return n
+            except OSError as err:
+                if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                    raise
+                self._copy_file_range = False
+        data = os.pread(src, count, offset)
+        self.write(data)
+        return len(data)
 
     def close(self) -> None:
         """Flush to the disk (fsync) and close; OSError when fewer bytes were written than the header promises."""
@@ -549,30 +513,23 @@ class StreamedCheckpoint:
     merged_dtypes: Counter[str] = field(default_factory=Counter)
 
 
-def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 for a float64 target, float32 for everything else (float16, bfloat16 and float32)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def blend_tensor(
     target: Tensor, terms: Sequence[tuple[Callable[[], Tensor | None], float, bool]]
 ) -> Tensor:
-    """``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` for ``terms`` = (read source tensor, λ_s, norm-match it), in the
-    accumulation dtype, one source read at a time, cast back to ``target``'s dtype. A source tensor of None (a
-    missing bias) counts as zero. In float32 this is bit for bit
-    :func:`~mamlib.merge.interpolation.convex_combination`."""
-    acc = target.to(accumulation_dtype(target.dtype))
-    out = acc * (1.0 - float(sum(lam for _, lam, _ in terms)))
-    for read, lam, norm in terms:
+    """``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` for ``terms`` = (read source tensor, λ_s, norm-match it): the
+    arithmetic of :func:`~mamlib.merge.interpolation.combine` in float64 for a float64 target and float32 otherwise,
+    each source read when it is added, cast back to ``target``'s dtype. A missing source bias (None) counts as zero."""
+    acc = target.to(torch.float64 if target.dtype == torch.float64 else torch.float32)
+
+    def source(read: Callable[[], Tensor | None], norm: bool) -> Tensor:
         s = read()
         if s is None:
-            s = torch.zeros_like(acc)
-        elif tuple(s.shape) != tuple(acc.shape):
+            return torch.zeros_like(acc)
+        if tuple(s.shape) != tuple(acc.shape):
             raise CheckpointError(f"a source tensor of shape {list(s.shape)} for a target of {list(acc.shape)}")
-        s = match_norm(s, acc) if norm else s.to(acc.dtype)
-        out = out + lam * s
-        del s
-    return out.to(target.dtype)
+        return match_norm(s, acc) if norm else s
+
+    return combine(acc, (source(read, norm) for read, _, norm in terms), [lam for _, lam, _ in terms]).to(target.dtype)
 
 
 def merge_replacements(
@@ -583,30 +540,22 @@ def merge_replacements(
     "interpolate"``, bias) that some source enters with a non-zero λ; every other tensor is copied as stored."""
     out: dict[str, Callable[[], Tensor]] = {}
     for layer in range(target_keys.num_layers):
-        active = [(s, table[s][layer]) for s in range(len(sources)) if table[s][layer] != 0.0]
+        active = [(src, row[layer]) for src, row in zip(sources, table) if row[layer] != 0.0]
         if not active:
             continue
         for proj in projections:
-            weight_key = target_keys.weights[(layer, proj)]
-            out[weight_key] = _merger(target, weight_key, sources, active, layer, proj, "weight")
-            bias_key = target_keys.biases[(layer, proj)]
-            if bias == "interpolate" and bias_key is not None:
-                out[bias_key] = _merger(target, bias_key, sources, active, layer, proj, "bias")
+            for leaf in ("weight", "bias") if bias == "interpolate" else ("weight",):
+                key = target_keys.key(layer, proj, leaf)
+                if key is not None:
+                    out[key] = partial(_merged, target, key, active, layer, proj, leaf)
     return out
 
 
-def _merger(target: Checkpoint, key: str, sources: Sequence[SourceTerms], active: Sequence[tuple[int, float]],
-            layer: int, proj: str, leaf: str) -> Callable[[], Tensor]:
-    def merged() -> Tensor:
-        terms = [(_reader(sources[s], layer, proj, leaf), lam, sources[s].norm_matched and leaf == "weight")
-                 for s, lam in active]
-        return blend_tensor(target.read(key), terms)
-
-    return merged
-
-
-def _reader(source: SourceTerms, layer: int, proj: str, leaf: str) -> Callable[[], Tensor | None]:
-    return lambda: source.fetch(source.layer_map[layer], proj, leaf)
+def _merged(target: Checkpoint, key: str, active: Sequence[tuple[SourceTerms, float]], layer: int, proj: str,
+            leaf: str) -> Tensor:
+    terms = [(partial(src.fetch, src.layer_map[layer], proj, leaf), lam, src.norm_matched and leaf == "weight")
+             for src, lam in active]
+    return blend_tensor(target.read(key), terms)
 
 
 def stream_merge(
@@ -618,10 +567,9 @@ def stream_merge(
     existing folder ``folder`` as safetensors shards (and their index when there are several). ``on_file`` is
     called with each file once it is complete (e.g. to hash it while the next one is written)."""
     replacements = merge_replacements(target, target_keys, sources, table, projections=projections, bias=bias)
-    outputs = [OutputTensor(t.key, t.dtype, t.shape, t.nbytes) for t in target.tensors.values()]
-    shards = plan_shards(outputs, max_shard_size)
+    shards = plan_shards(list(target.tensors.values()), max_shard_size)
     names = shard_names(len(shards))
-    result = StreamedCheckpoint(files=list(names), total_size=sum(t.nbytes for t in outputs))
+    result = StreamedCheckpoint(files=list(names), total_size=target.total_size)
     try:
         for name, shard in zip(names, shards):
             writer = ShardWriter(folder / name, shard)
@@ -639,11 +587,10 @@ def stream_merge(
     if len(shards) > 1:
         index = {"metadata": {"total_size": result.total_size},
                  "weight_map": {t.key: name for name, shard in zip(names, shards) for t in shard}}
-        path = folder / SAFETENSORS_INDEX
-        path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (folder / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         result.files.append(SAFETENSORS_INDEX)
         if on_file is not None:
-            on_file(path)
+            on_file(folder / SAFETENSORS_INDEX)
     return result
 
 
