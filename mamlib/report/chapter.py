@@ -31,6 +31,7 @@ class Chapter:
     name: str = "ch"
     variants: Sequence[str] | None = None
     _sweeps: dict[str, ASRSweep] = field(default_factory=dict, repr=False)
+    _depths: dict[str, int] = field(default_factory=dict, repr=False)
 
     @cached_property
     def store(self) -> ResultStore:
@@ -78,10 +79,13 @@ class Chapter:
     def depth(self, task: str) -> int:
         """The number of attention layers of the ``"asr"`` or ``"aec"`` target, stored by the target's configuration:
         a re-render whose results are all stored learns it without building the network."""
-        rig = self.asr_rig if task == "asr" else self.aec_rig
-        config = results_config(self.preset, rig.setup, {}, f"{task}-target-depth")
-        (row,) = run_grid([config], lambda _: {"num_layers": rig.num_layers}, self.store, progress=False)
-        return int(row["num_layers"])
+        if task not in self._depths:
+            rig = {"asr": lambda: self.asr_rig, "aec": lambda: self.aec_rig}[task]()
+            config = results_config(self.preset, rig.setup, {}, f"{task}-target-depth")
+            (row,) = run_grid([config], lambda _: {"num_layers": rig.num_layers}, self.store,
+                              desc=f"{task} target depth", progress=False)
+            self._depths[task] = int(row["num_layers"])
+        return self._depths[task]
 
     def summary(self) -> pd.DataFrame:
         return preset_summary(self.preset)

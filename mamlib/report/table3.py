@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
+from mamlib.merge.families import attention_modules, resolve_family
+from mamlib.merge.schedule import resolve_layer_map
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
 from mamlib.selection.picks import layer_similarities, picks, picks_table, scaled_ks, table3_block
@@ -54,8 +56,10 @@ def layer_picks(ch: Chapter) -> LayerPicks:
             if text.tokenizer is None:
                 raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a "
                                  "text source")
+        depth = len(attention_modules(text.model, resolve_family(text.model)))
+        layer_map = resolve_layer_map(setup.layer_map, ch.depth("asr"), depth)
         table = layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[config["label"]]["dev"],
-                                   rig.merger.layer_map, batch_size=setup.batch_size,
+                                   layer_map, batch_size=setup.batch_size,
                                    batch_seconds=setup.batch_seconds)
         return {"scores": table.to_dict("records")}
 

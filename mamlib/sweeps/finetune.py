@@ -20,6 +20,7 @@ import copy
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def asr_target(sweep: ASRSweep, train_utterances: Callable[[], Sequence[Any]]) -
                 "hypotheses": report.utterances["hypothesis"].tolist()}
 
     data = {**sweep.corpus.as_dict(), "n_train": sweep.corpus.n_train}
-    return FinetuneTarget(sweep.corpus.label, "wer", data, train_utterances, make_task,
+    return FinetuneTarget(sweep.corpus.label, "wer", data, cache(train_utterances), make_task,
                           copy_model=lambda: copy.deepcopy(rig.transcriber.model),
                           merge_root=lambda model: model, evaluate=evaluate)
 

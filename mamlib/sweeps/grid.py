@@ -83,6 +83,9 @@ class MergeRig:
     setup: MergeSetup
     variants: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        self.variants = tuple(dict.fromkeys(get_source_variant(v).name for v in self.variants))
+
     @property
     def target_network(self) -> nn.Module:
         raise NotImplementedError
