@@ -99,6 +99,7 @@ bench: setup
 	$(PY) benchmarks/bench_whisper_cpu.py --utterances 8
 	$(PY) benchmarks/bench_lmam_step.py
 	$(PY) benchmarks/bench_whisper_prefix.py
+	$(PY) benchmarks/bench_malloc.py
 	$(PY) benchmarks/paper_cost.py
 	$(PY) benchmarks/bench_merge.py
 

@@ -70,3 +70,21 @@ def test_an_unchanged_chapter_is_reused_and_any_change_runs_it_again(tmp_path):
     result.write_text('{"wer": 1.0}')
     nb.write_text('{"cells": ["edited"]}')
     assert cache.reuse(nb, "smoke", tmp_path / "x.ipynb") is None
+
+
+def test_kernels_get_the_malloc_settings_unless_the_user_set_them(tmp_path, monkeypatch):
+    import nbformat
+
+    from mamlib.report.execute import KERNEL_ENV, execute
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('preset = "smoke"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import json, os\njson.dump({k: os.environ.get(k) for k in "
+                                  f"{sorted(KERNEL_ENV)!r}}}, open('env.json', 'w'))"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    monkeypatch.setenv("MAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    execute([tmp_path / "probe.ipynb"], "smoke", tmp_path / "out", cwd=tmp_path, fresh=True)
+    seen = json.loads((tmp_path / "env.json").read_text())
+    assert seen == {"MALLOC_MMAP_THRESHOLD_": KERNEL_ENV["MALLOC_MMAP_THRESHOLD_"], "MALLOC_TRIM_THRESHOLD_": "12345"}
