@@ -125,7 +125,8 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         "preset": preset.name,
         "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
         "source (text)": f"{a.source.kind} {a.source.name}".strip(),
-        "corpora": ", ".join(f"{c.label} ({c.dataset})" for c in a.corpora.values()),
+        "corpora": ", ".join(c.label if c.label == c.dataset else f"{c.label} ({c.dataset})"
+                             for c in a.corpora.values()),
         "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
         "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
         "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
@@ -139,8 +140,8 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
         rows.update({
             "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
             "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
-            "AEC clips": f"{e.data.label} ({e.data.dataset}); folds {list(e.train_folds)} / {e.dev_fold} / "
-                         f"{e.test_fold}",
+            "AEC clips": (e.data.label if e.data.label == e.data.dataset else f"{e.data.label} ({e.data.dataset})")
+            + f"; folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
             "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
         })
     return pd.DataFrame({"value": rows})
