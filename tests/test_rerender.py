@@ -1,6 +1,7 @@
 """A re-render whose results are all stored builds no network: Tables 2, 3 and 5 on the smoke preset, twice."""
 
 import pandas as pd
+import pytest
 
 from mamlib.report import asr_table2, finetune_table5, layer_picks, open_chapter
 
@@ -21,3 +22,5 @@ def test_second_render_reads_everything_and_builds_no_model(tmp_path):
         pd.testing.assert_frame_equal(a, b)
     built = {name: NETWORKS & set(vars(rig)) for name, rig in vars(again).items() if name.endswith("_rig")}
     assert built and not any(built.values()), built
+    with pytest.raises(ValueError, match="task must be 'asr' or 'aec'"):
+        again.depth("asr-ctc")

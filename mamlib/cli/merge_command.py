@@ -38,7 +38,14 @@ from torch import nn
 
 import mamlib
 from mamlib.cli.merge_config import MergeConfig, MergeError, ModelRef, load_merge_config
-from mamlib.merge.families import AttentionFamily, attention_modules, detect_family, get_family, matching_families
+from mamlib.merge.families import (
+    AttentionFamily,
+    attention_depth,
+    attention_modules,
+    detect_family,
+    get_family,
+    matching_families,
+)
 from mamlib.merge.merger import AttentionWeights, MultiSourceMerger
 from mamlib.merge.streaming import (
     DEFAULT_MAX_SHARD_SIZE,
@@ -505,7 +512,7 @@ def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[Loade
     for s, (src, cfg) in enumerate(zip(sources, config.sources)):
         mapping = [row["sources"][s]["source_layer"] for row in record["plan"]]
         lines.append(f"| sources[{s}] | `{ids[s]}` | {getattr(src.family, 'name', '?')} | {len({*mapping})} of "
-                     f"{len(attention_modules(src.model, src.family))} | {mapping} | "
+                     f"{attention_depth(src.model, src.family)} | {mapping} | "
                      f"{'yes' if cfg.norm_matched else 'no'} |")
     lines += ["", "## λ per target layer", "", *_lambda_table(record["plan"], len(sources)), "",
               "## How it was made", "",

@@ -135,6 +135,11 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
     return found
 
 
+def attention_depth(model: nn.Module, family: str | AttentionFamily | None = None) -> int:
+    """The number of attention layers of ``model`` (``family`` detected when None)."""
+    return len(attention_modules(model, resolve_family(model, family)))
+
+
 def detect_family(model: nn.Module) -> AttentionFamily:
     """The one registered family whose pattern finds a complete Q/K/V layout in ``model``.
 

@@ -79,8 +79,10 @@ class Chapter:
     def depth(self, task: str) -> int:
         """The number of attention layers of the ``"asr"`` or ``"aec"`` target, stored by the target's configuration:
         a re-render whose results are all stored learns it without building the network."""
+        if task not in ("asr", "aec"):
+            raise ValueError(f"depth of which target? task must be 'asr' or 'aec', got {task!r}")
         if task not in self._depths:
-            rig = {"asr": lambda: self.asr_rig, "aec": lambda: self.aec_rig}[task]()
+            rig = self.asr_rig if task == "asr" else self.aec_rig
             config = results_config(self.preset, rig.setup, {}, f"{task}-target-depth")
             (row,) = run_grid([config], lambda _: {"num_layers": rig.num_layers}, self.store,
                               desc=f"{task} target depth", progress=False)

@@ -57,7 +57,7 @@ def device_preset(preset: str, device: str, folder: Path) -> str:
 
 #: glibc malloc settings for the notebook kernels: with its defaults, every block above 32 MB (a 30 s Whisper window's
 #: activations) is mapped afresh and faults its pages in on each allocation; a fixed 1 GiB mmap threshold keeps freed
-#: blocks in the heap for reuse (1.14x faster transcription, same transcripts: benchmarks/bench_malloc.py).
+#: blocks in the heap for reuse (1.13x faster transcription, same transcripts: benchmarks/bench_malloc.py).
 KERNEL_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(4 << 30)}
 
 

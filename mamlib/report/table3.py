@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
-from mamlib.merge.families import attention_modules, resolve_family
+from mamlib.merge.families import attention_depth
 from mamlib.merge.schedule import resolve_layer_map
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
@@ -56,8 +56,7 @@ def layer_picks(ch: Chapter) -> LayerPicks:
             if text.tokenizer is None:
                 raise ValueError(f"source model {setup.source.kind!r} has no tokenizer: layer selection needs a "
                                  "text source")
-        depth = len(attention_modules(text.model, resolve_family(text.model)))
-        layer_map = resolve_layer_map(setup.layer_map, ch.depth("asr"), depth)
+        layer_map = resolve_layer_map(setup.layer_map, ch.depth("asr"), attention_depth(text.model))
         table = layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[config["label"]]["dev"],
                                    layer_map, batch_size=setup.batch_size,
                                    batch_seconds=setup.batch_seconds)

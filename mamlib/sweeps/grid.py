@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import pandas as pd
 from torch import nn
 
-from mamlib.merge.families import attention_modules, resolve_family
+from mamlib.merge.families import attention_depth
 from mamlib.merge.interpolation import as_lambda
 from mamlib.merge.merger import AttentionMerger
 from mamlib.merge.sources import build_mergers, get_source_variant
@@ -100,7 +100,7 @@ class MergeRig:
     @cached_property
     def num_layers(self) -> int:
         """Depth of the target (its number of attention layers); builds the target, not the source."""
-        return len(attention_modules(self.target_network, resolve_family(self.target_network)))
+        return attention_depth(self.target_network)
 
     @property
     def merger(self) -> AttentionMerger:
