@@ -45,8 +45,8 @@ REHEARSAL = """\
 extends: paper
 name: paper-rehearsal
 device: cpu
-asr: {finetune: {max_steps: 1}}
-aec: {finetune: {max_steps: 1}}
+asr: {finetune: {max_steps: 1, mixed_precision: bf16}}
+aec: {finetune: {max_steps: 1, mixed_precision: "no"}}
 """
 ESC50_CATEGORIES = ["dog", "rooster", "rain", "sea_waves", "crackling_fire"]
 

@@ -411,3 +411,35 @@ def test_table5_statistics_and_verdicts():
     assert layout[("ours (smoke)", "c")].tolist() == ["20.00", "20.00", "12.00 ± 2.00", "12.00 ± 2.00", "5.00 ± 1.00"]
     assert layout[("paper", "LJ Speech")].tolist() == ["9.25", "8.63", "8.52", "8.40", "8.29"]
     assert t5.lambdas()["λ"].tolist() == [0.1, 0.2] * 3
+
+
+def test_bf16_fine_tuned_model_evaluates_as_plain_float32_weights(tmp_path):
+    """Under mixed precision Accelerate's ``prepare`` wraps the model's forward in autocast; after ``train`` the
+    model's own forward is back, so a fine-tuned row is scored in float32 like the rows it is compared with."""
+    settings = TrainSettings(lr=1e-3, batch_size=2, micro_batch=2, epochs=1, max_steps=1, warmup=0.0,
+                             mixed_precision="bf16")
+    loaded = tiny("tiny-hubert-ctc", 0)
+    model = loaded.model
+    train(model, CTCTask(loaded.feature_extractor, loaded.tokenizer), utterances(2), settings, seed=0,
+          run_dir=tmp_path / "run", progress=False)
+    assert "forward" not in vars(model) and "_original_forward" not in vars(model)
+    assert model.forward.__func__ is type(model).forward
+    plain = tiny("tiny-hubert-ctc", 0).model
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        ours, reference = model(x).logits, plain(x).logits
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+
+
+def test_runs_with_different_mixed_precision_in_one_process(tmp_path):
+    """Accelerate keeps one mixed-precision setting per process; Table 5's ASR and AEC runs may differ."""
+    loaded = tiny("tiny-hubert-ctc", 0)
+    task = CTCTask(loaded.feature_extractor, loaded.tokenizer)
+    for i, precision in enumerate(("bf16", "no", "bf16")):
+        settings = TrainSettings(lr=1e-3, batch_size=2, micro_batch=2, epochs=1, max_steps=1, warmup=0.0,
+                                 mixed_precision=precision)
+        log = train(loaded.model, task, utterances(2), settings, seed=0, run_dir=tmp_path / str(i), progress=False)
+        assert log.steps == 1

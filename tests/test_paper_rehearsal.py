@@ -58,7 +58,20 @@ def rehearsal(tmp_path_factory):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return root, preset
+    return root, preset, env
+
+
+@pytest.fixture
+def paper_env(rehearsal):
+    """The paper user's environment set for one test (restored after it)."""
+    root, preset, env = rehearsal
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield root, preset, env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_the_rehearsal_preset_is_the_paper_preset_but_for_device_and_training(tmp_path):
@@ -68,11 +81,12 @@ def test_the_rehearsal_preset_is_the_paper_preset_but_for_device_and_training(tm
         raw.pop("name"), raw.pop("device")
         for task in ("asr", "aec"):
             raw[task]["finetune"].pop("max_steps", None)
+            raw[task]["finetune"].pop("mixed_precision", None)
     assert ours == paper
 
 
 def test_every_chapter_and_the_front_page_run_on_the_paper_inputs(rehearsal):
-    root, _ = rehearsal
+    root, _, _ = rehearsal
     records = [json.loads(p.read_text()) for p in (root / "cache" / "results").glob("*.json")]
     configs = [r["config"] for r in records]
     assert {(c["preset"], c["device"]) for c in configs} == {("paper-rehearsal", "cpu")}
@@ -96,6 +110,72 @@ def test_every_chapter_and_the_front_page_run_on_the_paper_inputs(rehearsal):
         assert not errors, f"{nb.name}: {errors[:1]}"
 
 
+def test_table3_runs_the_papers_k_per_corpus(paper_env):
+    """Table 3's k per corpus as in the paper: LJ Speech 4, 6, 8 and VCTK 6, 8, 10 at depth 24."""
+    from mamlib.report import layer_picks, open_chapter
+
+    root, preset, _ = paper_env
+    ch = open_chapter(str(preset), root / "cache", name="t3")
+    assert layer_picks(ch).ks == {"ljspeech": [4, 6, 8], "vctk": [6, 8, 10]}
+
+
+def test_a_bf16_fine_tuning_run_is_scored_as_its_float32_weights(paper_env):
+    """Table 5's FT row trained under bf16 autocast (the rehearsal asks for it) and evaluated by the book equals the
+    same weights evaluated plainly in float32: the run is repeated (it is deterministic), its weights copied into a
+    fresh float32 model, and both scored."""
+    import copy
+
+    from mamlib.finetune.loop import train
+    from mamlib.finetune.settings import TrainSettings
+    from mamlib.report import open_chapter
+    from mamlib.sweeps.finetune import asr_target
+
+    root, preset, _ = paper_env
+    records = [json.loads(p.read_text()) for p in (root / "cache" / "results").glob("*.json")]
+    stored = next(r for r in records if r["config"]["experiment"] == "asr-finetune"
+                  and r["config"]["corpus"]["dataset"] == "ljspeech" and r["config"]["method"] == "ft"
+                  and r["config"]["seed"] == 0)
+    settings = TrainSettings(**stored["config"]["settings"])
+    assert settings.mixed_precision == "bf16"
+    ch = open_chapter(str(preset), root / "cache", name="t5")
+    sweep = ch.sweep("ljspeech")
+    target = asr_target(sweep, lambda: ch.train_utterances("ljspeech"))
+    model = target.copy_model()
+    train(model, target.make_task(), target.train_examples(), settings, seed=0, run_dir=root / "again",
+          progress=False, data_parallel=False)
+    plain = copy.deepcopy(ch.asr_rig.transcriber.model)
+    plain.load_state_dict(model.state_dict())
+    x = torch.from_numpy(sweep.utterances["test"][0].audio)[None]
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(x).logits, plain.eval()(x).logits, rtol=0, atol=0)
+        ours, reference = target.evaluate(model), target.evaluate(plain)
+    assert ours["hypotheses"] == reference["hypotheses"] == stored["result"]["hypotheses"]
+    assert ours["wer"] == reference["wer"] == stored["result"]["wer"]
+
+
+def test_moving_the_data_or_naming_its_parent_computes_nothing(paper_env):
+    """Results keys hold each dataset's identity, not its path: the datasets moved to another folder and named by
+    the folder holding the releases, every sweep, similarity pass and fine-tuning run is read from the store."""
+    from mamlib.report import finetune_table5, layer_picks, open_chapter
+
+    root, preset, env = paper_env
+    results = root / "cache" / "results"
+    before = sorted(p.name for p in results.glob("*.json"))
+    moved = root / "elsewhere" / "datasets"
+    moved.parent.mkdir()
+    shutil.copytree(root / "data", moved)
+    for name in ("MAM_LJSPEECH", "MAM_VCTK", "MAM_ESC50"):
+        assert Path(env[name]).parent == root / "data"
+        os.environ[name] = str(moved)
+    ch = open_chapter(str(preset), root / "cache", name="moved")
+    for label in ch.preset.asr.corpora:
+        ch.sweep(label).run()
+    ch.aec_sweep.run()
+    layer_picks(ch)
+    finetune_table5(ch, progress=False)
+    assert sorted(p.name for p in results.glob("*.json")) == before
+
+
 # -- wrong layouts: one clear message each ------------------------------------------------------------------------
 
 
@@ -113,6 +193,25 @@ def test_a_hub_cache_without_refs_main_names_it(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"refs/main is missing"):
         build._from_hub(ModelSpec(kind="hub-encoder", name=BERT_ID), offline)
     assert build.hub_cache_problem("no/such-model").startswith("the hub cache has no folder")
+
+
+@pytest.mark.parametrize("dataset", ["ljspeech", "vctk", "esc50"])
+def test_a_dataset_is_identified_by_its_content_not_its_place(tmp_path, dataset):
+    from mamlib.presets import identity
+    from tests.paper_inputs import write_esc50
+
+    write = {"ljspeech": write_ljspeech, "vctk": write_vctk, "esc50": write_esc50}[dataset]
+    release = write(tmp_path / "a")
+    copy = tmp_path / "b" / "moved"
+    shutil.copytree(tmp_path / "a", copy)
+    first = identity.dataset_identity(dataset, str(release))
+    parent = identity.dataset_identity(dataset, str(tmp_path / "a"))
+    assert first == identity.dataset_identity(dataset, str(copy)) == parent
+    assert set(first) == {"name", "release", "fingerprint"} and str(tmp_path) not in json.dumps(first)
+    text = next(p for p in sorted((copy / release.name).rglob("*")) if p.suffix in (".csv", ".txt"))
+    text.write_text(text.read_text() + "x")
+    identity.IDENTIFIED[dataset].cache_clear()
+    assert identity.dataset_identity(dataset, str(copy))["fingerprint"] != first["fingerprint"]
 
 
 def test_ljspeech_metadata_without_the_normalized_column(tmp_path):

@@ -3,6 +3,8 @@ one default layer map, the errors with their key paths, and the check of a tenso
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from mamlib.cli.merge_config import parse_merge_config
 from mamlib.merge.interpolation import interpolate
 from mamlib.merge.merger import MultiSourceMerger
 from mamlib.merge.schedule import (
+    evenly_spaced_layer_map,
     lambda_table,
     lambda_values,
     layer_indices,
@@ -58,6 +61,27 @@ def test_layer_map_of_a_6_layer_source_onto_a_4_layer_target():
     assert [row["target_lambda"] for row in plan] == pytest.approx([0.6, 0.6, 0.5, 0.5])
     with pytest.raises(ValueError, match="at target layer 2 the λ of a, b sum to 1.2"):
         merger.plan([[0.1, 0.1, 0.9, 0.2], 0.3])  # the plan goes through the schedule too
+
+
+def test_layer_map_ties_round_half_to_even_exactly():
+    # 7 · 29/14 = 14.5 exactly: half to even gives 14 (float steps made 14.500000000000002, so 15).
+    assert evenly_spaced_layer_map(15, 30)[7] == 14
+    # 11 · 15/22 = 7.5 exactly: half to even gives 8 (float steps made 7.499999999999999, so 7).
+    assert evenly_spaced_layer_map(23, 16)[11] == 8
+    # i · 3/2 for i = 0..4: 0, 1.5 → 2, 3, 4.5 → 4, 6
+    assert evenly_spaced_layer_map(5, 7) == [0, 2, 3, 4, 6]
+
+
+def test_layer_map_equals_exact_rounding_for_every_depth_pair_up_to_48():
+    for t in range(1, 49):
+        for s in range(1, 49):
+            got = evenly_spaced_layer_map(t, s)
+            # Fraction keeps i·(S−1)/(T−1) exact and Python's round() takes a Fraction's ties to even.
+            expected = [0] if t == 1 else [round(Fraction(i * (s - 1), t - 1)) for i in range(t)]
+            assert got == expected, (t, s)
+            assert got[0] == 0 and got[-1] == (s - 1 if t > 1 else 0), (t, s)  # first to first, last to last
+            assert all(a <= b for a, b in zip(got, got[1:])), (t, s)
+        assert evenly_spaced_layer_map(t, t) == list(range(t))  # the identity for equal depths
 
 
 @pytest.mark.parametrize(("call", "message"), [

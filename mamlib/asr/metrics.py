@@ -57,17 +57,97 @@ def normalize_transcript(text: str) -> str:
     return _words(_numbers()(_words(t, _NOT_KEPT_FOR_NUMBERS)), _NON_WORD)
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_AMOUNT = r"\d+(?:\.\d+)?"
+_NUMBER = re.compile(_AMOUNT)
+_CURRENCY = re.compile(
+    rf"(?P<sign>[$£€])\s?(?P<amount>{_AMOUNT})(?:\s+(?P<scale>thousand|million|billion|trillion)\b)?", re.IGNORECASE
+)
+_PERCENT = re.compile(rf"(?P<amount>{_AMOUNT})\s?%")
+_DECADE = re.compile(r"(?<!\d)(?:(?P<year>1[1-9]\d0|20\d0)|['\u2019]?(?P<short>[2-9]0))['\u2019]?s\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"(?<![\d.])(?P<number>\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
+#: A currency sign's (unit, units) and (subunit, subunits), as spoken.
+_MONEY: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "$": (("dollar", "dollars"), ("cent", "cents")),
+    "£": (("pound", "pounds"), ("penny", "pence")),
+    "€": (("euro", "euros"), ("cent", "cents")),
+}
 
 
-def _spell(match: re.Match[str]) -> str:
+def _num2words(value: int | float, to: str = "cardinal") -> str:
     from num2words import num2words
 
+    return str(num2words(value, to=to))
+
+
+def _cardinal(digits: str) -> str:
+    """``digits`` (an integer, or a decimal ``2.5``) as a cardinal number: ``two point five``."""
+    return _num2words(float(digits)) if "." in digits else _num2words(int(digits))
+
+
+def _plural(word: str) -> str:
+    """A decade's name made plural by its last word: ``nineteen thirty`` → ``nineteen thirties``, ``eighteen
+    hundred`` → ``eighteen hundreds``."""
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
+def _spell_number(match: re.Match[str]) -> str:
+    """A bare number: a four-digit one from 1100 to 1999 read as a year, any other as a cardinal."""
     digits = match.group()
-    if "." in digits:
-        return f" {num2words(float(digits))} "
-    value = int(digits)
-    return f" {num2words(value, to='year') if len(digits) == 4 and 1100 <= value < 2000 else num2words(value)} "
+    if len(digits) == 4 and "." not in digits and 1100 <= int(digits) < 2000:
+        return f" {_num2words(int(digits), to='year')} "
+    return f" {_cardinal(digits)} "
+
+
+def _spell_ordinal(match: re.Match[str]) -> str:
+    """``21st`` → ``twenty-first``, ``2nd`` → ``second``, ``100th`` → ``one hundredth``."""
+    return f" {_num2words(int(match['number']), to='ordinal')} "
+
+
+def _spell_decade(match: re.Match[str]) -> str:
+    """``1930s`` → ``nineteen thirties``, ``1900s`` → ``nineteen hundreds``, ``80s`` / ``'80s`` → ``eighties``."""
+    year = match["year"]
+    words = _num2words(int(year), to="year") if year else _num2words(int(match["short"]))
+    return f" {_plural(words)} "
+
+
+def _spell_percent(match: re.Match[str]) -> str:
+    """``5%`` → ``five percent``, ``2.5%`` → ``two point five percent``."""
+    return f" {_cardinal(match['amount'])} percent "
+
+
+def _money(sign: str, amount: str, scale: str | None) -> str:
+    """An amount of the currency ``sign`` as spoken: ``$1`` → ``one dollar``, ``$5.50`` → ``five dollars fifty
+    cents`` (num2words's English USD form without its comma), ``$0.25`` → ``twenty-five cents``, ``£20`` → ``twenty
+    pounds``; with a ``scale`` word, ``$2 million`` → ``two million dollars``, ``$1.5 million`` → ``one point five
+    million dollars``. More than two decimals are read as a decimal number: ``$0.125`` → ``zero point one two five
+    dollars``."""
+    (unit, units), (subunit, subunits) = _MONEY[sign]
+    whole, _, fraction = amount.partition(".")
+    if scale:
+        return f"{_cardinal(amount)} {scale.lower()} {units}"
+    if len(fraction) > 2:
+        return f"{_cardinal(amount)} {units}"
+    main, cents = int(whole), int(fraction.ljust(2, "0"))
+    parts = []
+    if main or not cents:
+        parts.append(f"{_num2words(main)} {unit if main == 1 else units}")
+    if cents:
+        parts.append(f"{_num2words(cents)} {subunit if cents == 1 else subunits}")
+    return " ".join(parts)
+
+
+def _spell_money(match: re.Match[str]) -> str:
+    """``$5`` → ``five dollars`` and the like (:func:`_money`)."""
+    return f" {_money(match['sign'], match['amount'], match['scale'])} "
+
+
+def _say_numbers(text: str) -> str:
+    """``text`` (thousands commas already dropped) with every number written as words, as it is read aloud:
+    amounts of money, then percentages, decades, ordinals, and last the bare numbers."""
+    for pattern, spell in ((_CURRENCY, _spell_money), (_PERCENT, _spell_percent), (_DECADE, _spell_decade),
+                           (_ORDINAL, _spell_ordinal), (_NUMBER, _spell_number)):
+        text = pattern.sub(spell, text)
+    return text
 
 
 def spoken_transcript(text: str, alphabet: Collection[str]) -> str:
@@ -75,14 +155,19 @@ def spoken_transcript(text: str, alphabet: Collection[str]) -> str:
     fine-tuning (Sec. 4.2), never used for scoring (:func:`normalize_transcript` is).
 
     Words stay words: where the WER normalization writes ``eighteen ninety-nine`` as ``1899``, this keeps the
-    words, and digits in the text are spelled out with num2words (a four-digit number from 1100 to 1999 read as a
-    year, ``1899`` → ``eighteen ninety-nine``; thousands commas dropped). Accents are dropped, letters take the
-    alphabet's case, and every other character the alphabet lacks (hyphens, punctuation) becomes a word break;
-    apostrophes stay when the alphabet has one (HuBERT's does: ``o'clock``).
+    words, and digits in the text are spelled out with num2words as they are read (thousands commas dropped):
+    money with its unit (``$5`` → ``five dollars``, ``$1`` → ``one dollar``, ``$5.50`` → ``five dollars fifty
+    cents``, ``£20`` → ``twenty pounds``, ``€3`` → ``three euros``, ``$2 million`` → ``two million dollars``),
+    percentages (``5%`` → ``five percent``), decades (``1930s`` → ``nineteen thirties``, ``1900s`` → ``nineteen
+    hundreds``, ``'80s`` → ``eighties``), ordinals (``21st`` → ``twenty-first``, ``2nd`` → ``second``), a
+    four-digit number from 1100 to 1999 as a year (``1899`` → ``eighteen ninety-nine``), and any other number as
+    a cardinal (``2.5`` → ``two point five``). Accents are dropped, letters take the alphabet's case, and every
+    other character the alphabet lacks (hyphens, punctuation) becomes a word break; apostrophes stay when the
+    alphabet has one (HuBERT's does: ``o'clock``).
     """
     upper = sum(c.isupper() for c in alphabet) > sum(c.islower() for c in alphabet)
     t = unicodedata.normalize("NFKD", _THOUSANDS.sub("", text))
-    t = _NUMBER.sub(_spell, "".join(c for c in t if not unicodedata.combining(c)))
+    t = _say_numbers("".join(c for c in t if not unicodedata.combining(c)))
     t = t.upper() if upper else t.lower()
     return _SPACES.sub(" ", "".join(c if c in alphabet else " " for c in t.replace("\u2019", "'"))).strip()
 

@@ -88,6 +88,31 @@ def _mixed_precision(settings: TrainSettings, device: str) -> str:
     return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
 
 
+def _accelerator(mixed_precision: str, cpu: bool) -> Any:
+    """An Accelerator with this run's mixed precision. Accelerate keeps one mixed-precision setting per process and
+    refuses a second; runs of one kernel may differ (the ASR and the AEC targets of Table 5), so the setting of an
+    earlier run is cleared first — the process group (PartialState) is kept."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed_precision:
+        AcceleratorState._reset_state()
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
+
+
+def _own_forward(model: nn.Module, patched: dict[str, Any]) -> None:
+    """Give ``model`` back the attributes ``accelerator.prepare`` set on it (``patched``: those it had before, None
+    where it had none). Under mixed precision ``prepare`` replaces the model's ``forward`` with an autocast wrapper,
+    which would score every later evaluation of the fine-tuned model in bf16 — Table 5's fine-tuned rows in another
+    precision than the rows they are compared with. (Accelerate's own ``unwrap_model(keep_fp32_wrapper=False)``
+    walks past transformers' decorators of ``forward`` too, so the instance attributes are restored here.)"""
+    for name, before in patched.items():
+        if before is None:
+            model.__dict__.pop(name, None)
+        else:
+            model.__dict__[name] = before
+
+
 @contextmanager
 def _alone() -> Iterator[None]:
     """Hide the launcher's process group from Accelerate while it sets up (one process, this process's device)."""
@@ -136,14 +161,12 @@ def train(
     optimizer step. Under ``accelerate launch`` the run is data-parallel over every process; with
     ``data_parallel=False`` this process trains it alone (the book's sharded builds give whole runs to processes).
     """
-    from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
     if not examples:
         raise ValueError("no training examples")
     with nullcontext() if data_parallel else _alone():
-        accelerator = Accelerator(cpu=not device.startswith("cuda"),
-                                  mixed_precision=_mixed_precision(settings, device))
+        accelerator = _accelerator(_mixed_precision(settings, device), cpu=not device.startswith("cuda"))
     rank, world = accelerator.process_index, accelerator.num_processes
     stored = _low_precision_dtypes(model)
     if stored:
@@ -166,68 +189,72 @@ def train(
         groups.append({"params": lambda_params, "lr": settings.lambda_lr, "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(groups)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
+    own, patched = model, {name: vars(model).get(name) for name in ("forward", "_original_forward")}
     model, optimizer = accelerator.prepare(model, optimizer)
     inner = accelerator.unwrap_model(model)
+    try:
+        state: dict[str, Any] = {"step": 0, "losses": [], "lambdas": [], "total": total}
+        resumed_at = None
+        found = find_checkpoint(run_dir)
+        if found is not None:
+            parts = read_checkpoint(found)
+            if parts is None:
+                warnings.warn(f"training checkpoint {found} is unreadable; the run starts over", stacklevel=2)
+            else:
+                state = restore_checkpoint(parts, inner, optimizer, scheduler)
+                resumed_at = state["step"]
 
-    state: dict[str, Any] = {"step": 0, "losses": [], "lambdas": [], "total": total}
-    resumed_at = None
-    found = find_checkpoint(run_dir)
-    if found is not None:
-        parts = read_checkpoint(found)
-        if parts is None:
-            warnings.warn(f"training checkpoint {found} is unreadable; the run starts over", stacklevel=2)
-        else:
-            state = restore_checkpoint(parts, inner, optimizer, scheduler)
-            resumed_at = state["step"]
-
-    start = time.perf_counter()
-    bar = tqdm(total=total, initial=state["step"], desc=desc, disable=not progress or not accelerator.is_main_process,
-               leave=False)
-    params = [p for g in groups for p in g["params"]]
-    while state["step"] < total:
-        step = state["step"] + 1
-        epoch, k = divmod(state["step"], steps_per_epoch)
-        group = step_groups(len(examples), settings, seed, epoch, rank, world)[k]
-        n_group = sum(len(idx) for idx in group)
-        model.train()
-        loss_sum = 0.0
-        for j, idx in enumerate(group):
-            batch = {name: t.to(accelerator.device) for name, t in task.collate([examples[i] for i in idx]).items()}
-            sync = accelerator.no_sync(model) if j < len(group) - 1 else nullcontext()
-            with sync:
-                with accelerator.autocast():
-                    loss = task.loss(model, batch)
-                if not torch.isfinite(loss.detach()):
-                    raise TrainingDiverged(f"the training loss became {loss.item()} at step {step} (epoch {epoch + 1})"
-                                           f"; nothing was stored — try a lower learning rate (now {settings.lr})")
-                accelerator.backward(loss * (len(idx) / n_group))
-            loss_sum += float(loss.detach()) * len(idx)
-        norm = accelerator.clip_grad_norm_(params, settings.max_grad_norm)
-        if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
-            raise TrainingDiverged(f"the gradient norm became {float(norm)} at step {step} (epoch {epoch + 1}); "
-                                   f"nothing was stored — try a lower learning rate (now {settings.lr})")
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        mean_loss = float(accelerator.reduce(torch.tensor(loss_sum / n_group, device=accelerator.device),
-                                             reduction="mean"))
-        state["step"] = step
-        state["losses"].append(mean_loss)
-        if lmam is not None:
-            state["lambdas"].append(lmam.lambdas())
-        if step % settings.checkpoint_every == 0 or step == total:
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                save_checkpoint(run_dir, inner, optimizer, scheduler, state)
-        postfix = {"loss": f"{mean_loss:.3f}"}
-        if lmam is not None:
-            postfix["λ"] = " ".join(f"{x:.3f}" for x in state["lambdas"][-1])
-        bar.set_postfix(postfix)
-        bar.update(1)
-        if on_step is not None:
-            on_step(step, mean_loss)
-    bar.close()
-    model.eval()
-    _restore_dtypes(inner, stored)
+        start = time.perf_counter()
+        bar = tqdm(total=total, initial=state["step"], desc=desc, leave=False,
+                   disable=not progress or not accelerator.is_main_process)
+        params = [p for g in groups for p in g["params"]]
+        while state["step"] < total:
+            step = state["step"] + 1
+            epoch, k = divmod(state["step"], steps_per_epoch)
+            group = step_groups(len(examples), settings, seed, epoch, rank, world)[k]
+            n_group = sum(len(idx) for idx in group)
+            model.train()
+            loss_sum = 0.0
+            for j, idx in enumerate(group):
+                batch = {name: t.to(accelerator.device) for name, t in task.collate([examples[i] for i in idx]).items()}
+                sync = accelerator.no_sync(model) if j < len(group) - 1 else nullcontext()
+                with sync:
+                    with accelerator.autocast():
+                        loss = task.loss(model, batch)
+                    if not torch.isfinite(loss.detach()):
+                        raise TrainingDiverged(f"the training loss became {loss.item()} at step {step} "
+                                               f"(epoch {epoch + 1}); nothing was stored — try a lower learning rate "
+                                               f"(now {settings.lr})")
+                    accelerator.backward(loss * (len(idx) / n_group))
+                loss_sum += float(loss.detach()) * len(idx)
+            norm = accelerator.clip_grad_norm_(params, settings.max_grad_norm)
+            if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
+                raise TrainingDiverged(f"the gradient norm became {float(norm)} at step {step} (epoch {epoch + 1}); "
+                                       f"nothing was stored — try a lower learning rate (now {settings.lr})")
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            mean_loss = float(accelerator.reduce(torch.tensor(loss_sum / n_group, device=accelerator.device),
+                                                 reduction="mean"))
+            state["step"] = step
+            state["losses"].append(mean_loss)
+            if lmam is not None:
+                state["lambdas"].append(lmam.lambdas())
+            if step % settings.checkpoint_every == 0 or step == total:
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_checkpoint(run_dir, inner, optimizer, scheduler, state)
+            postfix = {"loss": f"{mean_loss:.3f}"}
+            if lmam is not None:
+                postfix["λ"] = " ".join(f"{x:.3f}" for x in state["lambdas"][-1])
+            bar.set_postfix(postfix)
+            bar.update(1)
+            if on_step is not None:
+                on_step(step, mean_loss)
+        bar.close()
+    finally:
+        _own_forward(own, patched)
+        own.eval()
+        _restore_dtypes(own, stored)
     return TrainLog(steps=state["step"], losses=list(state["losses"]), lambdas=list(state["lambdas"]),
                     seconds=time.perf_counter() - start, resumed_at=resumed_at)

@@ -129,15 +129,26 @@ def lambda_table(
     return table
 
 
+def _round_half_even(numerator: int, denominator: int) -> int:
+    """The integer nearest ``numerator / denominator`` (``denominator`` positive), a tie going to the even one,
+    decided in integer arithmetic: in floats, 7 steps of ``29/14`` make ``14.500000000000002``, past the tie 14.5."""
+    if denominator < 1:
+        raise ValueError(f"denominator must be positive, got {denominator}")
+    quotient, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2 == 1):
+        return quotient + 1
+    return quotient
+
+
 def evenly_spaced_layer_map(num_target_layers: int, num_source_layers: int) -> list[int]:
     """The default layer map: target layer ``i`` takes source layer ``round(i·(S−1)/(T−1))`` — first to first, last
-    to last, evenly spaced between (half to even), the identity when the depths agree."""
+    to last, evenly spaced between, the identity when the depths agree. The quotient is rounded exactly, half to even:
+    ``7·29/14 = 14.5`` gives 14 (``T, S = 15, 30``), ``11·15/22 = 7.5`` gives 8 (``T, S = 23, 16``)."""
     if num_target_layers < 1 or num_source_layers < 1:
         raise ValueError("layer counts must be positive")
     if num_target_layers == 1:
         return [0]
-    step = (num_source_layers - 1) / (num_target_layers - 1)
-    return [int(round(i * step)) for i in range(num_target_layers)]
+    return [_round_half_even(i * (num_source_layers - 1), num_target_layers - 1) for i in range(num_target_layers)]
 
 
 def check_layer_map(layer_map: Sequence[int], num_target_layers: int, num_source_layers: int) -> list[int]:

@@ -78,8 +78,17 @@ class CorpusSpec:
         return {"dev": self.n_dev, "test": self.n_test, "train": self.n_train}[split]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "path": self.resolved_path(), "n_dev": self.n_dev, "n_test": self.n_test,
-                "options": dict(self.options)}
+        """The corpus as it enters a results key. A dataset read from a folder enters by its identity (name, release,
+        fingerprint of files and transcripts: :func:`mamlib.presets.identity.dataset_identity`), not by where it
+        lies; a corpus made without a path (synthetic, packaged) keeps ``"path": None``."""
+        path = self.resolved_path()
+        if path is None:
+            return {"dataset": self.dataset, "path": None, "n_dev": self.n_dev, "n_test": self.n_test,
+                    "options": dict(self.options)}
+        from mamlib.presets.identity import dataset_identity
+
+        return {"dataset": self.dataset, "data": dataset_identity(self.dataset, path), "n_dev": self.n_dev,
+                "n_test": self.n_test, "options": dict(self.options)}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,15 @@ from mamlib.merge.families import attention_depth
 from mamlib.merge.schedule import resolve_layer_map
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
-from mamlib.selection.picks import layer_similarities, picks, picks_table, scaled_ks, table3_block
+from mamlib.report.paper import PAPER_DATASET_FOR, paper_ks
+from mamlib.selection.picks import (
+    METRIC_LABELS,
+    layer_similarities,
+    picks,
+    picks_table,
+    scaled_ks,
+    table3_block,
+)
 from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
 from mamlib.sweeps.store import run_grid
 
@@ -25,7 +33,16 @@ class LayerPicks:
 
     scores: dict[str, pd.DataFrame]
     picked: dict[tuple[str, str], dict[tuple[str, int], list[int]]]
-    ks: list[int]
+    #: The k values run per corpus, and the paper's for its matching dataset (Table 3 has its own per dataset).
+    ks: dict[str, list[int]]
+    paper_ks: dict[str, tuple[str, tuple[int, ...]]]
+
+    def ks_table(self) -> pd.DataFrame:
+        """Per corpus: the k values run here beside the paper's for its matching dataset."""
+        return pd.DataFrame({label: {"k run here": ", ".join(map(str, ks)),
+                                     "paper's dataset": self.paper_ks[label][0],
+                                     "paper's k (24 layers)": ", ".join(map(str, self.paper_ks[label][1]))}
+                             for label, ks in self.ks.items()}).T.rename_axis("corpus")
 
     def table(self) -> pd.DataFrame:
         """Which layers each metric picks, one column group per corpus and normalization."""
@@ -46,7 +63,9 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     The scores are stored in the results store by their configuration (the text model is built only when some
     corpus's scores are missing), so a re-render reads them back."""
     rig, setup = ch.asr_rig, ch.preset.asr
-    ks = scaled_ks(ch.depth("asr"))
+    paper = {label: PAPER_DATASET_FOR.get(setup.corpora[label].dataset, "LJ Speech") for label in ch.selectable}
+    paper_k = {label: (dataset, paper_ks(dataset)) for label, dataset in paper.items()}
+    ks = {label: scaled_ks(ch.depth("asr"), paper_k[label][1]) for label in ch.selectable}
     text = None
 
     def score(config: dict) -> dict:
@@ -67,14 +86,54 @@ def layer_picks(ch: Chapter) -> LayerPicks:
                for label in ch.selectable]
     rows = run_grid(configs, score, ch.store, desc="layer similarities")
     scores = {row["label"]: pd.DataFrame(row["scores"]) for row in rows}
-    picked = {(label, norm): picks(scores[label], ks, norm) for label in ch.selectable for norm in NORMALIZATIONS}
-    return LayerPicks(scores, picked, ks)
+    picked = {(label, norm): picks(scores[label], ks[label], norm) for label in ch.selectable
+              for norm in NORMALIZATIONS}
+    return LayerPicks(scores, picked, ks, paper_k)
 
 
 def asr_table3(ch: Chapter, lp: LayerPicks) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
-    """Table 3 per selectable corpus (the raw-score picks merged at the dev-chosen λ, test WER %) and each λ."""
-    blocks = {label: table3_block(ch.sweep(label), lp.picked[(label, "none")], lp.ks) for label in ch.selectable}
-    return {label: b[0] for label, b in blocks.items()}, {label: b[1] for label, b in blocks.items()}
+    """Table 3 per selectable corpus (the raw-score picks merged at the dev-chosen λ, test WER %) and each λ.
+
+    Every pick is evaluated on dev too (:func:`table3_dev_choices`), so that the pick a verdict uses is chosen on
+    dev."""
+    blocks = {label: table3_block(ch.sweep(label), lp.picked[(label, "none")], lp.ks[label])
+              for label in ch.selectable}
+    tables, lambdas = {label: b[0] for label, b in blocks.items()}, {label: b[1] for label, b in blocks.items()}
+    table3_dev_choices(ch, lp, lambdas)
+    return tables, lambdas
+
+
+@dataclass(frozen=True)
+class PickChoice:
+    """Table 3's pick chosen on dev for one corpus: metric, k, the layers it merges, λ, and its dev WER."""
+
+    metric: str
+    k: int
+    layers: tuple[int, ...]
+    lam: float
+    dev: float
+
+    @property
+    def label(self) -> str:
+        return f"{METRIC_LABELS[self.metric]}, k = {self.k} (layers {layer_label(self.layers)})"
+
+
+def table3_dev_choices(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> dict[str, PickChoice]:
+    """Per selectable corpus, the (metric, k) whose pick has the lowest dev WER at the corpus's Table 3 λ (ties: the
+    smaller k, then the paper's column order) — the choice made on dev that Sec. 4.1's protocol implies."""
+    out = {}
+    order = list(METRIC_LABELS)
+    for label in ch.selectable:
+        picked = lp.picked[(label, "none")]
+        sets = tuple(sorted({tuple(v) for v in picked.values()}))
+        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(lambdas[label],), layer_sets=sets,
+                                           splits=("dev",)))
+        dev = {row["layers"]: float(row[ch.sweep(label).value]) for _, row in df.iterrows()
+               if row["split"] == "dev" and row["source"] == "source"}
+        metric, k = min(picked, key=lambda mk: (dev[layer_label(picked[mk])], mk[1], order.index(mk[0])))
+        layers = tuple(picked[(metric, k)])
+        out[label] = PickChoice(metric, int(k), layers, float(lambdas[label]), dev[layer_label(layers)])
+    return out
 
 
 def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> pd.DataFrame:

@@ -29,9 +29,10 @@ from mamlib.sweeps.choose import best_lambda
 from mamlib.sweeps.grid import Sweep, SweepGrid, layer_label
 
 
-def scaled_ks(num_layers: int, paper_layers: int = 24, paper_ks: Sequence[int] = (4, 6, 8)) -> list[int]:
-    """Table 3's k values scaled to a target of ``num_layers`` layers; for shallow targets (< 12 layers, where the
-    scaled values collapse) every proper subset size ``1 … L−1``."""
+def scaled_ks(num_layers: int, paper_ks: Sequence[int] = (4, 6, 8), paper_layers: int = 24) -> list[int]:
+    """Table 3's k values for one corpus (``paper_ks``: the paper's for the matching dataset, LJ Speech 4, 6, 8 and
+    VCTK 6, 8, 10, on its 24 layers) scaled to a target of ``num_layers`` layers; for shallow targets (< 12 layers,
+    where the scaled values collapse) every proper subset size ``1 … L−1``."""
     if num_layers < 2:
         raise ValueError(f"a model of {num_layers} layer(s) has no proper subset to select")
     if num_layers < 12:
@@ -96,13 +97,14 @@ def picks(
 
 
 def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame:
-    """Which layers each metric picks for each k, as a table (rows k, columns metric)."""
+    """Which layers each metric picks for each k, as a table (rows k, columns metric under the book's names in the
+    paper's order: Euclidean, SWD, Inner product)."""
     rows: dict[int, dict[str, str]] = {}
     for (metric, k), layers in picked.items():
         rows.setdefault(k, {})[metric] = layer_label(layers)
     table = pd.DataFrame(rows).T
     table.index.name = "k"
-    return table[[m for m in METRICS if m in table.columns]]
+    return table[[m for m in METRIC_LABELS if m in table.columns]].rename(columns=METRIC_LABELS)
 
 
 def similarity_ranks(scores: pd.DataFrame) -> pd.DataFrame:
