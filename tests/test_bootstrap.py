@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
+import statistics
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -14,11 +17,14 @@ from mamlib.analysis.bootstrap import (
     bootstrap_differences,
     compare_rows,
     compare_to_unmerged,
+    detectable_difference,
     intervals_table,
     item_errors,
+    items_needed,
     paired_bootstrap,
     resample_counts,
     select_row,
+    single_system_resolution,
     word_errors,
 )
 
@@ -222,3 +228,128 @@ def test_select_row_and_compare_to_unmerged():
     assert table.loc["λ = 0", "verdict"] == "within noise"
     assert table.loc["λ = 0.10", "items"] == 4
     assert list(table.columns[:3]) == ["Δ WER (points)", "95% low", "95% high"]
+
+
+# -- what a comparison can detect ---------------------------------------------------------------------------------
+
+Z975 = 1.959963984540054  # the standard normal's 97.5% quantile (two-sided 95%)
+
+# 4 utterances: reference words, base errors, merged errors.
+W4 = [5, 3, 4, 8]
+BASE4 = [1, 0, 2, 1]
+MERGED4 = [0, 0, 1, 2]
+
+
+def test_detectable_difference_by_hand():
+    # d = merged − base = [-1, 0, -1, 1]; Σd = −1, Σw = 20 → Δ = −0.05 (−5 points); w̄ = 5
+    # Δ·w = [-0.25, -0.15, -0.2, -0.4]; d − Δ·w = [-0.75, 0.15, -0.8, 1.4] (sums to 0)
+    # z = /5 = [-0.15, 0.03, -0.16, 0.28]; z² = [0.0225, 0.0009, 0.0256, 0.0784], Σ = 0.1274
+    # SE² = 0.1274 / (4·3) = 0.0106167, SE = 0.1030372; half-width = 1.959964 · 0.1030372 · 100 = 20.1949 points
+    got = detectable_difference(BASE4, MERGED4, W4)
+    assert got == pytest.approx(Z975 * 100 * math.sqrt(0.1274 / 12), rel=1e-12)
+    assert got == pytest.approx(20.1949, abs=1e-4)
+    # a 90% interval uses z = 1.644854 instead: 16.9481 points
+    assert detectable_difference(BASE4, MERGED4, W4, 0.90) == pytest.approx(16.9481, abs=1e-4)
+    # the sign convention does not matter for a half-width
+    assert detectable_difference(MERGED4, BASE4, W4) == pytest.approx(got, rel=1e-12)
+
+
+def test_single_system_resolution_by_hand():
+    # base errors e = [1, 0, 2, 1], Σe = 4, Σw = 20 → E = 0.2; E·w = [1, 0.6, 0.8, 1.6]
+    # e − E·w = [0, -0.6, 1.2, -0.6]; z = /5 = [0, -0.12, 0.24, -0.12]; Σz² = 0.0864
+    # SE² = 0.0864 / 12 = 0.0072; √2 · SE = √0.0144 = 0.12; half-width = 1.959964 · 0.12 · 100 = 23.5196 points
+    got = single_system_resolution(BASE4, W4)
+    assert got == pytest.approx(Z975 * 12.0, rel=1e-12)
+    assert got == pytest.approx(23.5196, abs=1e-4)
+
+
+def test_classification_reduces_to_the_se_of_a_mean_difference():
+    base = [1, 1, 0, 1, 0, 0, 1, 0, 1, 1]
+    merged = [0, 1, 0, 0, 0, 1, 0, 0, 1, 0]
+    d = [m - b for b, m in zip(base, merged)]  # [-1, 0, 0, -1, 0, 1, -1, 0, 0, -1]
+    want = Z975 * 100 * statistics.stdev(d) / math.sqrt(len(d))
+    assert detectable_difference(base, merged) == pytest.approx(want, rel=1e-12)
+    assert detectable_difference(base, merged, [1] * len(d)) == pytest.approx(want, rel=1e-12)
+    # one system: √2 · stdev(e)/√n, the same formula for a single mean
+    want_base = Z975 * 100 * math.sqrt(2) * statistics.stdev(base) / math.sqrt(len(base))
+    assert single_system_resolution(base) == pytest.approx(want_base, rel=1e-12)
+
+
+def test_degenerate_paired_differences():
+    # identical errors: every d_i = 0, nothing about noise → 0.0
+    assert detectable_difference(BASE4, BASE4, W4) == 0.0
+    # d proportional to the lengths (d_i = Δ·w_i for every item) is degenerate too
+    assert detectable_difference([0, 0, 0, 0], [5, 3, 4, 8], W4) == 0.0
+    # one system with no errors (or errors proportional to the lengths) has no spread either
+    assert single_system_resolution([0, 0, 0, 0], W4) == 0.0
+    assert single_system_resolution(BASE4, W4) > 0.0
+    iv = paired_bootstrap(BASE4, BASE4, W4, n_resamples=200)
+    assert (iv.detectable, iv.detectable_from) == (0.0, "paired")
+    assert iv.items_for(1.0) is None
+    with pytest.raises(ValueError, match="two items"):
+        detectable_difference([1], [0])
+    assert paired_bootstrap([1], [0], n_resamples=10).detectable is None
+
+
+def test_items_needed_by_hand():
+    assert items_needed(20.0, 100, 5.0) == 1600  # 100 · (20/5)² = 100 · 16
+    assert items_needed(2.0, 400, -1.0) == 1600  # |effect|: 400 · 4
+    assert items_needed(3.0, 10, 2.0) == 23  # 10 · 2.25 = 22.5 → 23
+    assert items_needed(0.3, 100, 0.1) == 900  # 100 · 9, not 901 from rounding noise
+    assert items_needed(1.0, 400, 2.0) == 100  # a larger effect needs fewer items
+    with pytest.raises(ValueError, match="non-zero"):
+        items_needed(1.0, 100, 0.0)
+    with pytest.raises(ValueError, match="two items"):
+        items_needed(1.0, 1, 1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        items_needed(-1.0, 100, 1.0)
+
+
+def test_paired_interval_carries_what_it_can_detect():
+    iv = paired_bootstrap(BASE4, MERGED4, W4, n_resamples=500)
+    assert iv.difference == pytest.approx(-5.0)  # 100 · (3 − 4) / 20
+    assert iv.detectable == pytest.approx(20.1949, abs=1e-4)
+    assert iv.detectable_from == "paired" and iv.n_items == 4
+    # 4 · (20.1949 / 5)² = 65.25 → 66 items for a 5-point effect; 4 · (20.1949 / 20.1949)² = 4
+    assert iv.items_for(5.0) == 66
+    assert iv.items_for(-5.0) == 66
+    # older constructions and stored dicts still work; nothing known → None
+    old = PairedInterval(-2.0, -3.0, -0.5, 10, 100)
+    assert old.detectable is None and old.detectable_from is None and old.items_for(1.0) is None
+    assert PairedInterval(**asdict(iv)) == iv
+    d = iv.as_dict()
+    assert d["detectable"] == iv.detectable and d["detectable_from"] == "paired"
+
+
+def test_compare_rows_fills_detectable():
+    # BASE word errors [1, 0, 1, 0], MAM [0, 1, 0, 0], words [3, 4, 2, 3]: d = [-1, 1, -1, 0], Δ = −1/12, w̄ = 3
+    # d − Δ·w = [-3/4, 4/3, -5/6, 1/4]; z = /3 = [-1/4, 4/9, -5/18, 1/12]
+    # Σz² = (81 + 256 + 100 + 9) / 1296 = 446/1296; SE² = 446 / 15552; half-width = 33.1912 points
+    iv = compare_rows(BASE, MAM, n_resamples=500)
+    assert iv.detectable == pytest.approx(Z975 * 100 * math.sqrt(446 / 15552), rel=1e-12)
+    assert iv.detectable == pytest.approx(33.1912, abs=1e-4)
+    assert iv.detectable_from == "paired"
+    # identical rows: the baseline's resolution instead. e = [1, 0, 1, 0], E = 2/12 = 1/6, w̄ = 3
+    # e − E·w = [1/2, -2/3, 2/3, -1/2]; z = [1/6, -2/9, 2/9, -1/6]; Σz² = 2/36 + 8/81 = 25/162
+    # SE² = 25/1944; √2 · SE = √(50/1944) = 0.160375; half-width = 31.4330 points
+    same = compare_rows(BASE, BASE, n_resamples=500)
+    assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+    assert same.detectable == pytest.approx(Z975 * 100 * math.sqrt(50 / 1944), rel=1e-12)
+    assert same.detectable == pytest.approx(31.4330, abs=1e-4)
+    assert same.detectable_from == "baseline"
+    table = intervals_table({"λ = 0.10": iv, "λ = 0": same, "old": PairedInterval(-2.0, -3.0, -0.5, 10, 100)})
+    assert table.loc["λ = 0", "detectable (±pts)"] == pytest.approx(31.4330, abs=1e-4)
+    assert np.isnan(table.loc["old", "detectable (±pts)"])
+    assert table["detectable (±pts)"].dtype.kind == "f"
+
+
+def test_detectable_matches_the_bootstrap_in_large_samples():
+    rng = np.random.default_rng(11)
+    words = rng.integers(4, 30, 400)
+    base = rng.binomial(words, 0.15)
+    merged = np.maximum(base + rng.integers(-2, 3, 400), 0)  # correlated with the baseline, as real pairs are
+    iv = paired_bootstrap(base, merged, words, n_resamples=20_000, seed=3)
+    bootstrap_half = (iv.high - iv.low) / 2
+    assert iv.detectable == pytest.approx(bootstrap_half, rel=0.15)
+    # and the conservative baseline bound is wider than the paired one for these correlated errors
+    assert single_system_resolution(base, words) > iv.detectable

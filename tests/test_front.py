@@ -1,23 +1,134 @@
-"""The front page's headline table: one row per table, task and corpus, verdicts from the interval."""
+"""The front page: one row per table, task and corpus, every setting chosen on dev, verdicts from the interval and
+from what the test set can detect; the evidence (clear results, harms first; negative and null results)."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from mamlib.analysis.bootstrap import PairedInterval
-from mamlib.report.front import Front, Headline
+from mamlib.report.evidence import (
+    Comparison,
+    clear_results,
+    identical_metric_picks,
+    negative_results,
+    noise_controls,
+    sweep_comparisons,
+)
+from mamlib.report.front import Front, Headline, _block_headline
+from mamlib.report.table2 import Table2, best_block_label, dev_block_label
 
 
-def _row(corpus: str, merged: float, low: float, high: float) -> Headline:
-    iv = PairedInterval(difference=merged - 10.0, low=low, high=high, n_items=16, n_resamples=1000, level=0.95)
-    return Headline("Table 1", "speech recognition", corpus, "λ = 0.05 (dev)", 10.0, merged, "LJ Speech",
-                    "λ = 0.10", 9.25, 9.06, iv)
+def _row(corpus: str, merged: float, low: float, high: float, detectable: float = 0.5,
+         dataset: str | None = "LJ Speech", lam: float = 0.05) -> Headline:
+    iv = PairedInterval(difference=merged - 10.0, low=low, high=high, n_items=16, n_resamples=1000, level=0.95,
+                        detectable=detectable, detectable_from="paired")
+    paper = {"paper_setting": "λ = 0.10", "paper_base": 9.25, "paper_merged": 9.06} if dataset else {}
+    return Headline("Table 1", "speech recognition", corpus, f"λ = {lam:.2f} (chosen on dev)", 10.0, merged, dataset,
+                    interval=iv, merged_model=lam > 0, **paper)
 
 
-def test_several_corpora_of_one_table_get_their_own_rows_and_verdicts():
-    front = Front("mini", [_row("lj-like", 8.0, -3.0, -1.0), _row("vctk-like", 11.0, -1.0, 3.0),
-                           _row("alsa-real", 10.0, 0.0, 0.0)])
+def test_outcomes_separate_harms_detectable_nulls_and_what_the_set_cannot_tell():
+    rows = {
+        "reproduced": _row("a", 8.0, -3.0, -1.0),
+        "harm": _row("b", 12.0, 1.0, 3.0),
+        # the paper's effect is −0.19 points: a set that detects ±0.10 should have seen it ...
+        "absent": _row("c", 10.05, -0.05, 0.15, detectable=0.10),
+        # ... one that detects only ±4 cannot tell.
+        "undetectable": _row("d", 11.0, -1.0, 3.0, detectable=4.0),
+        "no-counterpart": _row("e", 9.0, -2.0, 0.5, dataset=None),
+        "not-merged": _row("f", 10.0, 0.0, 0.0, detectable=0.0, lam=0.0),
+    }
+    for outcome, row in rows.items():
+        assert row.outcome == outcome, (outcome, row.verdict)
+    assert rows["harm"].verdict.startswith("harm: +2.00 points, outside noise")
+    assert "dev chose not to merge" in rows["not-merged"].verdict
+    # (4 / 0.19)² · 16 items, by hand: 7,091.4 → 7,092
+    assert rows["undetectable"].items_needed == 7092
+    assert "7,092 test items would detect it" in rows["undetectable"].verdict
+    front = Front("mini", list(rows.values()))
     table = front.table(links=False)
-    assert table.index.is_unique and len(table) == 3
-    assert list(table["does it reproduce?"]) == ["yes: same direction, outside noise",
-                                                "opposite direction, within noise", "no change"]
-    assert "<table" in front.styled().to_html()  # the styler needs a unique index
-    assert front.findings()["reproduced"] == 1 and front.findings()["same_direction"] == 1
+    assert table.index.is_unique and len(table) == 6
+    assert table.index[0].endswith("· b")  # harms first
+    assert "no counterpart in the paper" in table.loc[table.index[table.index.str.endswith("· e")][0], "paper"]
+    assert "<table" in front.styled().to_html()
+    counts = front.counts()
+    assert counts == {"harm": 1, "reproduced": 1, "absent": 1, "undetectable": 1, "no-counterpart": 1,
+                      "identical": 0, "not-merged": 1}
+    assert front.findings()["reproduced"] == 1
+
+
+def test_rows_link_to_their_tables_anchor():
+    front = Front("mini", [_row("a", 8.0, -3.0, -1.0)])
+    assert 'href="01_attention_interpolation.html#table-1-speech-recognition"' in front.table().index[0]
+
+
+def _item_rows(split: str, layers: str, lam: float, source: str, hyps: list[str]) -> dict:
+    refs = ["a b c d"] * len(hyps)
+    errors = [sum(x != y for x, y in zip(r.split(), h.split())) for r, h in zip(refs, hyps)]
+    return {"split": split, "layers": layers, "lambda": lam, "source": source, "ids": [f"u{i}" for i in range(len(hyps))],
+            "references": refs, "hypotheses": hyps, "wer": 100.0 * sum(errors) / (4 * len(hyps))}
+
+
+def _scripted_sweep() -> pd.DataFrame:
+    """Blocks "0" and "1" at λ = 0.1: block 0 is best on dev, block 1 best on test."""
+    good, bad = "a b c d", "x y c d"
+    return pd.DataFrame([
+        _item_rows("dev", "all", 0.0, "none", [bad, good, good, good]),
+        _item_rows("dev", "0", 0.1, "source", [good] * 4),
+        _item_rows("dev", "1", 0.1, "source", [bad, bad, good, good]),
+        _item_rows("test", "all", 0.0, "none", [bad] * 4 + [good] * 4),
+        _item_rows("test", "0", 0.1, "source", [bad] * 8),
+        _item_rows("test", "1", 0.1, "source", [good] * 8),
+    ])
+
+
+def test_the_block_in_a_verdict_is_chosen_on_dev_not_on_test():
+    df = _scripted_sweep()
+    assert best_block_label(df, 0.1) == "1"  # the oracle
+    assert dev_block_label(df, 0.1) == "0"
+    t2 = Table2({"c": df}, {"c": 0.1}, pd.DataFrame(), [[0], [1]])
+    assert t2.chosen("c") == "0"
+    head = _block_headline("speech recognition", "c", "LJ Speech", df, 0.1, t2.chosen("c"), "wer")
+    assert head.setting.startswith("layers 0") and head.merged == 50.0 and head.base == 25.0
+    assert head.outcome == "harm"  # dev's block doubled the test errors: a harm, even though block 1 halved them
+    labels = list(t2.intervals().index)
+    assert labels == ["c: layers 0 (chosen on dev) − unmerged", "c: layers 1 (oracle: chosen on test) − unmerged"]
+
+
+def test_a_significant_harm_reaches_the_front_pages_evidence():
+    df = _scripted_sweep()
+    comps = sweep_comparisons("Table 2", "speech recognition", "c", df, value="wer", chosen=(0.1, "0"),
+                              layers=["0", "1"], lambdas=[0.1])
+    table = clear_results(comps)
+    assert list(table["reading"]) == ["harm: more errors", "fewer errors"]  # harms first
+    assert table["comparison"].iloc[0] == "Table 2 · speech recognition · c: λ = 0.10, layers 0"
+    assert table["chosen on dev"].iloc[0] == "yes"
+    box = negative_results(comps, {}, [], [], {}, {})
+    assert box[0].startswith("**Significant harms.** 1 merge(s)") and "c λ = 0.10, layers 0" in box[0]
+
+
+def test_negative_results_box_from_data():
+    frame = pd.DataFrame([
+        {"split": "test", "layers": "all", "lambda": 0.1, "source": "source", "wer": 20.0},
+        {"split": "test", "layers": "all", "lambda": 0.1, "source": "noise-source", "wer": 19.0},
+        {"split": "test", "layers": "all", "lambda": 0.2, "source": "source", "wer": 20.0},
+        {"split": "test", "layers": "all", "lambda": 0.2, "source": "noise-source", "wer": 30.0},
+    ])
+    found = noise_controls("c", frame, "wer")
+    assert found == [(0.1, "N(Source)", 19.0, 20.0)]
+    assert identical_metric_picks({("euclidean", 1): [0], ("swd", 1): [0], ("euclidean", 2): [0, 1],
+                                   ("swd", 2): [0, 1]})
+    assert not identical_metric_picks({("euclidean", 1): [0], ("swd", 1): [2]})
+    box = negative_results([], {"c": found}, ["alsa"], ["c"], {"c": (0.05, 0.042, 0.046)},
+                           {"aec": [("FT", 10.42, 13.01)]})
+    text = "\n".join(box)
+    assert "N(Source) at λ = 0.10: 19.00 against the source's 20.00" in text
+    assert "Dev chose not to merge** on alsa" in text
+    assert "every metric picks the same layers" in text
+    assert "fell below its start 0.050 (now 0.042 to 0.046)" in text
+    assert "FT is +10.42 points against the unmerged model, sd 13.01" in text
+
+
+def test_comparison_harm_needs_the_whole_interval_above_zero():
+    iv = PairedInterval(difference=1.0, low=-0.5, high=2.0, n_items=8, n_resamples=100, level=0.95)
+    assert not Comparison("Table 1", "t", "c", "λ", True, iv).harm

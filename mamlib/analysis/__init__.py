@@ -5,10 +5,13 @@ from mamlib.analysis.bootstrap import (
     PairedInterval,
     compare_rows,
     compare_to_unmerged,
+    detectable_difference,
     intervals_table,
     item_errors,
+    items_needed,
     paired_bootstrap,
     select_row,
+    single_system_resolution,
     word_errors,
 )
 from mamlib.analysis.errors import (
@@ -27,7 +30,8 @@ from mamlib.analysis.summary import PairAnalysis, analyse_sweep, error_findings
 
 __all__ = [
     "ImprovementSplit", "PairAnalysis", "PairedInterval", "TranscriptChanges", "WordChange", "analyse_sweep",
-    "compare_rows", "compare_to_unmerged", "edit_counts", "error_findings", "improvement_split", "improvement_table",
-    "intervals_table", "item_errors", "paired_bootstrap", "select_row", "speaker_wer", "table6_beside",
-    "transcript_changes", "word_changes", "word_errors",
+    "compare_rows", "compare_to_unmerged", "detectable_difference", "edit_counts", "error_findings",
+    "improvement_split", "improvement_table", "intervals_table", "item_errors", "items_needed", "paired_bootstrap",
+    "select_row", "single_system_resolution", "speaker_wer", "table6_beside", "transcript_changes", "word_changes",
+    "word_errors",
 ]

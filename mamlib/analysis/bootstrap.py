@@ -13,14 +13,22 @@ Classification error is the same with n_i = 1 (e_i = 1 for a wrong clip). The in
 resample counts are drawn as a [B, N] matrix (integer indices + ``bincount``) and both sums are matrix–vector
 products, so 10,000 resamples of 300 items take about 0.1–0.2 s on a busy 2-core CPU.
 
+What a comparison *can* detect is reported beside its interval: :func:`detectable_difference` is the half-width
+of the normal-approximation interval from the ratio estimator's (delta-method) standard error of the paired
+differences — the smallest difference this test set tells from noise — and :func:`single_system_resolution` an
+upper bound on it for a comparison whose two systems made identical errors (e.g. λ = 0 chosen), where the paired
+differences say nothing about noise. :func:`items_needed` turns either into the test-set size an effect would need.
+
 Everything here takes plain lists, arrays, dicts or pandas rows (a sweep row as :mod:`mamlib.sweeps.grid` returns
 it); nothing runs a model.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import jiwer
@@ -33,7 +41,14 @@ _BLOCK_ENTRIES = 1 << 22
 
 @dataclass(frozen=True)
 class PairedInterval:
-    """The difference B − A of two error rates on the same items (percentage points) with its bootstrap interval."""
+    """The difference B − A of two error rates on the same items (percentage points) with its bootstrap interval.
+
+    ``detectable`` (points, at ``level``) is the smallest difference this test set could tell from noise — see
+    :func:`detectable_difference`; ``detectable_from`` says where it came from: ``"paired"`` (the paired
+    differences) or ``"baseline"`` (:func:`single_system_resolution` of A, a conservative bound used when the two
+    systems made identical errors on every item). Both are None for intervals built without them (older callers)
+    or for a single item.
+    """
 
     difference: float
     low: float
@@ -41,6 +56,8 @@ class PairedInterval:
     n_items: int
     n_resamples: int
     level: float = 0.95
+    detectable: float | None = None
+    detectable_from: str | None = None
 
     @property
     def excludes_zero(self) -> bool:
@@ -59,6 +76,14 @@ class PairedInterval:
         f = f"{{:+.{digits}f}}"
         return (f"{f.format(self.difference)} points ({100 * self.level:.0f}% interval {f.format(self.low)} to "
                 f"{f.format(self.high)}): {self.verdict}")
+
+    def items_for(self, effect: float) -> int | None:
+        """Test items needed to detect a difference of ``|effect|`` points at this comparison's per-item variance
+        (:func:`items_needed`); None when nothing is known about the noise (no ``detectable``, or 0.0: every paired
+        difference was degenerate and no fallback was filled)."""
+        if self.detectable is None or self.detectable == 0.0:
+            return None
+        return items_needed(self.detectable, self.n_items, effect)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "excludes_zero": self.excludes_zero, "verdict": self.verdict}
@@ -145,7 +170,96 @@ def paired_bootstrap(
     stats = bootstrap_differences(a, b, n, n_resamples=n_resamples, seed=seed, scale=scale)
     low, high = np.quantile(stats, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     diff = scale * (b.sum() - a.sum()) / n.sum()
-    return PairedInterval(float(diff), float(low), float(high), len(n), int(n_resamples), float(level))
+    detectable = detectable_difference(a, b, n, level, scale=scale) if len(n) > 1 else None
+    return PairedInterval(float(diff), float(low), float(high), len(n), int(n_resamples), float(level),
+                          detectable, None if detectable is None else "paired")
+
+
+# -- what a comparison can detect ---------------------------------------------------------------------------------
+
+
+def linearised_residuals(numerators: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The delta-method residuals of the ratio ``R = Σx / Σw``: ``z_i = (x_i − R·w_i) / w̄`` (``w̄`` the mean
+    length). The error of ``R`` is, to first order, the mean of the ``z_i``; an exactly proportional table
+    (``x_i = R·w_i`` for every item, up to rounding) gives all zeros."""
+    x, w = np.asarray(numerators, dtype=np.float64), np.asarray(lengths, dtype=np.float64)
+    ratio = x.sum() / w.sum()
+    fitted = ratio * w
+    if np.allclose(x, fitted, rtol=1e-12, atol=1e-12):
+        return np.zeros_like(x)
+    return (x - fitted) / w.mean()
+
+
+def ratio_half_width(residuals: np.ndarray, confidence: float = 0.95, *, scale: float = 100.0) -> float:
+    """``scale · z_{(1+confidence)/2} · SE`` with ``SE = sqrt(Σ z_i² / (n (n − 1)))``: the half-width of the
+    normal-approximation interval of a ratio from its :func:`linearised_residuals` (n ≥ 2 of them)."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    z = np.asarray(residuals, dtype=np.float64)
+    if z.ndim != 1 or len(z) < 2:
+        raise ValueError(f"need at least two items for a standard error (got {z.size})")
+    se = math.sqrt(float(np.sum(z * z)) / (len(z) * (len(z) - 1)))
+    return scale * NormalDist().inv_cdf((1.0 + confidence) / 2.0) * se
+
+
+def detectable_difference(
+    errors_a: Sequence[float] | np.ndarray,
+    errors_b: Sequence[float] | np.ndarray,
+    lengths: Sequence[float] | np.ndarray | None = None,
+    confidence: float = 0.95,
+    *,
+    scale: float = 100.0,
+) -> float:
+    """The smallest error-rate difference B − A (points) this test set could tell from noise at ``confidence``.
+
+    With ``d_i = e^B_i − e^A_i`` and ``Δ = Σd / Σw``, the ratio estimator's (delta-method) standard error is
+    ``SE(Δ) = sqrt(Σ z_i² / (n (n − 1)))`` over the linearised residuals ``z_i = (d_i − Δ·w_i) / w̄``; the result is
+    the half-width ``z_{(1+confidence)/2} · SE · scale`` of the normal interval around Δ. In large samples it
+    matches the spread of :func:`paired_bootstrap`'s interval. ``lengths`` None means one per item
+    (classification), where it is the familiar ``stdev(d) / sqrt(n)`` of a mean of paired differences.
+
+    When every ``d_i`` equals ``Δ·w_i`` — e.g. all zero: the two systems made identical errors on every item — SE
+    is 0 and the paired differences carry no information about noise; this returns 0.0 then, and
+    :func:`single_system_resolution` gives a conservative bound instead (as :func:`compare_rows` does).
+    """
+    a, b, n = _checked(errors_a, errors_b, lengths)
+    return ratio_half_width(linearised_residuals(b - a, n), confidence, scale=scale)
+
+
+def single_system_resolution(
+    errors: Sequence[float] | np.ndarray,
+    lengths: Sequence[float] | np.ndarray | None = None,
+    confidence: float = 0.95,
+    *,
+    scale: float = 100.0,
+) -> float:
+    """The resolution (points) of a paired comparison between this system and another whose per-item errors were
+    uncorrelated with its own and equally variable: √2 × the delta-method half-width of this system's own error
+    rate ``E = Σe / Σw`` (residuals ``(e_i − E·w_i) / w̄``).
+
+    Conservative — errors of two systems on the same items are usually positively correlated, which narrows a
+    paired comparison — so it is an upper bound used where :func:`detectable_difference` is degenerate (identical
+    outputs, e.g. λ = 0 chosen). 0.0 when this system's errors are themselves proportional to the lengths (e.g. it
+    made none).
+    """
+    e = _as_counts(errors, "errors")
+    n = np.ones_like(e) if lengths is None else _as_counts(lengths, "lengths")
+    if len(e) != len(n) or np.any(n <= 0):
+        raise ValueError(f"errors and lengths must have the same length ({len(e)}, {len(n)}) and positive lengths")
+    return math.sqrt(2.0) * ratio_half_width(linearised_residuals(e, n), confidence, scale=scale)
+
+
+def items_needed(detectable: float, n_items: int, effect: float) -> int:
+    """Test items needed to detect an effect of ``|effect|`` points, at the per-item variance of a test set of
+    ``n_items`` items that detects ``detectable`` points: ``ceil(n_items · (detectable / |effect|)²)`` (the
+    half-width shrinks as 1/√n). Rounding noise below 1e-9 items is ignored before the ceiling."""
+    if n_items < 2:
+        raise ValueError(f"need a test set of at least two items (got {n_items})")
+    if effect == 0 or not math.isfinite(effect):
+        raise ValueError(f"the effect must be finite and non-zero (got {effect})")
+    if not (math.isfinite(detectable) and detectable >= 0.0):
+        raise ValueError(f"detectable must be finite and non-negative (got {detectable})")
+    return math.ceil(round(n_items * (detectable / abs(effect)) ** 2, 9))
 
 
 # -- per-item error counts ----------------------------------------------------------------------------------------
@@ -239,11 +353,18 @@ def compare_rows(
 ) -> PairedInterval:
     """Paired bootstrap of ``other`` − ``baseline`` (WER or classification error, percentage points) for two sweep
     rows evaluated on the same items — e.g. the dev-chosen λ against λ = 0 (Table 1), the real source against noise
-    of its moments, a block (Table 2) or a pick (Table 3) against the unmerged model, the rows of Table 5."""
+    of its moments, a block (Table 2) or a pick (Table 3) against the unmerged model, the rows of Table 5.
+
+    ``detectable`` comes from the paired differences; where they are degenerate (the two rows made identical
+    errors on every item, e.g. λ = 0) it is the baseline's :func:`single_system_resolution`, marked
+    ``detectable_from="baseline"``."""
     check_paired(baseline, other)
     e_a, n = item_errors(baseline)
     e_b, _ = item_errors(other)
-    return paired_bootstrap(e_a, e_b, n, n_resamples=n_resamples, level=level, seed=seed)
+    iv = paired_bootstrap(e_a, e_b, n, n_resamples=n_resamples, level=level, seed=seed)
+    if iv.detectable == 0.0:
+        iv = replace(iv, detectable=single_system_resolution(e_a, n, level), detectable_from="baseline")
+    return iv
 
 
 # -- sweep frames -------------------------------------------------------------------------------------------------
@@ -282,11 +403,13 @@ def compare_to_unmerged(
 
 
 def intervals_table(intervals: Mapping[str, PairedInterval], value: str = "WER") -> pd.DataFrame:
-    """One row per comparison: the difference, its interval, the number of items and the verdict, for display
-    beside a table ("outside noise" marked ✓)."""
+    """One row per comparison: the difference, its interval, the smallest detectable difference (±points, NaN when
+    unknown; see :class:`PairedInterval` for where it comes from), the number of items and the verdict, for
+    display beside a table ("outside noise" marked ✓)."""
     rows = {
         name: {f"Δ {value} (points)": iv.difference, f"{100 * iv.level:.0f}% low": iv.low,
-               f"{100 * iv.level:.0f}% high": iv.high, "items": iv.n_items,
+               f"{100 * iv.level:.0f}% high": iv.high,
+               "detectable (±pts)": np.nan if iv.detectable is None else iv.detectable, "items": iv.n_items,
                "outside noise": "✓" if iv.excludes_zero else "", "verdict": iv.verdict}
         for name, iv in intervals.items()
     }

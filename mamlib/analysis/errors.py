@@ -292,15 +292,16 @@ def improvement_table(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str,
     return out
 
 
-def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset_for: Mapping[str, str],
+def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset_for: Mapping[str, str | None],
                   preset: str) -> pd.DataFrame:
     """Our character-level shares per corpus (``ours``: label → :func:`improvement_table`) above the paper's rows
     (``paper``: columns dataset, insertion, substitution, deletion), labelled ``ours (preset: label)`` and
-    ``paper (dataset)``; the paper row shown is the one of the dataset each corpus stands in for."""
+    ``paper (dataset)``; the paper row shown is the one of the dataset each corpus stands in for (none for a corpus
+    whose ``dataset_for`` is None: no counterpart in the paper)."""
     rows = {}
     for label, table in ours.items():
         rows[f"ours ({preset}: {label})"] = table.loc["characters", list(EDIT_TYPES)]
-    for dataset in dict.fromkeys(dataset_for[label] for label in ours):
+    for dataset in dict.fromkeys(d for d in (dataset_for[label] for label in ours) if d is not None):
         match = paper[paper["dataset"] == dataset]
         if not match.empty:
             rows[f"paper ({dataset})"] = match.iloc[0][list(EDIT_TYPES)].astype(float)

@@ -9,10 +9,15 @@ The progress travels through a side file (:data:`~mamlib.sweeps.store.PROGRESS_E
 carry none of it.
 
 A chapter is executed again only when something it depends on changed: after each run the executed notebook is kept
-in the cache (``executed/``) with a manifest of what produced it — the notebook, the preset as parsed, mamlib's
-sources and presets, the repository's ``data/``, the ``MAM_*`` environment, and every stored result the chapter read
-or wrote with its content hash. A later build whose inputs are the same and whose stored results are unchanged copies
-that notebook instead of re-running it (``--fresh`` re-runs everything). So a warm re-render re-executes nothing.
+in the cache (``executed/``) with a manifest of what produced it — the notebook, the preset as resolved (its mapping
+after ``extends``, and the path each ``path_env`` in it resolves to now, whatever the variable's name), mamlib's
+sources and presets, the repository's ``data/``, the ``MAM_*`` environment, and every result the chapter looked up in
+the store: each one it read or wrote with its content hash, and each one it found absent (the front page and the
+chapters that only read results report those "absent"). A later build whose inputs are the same copies that notebook
+instead of re-running it only if every result it read is unchanged and every result it found absent is still absent:
+a page never outlives its evidence, so a page that said "absent" runs again once that result is stored (e.g. the
+front page when the chapters are built in more than one go). ``--fresh`` re-runs everything. So a warm re-render
+re-executes nothing.
 
 ``--device cuda`` runs the preset on another device (``make book DEVICE=cuda``): a preset that ``extends`` the named
 one with only ``device`` changed is written beside the output; the device is part of every results key.
@@ -36,12 +41,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from mamlib.common.paths import cache_root, repo_root
+from mamlib.common.paths import cache_root, repo_root, resolve_path
 from mamlib.presets.schema import load_preset
 from mamlib.sweeps.store import PROGRESS_ENV, process_rank
 
@@ -63,6 +69,37 @@ KERNEL_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _content_hash(path: Path) -> str | None:
+    """The sha256 of the file at ``path``, or None when there is none (or it cannot be read)."""
+    try:
+        return _sha256(path)
+    except OSError:
+        return None
+
+
+def environment_paths(raw: Any, where: str = "preset") -> dict[str, str | None]:
+    """Every path a preset mapping ``raw`` takes from the environment, as it resolves now: the location of each
+    mapping that names a ``path_env`` (a corpus, ``aec.data``, a model's ``options``) → the path it resolves to
+    (its own ``path`` when set, else the variable's value; None when neither is set)."""
+    found: dict[str, str | None] = {}
+    if isinstance(raw, Mapping):
+        if isinstance(raw.get("path_env"), str):
+            found[where] = resolve_path(raw.get("path"), raw["path_env"])
+        for key, value in raw.items():
+            found.update(environment_paths(value, f"{where}.{key}"))
+    elif isinstance(raw, (list, tuple)):
+        for i, value in enumerate(raw):
+            found.update(environment_paths(value, f"{where}[{i}]"))
+    return found
+
+
+def resolved_preset(preset: str) -> dict[str, Any]:
+    """The preset ``preset`` as a chapter sees it: its mapping as written (after ``extends``) and every path in it
+    that comes from the environment, resolved (:func:`environment_paths`)."""
+    raw = load_preset(preset).raw
+    return {"preset": raw, "environment": environment_paths(raw)}
 
 
 def library_digest() -> str:
@@ -88,12 +125,15 @@ class ChapterCache:
         self.folder, self.library = folder, library
 
     def inputs(self, nb: Path, preset: str) -> str:
-        raw = json.dumps(load_preset(preset).raw, sort_keys=True, default=str)
+        """A hash of what the chapter ``nb`` depends on besides the results store: the library digest, the notebook
+        and the preset as resolved (:func:`resolved_preset`)."""
+        raw = json.dumps(resolved_preset(preset), sort_keys=True, default=str)
         return hashlib.sha256(f"{self.library}:{_sha256(nb)}:{raw}".encode()).hexdigest()
 
     def reuse(self, nb: Path, preset: str, target: Path) -> int | None:
-        """Copy the kept notebook of ``nb`` to ``target`` if nothing it depends on changed; the number of stored
-        results it used, or None when it must run."""
+        """Copy the kept notebook of ``nb`` to ``target`` if nothing it depends on changed — its inputs, every
+        result it read (same content) and every result it found absent (still absent); the number of results it
+        looked up (read or found absent), or None when it must run."""
         manifest, kept = self.folder / f"{nb.stem}.json", self.folder / nb.name
         try:
             record = json.loads(manifest.read_text())
@@ -102,17 +142,18 @@ class ChapterCache:
         results = record.get("results", {})
         if record.get("inputs") != self.inputs(nb, preset) or not kept.is_file():
             return None
-        if not all(Path(f).is_file() and _sha256(Path(f)) == sha for f, sha in results.items()):
+        if not all(_content_hash(Path(f)) == sha for f, sha in results.items()):
             return None
         shutil.copyfile(kept, target)
         return len(results)
 
-    def keep(self, nb: Path, preset: str, executed: Path, results: dict[str, str]) -> None:
-        """Keep ``executed`` with its manifest (``results``: each stored result the chapter used → its sha256)."""
+    def keep(self, nb: Path, preset: str, executed: Path, results: Mapping[str, str | None]) -> None:
+        """Keep ``executed`` with its manifest (``results``: each result the chapter looked up → the sha256 of what
+        it found, None for a result it found absent)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(executed, self.folder / f".{nb.name}.part")
         (self.folder / f".{nb.stem}.json.part").write_text(json.dumps({"inputs": self.inputs(nb, preset),
-                                                                     "results": results}))
+                                                                     "results": dict(results)}))
         os.replace(self.folder / f".{nb.name}.part", self.folder / nb.name)
         os.replace(self.folder / f".{nb.stem}.json.part", self.folder / f"{nb.stem}.json")
 
@@ -124,8 +165,9 @@ class ConsoleProgress:
         self.path, self.enabled, self.offset = path, enabled, 0
         self.bar: tqdm | None = None
         self.computed = self.stored = 0
-        #: Every stored result the chapter read or wrote → its sha256 (for :meth:`ChapterCache.keep`).
-        self.used: dict[str, str] = {}
+        #: Every result the chapter looked up → the sha256 of what it read or wrote, or of what lay at its path
+        #: when it found the result absent (None: no file) — for :meth:`ChapterCache.keep`.
+        self.used: dict[str, str | None] = {}
 
     def poll(self) -> None:
         if not self.path.is_file():
@@ -149,6 +191,8 @@ class ConsoleProgress:
                                     mininterval=1 if sys.stderr.isatty() else 30, leave=False)
             elif event.get("event") == "used":
                 self.used[event["file"]] = event["sha256"]
+            elif event.get("event") == "absent":  # a result read or written later in the chapter keeps its hash
+                self.used.setdefault(event["file"], event.get("sha256"))
             elif event.get("event") == "done":
                 self.computed += 1
                 if self.bar is not None:
@@ -181,8 +225,8 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
         progress_file.unlink(missing_ok=True)
         used = None if fresh or chapters is None else chapters.reuse(nb, preset, folder / "book" / nb.name)
         if used is not None:
-            print(f"   {nb.stem} reused: notebook, preset, library and its {used} stored results unchanged",
-                  flush=True)
+            print(f"   {nb.stem} reused: notebook, preset, library and the {used} results it looked up in the store "
+                  "(read or absent) unchanged", flush=True)
             continue
         progress = ConsoleProgress(progress_file, enabled=rank == 0)
         start = time.perf_counter()

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import PAPER_DATASET_FOR, paper_table
-from mamlib.report.table2 import best_block_label
+from mamlib.report.table2 import dev_block_label
 from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
 from mamlib.sweeps.finetune import (
     METHOD_LABELS,
@@ -41,6 +41,16 @@ class Table5:
     datasets: dict[str, str]
     lambda_init: dict[str, float]
     best_blocks: dict[str, list[int] | None] = field(default_factory=dict)
+    #: The dtype every row of each task is scored in: the target's own, for the fine-tuned rows too (their training
+    #: may use bf16 autocast; :func:`mamlib.finetune.loop.train` gives the model its own forward back).
+    scored_in: dict[str, str] = field(default_factory=dict)
+
+    def precision_note(self) -> str:
+        """One phrase for the caption: the precision every row is scored in, per task when they differ."""
+        kinds = sorted(set(self.scored_in.values()))
+        if len(kinds) == 1:
+            return f"every row scored in {kinds[0]}, no autocast"
+        return "rows scored in " + ", ".join(f"{d} ({label})" for label, d in self.scored_in.items()) + ", no autocast"
 
     def stats(self) -> pd.DataFrame:
         """Mean, standard deviation (over seeds) and count of the test error per task and row."""
@@ -73,9 +83,31 @@ class Table5:
         return pd.DataFrame(cols, index=index)
 
     def mam_table(self) -> pd.DataFrame:
-        """The MAM row's configuration per task, as chosen on dev, with its dev and test error."""
-        return pd.DataFrame({label: {"λ": c.lam, "layers": layer_label(c.layers), "dev error": round(c.dev, 2),
-                                     "test error": round(c.test, 2)} for label, c in self.mam.items()})
+        """The MAM row's configuration per task, as chosen on dev, with its dev and test error; λ = 0 reads as
+        "dev chose not to merge"."""
+        return pd.DataFrame({label: {"chosen on dev": "not to merge (λ = 0)" if c.lam == 0 else
+                                     f"λ = {c.lam:.2f}, layers {layer_label(c.layers)}",
+                                     "dev error %": f"{c.dev:.2f}", "test error %": f"{c.test:.2f}"}
+                             for label, c in self.mam.items()})
+
+    def lambda_movement(self) -> str:
+        """One sentence per task on where L-MAM took its λ_i: from the start to the range learned over layers and
+        seeds, and whether every λ_i fell (training moved the attention away from the source) or rose."""
+        lam = self.lambdas()
+        out = []
+        for label in self.mam:
+            part = lam[lam["corpus"] == label]["λ"]
+            if part.empty:
+                continue
+            start, low, high = self.lambda_init[label], float(part.min()), float(part.max())
+            if high < start:
+                how = "every λ_i fell below its start: training moved the attention away from the source"
+            elif low > start:
+                how = "every λ_i rose above its start: training moved the attention towards the source"
+            else:
+                how = "some λ_i rose and some fell"
+            out.append(f"on {label}, from {start:.3f} to between {low:.4f} and {high:.4f} ({how})")
+        return "; ".join(out) or "no L-MAM run in this build"
 
     def lambdas(self) -> pd.DataFrame:
         """The learned λ_i of every L-MAM run: one row per task, seed and layer."""
@@ -154,7 +186,7 @@ def _runs(study: FinetuneStudy) -> pd.DataFrame:
 def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     """Table 5's protocol on every task the preset fine-tunes: its ASR corpora (``asr.finetune.corpora``) and the
     AEC clips (when ``aec.finetune`` is set)."""
-    runs, mam, unmerged, datasets, init, blocks = [], {}, {}, {}, {}, {}
+    runs, mam, unmerged, datasets, init, blocks, scored_in = [], {}, {}, {}, {}, {}, {}
 
     def study(rig, task: str, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
         choice = choose_mam(sweep, lambdas, table2_blocks(task, ch.depth(task)))
@@ -165,6 +197,7 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
         base = base[(base["split"] == "test") & (base["lambda"] == 0.0)]
         unmerged[target.label] = float(base[sweep.value].iloc[0])
         init[target.label] = settings.lambda_init
+        scored_in[target.label] = rig.setup.dtype
 
     ft = ch.preset.asr.finetune
     if ft is not None:
@@ -179,15 +212,15 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
         label = ch.preset.aec.data.label
         datasets[label] = ch.preset.aec.data.dataset
         study(rig, "aec", aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
-    return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, datasets, init, blocks)
+    return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, datasets, init, blocks, scored_in)
 
 
 def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:
-    """Table 2's best block on test (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
+    """Table 2's block chosen on dev (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
     blocks = table2_blocks("asr", num_layers)
     rows, lam = layerwise_sweep(sweep, lambdas, blocks)
-    best = best_block_label(rows, lam, sweep.value)
-    return None if best is None else next(b for b in blocks if layer_label(b) == best)
+    best = dev_block_label(rows, lam, value=sweep.value)
+    return next(b for b in blocks if layer_label(b) == best)
 
 
 def plot_learned_lambdas(t5: Table5):
@@ -202,7 +235,7 @@ def plot_learned_lambdas(t5: Table5):
         block = t5.best_blocks.get(label)
         if block:
             ax.axvspan(block[0] - 0.4, block[-1] + 0.4, color="tab:orange", alpha=0.15,
-                       label=f"Table 2 best block (layers {layer_label(block)})")
+                       label=f"Table 2 block chosen on dev (layers {layer_label(block)})")
         sns.stripplot(data=part, x="layer", y="λ", hue="seed", native_scale=True, jitter=0.08, ax=ax,
                       palette="Blues_d")
         means = part.groupby("layer")["λ"].mean()

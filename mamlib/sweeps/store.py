@@ -13,10 +13,12 @@ computed once; a launch that is killed resumes, when started again, from what wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -32,6 +34,21 @@ def config_key(config: Mapping[str, Any]) -> str:
     """A stable hash of ``config`` (canonical JSON: sorted keys, no whitespace) plus mamlib's version."""
     payload = json.dumps({"config": config, "mamlib": __version__}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _result_of(data: bytes | None, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The result in a stored record's bytes ``data`` if they hold a well-formed record of ``config``, else None."""
+    if data is None:
+        return None
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
+        return None
+    if record.get("config") != json.loads(json.dumps(config)):
+        return None
+    return record["result"]
 
 
 class ResultStore:
@@ -50,28 +67,44 @@ class ResultStore:
     def get(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The stored result for ``config``, or None — also for any unreadable or ill-formed record (binary
         garbage, JSON that is not an object, a record for another configuration or without its result), which the
-        next :meth:`put` then replaces."""
+        next :meth:`put` then replaces. Under ``$MAM_PROGRESS_FILE`` the lookup is noted there, found or absent."""
         path = self._path(config)
         try:
-            data = path.read_bytes()
-            record = json.loads(data.decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            return None
-        if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
-            return None
-        if record.get("config") != json.loads(json.dumps(config)):
-            return None
-        _report_use(path, data)
-        return record["result"]
+            data: bytes | None = path.read_bytes()
+        except OSError:
+            data = None
+        result = _result_of(data, config)
+        if result is None:
+            _report_absent(path, data)
+        else:
+            _report_use(path, data or b"")
+        return result
 
-    def put(self, config: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-        """Store ``result`` for ``config`` atomically."""
+    def put(self, config: Mapping[str, Any], result: Mapping[str, Any],
+            compute: Mapping[str, Any] | None = None) -> None:
+        """Store ``result`` for ``config`` atomically, with what computing it cost (``compute``: wall seconds, the
+        hardware, when) beside it — never part of the result or of the key."""
         path = self._path(config)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        data = json.dumps({"config": config, "result": result}).encode()
+        record: dict[str, Any] = {"config": config, "result": result}
+        if compute is not None:
+            record["compute"] = dict(compute)
+        data = json.dumps(record).encode()
         tmp.write_bytes(data)
         os.replace(tmp, path)
         _report_use(path, data)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every well-formed record in the store (config, result and, when it was recorded, compute)."""
+        out = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                record = json.loads(path.read_bytes().decode("utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("config"), dict) and "result" in record:
+                out.append(record)
+        return out
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*.json"))
@@ -109,6 +142,44 @@ def _report_use(path: Path, data: bytes) -> None:
         report_progress(event="used", file=str(path.resolve()), sha256=hashlib.sha256(data).hexdigest())
 
 
+#: The misses already noted, per progress file: (progress file, result file, content hash seen) — so a rank that
+#: polls for the other ranks' results notes each miss once, not once per poll.
+_ABSENT_NOTED: set[tuple[str, str, str | None]] = set()
+
+
+def _report_absent(path: Path, data: bytes | None) -> None:
+    """Note in the progress file that a chapter looked a result up and found none, with what lay at its path (the
+    content hash of an unreadable or ill-formed record, None when there was no file): a chapter that reported a
+    result absent must run again once that result is stored (:mod:`mamlib.report.execute`)."""
+    progress = os.environ.get(PROGRESS_ENV)
+    if not progress:
+        return
+    file, sha = str(path.resolve()), None if data is None else hashlib.sha256(data).hexdigest()
+    if (progress, file, sha) not in _ABSENT_NOTED:
+        _ABSENT_NOTED.add((progress, file, sha))
+        report_progress(event="absent", file=file, sha256=sha)
+
+
+@functools.cache
+def hardware(device: str) -> str:
+    """What ``device`` is on this machine, for the compute record: the GPU's name, or the CPU's model and the
+    cores this process may use."""
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(torch.device(device))
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+
+
 #: How long a rank waits for the other ranks' share of a grid before it gives up (seconds; ``MAM_SHARD_TIMEOUT``).
 SHARD_TIMEOUT = 24 * 3600.0
 
@@ -141,10 +212,13 @@ def run_grid(
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise ValueError(f"evaluation of {dict(configs[i])} returned non-finite {bad}; nothing stored")
-        store.put(configs[i], result)
+        seconds = time.perf_counter() - start
+        store.put(configs[i], result, {"seconds": round(seconds, 3),
+                                       "hardware": hardware(str(configs[i].get("device", "cpu"))),
+                                       "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         stored[i] = result
         bar.update(1)
-        report_progress(event="done", desc=label, seconds=time.perf_counter() - start)
+        report_progress(event="done", desc=label, seconds=seconds)
     bar.close()
     if world > 1:
         _wait_for_others(store, configs, stored, rank, poll_seconds)

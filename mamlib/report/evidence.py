@@ -1,0 +1,214 @@
+"""The evidence of a build as a reviewer reads it first: every clear result (harms first), what each test set can
+detect, and the negative and null results — all generated from the stored results, for the front page.
+
+* **Clear results** — every comparison of a real-source merge with the unmerged model on test that a chapter makes
+  (Table 1's every λ, Table 2's blocks at the dev-chosen λ, Table 3's picks), whose paired 95% interval excludes
+  zero. A harm is listed like a gain; which setting dev chose is said, so a result on a λ or block that dev did not
+  choose reads as what it is.
+* **Resolution** — per corpus, the test and dev sizes and the smallest difference the test set can tell from noise
+  (:func:`mamlib.analysis.bootstrap.detectable_difference`, Chapter 5), beside the paper's effect.
+* **Negative and null results** — sentences built from the data: significant harms, noise controls that match or
+  beat the real source, selections that degenerate, λ that L-MAM moved away from the source, fine-tuned rows worse
+  than the unmerged model.
+
+Signs follow the book's convention: Δ = merged − unmerged in points, negative = fewer errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors, select_row
+from mamlib.merge.sources import source_variants
+from mamlib.sweeps.grid import layer_label
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One merged row against the unmerged model on test: where it stands (table, task, corpus), what was merged,
+    whether dev chose it, and its paired interval."""
+
+    table: str
+    task: str
+    corpus: str
+    what: str
+    chosen_on_dev: bool
+    interval: PairedInterval
+
+    @property
+    def harm(self) -> bool:
+        return self.interval.excludes_zero and self.interval.low > 0.0
+
+
+def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, value: str,
+                      chosen: tuple[float, str] | None = None, layers: Iterable[str] | None = None,
+                      lambdas: Iterable[float] | None = None) -> list[Comparison]:
+    """Every test row of the real source in sweep frame ``df`` (restricted to ``layers`` and ``lambdas`` when
+    given) against the unmerged row. ``chosen`` is the (λ, layers) that dev chose, if any."""
+    test = df[(df["split"] == "test") & (df["source"] == "source") & (df["lambda"] > 0)]
+    if layers is not None:
+        test = test[test["layers"].isin(list(layers))]
+    if lambdas is not None:
+        test = test[np.isin(test["lambda"].astype(float).round(9), np.round(list(lambdas), 9))]
+    out, seen = [], set()
+    for _, row in test.iterrows():
+        key = (round(float(row["lambda"]), 9), str(row["layers"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        lam, block = key
+        what = f"λ = {lam:.2f}, " + ("all layers" if block == "all" else f"layers {block}")
+        is_chosen = chosen is not None and abs(chosen[0] - lam) < 1e-9 and chosen[1] == block
+        out.append(Comparison(table, task, corpus, what, is_chosen, compare_to_unmerged(df, lam, layers=block)))
+    return out
+
+
+def clear_results(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """The comparisons whose interval excludes zero, harms first (largest Δ first), then gains (largest first);
+    an empty frame (with its columns) when there is none."""
+    clear = [c for c in comparisons if c.interval.excludes_zero]
+    clear.sort(key=lambda c: (not c.harm, -abs(c.interval.difference)))
+    rows = [{"comparison": f"{c.table} · {c.task} · {c.corpus}: {c.what}",
+             "chosen on dev": "yes" if c.chosen_on_dev else "no (one cell of the grid)",
+             "Δ points (95% interval)": _interval(c.interval),
+             "reading": "harm: more errors" if c.harm else "fewer errors"} for c in clear]
+    return pd.DataFrame(rows, columns=["comparison", "chosen on dev", "Δ points (95% interval)", "reading"])
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}".replace("-", "−")
+
+
+def _interval(iv: PairedInterval) -> str:
+    return f"{_signed(iv.difference)} ({_signed(iv.low)} to {_signed(iv.high)})"
+
+
+# -- what each test set can detect --------------------------------------------------------------------------------
+
+
+def split_size(df: pd.DataFrame, split: str) -> tuple[int, int] | None:
+    """(items, words) of ``split`` in a sweep frame — words are reference words for ASR rows, items for
+    classification; None when the frame has no row of that split."""
+    part = df[df["split"] == split]
+    if part.empty:
+        return None
+    errors, sizes = item_errors(part.iloc[0])
+    return len(errors), int(np.sum(sizes))
+
+
+def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[Comparison],
+                     paper_effects: Mapping[str, float | None], dev_sweeps: Mapping[str, pd.DataFrame] | None = None,
+                     ) -> pd.DataFrame:
+    """Per corpus: test and dev size, what one item or word is worth in points, the median resolution (±points at
+    95 %) of its comparisons, the paper's effect for its counterpart dataset and the test items that would detect
+    it at this set's per-item variance."""
+    rows = {}
+    for label, df in sweeps.items():
+        test = split_size(df, "test")
+        dev_frame = (dev_sweeps or {}).get(label, df)
+        dev = split_size(dev_frame, "dev")
+        own = [c.interval for c in comparisons if c.corpus == label and c.interval.detectable]
+        detect = float(np.median([iv.detectable for iv in own])) if own else float("nan")
+        effect = paper_effects.get(label)
+        n_items = test[0] if test else 0
+        needed = (int(np.ceil(n_items * (detect / effect) ** 2)) if effect and detect == detect and n_items > 1
+                  else None)
+        unit = "word" if "wer" in df.columns else "item"
+        rows[label] = {
+            "test items": f"{test[0]:,}" if test else "–",
+            "test words": f"{test[1]:,}" if test and unit == "word" else "–",
+            "dev": (f"{dev[0]} items, {dev[1]} words" if unit == "word" else f"{dev[0]} items") if dev else "none",
+            "one error": f"{100.0 / test[1]:.2f} points per {unit}" if test else "–",
+            "detectable (median ±points)": f"±{detect:.2f}" if detect == detect else "–",
+            "paper's effect (points)": _signed(effect) if effect else "no counterpart",
+            "test items to detect it": f"{needed:,}" if needed else "–",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("corpus")
+
+
+# -- negative and null results ------------------------------------------------------------------------------------
+
+
+def noise_controls(label: str, df: pd.DataFrame, value: str) -> list[tuple[float, str, float, float]]:
+    """The (λ, noise control, its error, the real source's error) on test where a noise control of Table 1 matched
+    or beat the real source at the same λ on all layers."""
+    test = df[(df["split"] == "test") & (df["layers"] == "all") & (df["lambda"] > 0)]
+    labels = {name: v.label for name, v in source_variants().items()}
+    out = []
+    for lam in sorted(test["lambda"].astype(float).unique()):
+        at = test[np.isclose(test["lambda"].astype(float), lam)]
+        real = at[at["source"] == "source"]
+        if real.empty:
+            continue
+        source_error = float(real.iloc[0][value])
+        for _, row in at[at["source"] != "source"].iterrows():
+            if float(row[value]) <= source_error:
+                out.append((lam, labels.get(row["source"], str(row["source"])), float(row[value]), source_error))
+    return out
+
+
+def identical_metric_picks(picked: Mapping[tuple[str, int], Sequence[int]]) -> bool:
+    """True when every metric picks the same layers for every k (Table 3's columns are then identical)."""
+    by_k: dict[int, set[tuple[int, ...]]] = {}
+    for (_, k), layers in picked.items():
+        by_k.setdefault(k, set()).add(tuple(layers))
+    return bool(by_k) and all(len(v) == 1 for v in by_k.values())
+
+
+def negative_results(
+    comparisons: Sequence[Comparison],
+    noise: Mapping[str, list[tuple[float, str, float, float]]],
+    dev_chose_zero: Sequence[str],
+    degenerate_picks: Sequence[str],
+    learned: Mapping[str, tuple[float, float, float]],
+    finetune_worse: Mapping[str, list[tuple[str, float, float]]],
+) -> list[str]:
+    """Sentences for the front page's box of negative and null results, each from the data passed in:
+    significant harms, noise controls matching the real source (per corpus), corpora on which dev chose λ = 0,
+    Table 3 selections where every metric agrees, L-MAM's learned λ against its start (task → (start, min, max)),
+    and fine-tuned rows worse than the unmerged model (task → (row, Δ, sd))."""
+    out = []
+    harms = [c for c in comparisons if c.harm]
+    if harms:
+        listed = "; ".join(f"{c.corpus} {c.what} ({_interval(c.interval)})" for c in harms[:6])
+        more = f" and {len(harms) - 6} more" if len(harms) > 6 else ""
+        out.append(f"**Significant harms.** {len(harms)} merge(s) of the real source raised the error outside "
+                   f"resampling noise: {listed}{more}.")
+    for label, rows in noise.items():
+        if rows:
+            ex = rows[0]
+            out.append(f"**Noise controls as good as the source.** On {label}, a noise control matched or beat the "
+                       f"real source at {len(rows)} setting(s) of Table 1 — e.g. {ex[1]} at λ = {ex[0]:.2f}: "
+                       f"{ex[2]:.2f} against the source's {ex[3]:.2f}.")
+    if dev_chose_zero:
+        out.append(f"**Dev chose not to merge** on {', '.join(dev_chose_zero)}: the lowest dev error of Table 1 was "
+                   "the unmerged model's, so the protocol's merged model is the unmerged one there.")
+    if degenerate_picks:
+        out.append(f"**Layer selection degenerates** on {', '.join(degenerate_picks)}: every metric picks the same "
+                   "layers for every k, so Table 3's columns are identical (Chapter 3 shows the similarities).")
+    for label, (start, low, high) in learned.items():
+        if high < start:
+            out.append(f"**L-MAM moved away from the source** on {label}: every learned λ_i fell below its start "
+                       f"{start:.3f} (now {low:.3f} to {high:.3f}).")
+    for label, rows in finetune_worse.items():
+        for row, delta, sd in rows:
+            spread = f", sd {sd:.2f} over seeds" if sd == sd else ""
+            out.append(f"**Fine-tuning raised the error** on {label}: {row} is {_signed(delta)} points against the "
+                       f"unmerged model{spread}.")
+    return out
+
+
+def chosen_label(lam: float, layers: Sequence[int] | str | None) -> tuple[float, str]:
+    """(λ, layers label) as sweep rows name them: ``"all"`` for every layer."""
+    if layers is None or layers == "all":
+        return float(lam), "all"
+    return float(lam), layers if isinstance(layers, str) else layer_label(layers)
+
+
+def base_row_value(df: pd.DataFrame, value: str) -> float:
+    """The unmerged model's test error in a sweep frame."""
+    return float(select_row(df, source="none")[value])
