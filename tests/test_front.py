@@ -65,8 +65,9 @@ def test_rows_link_to_their_tables_anchor():
 def _item_rows(split: str, layers: str, lam: float, source: str, hyps: list[str]) -> dict:
     refs = ["a b c d"] * len(hyps)
     errors = [sum(x != y for x, y in zip(r.split(), h.split())) for r, h in zip(refs, hyps)]
-    return {"split": split, "layers": layers, "lambda": lam, "source": source, "ids": [f"u{i}" for i in range(len(hyps))],
-            "references": refs, "hypotheses": hyps, "wer": 100.0 * sum(errors) / (4 * len(hyps))}
+    ids = [f"u{i}" for i in range(len(hyps))]
+    return {"split": split, "layers": layers, "lambda": lam, "source": source, "ids": ids, "references": refs,
+            "hypotheses": hyps, "wer": 100.0 * sum(errors) / (4 * len(hyps))}
 
 
 def _scripted_sweep() -> pd.DataFrame:

@@ -74,7 +74,7 @@ def test_layerwise_protocol(rig, tmp_path):
     sweep = ASRSweep(rig, CORPUS, UTTS, ResultStore(tmp_path))
     df, lam = layerwise_sweep(sweep, rig.setup.lambdas, blocks)
     col = table2_block(df, lam)
-    assert list(col.index) == ["0", "1", "2", "3", "None"]
+    assert list(col.index) == ["0", "1", "2", "3", "unmerged"]
     dev = df[(df["split"] == "dev") & (df["layers"] != "all")]
     assert dev.sort_values(["wer", "lambda"]).iloc[0]["lambda"] == lam
 
@@ -92,7 +92,7 @@ def test_layerwise_on_a_corpus_that_selects_on_another_keeps_its_own_rows(rig, t
     direct = ASRSweep(rig, other, other_utts, store).run(SweepGrid(variants=("source",), lambdas=(0.0, lam),
                                                                    layer_sets=tuple(tuple(b) for b in blocks)))
     expected = direct[direct["source"] == "source"].set_index("layers")["wer"]
-    assert table2_block(df, lam).drop("None").to_dict() == expected.to_dict()
+    assert table2_block(df, lam).drop("unmerged").to_dict() == expected.to_dict()
 
 
 def test_table2_blocks_are_the_papers_for_each_task():

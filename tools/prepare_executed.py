@@ -52,7 +52,9 @@ div.cell_output table thead th {
 }
 div.cell_output table thead tr:not(:last-child) th[colspan] { border-bottom: 2px solid var(--pst-color-primary); }
 div.cell_output table tbody th { text-align: left; font-weight: 600; }
-div.cell_output table td { font-variant-numeric: tabular-nums; }
+div.cell_output table td { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+/* Headers wrap at spaces only: a long transcript or id may wrap inside a cell, a word in a header never. */
+div.cell_output table th { overflow-wrap: normal; }
 """
 
 

@@ -405,12 +405,12 @@ def compare_to_unmerged(
 def intervals_table(intervals: Mapping[str, PairedInterval], value: str = "WER") -> pd.DataFrame:
     """One row per comparison: the difference, its interval, the smallest detectable difference (±points, NaN when
     unknown; see :class:`PairedInterval` for where it comes from), the number of items and the verdict, for
-    display beside a table ("outside noise" marked ✓)."""
+    display beside a table ("outside noise": yes or no)."""
     rows = {
         name: {f"Δ {value} (points)": iv.difference, f"{100 * iv.level:.0f}% low": iv.low,
                f"{100 * iv.level:.0f}% high": iv.high,
                "detectable (±pts)": np.nan if iv.detectable is None else iv.detectable, "items": iv.n_items,
-               "outside noise": "✓" if iv.excludes_zero else "", "verdict": iv.verdict}
+               "outside noise": "yes" if iv.excludes_zero else "no", "verdict": iv.verdict}
         for name, iv in intervals.items()
     }
     out = pd.DataFrame.from_dict(rows, orient="index")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mamlib.report.tables import by_source
+from mamlib.report.tables import UNMERGED, by_source
 from mamlib.selection.picks import METRIC_LABELS
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"
@@ -47,13 +47,13 @@ def table1_block(dataset: str) -> pd.DataFrame:
 
 
 def table2_by_position(dataset: str) -> pd.Series:
-    """The paper's Table 2 column for ``dataset``, indexed by block position ("block 1", …, "None"), named with
+    """The paper's Table 2 column for ``dataset``, indexed by block position ("block 1", …, "unmerged"), named with
     its λ — so that it lines up with our blocks of a differently deep model."""
     t = paper_table("table2")
     part = t[t["dataset"] == dataset]
     if part.empty:
         raise ValueError(f"Table 2 has no column for {dataset!r}")
-    index = ["None" if x == "none" else f"block {i + 1}" for i, x in enumerate(part["layers"])]
+    index = [UNMERGED if x == "none" else f"block {i + 1}" for i, x in enumerate(part["layers"])]
     return pd.Series(part["value"].to_numpy(), index=index, name=f"paper: {dataset} (λ = {part['lambda'].iloc[0]})")
 
 

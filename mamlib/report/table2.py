@@ -9,7 +9,7 @@ import pandas as pd
 from mamlib.analysis.bootstrap import compare_to_unmerged, intervals_table
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import paper_table, table2_by_position
-from mamlib.report.tables import blocks_then_none, by_position, table2_block
+from mamlib.report.tables import UNMERGED, blocks_then_none, by_position, table2_block
 from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
 
 
@@ -38,7 +38,7 @@ class Table2:
         chosen = dev_block_label(df, lam, self.dev.get(label))
         oracle = best_block_label(df, lam)
         return {"corpus": label, "best_block": f"layers {chosen}", "best_wer": f"{col[chosen]:.2f}",
-                "none_wer": f"{col['None']:.2f}", "ci": compare_to_unmerged(df, lam, layers=chosen).describe(),
+                "none_wer": f"{col[UNMERGED]:.2f}", "ci": compare_to_unmerged(df, lam, layers=chosen).describe(),
                 "oracle_block": f"layers {oracle}", "oracle_wer": f"{col[oracle]:.2f}",
                 "oracle_same": "the same block" if oracle == chosen else f"layers {oracle} ({col[oracle]:.2f}%)"}
 
@@ -116,5 +116,5 @@ def aec_table2(ch: Chapter) -> AECTable2:
     df, lam = layerwise_sweep(ch.aec_sweep, ch.preset.aec.lambdas, blocks)
     label = f"ours ({ch.preset.name}: {ch.preset.aec.data.label}, λ = {lam:.2f})"
     ours = table2_block(df, lam, value="error").to_frame(label)
-    p = paper_table("table2").query("dataset == 'ESC-50'").set_index("layers")["value"].rename(index={"none": "None"})
+    p = paper_table("table2").query("dataset == 'ESC-50'").set_index("layers")["value"].rename(index={"none": UNMERGED})
     return AECTable2(df, lam, ours, p.to_frame("paper: ESC-50 (λ = 0.1), BEATs blocks"))

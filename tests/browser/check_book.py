@@ -17,9 +17,19 @@ package), with every host name mapped to nowhere and a dead proxy, so nothing ca
   a chapter must have at least one table;
 * **reading surface** — exactly one "Built with preset" line per notebook page, no visible parameter cells, cells
   tagged ``hide-input`` collapsed, no warnings or progress-bar residue in outputs, output tables with headers;
+* **tables a reader can use** — no table in the article wider than its content column at the 1280 px viewport (the
+  table itself is measured: a sideways-scrolling wrapper does not excuse it), and no cell (``td`` or ``th``) that
+  reads exactly ``None``, ``nan``, ``NaN``, ``<NA>`` or ``NaT``, or is a float printed unrounded (five or more
+  decimals, e.g. ``0.100000``); each failure names the table (its caption, else its first header) and the widths or
+  the cell;
 * **script errors** — an uncaught JavaScript exception fails the page.
 
 A full-page screenshot of every page is written to ``--screenshots``. Exit status 1 when any check fails.
+
+The checks of one page run without a book (``tests/test_browser_check.py``)::
+
+    browser = Chromium(shutil.which("chromium"))
+    problems = check_page(Page(browser), Path("page.html"))   # list of messages, empty when the page is fine
 """
 
 from __future__ import annotations
@@ -293,7 +303,36 @@ INSPECT = r"""
     const input = c.querySelector('.cell_input');
     return input && shown(input);
   }).length;
-  return {title: document.title, rawTex, untypeset, mathErrors, typeset, images, links,
+  // Tables a reader can use. The content column is the article's content box; every table in it (output tables and
+  // Markdown ones, not code listings) is measured itself, so a table inside a sideways-scrolling wrapper (the
+  // book's div.cell_output, the theme's scrollable-table container) still counts as too wide.
+  const column = document.querySelector('.bd-article') || document.querySelector('article') || main;
+  const pad = getComputedStyle(column);
+  const columnWidth = column.clientWidth - parseFloat(pad.paddingLeft || 0) - parseFloat(pad.paddingRight || 0);
+  const tables = [...column.querySelectorAll('table')].filter(t =>
+    !t.closest('.highlight, pre, .highlighttable, mjx-container') && !t.classList.contains('highlighttable'));
+  const nameOf = (t, i) => {
+    const cap = t.querySelector('caption');
+    const first = [...t.querySelectorAll('th')].map(th => th.textContent.trim()).find(s => s);
+    const name = (cap && cap.textContent.trim()) || (first && `table headed "${first}"`) || `table ${i + 1}`;
+    return name.replace(/\s+/g, ' ').slice(0, 100);
+  };
+  const overflow = [];
+  const rawCells = [];
+  const RAW_MISSING = new Set(['None', 'nan', 'NaN', '<NA>', 'NaT']);
+  const RAW_FLOAT = /^[−+-]?\d+\.\d{5,}$/;
+  tables.forEach((t, i) => {
+    const width = Math.max(t.getBoundingClientRect().width, t.scrollWidth);  // 0 while collapsed: not measured
+    if (visible(t) && width > columnWidth + 1) overflow.push({name: nameOf(t, i), width: Math.round(width),
+                                                              column: Math.round(columnWidth)});
+    for (const cell of t.querySelectorAll('td, th')) {
+      if (cell.closest('table') !== t) continue;  // a nested table is checked on its own
+      const text = cell.textContent.trim();
+      if (RAW_MISSING.has(text)) rawCells.push({name: nameOf(t, i), text, why: 'missing value printed raw'});
+      else if (RAW_FLOAT.test(text)) rawCells.push({name: nameOf(t, i), text, why: 'float not rounded'});
+    }
+  });
+  return {title: document.title, rawTex, untypeset, mathErrors, typeset, images, links, overflow, rawCells,
           outputTables: outputTables.length, wide, outputImages: images.filter(i => i.output).length, headerless,
           residue, presetLines, paramCells, openHidden, mathjax: !!(window.MathJax && window.MathJax.startup),
           mathjaxSrc: [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s))};
@@ -370,7 +409,26 @@ def redirect_of(html: Path) -> str | None:
     return found.group(1).strip() if found else None
 
 
-def check_page(page: Page, html: Path, root: Path, executed: Path, shots: Path) -> list[str]:
+def table_problems(info: dict[str, Any], width: int = WIDTH) -> list[str]:
+    """The page's tables a reader cannot use, from what :data:`INSPECT` measured: one wider than the content column
+    (at the ``width`` px viewport), and each cell that shows a missing value or an unrounded float as it came."""
+    problems = [f"table wider than the page at {width} px: {t['name']!r} is {t['width']} px wide, the content "
+                f"column {t['column']} px" for t in info["overflow"]]
+    cells: dict[tuple[str, str, str], int] = {}
+    for c in info["rawCells"]:
+        key = (c["name"], c["text"], c["why"])
+        cells[key] = cells.get(key, 0) + 1
+    problems += [f"raw cell in table {name!r}: {text!r} ({why}{f', {n} cells' if n > 1 else ''})"
+                 for (name, text, why), n in cells.items()]
+    return problems
+
+
+def check_page(page: Page, html: Path, root: Path | None = None, executed: Path | None = None,
+               shots: Path | None = None) -> list[str]:
+    """Open one page and return what is wrong with it (also printed). ``root`` is the book's folder (links must
+    stay in it; default: the page's folder); ``executed``, the notebooks the pages were rendered from (without it,
+    no comparison with a notebook's outputs); ``shots``, where the page's screenshot goes (none without it)."""
+    root = html.parent if root is None else root
     rel = html.relative_to(root)
     target = redirect_of(html)
     if target is not None:  # not opened (the browser would leave it at once): its target must exist
@@ -402,10 +460,11 @@ def check_page(page: Page, html: Path, root: Path, executed: Path, shots: Path) 
         problems.append(f"{info['openHidden']} hide-input cell(s) shown expanded")
     problems += [f"warning or progress residue in an output: {r.strip()}" for r in info["residue"][:5]]
     problems += [f"output table without readable headers: {t}" for t in info["headerless"]]
+    problems += table_problems(info)
     wide = f" ({info['wide']} scroll sideways)" if info["wide"] else ""
     summary = f"{info['outputTables']} tables{wide}, {info['outputImages']} figures, {info['typeset']} equations"
-    notebook = executed / rel.with_suffix(".ipynb")
-    if notebook.is_file():  # a page rendered from an executed notebook
+    notebook = None if executed is None else executed / rel.with_suffix(".ipynb")  # None: a page on its own
+    if notebook is not None and notebook.is_file():  # a page rendered from an executed notebook
         want = expected_outputs(notebook)
         if info["outputTables"] < want["tables"]:
             problems.append(f"{info['outputTables']} output tables on the page, the notebook made {want['tables']}")
@@ -417,10 +476,10 @@ def check_page(page: Page, html: Path, root: Path, executed: Path, shots: Path) 
             problems.append(f"{len(info['presetLines'])} 'Built with preset' lines (want exactly 1)")
         else:
             summary += f", {info['presetLines'][0].split(' — ')[0]!r}"
-    elif re.match(r"\d", rel.name):
+    elif notebook is not None and re.match(r"\d", rel.name):
         problems.append(f"no executed notebook {notebook} for this chapter page")
-    shot = shots / (str(rel.with_suffix("")).replace(os.sep, "__") + ".png")
-    page.screenshot(shot)
+    if shots is not None:
+        page.screenshot(shots / (str(rel.with_suffix("")).replace(os.sep, "__") + ".png"))
     print(f"{'FAIL' if problems else 'ok  '} {rel}: {summary}; {len(seen['requests'])} requests, all local"
           if not outside else f"FAIL {rel}: {summary}")
     for p in problems:
