@@ -176,3 +176,19 @@ def test_make_books_executor_reruns_a_page_whose_absent_result_was_stored(tmp_pa
     ResultStore(tmp_path / "store").put(B, {"wer": 2.0})
     assert build() == (False, {"A": 1.0, "B": 2.0})
     assert build() == (True, {})
+
+
+def test_a_page_that_lists_the_whole_store_runs_again_when_a_record_is_added(tmp_path, monkeypatch):
+    """The compute appendix reads every record: a new record (of any chapter) makes its page stale."""
+    store = ResultStore(tmp_path / "store")
+    store.put(A, {"wer": 1.0})
+    nb, executed = _chapter(tmp_path)
+    progress = tmp_path / "appendix.progress"
+    monkeypatch.setenv(PROGRESS_ENV, str(progress))
+    assert [r["config"] for r in store.records()] == [A]
+    monkeypatch.delenv(PROGRESS_ENV)
+    cache = ChapterCache(tmp_path / "kept", library="v1")
+    cache.keep(nb, "smoke", executed, _looked_up(progress))
+    assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 1
+    store.put(B, {"wer": 2.0})
+    assert cache.reuse(nb, "smoke", tmp_path / "again.ipynb") is None

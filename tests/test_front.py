@@ -90,10 +90,10 @@ def test_the_block_in_a_verdict_is_chosen_on_dev_not_on_test():
     t2 = Table2({"c": df}, {"c": 0.1}, pd.DataFrame(), [[0], [1]])
     assert t2.chosen("c") == "0"
     head = _block_headline("speech recognition", "c", "LJ Speech", df, 0.1, t2.chosen("c"), "wer")
-    assert head.setting.startswith("layers 0") and head.merged == 50.0 and head.base == 25.0
+    assert head.setting.startswith("layer 0,") and head.merged == 50.0 and head.base == 25.0
     assert head.outcome == "harm"  # dev's block doubled the test errors: a harm, even though block 1 halved them
     labels = list(t2.intervals().index)
-    assert labels == ["c: layers 0 (chosen on dev) − unmerged", "c: layers 1 (oracle: chosen on test) − unmerged"]
+    assert labels == ["c: layer 0 (chosen on dev) − unmerged", "c: layer 1 (oracle: chosen on test) − unmerged"]
 
 
 def test_a_significant_harm_reaches_the_front_pages_evidence():
@@ -102,10 +102,10 @@ def test_a_significant_harm_reaches_the_front_pages_evidence():
                               layers=["0", "1"], lambdas=[0.1])
     table = clear_results(comps)
     assert list(table["reading"]) == ["harm: more errors", "fewer errors"]  # harms first
-    assert table["comparison"].iloc[0] == "Table 2 · speech recognition · c: λ = 0.10, layers 0"
+    assert table["comparison"].iloc[0] == "Table 2 · speech recognition · c: λ = 0.10, layer 0"
     assert table["chosen on dev"].iloc[0] == "yes"
     box = negative_results(comps, {}, [], [], {}, {})
-    assert box[0].startswith("**Significant harms.** 1 merge(s)") and "c λ = 0.10, layers 0" in box[0]
+    assert box[0].startswith("**Significant harms.** 1 merge(s)") and "c λ = 0.10, layer 0" in box[0]
 
 
 def test_negative_results_box_from_data():

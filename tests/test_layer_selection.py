@@ -29,7 +29,8 @@ def test_picks_and_table():
     assert p[("inner_product", 2)] == [1, 3]
     assert p[("swd", 2)] == [2, 3]
     table = picks_table(p)
-    assert table.loc[2, "swd"] == "2-3" and table.loc[2, "euclidean"] == "1,3"
+    assert table.loc[2, "SWD"] == "2-3" and table.loc[2, "Euclidean"] == "1,3"
+    assert list(table.columns) == ["Euclidean", "SWD", "Inner product"]
 
 
 def test_scaled_ks():
@@ -68,3 +69,18 @@ def test_table3_uses_dev_lambda_and_each_pick():
     assert calls[1].lambdas == (0.1,) and calls[1].splits == ("test",)
     assert table.loc[(0.1, 1), "SWD"] == 12.0 and table.loc[(0.1, 2), "Inner product"] == 15.0
     assert list(table.columns) == ["Euclidean", "SWD", "Inner product"]
+
+
+def test_heatmaps_name_metrics_and_normalizations_and_explain_the_colours():
+    import matplotlib.pyplot as plt
+
+    from mamlib.report.plots import plot_similarity_heatmaps
+
+    scores = pd.concat([_scores(), _scores().assign(normalization="l2")], ignore_index=True)
+    fig = plot_similarity_heatmaps({"lj-like": scores})
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["lj-like, raw", "lj-like, L2-normalized"]
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["Euclidean", "SWD", "Inner product"]
+    (bar,) = [ax for ax in fig.axes if not ax.get_title()]
+    assert bar.get_ylabel() == "rank (1 = most similar)"
+    plt.close("all")

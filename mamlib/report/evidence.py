@@ -24,7 +24,7 @@ import pandas as pd
 
 from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors, select_row
 from mamlib.merge.sources import source_variants
-from mamlib.sweeps.grid import layer_label
+from mamlib.sweeps.grid import layer_label, layers_phrase
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, v
             continue
         seen.add(key)
         lam, block = key
-        what = f"λ = {lam:.2f}, " + ("all layers" if block == "all" else f"layers {block}")
+        what = f"λ = {lam:.2f}, {layers_phrase(block)}"
         is_chosen = chosen is not None and abs(chosen[0] - lam) < 1e-9 and chosen[1] == block
         out.append(Comparison(table, task, corpus, what, is_chosen, compare_to_unmerged(df, lam, layers=block)))
     return out

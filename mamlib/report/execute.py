@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from mamlib.common.paths import cache_root, repo_root, resolve_path
 from mamlib.presets.schema import load_preset
-from mamlib.sweeps.store import PROGRESS_ENV, process_rank
+from mamlib.sweeps.store import PROGRESS_ENV, listing_hash, process_rank
 
 
 def device_preset(preset: str, device: str, folder: Path) -> str:
@@ -69,6 +69,17 @@ KERNEL_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+#: Prefix of a manifest entry that records a results folder's listing rather than one result.
+LISTING = "listing:"
+
+
+def _current_hash(entry: str) -> str | None:
+    """What a manifest entry is now: a result file's content hash, or a results folder's listing hash."""
+    if entry.startswith(LISTING):
+        return listing_hash(Path(entry[len(LISTING):]))
+    return _content_hash(Path(entry))
 
 
 def _content_hash(path: Path) -> str | None:
@@ -142,7 +153,7 @@ class ChapterCache:
         results = record.get("results", {})
         if record.get("inputs") != self.inputs(nb, preset) or not kept.is_file():
             return None
-        if not all(_content_hash(Path(f)) == sha for f, sha in results.items()):
+        if not all(_current_hash(f) == sha for f, sha in results.items()):
             return None
         shutil.copyfile(kept, target)
         return len(results)
@@ -191,6 +202,8 @@ class ConsoleProgress:
                                     mininterval=1 if sys.stderr.isatty() else 30, leave=False)
             elif event.get("event") == "used":
                 self.used[event["file"]] = event["sha256"]
+            elif event.get("event") == "listing":  # a page that read the whole store (the compute appendix)
+                self.used[f"{LISTING}{event['folder']}"] = event["sha256"]
             elif event.get("event") == "absent":  # a result read or written later in the chapter keeps its hash
                 self.used.setdefault(event["file"], event.get("sha256"))
             elif event.get("event") == "done":

@@ -43,7 +43,7 @@ from mamlib.report.table1 import aec_table1, asr_table1
 from mamlib.report.table2 import aec_table2, asr_table2, dev_block_label
 from mamlib.report.table3 import asr_table3, layer_picks, table3_dev_choices
 from mamlib.sweeps.finetune import METHOD_LABELS
-from mamlib.sweeps.grid import SweepGrid, layer_label
+from mamlib.sweeps.grid import SweepGrid, layer_label, layers_phrase
 from mamlib.sweeps.store import ResultStore
 
 #: The chapter (page name, relative to the front page) that regenerates each table.
@@ -364,12 +364,13 @@ def _block_headline(task: str, corpus: str, dataset: str | None, df: pd.DataFram
     paper = {}
     if dataset is not None:
         p_layers, p_lam, p_merged, p_base = _paper_best_block(dataset)
-        paper = {"paper_setting": f"layers {p_layers}, λ = {p_lam:.2f}", "paper_base": p_base,
+        paper = {"paper_setting": f"{layers_phrase(p_layers)}, λ = {p_lam:.2f}", "paper_base": p_base,
                  "paper_merged": p_merged}
     base = float(select_row(df, source="none")[value])
     merged = float(select_row(df, lam=lam, layers=block)[value])
-    return Headline("Table 2", task, corpus, f"layers {block}, λ = {lam:.2f} (both chosen on dev)", base, merged,
-                    dataset, interval=compare_to_unmerged(df, lam, layers=block), **paper)
+    setting = f"{layers_phrase(block)}, λ = {lam:.2f} (both chosen on dev)"
+    return Headline("Table 2", task, corpus, setting, base, merged, dataset,
+                    interval=compare_to_unmerged(df, lam, layers=block), **paper)
 
 
 def table2_headlines(ch: Chapter) -> list[Headline]:

@@ -2,37 +2,82 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from mamlib.analysis.bootstrap import compare_rows, compare_to_unmerged, intervals_table, select_row
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR
+from mamlib.report.describe import signed
+from mamlib.report.paper import paper_counterpart
 from mamlib.report.paper import table1_block as paper_table1
 from mamlib.report.plots import plot_lambda_sweep
 from mamlib.report.tables import beside, table1_block
 from mamlib.sweeps.choose import choose_lambda
 
+#: The paper's models behind each of its datasets (Sec. 4), for titles beside ours.
+PAPER_MODELS: dict[str, str] = {"LJ Speech": "HuBERT-large ← BERT-large", "VCTK": "HuBERT-large ← BERT-large",
+                                "ESC-50": "BEATs ← ViT-base"}
+#: What stands in the place of the paper's numbers for a corpus the paper has no counterpart of.
+NO_COUNTERPART = "no counterpart in the paper"
+
 
 @dataclass
 class Table1:
-    """One Table 1 part (ASR corpora or AEC clips): raw sweeps, our blocks and the paper's, the dev choices."""
+    """One Table 1 part (ASR corpora or AEC clips): raw sweeps, our blocks and the paper's, the dev choices.
+
+    ``paper[label]`` is None for a corpus without a counterpart in the paper
+    (:func:`~mamlib.report.paper.paper_counterpart`): it stands beside no paper number. ``models`` names our
+    target ← source for titles; ``chosen_on`` names, per corpus, the corpus whose dev split chose λ (when not its
+    own).
+    """
 
     sweeps: dict[str, pd.DataFrame]
     ours: dict[str, pd.DataFrame]
-    paper: dict[str, pd.DataFrame]
+    paper: dict[str, pd.DataFrame | None]
     choices: pd.DataFrame
     value: str
+    models: str = ""
+    chosen_on: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        return "WER" if self.value == "wer" else "error"
 
     def tables(self, preset: str, split: str = "test") -> dict[str, pd.DataFrame]:
-        """Ours beside the paper's, per corpus, under labelled column groups."""
-        return {label: beside(self.ours[label], self.paper[label], f"ours ({preset}: {label}, {split})",
-                              f"paper ({dataset_of(self.paper[label])})")
-                for label in self.ours}
+        """Ours beside the paper's, per corpus, under labelled column groups (ours alone where the paper has no
+        counterpart: see :meth:`caption`)."""
+        out = {}
+        for label, ours in self.ours.items():
+            head = f"ours ({preset}: {label}, {split})"
+            paper = self.paper.get(label)
+            out[label] = (pd.concat({head: ours}, axis=1) if paper is None
+                          else beside(ours, paper, head, f"paper ({dataset_of(paper)})"))
+        return out
 
-    def figures(self, ylabel: str = "WER (%)") -> list:
-        return [plot_lambda_sweep(self.ours[label], self.paper[label], label, ylabel=ylabel) for label in self.ours]
+    def caption(self, label: str, split: str = "test") -> str:
+        """The caption of corpus ``label``'s table: what is shown, and which of the paper's datasets stands beside."""
+        paper = self.paper.get(label)
+        beside_what = (f"beside the paper's {dataset_of(paper)} ({PAPER_MODELS.get(dataset_of(paper), 'its models')})"
+                       if paper is not None else NO_COUNTERPART)
+        return f"Table 1 — {label}: {split} {self.metric} (%) by λ and source; {beside_what}"
+
+    def figures(self, ylabel: str | None = None) -> list:
+        """Error against λ per corpus (:func:`~mamlib.report.plots.plot_lambda_sweep`), titled with our models and,
+        where there is one, the paper's dataset and models."""
+        ylabel = ylabel or f"{self.metric} (%)"
+        figs = []
+        for label, ours in self.ours.items():
+            paper = self.paper.get(label)
+            title = f"ours: {label}" + (f" ({self.models})" if self.models else "")
+            paper_title = None
+            if paper is not None:
+                dataset = dataset_of(paper)
+                paper_title = f"paper: {dataset} ({PAPER_MODELS.get(dataset, 'its models')})"
+            else:
+                title += f"\n{NO_COUNTERPART}"
+            figs.append(plot_lambda_sweep(ours, paper, title, paper_title, ylabel=ylabel))
+        return figs
 
     def shown_lambda(self, label: str) -> float:
         """The λ at which a merged model is shown (against noise of the source's moments, in Chapter 5's analyses):
@@ -55,11 +100,21 @@ class Table1:
         return intervals_table(out, "WER" if self.value == "wer" else "error")
 
     def choices_table(self) -> pd.DataFrame:
-        """The dev choices with readable headers."""
-        m = "WER" if self.value == "wer" else "error"
-        return self.choices.rename(columns={
-            "lambda": "λ (dev-chosen)", "dev": f"dev {m} %", "test": f"test {m} % at λ",
-            "test_unmerged": f"test {m} % unmerged", "relative_reduction": "relative reduction %"})
+        """The dev choices with readable headers, in the book's sign (Δ = merged − unmerged, negative = fewer
+        errors), and the dev split that chose λ."""
+        m = self.metric
+        c = self.choices
+        out = pd.DataFrame({
+            "λ (dev-chosen)": c["lambda"].astype(float),
+            "chosen on": [f"{self.chosen_on.get(label, label)} dev" for label in c.index],
+            f"dev {m} % at λ": c["dev"].astype(float),
+            f"test {m} % unmerged": c["test_unmerged"].astype(float),
+            f"test {m} % at λ": c["test"].astype(float),
+            "Δ test (points)": (c["test"] - c["test_unmerged"]).astype(float),
+            "relative change %": c["relative_change"].astype(float),
+        }, index=c.index)
+        out.index.name = "corpus"
+        return out
 
 
 def dataset_of(paper_block: pd.DataFrame) -> str:
@@ -72,34 +127,49 @@ def _paper(dataset: str) -> pd.DataFrame:
     return block
 
 
+def _paper_for(dataset: str) -> pd.DataFrame | None:
+    counterpart = paper_counterpart(dataset)
+    return None if counterpart is None else _paper(counterpart)
+
+
+def _models(setup) -> str:
+    return f"{setup.target.kind} ← {setup.source.kind}"
+
+
 def asr_table1(ch: Chapter) -> Table1:
     """Every ASR corpus of the chapter's preset swept over the λ grid and all source variants (test and dev)."""
     corpora = ch.preset.asr.corpora
     sweeps = {label: ch.sweep(label).run() for label in corpora}
     ours = {label: table1_block(df) for label, df in sweeps.items()}
-    paper = {label: _paper(PAPER_DATASET_FOR.get(corpora[label].dataset, "LJ Speech")) for label in corpora}
+    paper = {label: _paper_for(corpora[label].dataset) for label in corpora}
     choices = pd.DataFrame({label: choose_lambda(df, dev=sweeps.get(corpora[label].select_on or label))
                             for label, df in sweeps.items()}).T
-    return Table1(sweeps, ours, paper, choices, "wer")
+    chosen_on = {label: spec.select_on for label, spec in corpora.items() if spec.select_on}
+    return Table1(sweeps, ours, paper, choices, "wer", _models(ch.preset.asr), chosen_on)
 
 
 def aec_table1(ch: Chapter) -> Table1:
     """The AEC clips swept over the λ grid and all source variants, λ chosen on the dev fold."""
-    label = ch.preset.aec.data.label if ch.preset.aec else "aec"
+    if ch.preset.aec is None:
+        raise ValueError(f"preset {ch.preset.name!r} has no 'aec' section")
+    data = ch.preset.aec.data
     df = ch.aec_sweep.run()
-    choice = pd.DataFrame({label: choose_lambda(df, value="error")}).T
-    return Table1({label: df}, {label: table1_block(df, value="error")}, {label: _paper("ESC-50")}, choice, "error")
+    choice = pd.DataFrame({data.label: choose_lambda(df, value="error")}).T
+    return Table1({data.label: df}, {data.label: table1_block(df, value="error")},
+                  {data.label: _paper_for(data.dataset)}, choice, "error", _models(ch.preset.aec))
 
 
 def table1_findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]:
-    """The numbers Chapter 1's prose quotes, for the first ASR corpus (and the AEC clips): λ chosen on dev, test
-    error unmerged and merged, the relative change, and how often the real source beats noise of its moments."""
+    """The numbers Chapter 1's prose quotes (Sec. 4.1, Table 1), for the first ASR corpus (and the AEC clips): λ
+    chosen on dev, test error unmerged and merged, Δ = merged − unmerged in points and the relative change
+    Δ / unmerged (both negative = fewer errors), and how often the real source beats noise of its moments."""
     first = next(iter(asr.sweeps))
     c = asr.choices.loc[first]
     nonzero = asr.ours[first].drop(index=0.0)
     out: dict[str, object] = {
         "first_corpus": first, "lambda": f"{c['lambda']:.2f}", "base": f"{c['test_unmerged']:.2f}",
-        "merged": f"{c['test']:.2f}", "rel": f"{c['relative_reduction']:.1f}",
+        "merged": f"{c['test']:.2f}", "delta": signed(c["test"] - c["test_unmerged"], 2),
+        "rel_change": signed(c["relative_change"], 1),
         "wins": int((nonzero["Source"] < nonzero["N(Source)"]).sum()),
         "ties": int((nonzero["Source"] == nonzero["N(Source)"]).sum()), "n": len(nonzero),
         "ci": compare_to_unmerged(asr.sweeps[first], float(c["lambda"])).describe(),
@@ -107,7 +177,7 @@ def table1_findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]
     if aec is not None:
         a = aec.choices.iloc[0]
         out.update({"aec_lambda": f"{a['lambda']:.2f}", "aec_base": f"{a['test_unmerged']:.2f}",
-                    "aec_merged": f"{a['test']:.2f}",
+                    "aec_merged": f"{a['test']:.2f}", "aec_rel_change": signed(a["relative_change"], 1),
                     "aec_ci": compare_to_unmerged(next(iter(aec.sweeps.values())), float(a["lambda"]),
                                                   ).describe()})
     return out

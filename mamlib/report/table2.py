@@ -11,6 +11,7 @@ from mamlib.report.chapter import Chapter
 from mamlib.report.paper import paper_table, table2_by_position
 from mamlib.report.tables import UNMERGED, blocks_then_none, by_position, table2_block
 from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
+from mamlib.sweeps.grid import layers_phrase
 
 
 @dataclass
@@ -37,10 +38,11 @@ class Table2:
         df, lam = self.sweeps[label], self.lambdas[label]
         chosen = dev_block_label(df, lam, self.dev.get(label))
         oracle = best_block_label(df, lam)
-        return {"corpus": label, "best_block": f"layers {chosen}", "best_wer": f"{col[chosen]:.2f}",
+        return {"corpus": label, "best_block": layers_phrase(chosen), "best_wer": f"{col[chosen]:.2f}",
                 "none_wer": f"{col[UNMERGED]:.2f}", "ci": compare_to_unmerged(df, lam, layers=chosen).describe(),
-                "oracle_block": f"layers {oracle}", "oracle_wer": f"{col[oracle]:.2f}",
-                "oracle_same": "the same block" if oracle == chosen else f"layers {oracle} ({col[oracle]:.2f}%)"}
+                "oracle_block": layers_phrase(oracle), "oracle_wer": f"{col[oracle]:.2f}",
+                "oracle_same": ("the same block" if oracle == chosen
+                                else f"{layers_phrase(oracle)} ({col[oracle]:.2f}%)")}
 
     def intervals(self) -> pd.DataFrame:
         """Paired bootstrap 95% intervals against the unmerged model of each corpus's block chosen on dev, and of the
@@ -49,10 +51,11 @@ class Table2:
         for label, df in self.sweeps.items():
             lam = self.lambdas[label]
             chosen = dev_block_label(df, lam, self.dev.get(label))
-            out[f"{label}: layers {chosen} (chosen on dev) − unmerged"] = compare_to_unmerged(df, lam, layers=chosen)
+            out[f"{label}: {layers_phrase(chosen)} (chosen on dev) − unmerged"] = compare_to_unmerged(
+                df, lam, layers=chosen)
             oracle = best_block_label(df, lam)
             if oracle != chosen:
-                out[f"{label}: layers {oracle} (oracle: chosen on test) − unmerged"] = compare_to_unmerged(
+                out[f"{label}: {layers_phrase(oracle)} (oracle: chosen on test) − unmerged"] = compare_to_unmerged(
                     df, lam, layers=oracle)
         return intervals_table(out)
 

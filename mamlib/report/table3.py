@@ -21,7 +21,7 @@ from mamlib.selection.picks import (
     scaled_ks,
     table3_block,
 )
-from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
+from mamlib.sweeps.grid import SweepGrid, layer_label, layers_phrase, results_config
 from mamlib.sweeps.store import run_grid
 
 NORMALIZATIONS = ("none", "l2")
@@ -46,7 +46,7 @@ class LayerPicks:
 
     def table(self) -> pd.DataFrame:
         """Which layers each metric picks, one column group per corpus and normalization."""
-        return pd.concat({f"{label} ({'raw' if norm == 'none' else 'L2'})": picks_table(p)
+        return pd.concat({f"{label} ({'raw' if norm == 'none' else 'L2-normalized'})": picks_table(p)
                           for (label, norm), p in self.picked.items()}, axis=1)
 
     def changed_by_normalization(self) -> dict[str, int]:
@@ -115,7 +115,7 @@ class PickChoice:
 
     @property
     def label(self) -> str:
-        return f"{METRIC_LABELS[self.metric]}, k = {self.k} (layers {layer_label(self.layers)})"
+        return f"{METRIC_LABELS[self.metric]}, k = {self.k} ({layers_phrase(layer_label(self.layers))})"
 
 
 def table3_dev_choices(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> dict[str, PickChoice]:
@@ -145,6 +145,6 @@ def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> 
         df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, lambdas[label]), layer_sets=tuple(sets),
                                            splits=("test",)))
         for s in sets:
-            out[f"{label}: layers {layer_label(s)} − unmerged"] = compare_to_unmerged(
+            out[f"{label}: {layers_phrase(layer_label(s))} − unmerged"] = compare_to_unmerged(
                 df, lambdas[label], layers=layer_label(s))
     return intervals_table(out)

@@ -23,6 +23,7 @@ def choose_lambda(
     """Sec. 4.1's protocol: the λ with the lowest dev error (λ = 0 included), and the test error there and at λ = 0.
 
     ``dev`` is the sweep whose dev split chooses λ (default: ``df`` itself, for corpora too small to split).
+    ``relative_change`` is the book's one relative measure, :func:`relative_change` (negative = fewer errors).
     """
     def rows(frame: pd.DataFrame, split: str) -> pd.DataFrame:
         frame = frame[frame["split"] == split]
@@ -36,7 +37,14 @@ def choose_lambda(
     test = rows(df, "test").set_index("lambda")[value]
     base, merged = float(test.loc[0.0]), float(test.loc[lam])
     return {"lambda": lam, "dev": dev_value, "test": merged, "test_unmerged": base,
-            "relative_reduction": 100.0 * (base - merged) / base if base else float("nan")}
+            "relative_change": relative_change(base, merged)}
+
+
+def relative_change(unmerged: float, merged: float) -> float:
+    """The book's sign convention for a change of error (every chapter): (merged − unmerged) / unmerged × 100 %, so
+    that a negative value means fewer errors — the paper's "relative reduction of 6.70 %" (abstract) is −6.70 % here.
+    NaN when the unmerged error is 0 (no relative change is defined)."""
+    return 100.0 * (merged - unmerged) / unmerged if unmerged else float("nan")
 
 
 def scaled_blocks(num_layers: int, paper_layers: int = 24, size: int = 8, stride: int = 4) -> list[list[int]]:

@@ -195,6 +195,13 @@ def run_sweep(
     return df
 
 
+def layers_phrase(label: str) -> str:
+    """A layer subset as prose, from its :func:`layer_label`: ``all layers``, ``layer 5``, ``layers 12-19``."""
+    if label == "all":
+        return "all layers"
+    return f"layer {label}" if label.isdigit() else f"layers {label}"
+
+
 def layer_label(layers: Sequence[int] | None) -> str:
     """How a layer subset is shown: ``all``, ``5``, ``12-19`` (a block) or ``1,4,7`` (a scattered pick)."""
     if layers is None:

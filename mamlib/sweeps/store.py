@@ -95,9 +95,14 @@ class ResultStore:
         _report_use(path, data)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every well-formed record in the store (config, result and, when it was recorded, compute)."""
+        """Every well-formed record in the store (config, result and, when it was recorded, compute). Under
+        ``$MAM_PROGRESS_FILE`` the listing is noted there: a page that shows the whole store runs again when it
+        changes (:mod:`mamlib.report.execute`)."""
+        paths = sorted(self.root.glob("*.json"))
+        if os.environ.get(PROGRESS_ENV):
+            report_progress(event="listing", folder=str(self.root.resolve()), sha256=listing_hash(self.root))
         out = []
-        for path in sorted(self.root.glob("*.json")):
+        for path in paths:
             try:
                 record = json.loads(path.read_bytes().decode("utf-8"))
             except (OSError, UnicodeDecodeError, ValueError):
@@ -133,6 +138,11 @@ def report_progress(**event: Any) -> None:
     if path:
         with suppress(OSError), open(path, "a") as f:
             f.write(json.dumps(event) + "\n")
+
+
+def listing_hash(root: Path) -> str:
+    """The sha256 of the sorted names of the records in a results folder (what :meth:`ResultStore.records` sees)."""
+    return hashlib.sha256("\n".join(sorted(p.name for p in Path(root).glob("*.json"))).encode()).hexdigest()
 
 
 def _report_use(path: Path, data: bytes) -> None:

@@ -1,0 +1,105 @@
+"""Is there a similarity signal to choose layers by? (Sec. 4.1, Table 3.)
+
+The data-driven pick ranks layers by how close the paired audio and text vectors are. That ranking means something
+only if the scores tell layers apart and the vectors are related at all. Two readings of the scores table say
+whether they are:
+
+* **Agreement.** If every metric picks the same layers at every k, Table 3's metric columns are identical by
+  construction and cannot be compared.
+* **Orthogonality.** After L2 normalization the inner product of a pair is its cosine similarity, and the Euclidean
+  distance of two unit vectors is √(2 − 2·cos θ): √2 ≈ 1.414 for orthogonal vectors, 0 for equal ones. Cosines
+  near 0 (distances near √2) in every layer mean the two models' vectors are unrelated, whatever the ranking says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+SQRT2 = math.sqrt(2.0)
+#: Below this largest |cosine| the paired vectors count as nearly orthogonal.
+ORTHOGONAL_COSINE = 0.2
+
+Picks = Mapping[tuple[str, int], Sequence[int]]
+_NORMALIZATIONS = {"none": "raw", "l2": "L2-normalized", "rms": "RMS-normalized"}
+
+
+def metrics_agree(picked: Picks) -> tuple[int, int]:
+    """(how many k, of how many, at which every metric picks the same layers) for one normalization's picks."""
+    by_k: dict[int, set[tuple[int, ...]]] = {}
+    for (_, k), layers in picked.items():
+        by_k.setdefault(k, set()).add(tuple(sorted(layers)))
+    return sum(len(sets) == 1 for sets in by_k.values()), len(by_k)
+
+
+def _range(scores: pd.DataFrame, metric: str, normalization: str) -> tuple[float, float]:
+    part = scores[(scores["metric"] == metric) & (scores["normalization"] == normalization)]["score"]
+    return (float(part.min()), float(part.max())) if len(part) else (math.nan, math.nan)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}".replace("-", "−")
+
+
+def signal_summary(scores: pd.DataFrame, picked: Mapping[str, Picks],
+                   orthogonal_below: float = ORTHOGONAL_COSINE) -> dict[str, Any]:
+    """What one corpus's layer-similarity scores (long format: ``layer, metric, score, normalization``) can support.
+
+    ``picked`` maps each normalization (``"none"``, ``"l2"``) to its top-k picks ``{(metric, k): layers}``. Returns
+    the picks on which all metrics agree (``agree`` of ``picks``, and per normalization), the range of cosine
+    similarities (the L2-normalized inner products) and of the L2-normalized Euclidean distances, the largest gap
+    between such a distance and √2, whether the vectors are nearly orthogonal (every |cosine| below
+    ``orthogonal_below``), and ``sentence``, which says all this with the numbers.
+    """
+    per_norm = {norm: metrics_agree(p) for norm, p in picked.items()}
+    agree, total = sum(a for a, _ in per_norm.values()), sum(n for _, n in per_norm.values())
+    cos_lo, cos_hi = _range(scores, "inner_product", "l2")
+    d_lo, d_hi = _range(scores, "euclidean", "l2")
+    gap = max(abs(d_lo - SQRT2), abs(d_hi - SQRT2)) if not math.isnan(d_lo) else math.nan
+    orthogonal = not math.isnan(cos_lo) and max(abs(cos_lo), abs(cos_hi)) < orthogonal_below
+    n_metrics = len({m for m, _ in next(iter(picked.values()), {})}) if picked else 0
+    if total and agree == total:
+        scored = " and ".join(_NORMALIZATIONS.get(n, n) for n in picked)
+        first = (f"All {n_metrics} metrics pick the same layers at every k ({agree} of {total} picks, {scored}), so "
+                 "Table 3's metric columns are identical.")
+    else:
+        first = f"The metrics pick the same layers in {agree} of {total} picks (k and normalization)."
+    if math.isnan(cos_lo):
+        second = ""
+    else:
+        second = (f" After L2 normalization the paired audio and text vectors have cosine similarities from "
+                  f"{_fmt(cos_lo)} to {_fmt(cos_hi)} and Euclidean distances from {_fmt(d_lo)} to {_fmt(d_hi)}, "
+                  f"within {gap:.3f} of √2 ≈ 1.414, the distance of orthogonal unit vectors")
+        second += (f": every |cosine| is below {orthogonal_below:g}, the paired vectors are nearly orthogonal in "
+                   "every layer, and the scores carry too little similarity to choose layers by." if orthogonal else
+                   f": some |cosine| reaches {orthogonal_below:g} or more, so the vectors are not orthogonal and the "
+                   "ranking can reflect how alike the layers are.")
+    return {"agree": agree, "picks": total, "per_normalization": per_norm, "cosine_min": cos_lo,
+            "cosine_max": cos_hi, "distance_min": d_lo, "distance_max": d_hi, "sqrt2_gap": gap,
+            "orthogonal": orthogonal, "sentence": first + second}
+
+
+def signal_table(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> pd.DataFrame:
+    """:func:`signal_summary` of every corpus, one row each (``picked`` keyed by (corpus, normalization), as
+    :class:`~mamlib.report.table3.LayerPicks` holds them)."""
+    rows = {}
+    for label, table in scores.items():
+        s = signal_summary(table, {norm: p for (c, norm), p in picked.items() if c == label})
+        rows[label] = {"metrics agree (picks)": f"{s['agree']} of {s['picks']}",
+                       "cosine, L2 (min)": s["cosine_min"], "cosine, L2 (max)": s["cosine_max"],
+                       "distance, L2 (min)": s["distance_min"], "distance, L2 (max)": s["distance_max"],
+                       "largest |distance − √2|": s["sqrt2_gap"],
+                       "nearly orthogonal": "yes" if s["orthogonal"] else "no"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("corpus")
+
+
+def signal_findings(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> dict[str, str]:
+    """Chapter 3's glue: ``signal``, one sentence per corpus (:func:`signal_summary`) prefixed with its name."""
+    parts = []
+    for label, table in scores.items():
+        s = signal_summary(table, {norm: p for (c, norm), p in picked.items() if c == label})
+        parts.append(f"On {label}: {s['sentence']}")
+    return {"signal": " ".join(parts) or "No corpus of this build was scored."}
