@@ -255,3 +255,11 @@ def test_dev_chose_zero_shown_at_another_lambda_is_marked_illustrative(tmp_path)
     assert not analyse_sweep("tiny", df, lam, chosen=lam, n_resamples=200).illustrative
     sentence = error_findings({"tiny": shown})["degenerate"]
     assert sentence.startswith(f"For tiny (λ = {lam:.2f}) the dev split chose λ = 0") and "illustration" in sentence
+
+
+def test_table4_with_nothing_changed_says_so_instead_of_an_empty_table():
+    row = {"ids": ["u0", "u1"], "references": ["front center", "rear left"], "hypotheses": ["front center", "rear"]}
+    changes = transcript_changes(row, dict(row))
+    assert changes.table.empty
+    html = changes.styled("Table 4 — alsa-real").to_html()
+    assert "no transcript changed" in html

@@ -170,6 +170,10 @@ class TranscriptChanges:
         """The table for display (HTML kept, the plain word lists dropped), cut as :meth:`shown` cuts it."""
         cols = ["reference", "baseline", "MAM", "errors (baseline)", "errors (MAM)", "improvement"]
         part = self.shown(limit)
+        if part.empty:  # an empty table would show a header and nothing else: say why instead
+            part = pd.DataFrame([{c: "" for c in cols}])
+            part.loc[0, "reference"] = "no transcript changed: MAM and the unmerged model wrote the same words"
+            return part[cols].style.hide(axis="index").set_caption(caption)
         if len(part) < len(self.table):
             caption += f" (the {limit} most improved and the {limit} most worsened of {len(self.table)})"
         return part[cols].style.set_caption(caption)

@@ -244,6 +244,7 @@ def plot_learned_lambdas(t5: Table5):
         ax.set_title(f"{label}: learned λ_i")
         ax.set_xlabel("target layer i")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="best", title="seed / line", title_fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                  title="seed / line", title_fontsize=7)
     fig.tight_layout()
     return fig
