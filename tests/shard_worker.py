@@ -27,8 +27,8 @@ class LoggedStore(ResultStore):
         super().__init__(root)
         self.log = log
 
-    def put(self, config, result) -> None:
-        super().put(config, result)
+    def put(self, config, result, compute=None) -> None:
+        super().put(config, result, compute)
         with open(self.log, "a") as f:
             f.write(config_key(config) + "\n")
 

@@ -88,7 +88,7 @@ class StoredResults(ResultStore):
                                 f"λ = {config.get('lambda')} / layers {config.get('layers')}")
         return result
 
-    def put(self, config, result) -> None:  # type: ignore[override]
+    def put(self, config, result, compute=None) -> None:  # type: ignore[override]
         raise ResultsAbsent("the front page never computes a result")
 
 
