@@ -470,9 +470,12 @@ class Evidence:
     def clear_styled(self, preset: str):
         caption = (f"Every clear result of this build ({preset}): comparisons with the unmerged model on test whose "
                    "95% interval excludes zero, harms first (Δ = merged − unmerged, points)")
-        if self.clear.empty:
+        table = self.clear
+        if table.empty:  # one row that says so, not a header over nothing
             caption = f"No comparison of this build ({preset}) has a 95% interval that excludes zero"
-        return self.clear.style.hide(axis="index").set_caption(caption).set_properties(**{"text-align": "left"})
+            table = pd.DataFrame([{c: "–" for c in table.columns}]).assign(
+                comparison="none: every interval of this build contains zero")
+        return table.style.hide(axis="index").set_caption(caption).set_properties(**{"text-align": "left"})
 
     def negatives_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.negatives) or "- none in this build"
