@@ -11,7 +11,6 @@ from mamlib.common.lazy import lazy_exports
 #: Name → the module that defines it.
 BOOK: dict[str, str] = {
     "open_chapter": "mamlib.report.chapter",
-    "corpus_overview": "mamlib.report.chapter",
     "dtype_effect": "mamlib.report.numerics",
     "largest_change": "mamlib.report.numerics",
     "aec_table1": "mamlib.report.table1",

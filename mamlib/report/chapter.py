@@ -147,15 +147,3 @@ def preset_summary(preset: Preset) -> pd.DataFrame:
             "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
         })
     return pd.DataFrame({"value": rows})
-
-
-def corpus_overview(corpora: Mapping[str, Mapping[str, Sequence[Utterance]]]) -> pd.DataFrame:
-    """Utterance counts, words and minutes of audio per corpus and split."""
-    rows = []
-    for label, splits in corpora.items():
-        for split, utts in splits.items():
-            rows.append({"corpus": label, "split": split, "utterances": len(utts),
-                         "speakers": len({u.speaker for u in utts}),
-                         "words": sum(len(u.text.split()) for u in utts),
-                         "minutes": round(sum(u.seconds for u in utts) / 60, 2)})
-    return pd.DataFrame(rows).set_index(["corpus", "split"])
