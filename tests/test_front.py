@@ -133,3 +133,15 @@ def test_negative_results_box_from_data():
 def test_comparison_harm_needs_the_whole_interval_above_zero():
     iv = PairedInterval(difference=1.0, low=-0.5, high=2.0, n_items=8, n_resamples=100, level=0.95)
     assert not Comparison("Table 1", "t", "c", "λ", True, iv).harm
+
+
+def test_resolution_names_the_corpus_whose_dev_split_chooses_for_a_corpus_without_one():
+    from mamlib.report.evidence import resolution_table
+
+    own = _scripted_sweep()
+    borrowed = own[own["split"] == "test"]
+    table = resolution_table({"c": own, "real": borrowed}, [], {"c": -0.19, "real": None}, {"real": "c"})
+    # c's dev: 4 items of 4 words; its test: 8 items, 32 words, one word = 100/32 points
+    assert table.loc["c", "dev"] == "4 items, 16 words" and table.loc["c", "one error"] == "3.12 points per word"
+    assert table.loc["real", "dev"] == "c's: 4 items, 16 words"
+    assert table.loc["real", "paper's effect (points)"] == "no counterpart"

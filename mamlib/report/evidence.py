@@ -101,16 +101,17 @@ def split_size(df: pd.DataFrame, split: str) -> tuple[int, int] | None:
 
 
 def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[Comparison],
-                     paper_effects: Mapping[str, float | None], dev_sweeps: Mapping[str, pd.DataFrame] | None = None,
+                     paper_effects: Mapping[str, float | None], dev_from: Mapping[str, str] | None = None,
                      ) -> pd.DataFrame:
     """Per corpus: test and dev size, what one item or word is worth in points, the median resolution (±points at
     95 %) of its comparisons, the paper's effect for its counterpart dataset and the test items that would detect
-    it at this set's per-item variance."""
+    it at this set's per-item variance. ``dev_from`` names, for a corpus without a dev split of its own, the corpus
+    whose dev split chooses for it (its dev size is shown under that name)."""
     rows = {}
     for label, df in sweeps.items():
         test = split_size(df, "test")
-        dev_frame = (dev_sweeps or {}).get(label, df)
-        dev = split_size(dev_frame, "dev")
+        chooser = (dev_from or {}).get(label)
+        dev = split_size(sweeps[chooser] if chooser in sweeps else df, "dev")
         own = [c.interval for c in comparisons if c.corpus == label and c.interval.detectable]
         detect = float(np.median([iv.detectable for iv in own])) if own else float("nan")
         effect = paper_effects.get(label)
@@ -121,7 +122,8 @@ def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[C
         rows[label] = {
             "test items": f"{test[0]:,}" if test else "–",
             "test words": f"{test[1]:,}" if test and unit == "word" else "–",
-            "dev": (f"{dev[0]} items, {dev[1]} words" if unit == "word" else f"{dev[0]} items") if dev else "none",
+            "dev": ((f"{chooser}'s: " if chooser else "")
+                    + (f"{dev[0]} items, {dev[1]} words" if unit == "word" else f"{dev[0]} items")) if dev else "none",
             "one error": f"{100.0 / test[1]:.2f} points per {unit}" if test else "–",
             "detectable (median ±points)": f"±{detect:.2f}" if detect == detect else "–",
             "paper's effect (points)": _signed(effect) if effect else "no counterpart",

@@ -495,7 +495,7 @@ def evidence_of(ch: Chapter) -> Evidence:
 
     comparisons: list[Comparison] = []
     sweeps: dict[str, pd.DataFrame] = {}
-    dev_sweeps: dict[str, pd.DataFrame] = {}
+    dev_from: dict[str, str] = {}
     noise: dict[str, list[tuple[float, str, float, float]]] = {}
     dev_zero: list[str] = []
     parts = [("speech recognition", "wer", _guarded(lambda: asr_table1(ch), None))]
@@ -508,7 +508,7 @@ def evidence_of(ch: Chapter) -> Evidence:
             lam = float(t1.choices.loc[label, "lambda"])
             sweeps[label] = df
             if label in ch.preset.asr.corpora and ch.preset.asr.corpora[label].select_on:
-                dev_sweeps[label] = t1.sweeps[ch.preset.asr.corpora[label].select_on]
+                dev_from[label] = str(ch.preset.asr.corpora[label].select_on)
             comparisons += sweep_comparisons("Table 1", task, label, df, value=value, chosen=(lam, "all"),
                                              layers=["all"])
             noise[label] = noise_controls(label, df, value)
@@ -572,7 +572,7 @@ def evidence_of(ch: Chapter) -> Evidence:
         if dataset is not None:
             _, merged, base = _paper_best_lambda(dataset)
             effects[label] = merged - base
-    return Evidence(clear_results(comparisons), resolution_table(sweeps, comparisons, effects, dev_sweeps),
+    return Evidence(clear_results(comparisons), resolution_table(sweeps, comparisons, effects, dev_from),
                     negative_results(comparisons, noise, dev_zero, degenerate, learned, worse))
 
 
