@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors, select_row
+from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors
 from mamlib.merge.sources import source_variants
-from mamlib.sweeps.grid import layer_label, layers_phrase
+from mamlib.report.describe import signed
+from mamlib.selection.signal import metrics_agree
+from mamlib.sweeps.grid import layers_phrase
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,8 @@ def clear_results(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["comparison", "chosen on dev", "Δ points (95% interval)", "reading"])
 
 
-def _signed(x: float) -> str:
-    return f"{x:+.2f}".replace("-", "−")
-
-
 def _interval(iv: PairedInterval) -> str:
-    return f"{_signed(iv.difference)} ({_signed(iv.low)} to {_signed(iv.high)})"
+    return f"{signed(iv.difference)} ({signed(iv.low)} to {signed(iv.high)})"
 
 
 # -- what each test set can detect --------------------------------------------------------------------------------
@@ -126,7 +124,7 @@ def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[C
                     + (f"{dev[0]} items, {dev[1]} words" if unit == "word" else f"{dev[0]} items")) if dev else "none",
             "one error": f"{100.0 / test[1]:.2f} points per {unit}" if test else "–",
             "detectable (median ±points)": f"±{detect:.2f}" if detect == detect else "–",
-            "paper's effect (points)": _signed(effect) if effect else "no counterpart",
+            "paper's effect (points)": signed(effect) if effect else "no counterpart",
             "test items to detect it": f"{needed:,}" if needed else "–",
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("corpus")
@@ -155,10 +153,8 @@ def noise_controls(label: str, df: pd.DataFrame, value: str) -> list[tuple[float
 
 def identical_metric_picks(picked: Mapping[tuple[str, int], Sequence[int]]) -> bool:
     """True when every metric picks the same layers for every k (Table 3's columns are then identical)."""
-    by_k: dict[int, set[tuple[int, ...]]] = {}
-    for (_, k), layers in picked.items():
-        by_k.setdefault(k, set()).add(tuple(layers))
-    return bool(by_k) and all(len(v) == 1 for v in by_k.values())
+    agree, total = metrics_agree(picked)
+    return total > 0 and agree == total
 
 
 def negative_results(
@@ -199,18 +195,6 @@ def negative_results(
     for label, rows in finetune_worse.items():
         for row, delta, sd in rows:
             spread = f", sd {sd:.2f} over seeds" if sd == sd else ""
-            out.append(f"**Fine-tuning raised the error** on {label}: {row} is {_signed(delta)} points against the "
+            out.append(f"**Fine-tuning raised the error** on {label}: {row} is {signed(delta)} points against the "
                        f"unmerged model{spread}.")
     return out
-
-
-def chosen_label(lam: float, layers: Sequence[int] | str | None) -> tuple[float, str]:
-    """(λ, layers label) as sweep rows name them: ``"all"`` for every layer."""
-    if layers is None or layers == "all":
-        return float(lam), "all"
-    return float(lam), layers if isinstance(layers, str) else layer_label(layers)
-
-
-def base_row_value(df: pd.DataFrame, value: str) -> float:
-    """The unmerged model's test error in a sweep frame."""
-    return float(select_row(df, source="none")[value])

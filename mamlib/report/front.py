@@ -28,6 +28,7 @@ import pandas as pd
 from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, select_row
 from mamlib.merge.sources import source_variants
 from mamlib.report.chapter import Chapter, open_chapter
+from mamlib.report.describe import signed
 from mamlib.report.evidence import (
     Comparison,
     clear_results,
@@ -206,21 +207,21 @@ class Headline:
             return "dev chose not to merge (λ = 0 on dev): nothing to compare"
         res = f"±{d:.2f}" if d is not None else "unknown"
         if o == "harm":
-            return f"harm: {_signed(self.delta)} points, outside noise" + (
-                f" (the paper: {_signed(self.paper_delta)})" if self.paper_dataset else "")
+            return f"harm: {signed(self.delta)} points, outside noise" + (
+                f" (the paper: {signed(self.paper_delta)})" if self.paper_dataset else "")
         if o == "reproduced":
             return f"reproduced: fewer errors, outside noise (resolution {res})"
         if o == "no-counterpart":
             where = "outside" if self.outside_noise else "within"
             return f"no counterpart in the paper; {where} noise (resolution {res})"
         if o == "absent":
-            return (f"not reproduced: the paper's {_signed(self.paper_delta)} points was detectable here ({res}), "
+            return (f"not reproduced: the paper's {signed(self.paper_delta)} points was detectable here ({res}), "
                     "none found")
         if o == "identical":
             return "identical results: the rows compared gave the same errors, with no spread to judge noise by"
         needed = self.items_needed
         more = f"; ≈{needed:,} test items would detect it" if needed else ""
-        return f"cannot tell: the paper's {_signed(self.paper_delta)} points is below this set's {res}{more}"
+        return f"cannot tell: the paper's {signed(self.paper_delta)} points is below this set's {res}{more}"
 
     @property
     def reproduced(self) -> bool:
@@ -254,7 +255,7 @@ class Front:
             href = table_link(r.table, r.task) if links else None
             index.append(f'<a href="{href}">{name}</a>' if href else name)
             spread = (f"<br>Δ {_interval(r.interval)}" if r.interval is not None
-                      else f"<br>Δ {_signed(r.delta)} (seeds' sd of Δ {r.seed_se:.2f})" if r.seed_se is not None
+                      else f"<br>Δ {signed(r.delta)} (seeds' sd of Δ {r.seed_se:.2f})" if r.seed_se is not None
                       else "")
             ours = (f"{e(r.setting)}<br>{r.base:.2f} → {r.merged:.2f}"
                     + (f" ({_pct(r.change)})" if r.merged_model else "") + spread)
@@ -264,7 +265,7 @@ class Front:
                 detect += f"<br>{r.items_needed:,} items for the paper's effect"
             paper = ("no counterpart in the paper" if r.paper_dataset is None else
                      f"<b>{e(r.paper_dataset)}</b>: {e(r.paper_setting)}<br>{r.paper_base:.2f} → "
-                     f"{r.paper_merged:.2f} (Δ {_signed(r.paper_delta)}, {_pct(r.paper_change)})")
+                     f"{r.paper_merged:.2f} (Δ {signed(r.paper_delta)}, {_pct(r.paper_change)})")
             records.append({f"ours ({self.preset})": ours, "detectable": detect, "paper": paper,
                             "verdict": e(r.verdict)})
         columns = [f"ours ({self.preset})", "detectable", "paper", "verdict"]
@@ -294,10 +295,6 @@ class Front:
                 "tables": ", ".join(dict.fromkeys(r.table for r in self.rows)) or "none",
                 "missing": ", ".join(self.missing) or "none",
                 "gaps": "; ".join(self.gaps) or "none"}
-
-
-def _signed(x: float) -> str:
-    return "–" if pd.isna(x) else f"{x:+.2f}".replace("-", "−")
 
 
 def _pct(x: float) -> str:
