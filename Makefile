@@ -43,7 +43,7 @@ $(VENV)/.installed: pyproject.toml requirements/pins.txt | system-packages
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/pins.txt -e ".[book,test,mini]"
-	$(PY) -m mamlib.models.packaged
+	$(PY) -m mamlib fetch
 	touch $@
 
 # MathJax from the npm registry (npm itself from Debian when the machine has none), once per version.

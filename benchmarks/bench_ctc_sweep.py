@@ -12,10 +12,7 @@ Ways, each evaluating every configuration on the same utterances:
     the last batch; float32 (``asr.dtype: float32``, ``asr.batch_seconds``);
 (c0) as (c) with (b)'s count batches — must give (b)'s transcripts exactly (the script exits with status 1 if not);
 (d) as (c) with the target and the merge in bfloat16 (``asr.dtype: bfloat16``), for each ``--budgets`` value;
-(e) optional (``--compile``): as (d) with ``torch.compile``'d encoder layers;
-(g) on a GPU (``--graphs``): as (d) with each batch's layers recorded once as a CUDA graph and replayed for every
-    configuration (``PrefixCache(cuda_graphs=True)``, the default on CUDA), for each ``--budgets`` value, with and
-    without ``--graphs-fp32`` for float32 too.
+(e) optional (``--compile``): as (d) with ``torch.compile``'d encoder layers.
 
 For every way it prints the sweep's wall time, audio-seconds per second (audio × configurations / wall time), the
 FLOPs executed (counted with ``torch.utils.flop_counter.FlopCounterMode`` on one configuration, not estimated),
@@ -56,7 +53,7 @@ from bench_prefix_cache import hardware, naive_merged_state  # noqa: E402
 from mamlib.asr.prefix_cache import CachedCTCTranscriber  # noqa: E402
 from mamlib.asr.recognizers import CTCTranscriber  # noqa: E402
 from mamlib.merge.merger import AttentionMerger  # noqa: E402
-from mamlib.models.build import (  # noqa: E402
+from mamlib.models.transformers_kinds import (  # noqa: E402
     bert_large_config,
     char_ctc_tokenizer,
     hubert_large_config,
@@ -86,8 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--naive-configs", type=int, default=1, help="configurations timed for (a); 0 skips it")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of the fast sweeps (median reported)")
     p.add_argument("--compile", action="store_true", help="also time (e), torch.compile'd layers")
-    p.add_argument("--graphs", action="store_true", help="also time (g), CUDA graphs (GPU only)")
-    p.add_argument("--graphs-fp32", action="store_true", help="(g) also in float32, with (b)'s batches")
     p.add_argument("--skip-fp32-fast", action="store_true", help="skip (c0) and (c)")
     p.add_argument("--profile", action="store_true", help="print the top operators of one (d) sweep (torch.profiler)")
     p.add_argument("--threads", type=int, default=None)
@@ -213,27 +208,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report(B, t_b, flops_b)
 
     # (c0) prefix cache with (b)'s batches: identical transcripts required
-    def cache(tr: CTCTranscriber, budget: float | None, cap: int, graphs: bool) -> CachedCTCTranscriber:
-        return CachedCTCTranscriber(tr, waves, 0, batch_size=cap, batch_seconds=budget, cuda_graphs=graphs)
+    def cache(tr: CTCTranscriber, budget: float | None, cap: int) -> CachedCTCTranscriber:
+        return CachedCTCTranscriber(tr, waves, 0, batch_size=cap, batch_seconds=budget)
 
-    def fast_sweep(tr: CTCTranscriber, merger: AttentionMerger, budget: float | None, cap: int,
-                   graphs: bool = False) -> list[list[str]]:
-        cached = cache(tr, budget, cap, graphs)
-        return [cached.transcribe_merged(merger, lam, lay) for lam, lay in configs]
+    def merged(cached: CachedCTCTranscriber, merger: AttentionMerger, config: Config) -> list[str]:
+        with merger.merged(*config):
+            return cached.transcribe()
+
+    def fast_sweep(tr: CTCTranscriber, merger: AttentionMerger, budget: float | None, cap: int) -> list[list[str]]:
+        cached = cache(tr, budget, cap)
+        return [merged(cached, merger, config) for config in configs]
 
     def fast_flops(tr: CTCTranscriber, merger: AttentionMerger, budget: float | None, cap: int) -> float:
-        build = counted_flops(lambda: cache(tr, budget, cap, False))
-        cached = cache(tr, budget, cap, False)
-        return build + counted_flops(lambda: cached.transcribe_merged(merger, *configs[1])) * len(configs)
+        build = counted_flops(lambda: cache(tr, budget, cap))
+        cached = cache(tr, budget, cap)
+        return build + counted_flops(lambda: merged(cached, merger, configs[1])) * len(configs)
 
-    def run_fast(name: str, tr: CTCTranscriber, merger: AttentionMerger, budget: float | None, cap: int,
-                 graphs: bool = False) -> None:
-        cached = cache(tr, budget, cap, graphs)  # warm-up (kernel selection, allocator, compilation)
-        cached.transcribe_merged(merger, *configs[1])
-        _, t_build = timed(lambda: cache(tr, budget, cap, graphs), device)
+    def run_fast(name: str, tr: CTCTranscriber, merger: AttentionMerger, budget: float | None, cap: int) -> None:
+        cached = cache(tr, budget, cap)  # warm-up (kernel selection, allocator, compilation)
+        merged(cached, merger, configs[1])
+        _, t_build = timed(lambda: cache(tr, budget, cap), device)
         times = []
         for _ in range(max(1, args.repeats)):
-            hyps[name], t = timed(lambda: fast_sweep(tr, merger, budget, cap, graphs), device)
+            hyps[name], t = timed(lambda: fast_sweep(tr, merger, budget, cap), device)
             times.append(t)
         report(name, statistics.median(times), fast_flops(tr, merger, budget, cap))
         print(f"    of which building the cache (features, batches, frontend; once per split): {t_build:.3f} s; "
@@ -246,11 +243,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         identical_c0 = hyps[C0] == hyps[B]
         print(f"    transcripts (c0) == (b): {identical_c0}")
         run_fast(f"(c) fast fp32, {args.budgets[0]:g} s", tr32, merger32, args.budgets[0], args.cap)
-    if args.graphs and args.graphs_fp32:
-        try:
-            run_fast("(g0) graphs fp32, (b)'s batches", tr32, merger32, None, args.batch_size, graphs=True)
-        except Exception as err:  # noqa: BLE001 - report and go on
-            print(f"    (g0) failed: {type(err).__name__}: {err}", flush=True)
 
     # (d) bfloat16
     model16 = copy.deepcopy(hubert).to(device=device, dtype=torch.bfloat16)
@@ -258,17 +250,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     merger16 = AttentionMerger(model16, copy.deepcopy(bert32).to(torch.bfloat16))
     for budget in args.budgets:
         run_fast(f"(d) fast bf16, {budget:g} s", tr16, merger16, budget, args.cap)
-    graphs_equal_eager = True
-    if args.graphs:
-        for budget in args.budgets:
-            name = f"(g) graphs bf16, {budget:g} s"
-            try:
-                run_fast(name, tr16, merger16, budget, args.cap, graphs=True)
-            except Exception as err:  # noqa: BLE001 - report and go on
-                print(f"    {name} failed: {type(err).__name__}: {err}", flush=True)
-                break
-            graphs_equal_eager &= hyps[name] == hyps[f"(d) fast bf16, {budget:g} s"]
-            print(f"    transcripts (g) == (d) at {budget:g} s: {graphs_equal_eager}", flush=True)
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -329,9 +310,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.json.write_text(json.dumps(results, indent=2))
     if not identical_c0:
         print("ERROR: the cached path with (b)'s batches changed a transcript", file=sys.stderr)
-    if not graphs_equal_eager:
-        print("ERROR: CUDA graph replays gave other transcripts than eager runs of the same batches", file=sys.stderr)
-    if not (identical_c0 and graphs_equal_eager):
         sys.exit(1)
     return results
 

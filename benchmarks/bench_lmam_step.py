@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mamlib.finetune.tasks import CTCTask
 from mamlib.merge.learnable import LearnableMerge
 from mamlib.merge.merger import AttentionMerger
-from mamlib.models.build import (
+from mamlib.models.transformers_kinds import (
     bert_large_config,
     char_ctc_tokenizer,
     hubert_large_config,

@@ -5,8 +5,8 @@ Generation``, encoder and decoder of L layers × d, vocabulary 51,866; inputs in
 index) and a d-wide, 12-layer BERT source — and merged with ``python -m mamlib merge`` (λ = 0.05 on every encoder
 layer, the source's layers evenly spaced) in a subprocess, whose wall time and peak RSS (``ru_maxrss`` from
 ``os.wait4``) are measured. The I/O floor is measured in the same run: every input file read and a copy of the
-target written (an output of the merge's size) and fsync'd, with plain file operations. Today's in-memory path
-(``run_merge(..., in_memory=True)``: ``from_pretrained``, merge in place, ``save_pretrained``) runs beside it at the
+target written (an output of the merge's size) and fsync'd, with plain file operations. The naive in-memory way
+(``from_pretrained``, the book's ``MultiSourceMerger`` in place, ``save_pretrained``) runs beside it at the
 sizes in ``--in-memory-sizes``, and ``mam merge --dry-run`` is timed too. A subprocess that only imports what
 ``mam merge`` imports gives the fixed RSS.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from mamlib.merge.streaming import OutputTensor, ShardWriter, format_size, plan_shards, shard_names
+from mamlib.merge.streaming import OutputTensor, ShardWriter, format_size, plan_shards
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,9 +102,8 @@ def write_random_checkpoint(folder: Path, config, seed: int, max_shard_size: int
         entries.append((OutputTensor(key, name, tuple(t.shape), t.numel() * dtype.itemsize), dtype))
     dtypes = {e.key: d for e, d in entries}
     shards = plan_shards([e for e, _ in entries], max_shard_size)
-    names = shard_names(len(shards))
     gen = torch.Generator().manual_seed(seed)
-    for name, shard in zip(names, shards):
+    for name, shard in shards.items():
         writer = ShardWriter(folder / name, shard)
         for t in shard:
             if dtypes[t.key] == torch.bfloat16:
@@ -114,7 +113,7 @@ def write_random_checkpoint(folder: Path, config, seed: int, max_shard_size: int
         writer.close()
     if len(shards) > 1:
         index = {"metadata": {"total_size": sum(e.nbytes for e, _ in entries)},
-                 "weight_map": {t.key: n for n, s in zip(names, shards) for t in s}}
+                 "weight_map": {t.key: n for n, s in shards.items() for t in s}}
         (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True))
     return sum(e.nbytes for e, _ in entries) // 2
 
@@ -213,9 +212,11 @@ def bench_size(size: Size, work: Path, args: argparse.Namespace, in_memory: bool
         f"{format_size(rss)}, {wall / floor:.2f}× the floor")
     shutil.rmtree(root / "merged")
     if in_memory:
-        code = ("from mamlib.cli.merge_command import run_merge; from mamlib.merge.streaming import parse_size; "
-                f"run_merge({str(root / 'merge.yml')!r}, in_memory=True, "
-                f"max_shard_size=parse_size({args.max_shard_size!r}))")
+        code = ("from transformers import AutoModel; from mamlib import MultiSourceMerger; "  # the naive way
+                f"t = AutoModel.from_pretrained({str(root / 'target')!r}, dtype='auto'); "
+                f"s = AutoModel.from_pretrained({str(root / 'source')!r}, dtype='auto'); "
+                "MultiSourceMerger(t, [s]).apply([0.05]); "
+                f"t.save_pretrained({str(root / 'merged')!r}, max_shard_size={args.max_shard_size!r})")
         mem_wall, mem_rss, _ = measured(python(code))
         row.update(memory_wall_s=mem_wall, memory_peak_rss=mem_rss, memory_ratio=mem_wall / floor)
         log(f"{size.name}: in-memory merge {mem_wall:.1f} s, peak RSS {format_size(mem_rss)}")

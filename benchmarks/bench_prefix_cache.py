@@ -34,7 +34,12 @@ from transformers import BertModel, HubertConfig, HubertForCTC
 from mamlib.asr.prefix_cache import CachedCTCTranscriber
 from mamlib.asr.recognizers import CTCTranscriber
 from mamlib.merge.merger import AttentionMerger
-from mamlib.models.build import bert_large_config, char_ctc_tokenizer, hubert_large_config, speech_feature_extractor
+from mamlib.models.transformers_kinds import (
+    bert_large_config,
+    char_ctc_tokenizer,
+    hubert_large_config,
+    speech_feature_extractor,
+)
 
 Config = tuple[float, tuple[int, ...]]  # (λ, merged layers); () = no merge
 
@@ -89,7 +94,7 @@ def hardware(device: str) -> dict[str, Any]:
 
 
 def build_models(args: argparse.Namespace, vocab_size: int) -> tuple[HubertConfig, HubertForCTC, BertModel]:
-    """HuBERT-large's layout (``mamlib.models.build.hubert_large_config``) and BERT's, at the requested size."""
+    """HuBERT-large's layout (``transformers_kinds.hubert_large_config``) and BERT's, at the requested size."""
     torch.manual_seed(args.seed)
     size = dict(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
                 intermediate_size=4 * args.hidden)
@@ -169,7 +174,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def run_c() -> list[list[str]]:
         cached = CachedCTCTranscriber(transcriber, waves, levels, batch_size=args.batch_size)
-        return [cached.transcribe_merged(merger, lam, list(layers)) for lam, layers in configs]
+        out = []
+        for lam, layers in configs:
+            with merger.merged(lam, list(layers)):
+                out.append(cached.transcribe())
+        return out
 
     hyps_c, t_c = timed(run_c, device)
     print(f"(c) merger + batched + prefix cache: {t_c:8.2f} s   (cache levels {levels})")

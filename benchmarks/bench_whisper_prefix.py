@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from mamlib.asr.corpora import alsa_real_clips
+from mamlib.asr.corpora import load_corpus
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
 from mamlib.merge.merger import AttentionMerger
 from mamlib.models.minilm import load_minilm
@@ -33,7 +33,7 @@ def main() -> None:
     model, processor = load_whisper_tiny_en()
     text, _ = load_minilm()
     transcriber, merger = WhisperTranscriber(model, processor), AttentionMerger(model, text)
-    waves = [u.audio for u in alsa_real_clips()]
+    waves = [u.audio for u in load_corpus("alsa-real", "test")]
     blocks = table2_blocks("asr", merger.num_layers)
     print(f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads;"
           f" {len(waves)} clips, {merger.num_layers} encoder layers")

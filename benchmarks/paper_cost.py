@@ -19,11 +19,15 @@
 
     python benchmarks/paper_cost.py                 # rehearsal (~2 min) + FLOP counts (~1 min) on 2 CPU cores
     python benchmarks/paper_cost.py --store DIR     # count the configurations of an existing results store
+
+The projection is printed and written to ``benchmarks/paper_cost.json`` (:data:`RESULT`), beside ``RESULTS.md``,
+for the book's compute appendix (:func:`mamlib.report.compute.paper_projection`).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -37,6 +41,9 @@ from pathlib import Path
 import torch
 from bench_ctc_sweep import counted_flops, fold_weight_norm
 
+from mamlib.report.compute import DEPTH, SIMILARITY, TABLE5, TASKS, attribute, part_order, task_of
+from mamlib.sweeps.store import ResultStore
+
 ROOT = Path(__file__).resolve().parents[1]
 HOUR = 3600.0
 #: Seconds of audio per split of the paper's data (dev/test/train shares of LJ Speech and VCTK by hash: 10/10/80 %).
@@ -47,6 +54,11 @@ PAPER_SECONDS = {
 }
 CHAPTERS = ["01_attention_interpolation", "02_layerwise_interpolation", "03_layer_selection", "04_finetuning"]
 GPU_RECORD = ROOT / "benchmarks" / "results" / "2026-11-27-h200" / "bench_ctc_sweep_large.json"
+#: Where the projection is written for the book (:func:`mamlib.report.compute.paper_projection` reads it).
+RESULT = ROOT / "benchmarks" / "paper_cost.json"
+#: The presets projected, by the dtype their sweeps run in; the rehearsal's own dtypes (others: the numerics check).
+PRESETS = {"float32": "paper", "bfloat16": "paper-bf16"}
+DTYPES = {"asr": "float32", "aec": "float32"}
 
 
 def rehearsal_store(folder: Path) -> Path:
@@ -62,25 +74,15 @@ def rehearsal_store(folder: Path) -> Path:
     return folder / "cache" / "results"
 
 
-def chapter_of(config: dict) -> str:
-    """Which chapter a stored configuration belongs to (by experiment and layer subset)."""
-    if config["experiment"].endswith("finetune"):
-        return "4 (Table 5 fine-tuning)"
-    if config["layers"] is None:
-        return "1 (Table 1)" if config["dtype"] == "float32" else "1 (bf16 check)"
-    n = len(config["layers"])
-    return "2 (Table 2 blocks)" if config["layers"] == list(range(config["layers"][0], config["layers"][0] + n)) \
-        else "3 (Table 3 top-k)"
-
-
 def workload(store: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """Audio-seconds of forward and of training work per (chapter, task) over every stored configuration."""
+    """Audio-seconds of forward and of training work per (part of the book, task) over every stored configuration
+    (parts as the compute appendix attributes them: :func:`mamlib.report.compute.attribute`)."""
     out: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    configs = [json.loads(path.read_text())["config"] for path in store.glob("*.json")]
+    configs = [r["config"] for r in ResultStore(store).records()
+               if attribute(r["config"]) not in (DEPTH, SIMILARITY)]  # the similarity pass is charged below
     for config in configs:
         dataset = config["corpus"]["dataset"]
-        task = "aec" if dataset == "esc50" else "asr"
-        work = out[(chapter_of(config), task)]
+        work = out[(attribute(config, dtypes=DTYPES), task_of(config))]
         work["configs"] += 1
         if config["experiment"].endswith("finetune"):
             work["train"] += config["settings"]["epochs"] * PAPER_SECONDS[dataset]["train"]
@@ -92,14 +94,14 @@ def workload(store: Path) -> dict[tuple[str, str], dict[str, float]]:
         # every task, so its MAM → FT runs are counted as runs of their own, at FT's cost.
         runs = [c for c in configs if c["experiment"].endswith("finetune") and c["corpus"]["dataset"] == dataset]
         if runs and not any(c["method"] == "mam-ft" for c in runs):
-            work = out[("4 (Table 5 fine-tuning)", "aec" if dataset == "esc50" else "asr")]
+            work = out[(TABLE5, task_of(runs[0]))]
             for c in (c for c in runs if c["method"] == "ft"):
                 work["configs"] += 1
                 work["train"] += c["settings"]["epochs"] * seconds["train"]
                 work["forward"] += seconds["test"]
         if dataset != "esc50" and any(c["corpus"]["dataset"] == dataset for c in configs):
             # Sec. 4.1's similarity pass: the target encodes 10 % of the training audio once (the text side is small).
-            out[("3 (similarity pass)", "asr")]["forward"] += 0.1 * seconds["train"]
+            out[(SIMILARITY, "asr")]["forward"] += 0.1 * seconds["train"]
     return out
 
 
@@ -108,7 +110,7 @@ def flops_per_second(seconds: float = 2.0) -> dict[str, float]:
     from transformers import HubertForCTC
 
     from mamlib.models.beats import BEATS_ITER3_CONFIG, BEATs
-    from mamlib.models.build import hubert_large_config
+    from mamlib.models.transformers_kinds import hubert_large_config
 
     out = {}
     torch.manual_seed(0)
@@ -131,7 +133,7 @@ def cpu_rates() -> dict[str, float]:
     """This machine's achieved FLOP/s on a 24 × 256 HuBERT: forward and training step (median of 3)."""
     from transformers import HubertForCTC
 
-    from mamlib.models.build import hubert_large_config
+    from mamlib.models.transformers_kinds import hubert_large_config
 
     torch.manual_seed(0)
     model = fold_weight_norm(HubertForCTC(hubert_large_config(hidden_size=256, intermediate_size=1024,
@@ -180,11 +182,12 @@ def main() -> None:
              f"{'fp32 1 GPU':>10} {'8 GPUs':>7} | {'bf16 1 GPU':>10} {'8 GPUs':>7} | {'this CPU':>9}"
     print(header + "\n" + "-" * len(header))
     totals = defaultdict(float)
-    for (chapter, task), w in sorted(work.items()):
+    rows = []
+    for (part, task), w in sorted(work.items(), key=lambda item: part_order((item[0][0], TASKS[item[0][1]]))):
         row = {}
         for dtype, rec in fast.items():
             rate = rec["tflops"] * 1e12
-            sweep = (w["forward"] / rec["audio_s_per_s"] if task == "asr" and "4" not in chapter
+            sweep = (w["forward"] / rec["audio_s_per_s"] if task == "asr" and part != TABLE5
                      else w["forward"] * flops[f"{task} forward"] / rate)
             train_rate = fast["bfloat16"]["tflops"] * 1e12  # fine-tuning runs under bf16 autocast on a GPU
             row[dtype] = (sweep + w["train"] * flops[f"{task} train"] / train_rate) / HOUR
@@ -192,13 +195,23 @@ def main() -> None:
                       + w["train"] * flops[f"{task} train"] / cpu["train"]) / HOUR
         for k, v in row.items():
             totals[k] += v
-        print(f"{chapter:26} {task:4} {int(w['configs']):7d} {w['forward'] / HOUR:9.1f} {w['train'] / HOUR:9.1f} | "
+        print(f"{part:26} {task:4} {int(w['configs']):7d} {w['forward'] / HOUR:9.1f} {w['train'] / HOUR:9.1f} | "
               f"{row['float32']:10.2f} {row['float32'] / 8:7.2f} | {row['bfloat16']:10.2f} {row['bfloat16'] / 8:7.2f} "
               f"| {row['cpu']:9.0f}")
+        rows.append({"chapter": part, "task": TASKS[task], "configurations": int(w["configs"]),
+                     "audio_h": w["forward"] / HOUR, "training_audio_h": w["train"] / HOUR or None,
+                     "gpu_h": {PRESETS[d]: row[d] for d in PRESETS}, "cpu_h": row["cpu"]})
     print("-" * len(header))
     print(f"{'total':26} {'':4} {'':7} {'':9} {'':9} | {totals['float32']:10.2f} {totals['float32'] / 8:7.2f} | "
           f"{totals['bfloat16']:10.2f} {totals['bfloat16'] / 8:7.2f} | {totals['cpu']:9.0f}")
-
+    RESULT.write_text(json.dumps({
+        "source": f"benchmarks/paper_cost.py ({'--store ' + str(args.store) if args.store else 'rehearsal'})",
+        "recorded": datetime.date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "gpu_record": os.path.relpath(args.gpu_record, ROOT),
+        "rows": rows, "total_gpu_h": {PRESETS[d]: totals[d] for d in PRESETS}, "total_cpu_h": totals["cpu"],
+    }, indent=1, ensure_ascii=False) + "\n")
+    print(f"written: {RESULT}")
 
 if __name__ == "__main__":
     main()

@@ -45,7 +45,7 @@ _PUBLIC: dict[str, str] = {
     "make_transcriber": "mamlib.asr.transcribe",
     "load_corpus": "mamlib.asr.corpora",
     "match_norm": "mamlib.merge.interpolation",
-    "LoadedModel": "mamlib.models.build",
+    "LoadedModel": "mamlib.models.base",
     "cache_root": "mamlib.common.paths",
     "ResultStore": "mamlib.sweeps.store",
     "SweepGrid": "mamlib.sweeps.grid",

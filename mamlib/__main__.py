@@ -1,4 +1,4 @@
-"""``python -m mamlib merge CONFIG.yml`` — the same as the ``mam`` console script (:mod:`mamlib.cli`)."""
+"""``python -m mamlib merge|fetch ...`` — the same as the ``mam`` console script (:mod:`mamlib.cli`)."""
 
 from mamlib.cli import main
 

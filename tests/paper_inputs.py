@@ -118,10 +118,12 @@ def write_hub_models(hub: Path, seed: int = 0) -> None:
 
 def write_beats_checkpoint(path: Path, seed: int = 0) -> Path:
     """A BEATs checkpoint ``{"cfg", "model"}`` of 12 layers × 32, as the BEATs repository's ``torch.save`` writes."""
-    from mamlib.models.beats import BEATs, save_beats_checkpoint, tiny_beats_config
+    from mamlib.models.beats import BEATs, tiny_beats_config
 
     torch.manual_seed(seed)
-    return save_beats_checkpoint(BEATs(tiny_beats_config(layers=12, dim=WIDTH, heads=HEADS)), path)
+    model = BEATs(tiny_beats_config(layers=12, dim=WIDTH, heads=HEADS))
+    torch.save({"cfg": model.cfg.to_dict(), "model": model.state_dict()}, path)
+    return path
 
 
 def _sound(rng: np.random.Generator, seconds: float, rate: int) -> np.ndarray:

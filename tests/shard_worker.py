@@ -63,7 +63,7 @@ def sweep(out: Path) -> None:
 def finetune_model():
     from transformers import HubertConfig, HubertForCTC
 
-    from mamlib.models.build import char_ctc_tokenizer, speech_feature_extractor
+    from mamlib.models.transformers_kinds import char_ctc_tokenizer, speech_feature_extractor
 
     torch.manual_seed(0)
     tokenizer = char_ctc_tokenizer()

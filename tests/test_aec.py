@@ -57,9 +57,9 @@ def test_classification_error_hand_counted() -> None:
 
 
 def test_synthetic_clips_are_deterministic_and_balanced() -> None:
-    a = synthetic_clips(4, 5, seed=3, seconds=0.5)
-    b = synthetic_clips(4, 5, seed=3, seconds=0.5)
-    c = synthetic_clips(4, 5, seed=4, seconds=0.5)
+    a = synthetic_clips(n_classes=4, n_per_class=5, seed=3, seconds=0.5)
+    b = synthetic_clips(n_classes=4, n_per_class=5, seed=3, seconds=0.5)
+    c = synthetic_clips(n_classes=4, n_per_class=5, seed=4, seconds=0.5)
     assert len(a) == 20 and [x.id for x in a] == [x.id for x in b]
     assert all(np.array_equal(x.waveform, y.waveform) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0].waveform, c[0].waveform)
@@ -70,7 +70,7 @@ def test_synthetic_clips_are_deterministic_and_balanced() -> None:
 
 
 def test_linear_head_learns_separable_synthetic_clips() -> None:
-    clips = synthetic_clips(6, 10, seed=0)
+    clips = synthetic_clips(n_classes=6, n_per_class=10, seed=0)
     split = split_folds(clips, train=(1, 2, 3), dev=4, test=5)
     train_x, test_x = embed(fbank_encoder, split.train), embed(fbank_encoder, split.dev + split.test)
     head = train_linear_head(train_x, labels(split.train), epochs=30, lr=1e-2, seed=0)
@@ -96,7 +96,7 @@ def test_beats_encoder_fn_masks_padding() -> None:
     torch.manual_seed(0)
     model = BEATs(tiny_beats_config()).eval()
     fn = beats_encoder_fn(model)
-    clips = synthetic_clips(2, 2, seed=0, seconds=1.0)
+    clips = synthetic_clips(n_classes=2, n_per_class=2, seed=0, seconds=1.0)
     short = clips[1].waveform[:12000]
     together = embed(fn, [clips[0].waveform, short], batch_size=2)
     alone = embed(fn, [short], batch_size=1)

@@ -142,7 +142,7 @@ def test_verdicts():
     iv = PairedInterval(-1.25, -3.1, 0.6, 10, 100)
     assert not iv.excludes_zero
     assert iv.describe() == "-1.25 points (95% interval -3.10 to +0.60): within noise"
-    assert iv.as_dict()["verdict"] == "within noise"
+    assert iv.verdict == "within noise"
 
 
 # -- per-item errors and sweep rows -------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def test_paired_interval_carries_what_it_can_detect():
     old = PairedInterval(-2.0, -3.0, -0.5, 10, 100)
     assert old.detectable is None and old.detectable_from is None and old.items_for(1.0) is None
     assert PairedInterval(**asdict(iv)) == iv
-    d = iv.as_dict()
+    d = asdict(iv)
     assert d["detectable"] == iv.detectable and d["detectable_from"] == "paired"
 
 

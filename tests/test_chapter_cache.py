@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from mamlib.presets.schema import load_preset
-from mamlib.report.execute import ChapterCache, ConsoleProgress, environment_paths
+from mamlib.report.execute import ChapterCache, environment_paths, looked_up
 from mamlib.report.front import ResultsAbsent, StoredResults
-from mamlib.sweeps.store import PROGRESS_ENV, ResultStore
+from mamlib.sweeps.store import LOOKUPS_ENV, ResultStore
 
 A, B = {"experiment": "demo", "split": "test", "i": 0}, {"experiment": "demo", "split": "test", "i": 1}
 
@@ -27,35 +27,28 @@ def _chapter(tmp_path: Path) -> tuple[Path, Path]:
     return nb, executed
 
 
-def _looked_up(progress: Path) -> dict[str, str | None]:
-    """What a chapter looked up in the store, as the console follower gathers it from the progress file."""
-    followed = ConsoleProgress(progress, enabled=False)
-    followed.finish()
-    return followed.used
-
-
-def _read_only_page(store_root: Path, progress: Path, monkeypatch) -> list[str]:
+def _read_only_page(store_root: Path, lookups: Path, monkeypatch) -> list[str]:
     """A page that reads A and B from a store that only reads (like the front page): what it found absent."""
-    monkeypatch.setenv(PROGRESS_ENV, str(progress))
+    monkeypatch.setenv(LOOKUPS_ENV, str(lookups))
     store, absent = StoredResults(store_root), []
     for name, config in (("A", A), ("B", B)):
         try:
             store.get(config)
         except ResultsAbsent:
             absent.append(name)
-    monkeypatch.delenv(PROGRESS_ENV)
+    monkeypatch.delenv(LOOKUPS_ENV)
     return absent
 
 
 def test_a_page_that_found_a_result_absent_runs_again_once_it_is_stored(tmp_path, monkeypatch):
     ResultStore(tmp_path / "store").put(A, {"wer": 1.0})
     nb, executed = _chapter(tmp_path)
-    progress = tmp_path / "front.progress"
-    assert _read_only_page(tmp_path / "store", progress, monkeypatch) == ["B"]
-    looked_up = _looked_up(progress)
-    assert len(looked_up) == 2 and list(looked_up.values()).count(None) == 1  # A with its hash, B absent
+    lookups = tmp_path / "front.lookups"
+    assert _read_only_page(tmp_path / "store", lookups, monkeypatch) == ["B"]
+    manifest = looked_up(lookups)
+    assert len(manifest) == 2 and list(manifest.values()).count(None) == 1  # A with its hash, B absent
     cache = ChapterCache(tmp_path / "kept", library="v1")
-    cache.keep(nb, "smoke", executed, looked_up)
+    cache.keep(nb, "smoke", executed, manifest)
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 2  # A unchanged, B still absent: the page holds
     assert (tmp_path / "copy.ipynb").read_text() == executed.read_text()
     ResultStore(tmp_path / "store").put(B, {"wer": 2.0})  # another chapter computes B
@@ -71,7 +64,7 @@ def test_an_ill_formed_record_found_absent_and_later_replaced_runs_the_page_agai
     nb, executed = _chapter(tmp_path)
     assert _read_only_page(tmp_path / "store", tmp_path / "p", monkeypatch) == ["B"]
     cache = ChapterCache(tmp_path / "kept", library="v1")
-    cache.keep(nb, "smoke", executed, _looked_up(tmp_path / "p"))
+    cache.keep(nb, "smoke", executed, looked_up(tmp_path / "p"))
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 2  # the same garbage: B still absent
     store.put(B, {"wer": 2.0})
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") is None
@@ -79,21 +72,19 @@ def test_an_ill_formed_record_found_absent_and_later_replaced_runs_the_page_agai
 
 def test_a_page_with_nothing_absent_is_reused_and_a_computed_miss_is_not_absent(tmp_path, monkeypatch):
     """A chapter that misses B and then computes it (the usual sweep) records B's hash, not its absence."""
-    progress = tmp_path / "ch.progress"
-    monkeypatch.setenv(PROGRESS_ENV, str(progress))
+    lookups = tmp_path / "ch.lookups"
+    monkeypatch.setenv(LOOKUPS_ENV, str(lookups))
     store = ResultStore(tmp_path / "store")
     store.put(A, {"wer": 1.0})
     assert store.get(A) is not None and store.get(B) is None and store.get(B) is None
     store.put(B, {"wer": 2.0})
-    monkeypatch.delenv(PROGRESS_ENV)
-    events = [json.loads(line) for line in progress.read_text().splitlines()]
-    assert [e["event"] for e in events if e["event"] == "absent"] == ["absent"]  # each miss noted once
-    looked_up = _looked_up(progress)
-    assert set(looked_up) == {str(p.resolve()) for p in (tmp_path / "store").glob("*.json")}
-    assert None not in looked_up.values()
+    monkeypatch.delenv(LOOKUPS_ENV)
+    manifest = looked_up(lookups)
+    assert set(manifest) == {str(p.resolve()) for p in (tmp_path / "store").glob("*.json")}
+    assert None not in manifest.values()
     nb, executed = _chapter(tmp_path)
     cache = ChapterCache(tmp_path / "kept", library="v1")
-    cache.keep(nb, "smoke", executed, looked_up)
+    cache.keep(nb, "smoke", executed, manifest)
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 2
     store._path(B).unlink()  # a result it read is gone
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") is None
@@ -183,12 +174,12 @@ def test_a_page_that_lists_the_whole_store_runs_again_when_a_record_is_added(tmp
     store = ResultStore(tmp_path / "store")
     store.put(A, {"wer": 1.0})
     nb, executed = _chapter(tmp_path)
-    progress = tmp_path / "appendix.progress"
-    monkeypatch.setenv(PROGRESS_ENV, str(progress))
+    lookups = tmp_path / "appendix.lookups"
+    monkeypatch.setenv(LOOKUPS_ENV, str(lookups))
     assert [r["config"] for r in store.records()] == [A]
-    monkeypatch.delenv(PROGRESS_ENV)
+    monkeypatch.delenv(LOOKUPS_ENV)
     cache = ChapterCache(tmp_path / "kept", library="v1")
-    cache.keep(nb, "smoke", executed, _looked_up(progress))
+    cache.keep(nb, "smoke", executed, looked_up(lookups))
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 1
     store.put(B, {"wer": 2.0})
     assert cache.reuse(nb, "smoke", tmp_path / "again.ipynb") is None

@@ -20,7 +20,7 @@ import mamlib
 from mamlib.cli import main
 from mamlib.cli.merge_config import parse_merge_config
 from mamlib.merge.merger import AttentionMerger, MultiSourceMerger
-from mamlib.models.build import char_ctc_tokenizer, speech_feature_extractor
+from mamlib.models.transformers_kinds import char_ctc_tokenizer, speech_feature_extractor
 from tests.conftest import tiny_bert, tiny_hubert
 
 BERT_NAMES = {"q": "query", "k": "key", "v": "value"}
@@ -94,7 +94,7 @@ def test_a_valid_config_parses_to_its_parts(folders, tmp_path):
         "projections": ["v", "q"],
         "output": "merged/whisper",
         "families": [{"name": "mine", "pattern": r"blocks\.(?P<layer>\d+)\.(?P<proj>wq|wk|wv)",
-                      "projections": {"q": "wq", "k": "wk", "v": "wv"}}],
+                      "projections": {"q": "wq", "k": "wk", "v": "wv"}, "model_types": ["mine"]}],
     }
     config = parse_merge_config(copy.deepcopy(raw), base_dir=tmp_path)
     assert config.raw == raw
@@ -106,7 +106,7 @@ def test_a_valid_config_parses_to_its_parts(folders, tmp_path):
     assert [s.norm_matched for s in config.sources] == [True, False, False, False]
     assert config.bias == "interpolate" and config.projections == ("q", "v")
     assert config.output == tmp_path / "merged" / "whisper"  # relative to the config's folder
-    assert [f.name for f in config.families] == ["mine"]
+    assert [(f.name, f.model_types) for f in config.families] == [("mine", ("mine",))]
     defaults = parse_merge_config({"target": "whisper-tiny-en", "sources": [{"model": "minilm", "lambda": 0.1}],
                                    "output": "/tmp/x"})
     assert (defaults.bias, defaults.projections, defaults.families) == ("target", ("q", "k", "v"), ())
@@ -146,8 +146,10 @@ def test_a_valid_config_parses_to_its_parts(folders, tmp_path):
          r"^families\[0\]: family 'x': pattern lacks the named group"),
         ({"families": [{"name": "x", "pattern": "(", "projections": {"q": "a", "k": "b", "v": "c"}}]},
          r"^families\[0\]\.pattern is not a valid regular expression"),
-        ({"families": [{"name": "x", "pattern": "p", "projections": {"q": "a", "k": "b"}}]},
-         r"^families\[0\]\.projections\.v: missing"),
+        ({"families": [{"name": "x", "pattern": r"l\.(?P<layer>\d+)\.(?P<proj>a)", "projections": {"q": "a"}}]},
+         r"^families\[0\]: family 'x': projections must map exactly"),
+        ({"families": [{"name": "x", "pattern": "p", "projections": {"q": "a"}, "classes": "X"}]},
+         r"^families\[0\]\.classes must be a list of names"),
     ],
 )
 def test_schema_errors_name_the_full_key_path(change, message):
@@ -447,19 +449,19 @@ def test_max_shard_size_writes_an_index_that_loads(folders, tmp_path, capsys):
     assert all(torch.equal(a[k], b[k]) for k in a)
     record = json.loads((tmp_path / "many" / "out" / "merge_record.json").read_text())
     assert record["merge"]["mode"] == "streaming" and record["merge"]["max_shard_size"] == 40_000
-    assert record["dtype"] == "float32" and record["inputs"]["target"]["state_dict_sha256"] is None
+    assert record["dtype"] == "float32" and "state_dict_sha256" not in record["inputs"]["target"]
     with pytest.raises(SystemExit) as exit_:
         main(["merge", str(many), "--max-shard-size", "lots"])
     assert exit_.value.code == 2 and "not a size: 'lots'" in capsys.readouterr().err
 
 
-def test_a_folder_without_weights_it_can_stream_is_loaded_as_before(folders, tmp_path, capsys):
-    """Only folders with safetensors or .bin weights are streamed; others (here: none found) go through
-    from_pretrained, which reports what is missing, on one line."""
+def test_a_folder_without_weights_is_refused_naming_what_it_lacks(folders, tmp_path, capsys):
+    """A folder with a config but no safetensors or .bin weights: one line naming the weight files looked for."""
     empty = tmp_path / "models" / "config-only"
     empty.mkdir(parents=True)
     (empty / "config.json").write_text((folders["bert3"] / "config.json").read_text())
     cfg = _write(tmp_path / "run", _config(folders, {"model": str(empty), "lambda": 0.1}))
     rc, _, err = _run(["merge", cfg], capsys)
     assert rc == 2 and err.startswith("mam: error: sources[0] (") and "cannot load" in err and err.count("\n") == 1
+    assert "holds no weights (model.safetensors.index.json, model.safetensors" in err
     assert not (tmp_path / "run" / "out").exists()

@@ -233,45 +233,33 @@ def test_search_budget():
     assert pd.isna(budget[("Table 2", "synthetic")]) and budget[("Table 1", "synthetic")] == 4
 
 
-HEADER = ("| chapter | task | configurations | audio (h) | training audio (h) | paper, 1 H200 (h) "
-          "| paper-bf16, 1 H200 (h) | this CPU (h) |")
-RESULTS = """# Benchmarks
-
-## `paper_cost.py` — what the paper preset costs (issue 19)
-
-2026-12-02 · a test machine.
-
-""" + HEADER + """
-|---|---|---|---|---|---|---|---|
-| 1 Table 1 | ASR | 54 | 183.6 | — | 0.17 | 0.03 | 410 |
-| **total** | | | | | **0.82** (8 GPUs: 0.10) | **0.41** (8 GPUs: 0.05) | **4,312** |
-
-## `bench_other.py`
-
-| a | b |
-|---|---|
-| 1 | 2 |
-"""
+PROJECTION = {
+    "source": "a test", "recorded": "2026-12-02",
+    "rows": [{"chapter": "1 Table 1", "task": "ASR", "configurations": 54, "audio_h": 183.6, "training_audio_h": None,
+              "gpu_h": {"paper": 0.17, "paper-bf16": 0.03}, "cpu_h": 410},
+             {"chapter": "4 Table 5 fine-tuning", "task": "AEC", "configurations": 9, "audio_h": 5.0,
+              "training_audio_h": 45.0, "gpu_h": {"paper": 0.01, "paper-bf16": 0.01}, "cpu_h": 66}],
+    "total_gpu_h": {"paper": 0.82, "paper-bf16": 0.41}, "total_cpu_h": 4312,
+}
 
 
 def test_paper_projection(tmp_path):
-    path = tmp_path / "RESULTS.md"
-    path.write_text(RESULTS)
+    path = tmp_path / "paper_cost.json"
+    path.write_text(json.dumps(PROJECTION))
     projection = paper_projection(path)
     assert projection is not None and projection.recorded == "2026-12-02"
     table = projection.table
     assert list(table.columns) == ["configs", "audio (h)", "training audio (h)", "paper, H200 (h)",
                                    "paper-bf16, H200 (h)"]
-    assert table.loc[("1 Table 1", "ASR"), "paper, H200 (h)"] == "0.17"
+    assert table.loc[("1 Table 1", "ASR")].tolist() == ["54", "183.6", "—", "0.17", "0.03"]
+    assert table.loc[("4 Table 5 fine-tuning", "AEC"), "training audio (h)"] == "45.0"
     assert table.loc[("total", ""), "paper, H200 (h)"] == "0.82 (8 GPUs: 0.10)"
     assert "projected, not measured" in projection.caption
-    path.write_text("# Benchmarks\n")
-    assert paper_projection(path) is None
-    assert paper_projection(tmp_path / "absent.md") is None
+    assert paper_projection(tmp_path / "absent.json") is None
 
 
 def test_projection_of_this_checkout():
     projection = paper_projection()
     if projection is None:
-        pytest.skip("no benchmarks/RESULTS.md with a paper_cost.py section here")
+        pytest.skip("no benchmarks/paper_cost.json here")
     assert "total" in projection.table.index.get_level_values(0)

@@ -51,7 +51,7 @@ def test_paper_preset_without_dataset_says_where_to_get_it(monkeypatch, tmp_path
     from mamlib.sweeps.asr import load_corpora
 
     monkeypatch.delenv("MAM_LJSPEECH", raising=False)
-    with pytest.raises(ValueError, match="keithito.com"):
+    with pytest.raises(FileNotFoundError, match="keithito.com"):
         load_corpora({"lj": load_preset("paper").asr.corpora["ljspeech"]}, tmp_path)
 
 

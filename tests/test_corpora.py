@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mamlib.asr import corpora, synth
+from mamlib.asr import corpora
 from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.common.audio import SAMPLE_RATE
+from tests.test_synth import needs_espeak, needs_hibari
 
-needs_espeak = pytest.mark.skipif(not synth.espeak_available(), reason="espeak-ng not installed (make setup)")
-needs_hibari = pytest.mark.skipif(not synth.hibari_available(), reason="hibari-tts not installed")
 needs_alsa = pytest.mark.skipif(not (corpora.ALSA_DIR / "Front_Center.wav").is_file(), reason="alsa-utils missing")
 
 
@@ -70,10 +69,15 @@ def test_train_sentences_share_nothing_with_dev_or_test() -> None:
 # -- synthetic sets ----------------------------------------------------------------------------------------------
 
 
+def _smoke(cache: Path, n: int | None = None, n_train: int = 0) -> dict[str, list[Utterance]]:
+    return {split: corpora.load_corpus("smoke", split, cache_dir=cache, n=n_train if split == "train" else n)
+            for split in ("dev", "test", "train")}
+
+
 @needs_espeak
 def test_smoke_corpus_shape_and_cache(tmp_path) -> None:
-    parts = corpora.smoke_corpus(tmp_path, n_train=2)
-    assert set(parts) == {"dev", "test", "train"} and len(parts["dev"]) == 4 and len(parts["test"]) == 4
+    parts = _smoke(tmp_path, n_train=2)
+    assert len(parts["dev"]) == 4 and len(parts["test"]) == 4
     assert [u.id.split("-")[-1][0] for u in parts["train"]] == ["t", "t"]
     for utts in parts.values():
         _check_utterances(utts)
@@ -83,19 +87,17 @@ def test_smoke_corpus_shape_and_cache(tmp_path) -> None:
     assert all(u.text in dev_texts for u in parts["dev"])
     assert not {u.text for u in parts["test"]} & dev_texts
     start = time.perf_counter()
-    again = corpora.smoke_corpus(tmp_path)
+    again = _smoke(tmp_path)
     assert time.perf_counter() - start < 2.0
     assert [u.id for u in again["dev"]] == [u.id for u in parts["dev"]]
     np.testing.assert_array_equal(again["test"][0].audio, parts["test"][0].audio)
-    small = corpora.smoke_corpus(tmp_path, n_dev=2, n_test=1)
-    assert (len(small["dev"]), len(small["test"])) == (2, 1)
+    assert [len(p) for p in _smoke(tmp_path, n=1).values()] == [1, 1, 0]
 
 
 @needs_espeak
 def test_load_corpus_smoke_matches(tmp_path) -> None:
-    parts = corpora.smoke_corpus(tmp_path)
     test = corpora.load_corpus("smoke", "test", cache_dir=tmp_path)
-    assert [u.id for u in test] == [u.id for u in parts["test"]]
+    assert [u.id for u in test] == [f.id for f in corpora.smoke_corpus(tmp_path, "test")]
     assert len(corpora.load_corpus("smoke", "all", cache_dir=tmp_path)) == 8
     assert len(corpora.load_corpus("smoke", "dev", cache_dir=tmp_path, n=3)) == 3
 
@@ -139,7 +141,7 @@ def test_alsa_real_clips() -> None:
 
 def test_alsa_missing_says_install(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="apt-get install alsa-utils"):
-        corpora.alsa_real_clips(tmp_path)
+        corpora.load_corpus("alsa-real", "test", cache_dir=tmp_path, directory=tmp_path)
 
 
 # -- real corpora on tiny fake copies ----------------------------------------------------------------------------
@@ -158,8 +160,8 @@ def _fake_ljspeech(root: Path, n: int = 12) -> list[str]:
 def test_ljspeech_split_cap_and_text(tmp_path) -> None:
     ids = _fake_ljspeech(tmp_path / "LJSpeech-1.1", n=60)
     dev = corpora.load_corpus("ljspeech", "dev", path=tmp_path / "LJSpeech-1.1")
-    test = corpora.ljspeech_corpus(tmp_path, "test")  # the parent folder works too
-    train = corpora.ljspeech_corpus(tmp_path, "train")
+    test = corpora.load_corpus("ljspeech", "test", path=tmp_path)  # the parent folder works too
+    train = corpora.load_corpus("ljspeech", "train", path=tmp_path)
     _check_utterances(dev + test)
     assert {u.id for u in dev}.isdisjoint({u.id for u in test})
     assert not {u.id for u in train} & {u.id for u in dev + test}
@@ -168,23 +170,23 @@ def test_ljspeech_split_cap_and_text(tmp_path) -> None:
     assert all(len(u.audio) == int(0.3 * SAMPLE_RATE) for u in dev)
     first = next(u for u in dev + test + train if u.id == "LJ001-0001")
     assert first.text == 'Normalized "text" number 1' and first.speaker == "LJ"
-    capped = corpora.ljspeech_corpus(tmp_path, "all", n=5)
+    capped = corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)
     assert len(capped) == 5 and [u.id for u in capped] == sorted(u.id for u in capped)
-    assert {u.id for u in corpora.ljspeech_corpus(tmp_path, "all", n=3)} <= {u.id for u in capped}
-    assert [u.id for u in corpora.ljspeech_corpus(tmp_path, "all", n=5)] == [u.id for u in capped]
+    assert {u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=3)} <= {u.id for u in capped}
+    assert [u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)] == [u.id for u in capped]
 
 
 def test_ljspeech_missing_folder_and_corrupt_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="keithito.com") as info:
-        corpora.ljspeech_corpus(tmp_path / "nowhere", "test")
+        corpora.load_corpus("ljspeech", "test", path=tmp_path / "nowhere")
     assert "metadata.csv" in str(info.value)
     _fake_ljspeech(tmp_path, n=3)
     (tmp_path / "wavs" / "LJ001-0002.wav").write_bytes(b"not audio at all")
     with pytest.raises(ValueError, match="LJ001-0002.wav"):
-        corpora.ljspeech_corpus(tmp_path, "all")
+        corpora.load_corpus("ljspeech", "all", path=tmp_path)
     (tmp_path / "wavs" / "LJ001-0002.wav").unlink()
     with pytest.raises(FileNotFoundError, match="LJ001-0002.wav"):
-        corpora.ljspeech_corpus(tmp_path, "all")
+        corpora.load_corpus("ljspeech", "all", path=tmp_path)
 
 
 def _fake_vctk(root: Path, *, old: bool = False) -> list[str]:
@@ -209,8 +211,8 @@ def _fake_vctk(root: Path, *, old: bool = False) -> list[str]:
 def test_vctk_layouts_and_split(tmp_path, old) -> None:
     ids = _fake_vctk(tmp_path, old=old)
     dev = corpora.load_corpus("vctk", "dev", path=tmp_path)
-    test = corpora.vctk_corpus(tmp_path, "test")
-    train = corpora.vctk_corpus(tmp_path, "train")
+    test = corpora.load_corpus("vctk", "test", path=tmp_path)
+    train = corpora.load_corpus("vctk", "train", path=tmp_path)
     _check_utterances(dev + test + train)
     assert sorted(u.id for u in dev + test + train) == ids
     # Both speakers read the same five sentences: a sentence lies in one split only, whoever reads it.
@@ -219,17 +221,17 @@ def test_vctk_layouts_and_split(tmp_path, old) -> None:
     utt = next(u for u in dev + test + train if u.id == "p226_003")
     assert utt.speaker == "p226" and utt.text == "Please call Stella number 3."
     assert len(utt.audio) == int(0.3 * SAMPLE_RATE)
-    assert len(corpora.vctk_corpus(tmp_path, "all", n=4)) == 4
+    assert len(corpora.load_corpus("vctk", "all", path=tmp_path, n=4)) == 4
 
 
 def test_vctk_parent_of_the_unpacked_release(tmp_path) -> None:
     ids = _fake_vctk(tmp_path / "VCTK-Corpus-0.92")
-    assert [u.id for u in corpora.vctk_corpus(tmp_path, "all")] == sorted(ids)
+    assert [u.id for u in corpora.load_corpus("vctk", "all", path=tmp_path)] == sorted(ids)
 
 
 def test_streamed_training_split_reads_the_same_utterances(tmp_path) -> None:
     _fake_vctk(tmp_path)
-    eager = corpora.vctk_corpus(tmp_path, "train")
+    eager = corpora.load_corpus("vctk", "train", path=tmp_path)
     streamed = corpora.load_corpus("vctk", "train", path=tmp_path, stream=True)
     assert isinstance(streamed, corpora.OnDisk) and len(streamed) == len(eager)
     for a, b in zip(eager, streamed):
@@ -242,14 +244,14 @@ def test_vctk_missing_recording_is_skipped_with_warning(tmp_path) -> None:
     _fake_vctk(tmp_path)
     (tmp_path / "wav48_silence_trimmed" / "p225" / "p225_002_mic1.flac").unlink()
     with pytest.warns(UserWarning, match="p225_002"):
-        utts = corpora.vctk_corpus(tmp_path, "all")
+        utts = corpora.load_corpus("vctk", "all", path=tmp_path)
     assert len(utts) == 9 and "p225_002" not in {u.id for u in utts}
-    assert len(corpora.vctk_corpus(tmp_path, "all", mic="mic2")) == 10
+    assert len(corpora.load_corpus("vctk", "all", path=tmp_path, mic="mic2")) == 10
 
 
 def test_vctk_missing_folder_and_corrupt_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="datashare.ed.ac.uk") as info:
-        corpora.vctk_corpus(tmp_path / "nowhere", "test")
+        corpora.load_corpus("vctk", "test", path=tmp_path / "nowhere")
     assert "wav48_silence_trimmed" in str(info.value)
     (tmp_path / "txt").mkdir()
     with pytest.raises(FileNotFoundError, match="wav48"):
@@ -258,7 +260,7 @@ def test_vctk_missing_folder_and_corrupt_file(tmp_path) -> None:
     bad = tmp_path / "v" / "wav48_silence_trimmed" / "p226" / "p226_004_mic1.flac"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match="p226_004_mic1.flac"):
-        corpora.vctk_corpus(tmp_path / "v", "all")
+        corpora.load_corpus("vctk", "all", path=tmp_path / "v")
 
 
 # -- dispatcher --------------------------------------------------------------------------------------------------
@@ -267,12 +269,14 @@ def test_vctk_missing_folder_and_corrupt_file(tmp_path) -> None:
 def test_load_corpus_argument_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="known: smoke, lj-like, vctk-like, alsa-real, ljspeech, vctk"):
         corpora.load_corpus("librispeech", "test", cache_dir=tmp_path)
-    with pytest.raises(ValueError, match="needs path="):
+    with pytest.raises(FileNotFoundError, match="none is given: set path=.*keithito.com"):
         corpora.load_corpus("ljspeech", "test", cache_dir=tmp_path)
-    with pytest.raises(ValueError, match="needs path="):
+    with pytest.raises(FileNotFoundError, match=r"\$MAM_VCTK.*datashare.ed.ac.uk"):
         corpora.load_corpus("vctk", "test")
-    with pytest.raises(ValueError, match="needs cache_dir="):
-        corpora.load_corpus("smoke", "test")
+    with pytest.raises(ValueError, match="unknown ASR dataset 'esc50'"):
+        corpora.load_corpus("esc50", "test", path=tmp_path)
+    with pytest.raises(TypeError, match="seed"):
+        corpora.load_corpus("smoke", "test", cache_dir=tmp_path, seed=1)
     with pytest.raises(ValueError, match="split"):
         corpora.load_corpus("smoke", "validation", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="no train split"):

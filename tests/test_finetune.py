@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from mamlib.asr.recognizers import Utterance
-from mamlib.finetune.loop import TrainingDiverged, epoch_order, step_groups, train
+from mamlib.finetune.loop import TrainingDiverged, step_groups, train
 from mamlib.finetune.settings import TrainSettings
 from mamlib.finetune.tasks import CTCTask, pad_labels
 from mamlib.merge.learnable import LearnableMerge
@@ -135,6 +135,28 @@ def test_bake_writes_an_ordinary_checkpoint(tmp_path):
         lmam.bake()
 
 
+def test_bfloat16_lmam_bakes_what_the_merger_and_mam_merge_write():
+    """One blend kernel: a bfloat16 target's L-MAM weights, in the forward pass and baked, are the merger's bits —
+    λ·W_s + (1 − λ)·W_t computed in float32 and rounded once, not bfloat16 arithmetic."""
+    lams = [0.1, 0.25, 0.3, 0.05]
+    target, source = tiny("tiny-hubert-ctc", 0), tiny("tiny-bert", 1)
+    target.model.to(torch.bfloat16)
+    lmam = LearnableMerge(target.model, source.model, init=lams)
+    lams = lmam.lambdas()  # sigmoid(logit(λ)) in float32: what the merger must be given for the same bits
+    reference = tiny("tiny-hubert-ctc", 0).model.to(torch.bfloat16)
+    merger = AttentionMerger(reference, source.model)
+    merger.apply(lams)
+    lin = target.model.hubert.encoder.layers[1].attention.k_proj
+    q_t = lin.parametrizations.weight.original.detach().float()
+    q_s = source.model.encoder.layer[1].attention.self.key.weight.detach()
+    assert torch.equal(lin.weight, (lams[1] * q_s + (1 - lams[1]) * q_t).to(torch.bfloat16))
+    lmam.bake()
+    for i in range(4):
+        for p in ("q", "k", "v"):
+            assert torch.equal(merger.projection(i, p).weight, lmam.target.hubert.encoder.layers[i].attention
+                               .get_submodule(f"{p}_proj").weight), (i, p)
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="multiple of finetune.micro_batch"):
         TrainSettings(batch_size=32, micro_batch=5)
@@ -150,7 +172,8 @@ def test_step_groups_cover_each_example_once_per_epoch():
     s = TrainSettings(batch_size=4, micro_batch=2)
     groups = step_groups(9, s, seed=3, epoch=1)
     flat = [i for g in groups for mb in g for i in mb]
-    assert sorted(flat) == list(range(9)) and flat == epoch_order(9, 3, 1)
+    assert sorted(flat) == list(range(9)) and groups == step_groups(9, s, seed=3, epoch=1)  # the same every time
+    assert groups != step_groups(9, s, seed=3, epoch=2)  # another order each epoch
     assert [len(g) for g in groups] == [2, 2, 1]
     two = [step_groups(9, s, seed=3, epoch=1, rank=r, world=2) for r in (0, 1)]
     # 5 micro-batches: 4 shared (2 per device, one per step), the fifth dropped; together they are disjoint.

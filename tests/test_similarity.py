@@ -22,7 +22,6 @@ from mamlib.common.tensors import masked_mean
 from mamlib.selection.representations import (
     METRICS,
     audio_layer_representations,
-    frame_mask,
     text_layer_representations,
     whisper_layer_representations,
 )
@@ -82,16 +81,6 @@ def test_masked_mean_ignores_masked_positions() -> None:
     torch.testing.assert_close(masked_mean(h, None), h.mean(1))
     with pytest.raises(ValueError, match="no unmasked"):
         masked_mean(h, torch.zeros(2, 3, dtype=torch.bool))
-
-
-def test_frame_mask_uses_feature_encoder_lengths(hubert: HubertForCTC) -> None:
-    sample_mask = torch.zeros(2, 9000, dtype=torch.long)
-    sample_mask[0, :9000] = 1
-    sample_mask[1, :4000] = 1
-    n = int(hubert._get_feat_extract_output_lengths(torch.tensor(9000)))
-    mask = frame_mask(hubert, sample_mask, n)
-    expected = hubert._get_feat_extract_output_lengths(torch.tensor([9000, 4000]))
-    assert mask.sum(-1).tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("site", ["layer", "attention"])

@@ -18,10 +18,8 @@ from mamlib.aec.sound_clips import (
     SoundClip,
     Window,
     animal_sound_clips,
-    clip_table,
     cut_recording,
     freedesktop_sound_path,
-    parse_clip_id,
 )
 
 SR = 16_000
@@ -156,7 +154,7 @@ def test_animal_clips_split(clips: list[SoundClip]) -> None:
         assert {c.category for c in part} == classes
     for c in clips:
         assert c.label == ANIMAL_CLASSES.index(c.category)
-        assert parse_clip_id(c.id) == (c.source, c.start, c.end) and c.source == c.category
+        assert c.id == f"{c.source}@{c.start}-{c.end}" and c.source == c.category
         assert c.split == ("train" if c.fold in (1, 2, 3) else {4: "dev", 5: "test"}[c.fold])
     assert {c.fold for c in split.train} == {1, 2, 3}
     for name in classes:
@@ -182,15 +180,6 @@ def test_animal_clips_class_selection() -> None:
         animal_sound_clips(classes=["unicorn"])
     pair = animal_sound_clips(classes=["pig", "cow"])
     assert [c.category for c in pair][0] == "cow" and {c.label for c in pair} == {1, 7}
-
-
-def test_clip_table(clips: list[SoundClip]) -> None:
-    table = clip_table(clips)
-    assert list(table.columns) == ["label", "train", "dev", "test", "total"]
-    assert list(table.index[:-1]) == sorted({c.category for c in clips}, key=ANIMAL_CLASSES.index)
-    assert table.loc["total", "total"] == len(clips)
-    assert (table.loc["cow", ["train", "dev", "test"]].sum()) == sum(c.category == "cow" for c in clips)
-    assert (table.drop(index="total")[["train", "dev", "test"]] >= 1).all().all()
 
 
 def test_freedesktop_missing(tmp_path) -> None:

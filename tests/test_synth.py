@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import shutil
 import subprocess
 
 import numpy as np
@@ -12,8 +14,8 @@ import soundfile as sf
 from mamlib.asr import synth
 from mamlib.common.audio import SAMPLE_RATE
 
-needs_espeak = pytest.mark.skipif(not synth.espeak_available(), reason="espeak-ng not installed (make setup)")
-needs_hibari = pytest.mark.skipif(not synth.hibari_available(), reason="hibari-tts not installed")
+needs_espeak = pytest.mark.skipif(shutil.which(synth.ESPEAK) is None, reason="espeak-ng not installed (make setup)")
+needs_hibari = pytest.mark.skipif(importlib.util.find_spec("hibari") is None, reason="hibari-tts not installed")
 
 TEXT = "Please leave the spare key under the blue flower pot."
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mamlib.asr.corpora import alsa_real_clips
+from mamlib.asr.corpora import load_corpus
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
 from mamlib.merge.merger import AttentionMerger
 from mamlib.models.minilm import load_minilm
@@ -27,7 +27,7 @@ def rig():
 
 def test_cached_transcripts_equal_uncached_for_every_layer_subset(rig):
     transcriber, merger = rig
-    waves = [u.audio for u in alsa_real_clips()[:2]]
+    waves = [u.audio for u in load_corpus("alsa-real", "test", n=2)]
     cached = CachedWhisperTranscriber(transcriber, waves, [0, 1, 2], batch_size=2)
     for lam, layers in ((0.0, None), (0.25, [2, 3]), (0.3, [1]), (0.2, None)):
         with merger.merged(lam, layers):
@@ -38,7 +38,7 @@ def test_cached_transcripts_equal_uncached_for_every_layer_subset(rig):
 
 def test_stale_prefix_and_foreign_inputs_are_refused(rig):
     transcriber, merger = rig
-    waves = [u.audio for u in alsa_real_clips()[:2]]
+    waves = [u.audio for u in load_corpus("alsa-real", "test", n=2)]
     cached = CachedWhisperTranscriber(transcriber, waves, [1, 2], batch_size=2)
     with merger.merged(0.2, [0]), pytest.raises(ValueError, match="layer 0 changed"):
         cached.transcribe()

@@ -161,8 +161,10 @@ def test_bfloat16_target_is_keyed_apart_and_runs(tmp_path):
     bf16 = ASRRig.build(parse_preset(raw), variants=["source"])
     grid = SweepGrid(lambdas=(0.0, 0.1), splits=("test",))
     assert next(bf16.transcriber.model.parameters()).dtype == torch.bfloat16
-    keys = [c["dtype"] for c in sweep_configs(bf16, CORPUS.as_dict(), grid)]
-    assert keys == ["bfloat16", "bfloat16"]
+    keys = [(c["dtype"], c.get("blend")) for c in sweep_configs(bf16, CORPUS.as_dict(), grid)]
+    assert keys == [("bfloat16", "float32-accumulated")] * 2  # new results since the one blend kernel (issue 27)
+    float32 = ASRRig.build(parse_preset(yaml.safe_load((PRESET_DIR / "smoke.yml").read_text())), variants=["source"])
+    assert all("blend" not in c for c in sweep_configs(float32, CORPUS.as_dict(), grid))  # float32 keys unchanged
     df = ASRSweep(bf16, CORPUS, UTTS, ResultStore(tmp_path)).run(grid)
     assert len(df) == 2 and df["wer"].notna().all()
 

@@ -6,38 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mamlib.aec.esc50 import Clip
+from mamlib.aec.esc50 import ESC50_URL, Clip, identify_esc50, load_esc50
+from mamlib.aec.sound_clips import animal_sound_clips
+from mamlib.aec.synthetic import synthetic_clips
+from mamlib.common.datasets import Dataset, pick
 
-#: Every AEC dataset and the option keys it accepts.
-DATA_OPTIONS: dict[str, frozenset[str]] = {
-    "synthetic-aec": frozenset({"n_classes", "n_per_class", "seed", "seconds", "sample_rate"}),
-    "esc50": frozenset({"folds", "esc10", "sample_rate"}),
-    "animal-sounds": frozenset({"clip_seconds", "hop_seconds", "include_freedesktop", "classes", "gap_seconds",
-                                "eval_hop_seconds", "min_rms_ratio"}),
-}
-ESC50_URL = "https://github.com/karolpiczak/ESC-50"
+#: The registry's AEC entries (:class:`~mamlib.common.datasets.Dataset`).
+AEC_DATASETS: dict[str, Dataset] = {d.name: d for d in (
+    Dataset("synthetic-aec", synthetic_clips, "ESC-50"),
+    Dataset("animal-sounds", animal_sound_clips, "ESC-50"),
+    Dataset("esc50", load_esc50, "ESC-50", "MAM_ESC50",
+            f"ESC-50 — {ESC50_URL} (the folder holding meta/esc50.csv and audio/, or the parquet copy ashraq/esc50)",
+            identify_esc50),
+)}
 
 
 def load_clips(dataset: str, cache_dir: str | Path, path: str | None = None, *,
                path_setting: str = "aec.data.path",
                **options: Any) -> list[Clip]:
-    """The clips of AEC ``dataset`` (:data:`DATA_OPTIONS`); ``path`` is ESC-50's folder or parquet file(s), named in
-    error messages as ``path_setting``; ``cache_dir`` holds the packaged recordings of ``animal-sounds``."""
-    if dataset not in DATA_OPTIONS:
-        raise ValueError(f"unknown AEC dataset {dataset!r}; known: {sorted(DATA_OPTIONS)}")
-    if dataset == "synthetic-aec":
-        from mamlib.aec.synthetic import synthetic_clips
-
-        return synthetic_clips(**options)
-    if dataset == "esc50":
-        from mamlib.aec.esc50 import load_esc50
-
-        if not path:
-            raise FileNotFoundError(
-                f"ESC-50 is needed: set {path_setting} to the ESC-50 folder (meta/esc50.csv + audio/) or its "
-                f"parquet copy; get it from {ESC50_URL}"
-            )
-        return load_esc50(path, **options)
-    from mamlib.aec.sound_clips import animal_sound_clips
-
-    return animal_sound_clips(Path(cache_dir), **options)
+    """The clips of AEC ``dataset`` (:data:`AEC_DATASETS`), its loader called as ``load(folder, **options)``:
+    ``path`` for a dataset read from a folder (ESC-50's folder or parquet file(s), named in error messages as
+    ``path_setting``), else ``cache_dir`` (the packaged recordings of animal-sounds)."""
+    entry = pick(AEC_DATASETS, dataset, "AEC dataset")
+    return entry.load(entry.folder(path, cache_dir, path_setting), **options)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
 
 from mamlib.aec.esc50 import Clip
 from mamlib.common.audio import SAMPLE_RATE
@@ -25,32 +25,22 @@ from mamlib.models.build import LoadedModel
 EncoderFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None]]
 
 
-class HasWaveform(Protocol):
-    waveform: np.ndarray
-
 def pad_batch(waves: Sequence[np.ndarray | Tensor]) -> tuple[Tensor, Tensor]:
     """Right-pad waveforms with zeros: ``(batch, max_len)`` and the padding mask (True at padding)."""
     if not waves:
         raise ValueError("cannot pad an empty batch")
     tensors = [torch.as_tensor(np.asarray(w, dtype=np.float32)).flatten() for w in waves]
-    longest = max(len(t) for t in tensors)
-    batch = torch.zeros(len(tensors), longest)
-    mask = torch.ones(len(tensors), longest, dtype=torch.bool)
-    for i, t in enumerate(tensors):
-        if len(t) == 0:
-            raise ValueError(f"waveform {i} of the batch is empty")
-        batch[i, : len(t)] = t
-        mask[i, : len(t)] = False
-    return batch, mask
+    lengths = torch.tensor([len(t) for t in tensors])
+    if (lengths == 0).any():
+        raise ValueError(f"waveform {int((lengths == 0).nonzero()[0])} of the batch is empty")
+    batch = pad_sequence(tensors, batch_first=True)
+    return batch, torch.arange(batch.shape[1]) >= lengths[:, None]
 
 
 @torch.no_grad()
-def embed(encoder_fn: EncoderFn, clips: Sequence[Clip | HasWaveform | np.ndarray], batch_size: int = 16) -> Tensor:
-    """Mean-pooled encoder features ``(len(clips), D)`` (float32, on the CPU), padding frames left out.
-
-    Clips are batched in order, right-padded to the batch's longest; ``batch_size`` does not change the result
-    beyond float rounding (padding is masked).
-    """
+def embed(encoder_fn: EncoderFn, clips: Sequence[Clip | np.ndarray | Tensor], batch_size: int = 16) -> Tensor:
+    """Mean-pooled encoder features ``(len(clips), D)`` (float32, on the CPU), padding frames left out: clips are
+    batched in order and right-padded, so ``batch_size`` changes the result by float rounding at most."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     waves = [c if isinstance(c, (np.ndarray, Tensor)) else c.waveform for c in clips]
@@ -79,27 +69,20 @@ def beats_encoder_fn(model: BEATs) -> EncoderFn:
     return encode
 
 
-#: Samples per Whisper log-mel frame (10 ms at 16 kHz) and mel frames per encoder frame (the stride-2 conv).
-WHISPER_HOP = 160
-WHISPER_MEL_PER_FRAME = 2
-
-
 def whisper_frames(num_samples: int, max_samples: int = 30 * SAMPLE_RATE) -> int:
-    """Encoder frames of Whisper that cover ``num_samples`` of real audio: the log-mel frames that the feature
-    extractor marks as audio (``ceil(num_samples / 160)``, at most 30 s' worth) halved, and at least one."""
-    mel = -(-min(num_samples, max_samples) // WHISPER_HOP)
-    return max(1, mel // WHISPER_MEL_PER_FRAME)
+    """Encoder frames of Whisper that cover ``num_samples`` of real audio: the 10 ms log-mel frames that the feature
+    extractor marks as audio (``ceil(num_samples / 160)``, at most 30 s' worth) halved by the stride-2 convolution,
+    and at least one."""
+    return max(1, -(-min(num_samples, max_samples) // 160) // 2)
 
 
 def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
-    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``, on its own device and dtype; in the
-    model's mode, differentiable when gradients are enabled, as :func:`beats_encoder_fn`).
+    """An ``encoder_fn`` running Whisper's encoder (``model.get_encoder()``) as :func:`beats_encoder_fn` runs BEATs.
 
     ``feature_extractor`` is a ``WhisperFeatureExtractor`` (or a processor holding one). Each clip, without its
-    padding, becomes log-mel features padded to 30 s (3000 mel frames, which Whisper's encoder requires); the
-    encoder returns ``(B, 1500, d_model)`` frames. Whisper attends over the whole 30 s window, padding included,
-    as in the original model; the returned frame padding mask (True at padding) keeps ``mel frames // 2`` frames
-    of each clip (at least one), so mean pooling covers only the real audio. Clips over 30 s are truncated.
+    padding, becomes log-mel features padded to 30 s (clips over 30 s are truncated), which Whisper attends over
+    whole, as the original does; the frame padding mask keeps :func:`whisper_frames` of the ``(B, 1500, d_model)``
+    frames per clip, so mean pooling covers only the real audio.
     """
     extractor = getattr(feature_extractor, "feature_extractor", feature_extractor)
     encoder = model.get_encoder() if hasattr(model, "get_encoder") else model
@@ -125,12 +108,10 @@ class AudioEncoder:
 
     model: nn.Module
     encode: EncoderFn
-    loaded: LoadedModel | None = None
+    loaded: LoadedModel
 
     def copy(self) -> AudioEncoder:
         """An independent deep copy (its own weights), run the same way."""
-        if self.loaded is None:
-            raise ValueError("this AudioEncoder was built without its LoadedModel and cannot be copied")
         return audio_encoder(replace(self.loaded, model=copy.deepcopy(self.model)))
 
 

@@ -37,13 +37,12 @@ def train_linear_head(
     batch_size: int = 32,
     weight_decay: float = 0.01,
     num_classes: int | None = None,
-    standardize: bool = True,
 ) -> nn.Linear:
     """A linear classifier on frozen pooled features, trained with AdamW and cross-entropy (deterministic: the
     initialisation and the mini-batch order come from ``seed``).
 
-    With ``standardize`` the features are z-scored with the training statistics during training and the
-    scaling is then folded into the returned layer, so it applies to raw features (of the merged encoder too).
+    The features are z-scored with the training statistics during training and the scaling is then folded into
+    the returned layer, so it applies to raw features (of the merged encoder too).
     """
     if features.dim() != 2 or targets.shape != (features.shape[0],):
         shapes = f"{tuple(features.shape)}, {tuple(targets.shape)}"
@@ -59,8 +58,8 @@ def train_linear_head(
     n_classes = int(y.max()) + 1 if num_classes is None else num_classes
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"targets must lie in [0, {n_classes}), got {int(y.min())}..{int(y.max())}")
-    mean = x.mean(dim=0) if standardize else torch.zeros(x.shape[1])
-    std = x.std(dim=0, unbiased=False).clamp(min=1e-6) if standardize and len(x) > 1 else torch.ones(x.shape[1])
+    mean = x.mean(dim=0)
+    std = x.std(dim=0, unbiased=False).clamp(min=1e-6) if len(x) > 1 else torch.ones(x.shape[1])
     z = (x - mean) / std
     gen = torch.Generator().manual_seed(seed)
     head = nn.Linear(x.shape[1], n_classes)

@@ -1,4 +1,4 @@
-"""Synthetic sound events for the smoke preset's classification data (no ESC-50 needed)."""
+"""Synthetic sound events, the smoke preset's classification data (no ESC-50 needed)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from mamlib.common.audio import SAMPLE_RATE
 
 
 def synthetic_clips(
-    n_classes: int,
-    n_per_class: int,
-    seed: int = 0,
-    *,
-    seconds: float = 1.0,
-    sample_rate: int = SAMPLE_RATE,
+    cache_dir: object = None, *, n_classes: int, n_per_class: int, seed: int = 0, seconds: float = 1.0
 ) -> list[Clip]:
-    """Short synthetic "sound events" in ``n_classes`` classes, for the smoke preset (no ESC-50 needed).
+    """Short synthetic "sound events" in ``n_classes`` classes (``cache_dir`` is not used: nothing is cached).
 
     Class ``c`` is one of three shapes, cycling: a tone (with two harmonics), a band of noise bursts, or a chirp;
     each shape's centre frequency is spread log-uniformly over 200 Hz–6 kHz by class. Every clip jitters pitch
@@ -26,8 +21,8 @@ def synthetic_clips(
     if n_classes < 1 or n_per_class < 1:
         raise ValueError("n_classes and n_per_class must be positive")
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sample_rate))
-    t = np.arange(n) / sample_rate
+    n = int(round(seconds * SAMPLE_RATE))
+    t = np.arange(n) / SAMPLE_RATE
     centres = np.geomspace(200.0, 6000.0, n_classes)
     shapes = ("tone", "noise", "chirp")
     clips: list[Clip] = []
@@ -42,23 +37,15 @@ def synthetic_clips(
                 sig = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3))
             elif shape == "noise":
                 spec = np.fft.rfft(rng.standard_normal(n))
-                freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+                freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
                 spec[np.abs(np.log(np.maximum(freqs, 1.0) / f0)) > 0.25] = 0
                 sig = np.fft.irfft(spec, n)
                 sig /= np.abs(sig).max() + 1e-9
                 env *= (np.sin(2 * np.pi * rng.uniform(6, 10) * t) > 0).astype(np.float64)  # bursts
             else:
                 sweep = f0 * np.exp(np.log(2.0) * (t - onset) / max(length, 1e-3))  # one octave up
-                sig = np.sin(2 * np.pi * np.cumsum(sweep) / sample_rate)
+                sig = np.sin(2 * np.pi * np.cumsum(sweep) / SAMPLE_RATE)
             wave = rng.uniform(0.2, 0.5) * env * sig / np.max(np.abs(sig) + 1e-9)
             wave += 0.003 * rng.standard_normal(n)
-            clips.append(
-                Clip(
-                    waveform=wave.astype(np.float32),
-                    label=c,
-                    fold=FOLDS[i % len(FOLDS)],
-                    id=f"synth-{c}-{i}",
-                    category=f"{shape}-{c}",
-                )
-            )
+            clips.append(Clip(wave.astype(np.float32), c, FOLDS[i % len(FOLDS)], f"synth-{c}-{i}", f"{shape}-{c}"))
     return clips

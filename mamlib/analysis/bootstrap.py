@@ -1,33 +1,23 @@
 """Paired bootstrap confidence intervals for the comparisons of Tables 1–3 and 5 (and the analysis of Sec. 4.3).
 
 Two configurations evaluated on the same items (utterances for ASR, clips for AEC) are compared by resampling the
-items with replacement, B times, and recomputing the difference of their error rates on every resample. Corpus WER
-is a ratio of sums — per-utterance word errors e_i = S_i + D_i + I_i over reference words n_i — so the statistic on
-a resample that draws item i w_i times is
+items with replacement, B times. Corpus WER is a ratio of sums — per-item word errors e_i = S_i + D_i + I_i over
+reference words n_i — so a resample that draws item i w_i times gives (percentage points, B minus A: negative = B
+makes fewer errors)
 
     Δ* = 100 · Σ w_i e^B_i / Σ w_i n_i  −  100 · Σ w_i e^A_i / Σ w_i n_i
 
-(percentage points, B minus A: negative = B makes fewer errors; e^A, e^B are the item's errors under A and B).
-Classification error is the same with n_i = 1 (e_i = 1 for a wrong clip). The interval is the percentile interval of
-Δ* (the paper reports no intervals; Sec. 4.3's analysis and the comparisons of Tables 1–3 and 5 get them here). The
-resample counts are drawn as a [B, N] matrix (integer indices + ``bincount``) and both sums are matrix–vector
-products, so 10,000 resamples of 300 items take about 0.1–0.2 s on a busy 2-core CPU.
-
-What a comparison *can* detect is reported beside its interval: :func:`detectable_difference` is the half-width
-of the normal-approximation interval from the ratio estimator's (delta-method) standard error of the paired
-differences — the smallest difference this test set tells from noise — and :func:`single_system_resolution` an
-upper bound on it for a comparison whose two systems made identical errors (e.g. λ = 0 chosen), where the paired
-differences say nothing about noise. :func:`items_needed` turns either into the test-set size an effect would need.
-
-Everything here takes plain lists, arrays, dicts or pandas rows (a sweep row as :mod:`mamlib.sweeps.grid` returns
-it); nothing runs a model.
+Classification error is the same with n_i = 1. The interval is the percentile interval of Δ* (the paper reports
+none). Beside it, :func:`detectable_difference` gives the smallest difference the test set tells from noise,
+:func:`single_system_resolution` a bound on it when the two systems made identical errors, and
+:func:`items_needed` the test-set size an effect would need. Inputs are plain arrays or sweep rows; no model runs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -37,17 +27,20 @@ import pandas as pd
 
 #: Upper bound on the entries of one block of the ``[B, N]`` count matrix (bounds memory for large test sets).
 _BLOCK_ENTRIES = 1 << 22
+#: The three edit types of Table 6, in the column order of :func:`edit_counts`.
+EDIT_TYPES: tuple[str, ...] = ("insertion", "substitution", "deletion")
+
+Counts = Sequence[float] | np.ndarray
+Row = Mapping[str, Any] | pd.Series
 
 
 @dataclass(frozen=True)
 class PairedInterval:
     """The difference B − A of two error rates on the same items (percentage points) with its bootstrap interval.
 
-    ``detectable`` (points, at ``level``) is the smallest difference this test set could tell from noise — see
-    :func:`detectable_difference`; ``detectable_from`` says where it came from: ``"paired"`` (the paired
-    differences) or ``"baseline"`` (:func:`single_system_resolution` of A, a conservative bound used when the two
-    systems made identical errors on every item). Both are None for intervals built without them (older callers)
-    or for a single item.
+    ``detectable`` (points, at ``level``) is the smallest difference the test set tells from noise, from the paired
+    differences (``detectable_from="paired"``) or, when the two systems made identical errors, from A alone
+    (``"baseline"``, :func:`single_system_resolution`); None when unknown (a single item, older callers).
     """
 
     difference: float
@@ -72,26 +65,22 @@ class PairedInterval:
         return "fewer errors" if self.high < 0.0 else "more errors"
 
     def describe(self, digits: int = 2) -> str:
-        """One phrase for prose, e.g. ``-1.25 points (95% interval -3.10 to 0.60): within noise``."""
+        """One phrase for prose, e.g. ``-1.25 points (95% interval -3.10 to +0.60): within noise``."""
         f = f"{{:+.{digits}f}}"
         return (f"{f.format(self.difference)} points ({100 * self.level:.0f}% interval {f.format(self.low)} to "
                 f"{f.format(self.high)}): {self.verdict}")
 
     def items_for(self, effect: float) -> int | None:
-        """Test items needed to detect a difference of ``|effect|`` points at this comparison's per-item variance
-        (:func:`items_needed`); None when nothing is known about the noise (no ``detectable``, or 0.0: every paired
-        difference was degenerate and no fallback was filled)."""
+        """Test items needed to detect ``|effect|`` points (:func:`items_needed`); None when the noise is unknown
+        (no ``detectable``, or 0.0)."""
         if self.detectable is None or self.detectable == 0.0:
             return None
         return items_needed(self.detectable, self.n_items, effect)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "excludes_zero": self.excludes_zero, "verdict": self.verdict}
-
 
 def resample_counts(n_items: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of ``n_items`` items is drawn in each of ``n_resamples`` bootstrap resamples: an integer
-    ``[n_resamples, n_items]`` matrix whose rows sum to ``n_items`` (uniform draws with replacement)."""
+    """How often each item is drawn in each bootstrap resample: an integer ``[n_resamples, n_items]`` matrix whose
+    rows sum to ``n_items`` (uniform draws with replacement)."""
     if n_items < 1 or n_resamples < 1:
         raise ValueError(f"need at least one item and one resample (got {n_items}, {n_resamples})")
     dtype = np.int32 if n_resamples * n_items < 2**31 else np.int64
@@ -100,43 +89,31 @@ def resample_counts(n_items: int, n_resamples: int, rng: np.random.Generator) ->
     return np.bincount(idx.ravel(), minlength=n_resamples * n_items).reshape(n_resamples, n_items)
 
 
-def _as_counts(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    a = np.asarray(values, dtype=np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional (got shape {a.shape})")
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{name} must be finite and non-negative")
-    return a
-
-
-def _checked(errors_a, errors_b, lengths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a, b = _as_counts(errors_a, "errors_a"), _as_counts(errors_b, "errors_b")
-    n = np.ones_like(a) if lengths is None else _as_counts(lengths, "lengths")
-    if not (len(a) == len(b) == len(n)):
-        raise ValueError(f"errors_a, errors_b and lengths differ in length ({len(a)}, {len(b)}, {len(n)})")
-    if len(a) == 0:
+def _checked(lengths: Counts | None, **errors: Counts) -> list[np.ndarray]:
+    """The named per-item error counts and then the lengths (None: 1 per item) as float arrays, validated."""
+    arrays = [np.asarray(v, dtype=np.float64) for v in errors.values()]
+    arrays.append(np.ones_like(arrays[0]) if lengths is None else np.asarray(lengths, dtype=np.float64))
+    for name, a in zip([*errors, "lengths"], arrays):
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional (got shape {a.shape})")
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"{name} must be finite and non-negative")
+    if len({len(a) for a in arrays}) > 1:
+        raise ValueError(f"{', '.join(errors)} and lengths differ in length ({', '.join(str(len(a)) for a in arrays)})")
+    if len(arrays[0]) == 0:
         raise ValueError("no items to compare")
-    if np.any(n <= 0):
+    if np.any(arrays[-1] <= 0):
         raise ValueError("every item needs a positive length (reference words; 1 for a clip)")
-    return a, b, n
+    return arrays
 
 
 def bootstrap_differences(
-    errors_a: Sequence[float] | np.ndarray,
-    errors_b: Sequence[float] | np.ndarray,
-    lengths: Sequence[float] | np.ndarray | None = None,
-    *,
-    n_resamples: int = 10_000,
-    seed: int | np.random.Generator = 0,
-    scale: float = 100.0,
+    errors_a: Counts, errors_b: Counts, lengths: Counts | None = None, *, n_resamples: int = 10_000,
+    seed: int | np.random.Generator = 0, scale: float = 100.0,
 ) -> np.ndarray:
-    """The paired-bootstrap distribution of ``scale · (Σw·e_B / Σw·n − Σw·e_A / Σw·n)``, one value per resample.
-
-    ``errors_*[i]`` are item ``i``'s error counts under configurations A and B, ``lengths[i]`` its size (reference
-    words; None: 1 per item, i.e. classification error). ``seed`` seeds a :class:`numpy.random.Generator` (or is
-    one). Resamples are drawn in blocks of bounded size, so memory stays small for large test sets.
-    """
-    a, b, n = _checked(errors_a, errors_b, lengths)
+    """The paired-bootstrap distribution of ``scale · (Σw·e_B / Σw·n − Σw·e_A / Σw·n)``, one value per resample
+    (``lengths`` None: 1 per item; ``seed`` seeds a :class:`numpy.random.Generator` or is one), drawn in blocks."""
+    a, b, n = _checked(lengths, errors_a=errors_a, errors_b=errors_b)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     sums = np.stack([b - a, n], axis=1)  # [N, 2]: one product gives both resampled sums
     block = max(1, _BLOCK_ENTRIES // len(n))
@@ -149,24 +126,14 @@ def bootstrap_differences(
 
 
 def paired_bootstrap(
-    errors_a: Sequence[float] | np.ndarray,
-    errors_b: Sequence[float] | np.ndarray,
-    lengths: Sequence[float] | np.ndarray | None = None,
-    *,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
-    seed: int | np.random.Generator = 0,
-    scale: float = 100.0,
+    errors_a: Counts, errors_b: Counts, lengths: Counts | None = None, *, n_resamples: int = 10_000,
+    level: float = 0.95, seed: int | np.random.Generator = 0, scale: float = 100.0,
 ) -> PairedInterval:
-    """Paired-bootstrap percentile interval for the error-rate difference B − A on the same items.
-
-    Used for every "ours vs baseline" comparison (Tables 1–3 and 5; Sec. 4.3): see the module docstring for the
-    statistic. ``difference`` is the statistic on the full sample (the difference of the two corpus-level rates);
-    ``low``/``high`` are the ``(1 ± level)/2`` quantiles of :func:`bootstrap_differences`.
-    """
+    """Paired-bootstrap percentile interval for the error-rate difference B − A on the same items (the module's
+    statistic): ``difference`` on the full sample, ``low``/``high`` the ``(1 ± level)/2`` quantiles."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    a, b, n = _checked(errors_a, errors_b, lengths)
+    a, b, n = _checked(lengths, errors_a=errors_a, errors_b=errors_b)
     stats = bootstrap_differences(a, b, n, n_resamples=n_resamples, seed=seed, scale=scale)
     low, high = np.quantile(stats, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     diff = scale * (b.sum() - a.sum()) / n.sum()
@@ -178,81 +145,44 @@ def paired_bootstrap(
 # -- what a comparison can detect ---------------------------------------------------------------------------------
 
 
-def linearised_residuals(numerators: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The delta-method residuals of the ratio ``R = Σx / Σw``: ``z_i = (x_i − R·w_i) / w̄`` (``w̄`` the mean
-    length). The error of ``R`` is, to first order, the mean of the ``z_i``; an exactly proportional table
-    (``x_i = R·w_i`` for every item, up to rounding) gives all zeros."""
-    x, w = np.asarray(numerators, dtype=np.float64), np.asarray(lengths, dtype=np.float64)
-    ratio = x.sum() / w.sum()
-    fitted = ratio * w
-    if np.allclose(x, fitted, rtol=1e-12, atol=1e-12):
-        return np.zeros_like(x)
-    return (x - fitted) / w.mean()
-
-
-def ratio_half_width(residuals: np.ndarray, confidence: float = 0.95, *, scale: float = 100.0) -> float:
-    """``scale · z_{(1+confidence)/2} · SE`` with ``SE = sqrt(Σ z_i² / (n (n − 1)))``: the half-width of the
-    normal-approximation interval of a ratio from its :func:`linearised_residuals` (n ≥ 2 of them)."""
+def _half_width(x: np.ndarray, w: np.ndarray, confidence: float, scale: float) -> float:
+    """``scale · z_{(1+confidence)/2} · SE`` of the ratio ``R = Σx / Σw`` by the delta method: ``SE = sqrt(Σ z_i² /
+    (n (n − 1)))`` over the residuals ``z_i = (x_i − R·w_i) / w̄`` (all zero when ``x`` is proportional to ``w``)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    z = np.asarray(residuals, dtype=np.float64)
-    if z.ndim != 1 or len(z) < 2:
-        raise ValueError(f"need at least two items for a standard error (got {z.size})")
+    if len(x) < 2:
+        raise ValueError(f"need at least two items for a standard error (got {len(x)})")
+    fitted = x.sum() / w.sum() * w
+    z = np.zeros_like(x) if np.allclose(x, fitted, rtol=1e-12, atol=1e-12) else (x - fitted) / w.mean()
     se = math.sqrt(float(np.sum(z * z)) / (len(z) * (len(z) - 1)))
     return scale * NormalDist().inv_cdf((1.0 + confidence) / 2.0) * se
 
 
 def detectable_difference(
-    errors_a: Sequence[float] | np.ndarray,
-    errors_b: Sequence[float] | np.ndarray,
-    lengths: Sequence[float] | np.ndarray | None = None,
-    confidence: float = 0.95,
-    *,
+    errors_a: Counts, errors_b: Counts, lengths: Counts | None = None, confidence: float = 0.95, *,
     scale: float = 100.0,
 ) -> float:
-    """The smallest error-rate difference B − A (points) this test set could tell from noise at ``confidence``.
-
-    With ``d_i = e^B_i − e^A_i`` and ``Δ = Σd / Σw``, the ratio estimator's (delta-method) standard error is
-    ``SE(Δ) = sqrt(Σ z_i² / (n (n − 1)))`` over the linearised residuals ``z_i = (d_i − Δ·w_i) / w̄``; the result is
-    the half-width ``z_{(1+confidence)/2} · SE · scale`` of the normal interval around Δ. In large samples it
-    matches the spread of :func:`paired_bootstrap`'s interval. ``lengths`` None means one per item
-    (classification), where it is the familiar ``stdev(d) / sqrt(n)`` of a mean of paired differences.
-
-    When every ``d_i`` equals ``Δ·w_i`` — e.g. all zero: the two systems made identical errors on every item — SE
-    is 0 and the paired differences carry no information about noise; this returns 0.0 then, and
-    :func:`single_system_resolution` gives a conservative bound instead (as :func:`compare_rows` does).
-    """
-    a, b, n = _checked(errors_a, errors_b, lengths)
-    return ratio_half_width(linearised_residuals(b - a, n), confidence, scale=scale)
+    """The smallest error-rate difference B − A (points) this test set tells from noise at ``confidence``: the
+    half-width of the normal interval around ``Δ = Σd / Σw`` (``d_i = e^B_i − e^A_i``) from the ratio's delta-method
+    standard error; ``stdev(d) / sqrt(n)`` scaled for classification. It matches the bootstrap interval's spread in
+    large samples. 0.0 when every ``d_i = Δ·w_i`` (e.g. identical errors): see :func:`single_system_resolution`."""
+    a, b, n = _checked(lengths, errors_a=errors_a, errors_b=errors_b)
+    return _half_width(b - a, n, confidence, scale)
 
 
 def single_system_resolution(
-    errors: Sequence[float] | np.ndarray,
-    lengths: Sequence[float] | np.ndarray | None = None,
-    confidence: float = 0.95,
-    *,
-    scale: float = 100.0,
+    errors: Counts, lengths: Counts | None = None, confidence: float = 0.95, *, scale: float = 100.0
 ) -> float:
-    """The resolution (points) of a paired comparison between this system and another whose per-item errors were
-    uncorrelated with its own and equally variable: √2 × the delta-method half-width of this system's own error
-    rate ``E = Σe / Σw`` (residuals ``(e_i − E·w_i) / w̄``).
-
-    Conservative — errors of two systems on the same items are usually positively correlated, which narrows a
-    paired comparison — so it is an upper bound used where :func:`detectable_difference` is degenerate (identical
-    outputs, e.g. λ = 0 chosen). 0.0 when this system's errors are themselves proportional to the lengths (e.g. it
-    made none).
-    """
-    e = _as_counts(errors, "errors")
-    n = np.ones_like(e) if lengths is None else _as_counts(lengths, "lengths")
-    if len(e) != len(n) or np.any(n <= 0):
-        raise ValueError(f"errors and lengths must have the same length ({len(e)}, {len(n)}) and positive lengths")
-    return math.sqrt(2.0) * ratio_half_width(linearised_residuals(e, n), confidence, scale=scale)
+    """√2 × the delta-method half-width of this system's own error rate: the resolution of a comparison with an
+    equally variable, uncorrelated system — a conservative bound for when :func:`detectable_difference` is
+    degenerate (identical outputs, e.g. λ = 0 chosen). 0.0 when the errors are proportional to the lengths."""
+    e, n = _checked(lengths, errors=errors)
+    return math.sqrt(2.0) * _half_width(e, n, confidence, scale)
 
 
 def items_needed(detectable: float, n_items: int, effect: float) -> int:
-    """Test items needed to detect an effect of ``|effect|`` points, at the per-item variance of a test set of
-    ``n_items`` items that detects ``detectable`` points: ``ceil(n_items · (detectable / |effect|)²)`` (the
-    half-width shrinks as 1/√n). Rounding noise below 1e-9 items is ignored before the ceiling."""
+    """Test items needed to detect ``|effect|`` points at the per-item variance of a test set of ``n_items`` items
+    that detects ``detectable`` points: ``ceil(n_items · (detectable / |effect|)²)``, rounding noise ignored."""
     if n_items < 2:
         raise ValueError(f"need a test set of at least two items (got {n_items})")
     if effect == 0 or not math.isfinite(effect):
@@ -265,44 +195,54 @@ def items_needed(detectable: float, n_items: int, effect: float) -> int:
 # -- per-item error counts ----------------------------------------------------------------------------------------
 
 
-def word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-utterance word errors ``S + D + I`` and reference word counts ``S + D + H`` from jiwer's alignment.
-
-    The strings are used as given (the results store keeps them normalized). Their sums reproduce corpus WER:
-    ``100 · errors.sum() / words.sum()`` is the sweep row's ``wer``.
-    """
+def _edits(references: Sequence[str], hypotheses: Sequence[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item ``[insertions, substitutions, deletions]`` and reference lengths from jiwer's alignments."""
+    if unit not in ("character", "word"):
+        raise ValueError(f"unit must be 'character' or 'word', got {unit!r}")
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     if not references:
-        raise ValueError("no utterances")
+        return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
     empty = [i for i, r in enumerate(references) if not str(r).strip()]
     if empty:
-        raise ValueError(f"reference(s) at position(s) {empty} are empty: WER is undefined for them")
-    out = jiwer.process_words([str(r) for r in references], [str(h) for h in hypotheses])
-    errors, words = [], []
-    for ref, chunks in zip(out.references, out.alignments):
-        errs = 0
+        raise ValueError(f"reference(s) at position(s) {empty} are empty: no error rate is defined for them")
+    process = jiwer.process_characters if unit == "character" else jiwer.process_words
+    out = process([str(r) for r in references], [str(h) for h in hypotheses])
+    counts = np.zeros((len(references), 3), dtype=np.int64)
+    for n, chunks in enumerate(out.alignments):
         for c in chunks:
-            if c.type in ("substitute", "delete"):
-                errs += c.ref_end_idx - c.ref_start_idx
-            elif c.type == "insert":
-                errs += c.hyp_end_idx - c.hyp_start_idx
-        errors.append(errs)
-        words.append(len(ref))
-    return np.asarray(errors, dtype=np.int64), np.asarray(words, dtype=np.int64)
+            if c.type == "insert":
+                counts[n, 0] += c.hyp_end_idx - c.hyp_start_idx
+            elif c.type != "equal":
+                counts[n, 1 if c.type == "substitute" else 2] += c.ref_end_idx - c.ref_start_idx
+    return counts, np.asarray([len(r) for r in out.references], dtype=np.int64)
 
 
-def _get(row: Mapping[str, Any] | pd.Series, key: str) -> Any:
+def edit_counts(references: Sequence[str], hypotheses: Sequence[str], unit: str = "character") -> np.ndarray:
+    """Per-utterance ``[insertions, substitutions, deletions]`` (``[N, 3]`` integers) of each hypothesis against its
+    reference (Table 6), in characters (spaces count, so splitting or joining words is an edit) or words."""
+    return _edits(references, hypotheses, unit)[0]
+
+
+def word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-utterance word errors ``S + D + I`` and reference words (strings as given, normalized by the store):
+    ``100 · errors.sum() / words.sum()`` is the sweep row's ``wer``."""
+    if len(references) == len(hypotheses) == 0:
+        raise ValueError("no utterances")
+    counts, words = _edits(references, hypotheses, "word")
+    return counts.sum(axis=1), words
+
+
+def _get(row: Row, key: str) -> Any:
+    """``row[key]``, or None when missing or NaN (a column that other rows of the frame have)."""
     try:
         value = row[key]
     except (KeyError, IndexError):
         return None
-    if isinstance(value, float) and np.isnan(value):  # a column other rows of the frame have
-        return None
-    return value
+    return None if isinstance(value, float) and np.isnan(value) else value
 
 
-def is_asr_row(row: Mapping[str, Any] | pd.Series) -> bool:
+def is_asr_row(row: Row) -> bool:
     """True for a speech-recognition sweep row (references/hypotheses), False for a classification one."""
     if _get(row, "hypotheses") is not None and _get(row, "references") is not None:
         return True
@@ -311,9 +251,9 @@ def is_asr_row(row: Mapping[str, Any] | pd.Series) -> bool:
     raise ValueError("a sweep row needs 'references' and 'hypotheses' (ASR) or 'labels' and 'predictions' (AEC)")
 
 
-def item_errors(row: Mapping[str, Any] | pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item error counts and sizes of one sweep row: word errors and reference words for ASR
-    (:func:`word_errors`), ``prediction != label`` and 1 for classification."""
+def item_errors(row: Row) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item error counts and sizes of one sweep row: :func:`word_errors` for ASR, ``prediction != label`` and 1
+    for classification."""
     if is_asr_row(row):
         return word_errors(list(row["references"]), list(row["hypotheses"]))
     labels, preds = np.asarray(row["labels"]), np.asarray(row["predictions"])
@@ -322,7 +262,7 @@ def item_errors(row: Mapping[str, Any] | pd.Series) -> tuple[np.ndarray, np.ndar
     return (labels != preds).astype(np.int64), np.ones(len(labels), dtype=np.int64)
 
 
-def check_paired(baseline: Mapping[str, Any] | pd.Series, other: Mapping[str, Any] | pd.Series) -> list[str]:
+def check_paired(baseline: Row, other: Row) -> list[str]:
     """The common item ids of two sweep rows; ValueError unless both list the same ids in the same order (and, for
     ASR, the same references)."""
     ids_a, ids_b = _get(baseline, "ids"), _get(other, "ids")
@@ -344,20 +284,11 @@ def check_paired(baseline: Mapping[str, Any] | pd.Series, other: Mapping[str, An
 
 
 def compare_rows(
-    baseline: Mapping[str, Any] | pd.Series,
-    other: Mapping[str, Any] | pd.Series,
-    *,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
-    seed: int = 0,
+    baseline: Row, other: Row, *, n_resamples: int = 10_000, level: float = 0.95, seed: int = 0
 ) -> PairedInterval:
-    """Paired bootstrap of ``other`` − ``baseline`` (WER or classification error, percentage points) for two sweep
-    rows evaluated on the same items — e.g. the dev-chosen λ against λ = 0 (Table 1), the real source against noise
-    of its moments, a block (Table 2) or a pick (Table 3) against the unmerged model, the rows of Table 5.
-
-    ``detectable`` comes from the paired differences; where they are degenerate (the two rows made identical
-    errors on every item, e.g. λ = 0) it is the baseline's :func:`single_system_resolution`, marked
-    ``detectable_from="baseline"``."""
+    """Paired bootstrap of ``other`` − ``baseline`` (WER or classification error, points) for two sweep rows on the
+    same items — a λ, a block, a pick or a Table 5 row against the unmerged model. Where the paired differences are
+    degenerate (identical errors), ``detectable`` is the baseline's :func:`single_system_resolution`."""
     check_paired(baseline, other)
     e_a, n = item_errors(baseline)
     e_b, _ = item_errors(other)
@@ -373,8 +304,8 @@ def compare_rows(
 def select_row(
     df: pd.DataFrame, *, split: str = "test", source: str = "source", lam: float | None = None, layers: str = "all"
 ) -> pd.Series:
-    """The one row of a sweep frame for (split, source variant, λ, layers). ``source="none"`` (or λ = 0) is the
-    unmerged model, whatever ``layers``; the first matching row is returned when a frame repeats it."""
+    """The first row of a sweep frame for (split, source variant, λ, layers); ``source="none"`` or λ = 0 is the
+    unmerged model, whatever ``layers``."""
     part = df[df["split"] == split]
     if source == "none" or (lam is not None and float(lam) == 0.0):
         part = part[part["source"] == "none"]
@@ -394,18 +325,16 @@ def compare_to_unmerged(
     df: pd.DataFrame, lam: float, *, split: str = "test", source: str = "source", layers: str = "all",
     n_resamples: int = 10_000, level: float = 0.95, seed: int = 0,
 ) -> PairedInterval:
-    """The paired interval of (``source`` at ``lam`` on ``layers``) − (unmerged) on ``split`` of one sweep frame:
-    Table 1's dev-chosen λ against λ = 0, a Table 2 block or a Table 3 pick against "None". At λ = 0 the two rows
-    coincide and the interval is [0, 0]."""
+    """:func:`compare_rows` of (``source`` at ``lam`` on ``layers``) against the unmerged row on ``split`` of one
+    sweep frame; at λ = 0 the two rows coincide and the interval is [0, 0]."""
     base = select_row(df, split=split, source="none")
     other = select_row(df, split=split, source=source, lam=lam, layers=layers)
     return compare_rows(base, other, n_resamples=n_resamples, level=level, seed=seed)
 
 
 def intervals_table(intervals: Mapping[str, PairedInterval], value: str = "WER") -> pd.DataFrame:
-    """One row per comparison: the difference, its interval, the smallest detectable difference (±points, NaN when
-    unknown; see :class:`PairedInterval` for where it comes from), the number of items and the verdict, for
-    display beside a table ("outside noise": yes or no)."""
+    """One row per comparison, for display beside a table: the difference, its interval, the smallest detectable
+    difference (NaN when unknown), the number of items, whether it is outside noise and the verdict."""
     rows = {
         name: {f"Δ {value} (points)": iv.difference, f"{100 * iv.level:.0f}% low": iv.low,
                f"{100 * iv.level:.0f}% high": iv.high,

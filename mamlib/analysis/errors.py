@@ -1,15 +1,10 @@
 """What merging changes (Sec. 4.3): Table 4's transcripts side by side, Table 6's split of the improvements into
 insertions, substitutions and deletions, and the WER per speaker (accent) before and after merging.
 
-Everything is computed from two sweep rows evaluated on the same utterances — the unmerged model ("baseline") and a
-merged configuration ("MAM") — whose normalized references and hypotheses the results store keeps. Alignments are
-jiwer's (:func:`jiwer.process_words` for words, :func:`jiwer.process_characters` for characters); no model runs.
-
-Vocabulary. An *insertion* is a word or character the hypothesis has and the reference lacks, a *deletion* one the
-reference has and the hypothesis lacks, a *substitution* one replaced by another. A reference word is *fixed* when
-the baseline gets it wrong (substituted or deleted) and MAM gets it right, *broken* in the reverse case; an
-insertion is fixed when MAM inserts fewer words than the baseline at the same place between reference words, broken
-when it inserts more.
+Computed from two sweep rows on the same utterances — the unmerged model ("baseline") and a merged configuration
+("MAM") — with jiwer's alignments; no model runs. A reference word is *fixed* when the baseline gets it wrong
+(substituted or deleted) and MAM right, *broken* in the reverse case; an insertion is fixed when MAM inserts fewer
+words than the baseline at the same place between reference words, broken when it inserts more.
 """
 
 from __future__ import annotations
@@ -17,21 +12,22 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import jiwer
 import numpy as np
 import pandas as pd
 
-from mamlib.analysis.bootstrap import check_paired, is_asr_row, word_errors
+from mamlib.analysis.bootstrap import EDIT_TYPES, Row, check_paired, edit_counts, is_asr_row, word_errors
 
 #: Inline styles of the highlighted words (inline, so that they survive any HTML renderer).
 FIXED_STYLE = "background-color:#c6efce;color:#006100;font-weight:bold"
 BROKEN_STYLE = "background-color:#ffc7ce;color:#9c0006;font-weight:bold"
-EDIT_TYPES: tuple[str, ...] = ("insertion", "substitution", "deletion")
-
+TABLE4_COLUMNS = ["reference", "baseline", "MAM", "errors (baseline)", "errors (MAM)", "improvement", "fixed",
+                  "broken"]
 
 # -- word alignments ----------------------------------------------------------------------------------------------
+
+Anchor = tuple[str, int]  # where a hypothesis word sits: ("ref", i) on reference word i, ("slot", k) inserted before it
 
 
 @dataclass(frozen=True)
@@ -42,15 +38,18 @@ class _Aligned:
     hyp: list[str]
     ref_ok: list[bool]  # per reference word: matched exactly
     inserted: list[list[int]]  # per slot k = 0..len(ref) (before reference word k): inserted hypothesis positions
-    anchor: list[tuple[str, int]]  # per hypothesis word: ("ref", i) or ("slot", k)
+    anchor: list[Anchor]  # per hypothesis word
 
 
-def _aligned(out: Any) -> list[_Aligned]:
+def _align_words(references: Sequence[str], hypotheses: Sequence[str]) -> list[_Aligned]:
+    if not references:
+        return []
+    out = jiwer.process_words([str(r) for r in references], [str(h) for h in hypotheses])
     result = []
     for ref, hyp, chunks in zip(out.references, out.hypotheses, out.alignments):
         ref_ok = [False] * len(ref)
         inserted: list[list[int]] = [[] for _ in range(len(ref) + 1)]
-        anchor: list[tuple[str, int]] = [("slot", 0)] * len(hyp)
+        anchor: list[Anchor] = [("slot", 0)] * len(hyp)
         for c in chunks:
             if c.type == "insert":
                 for j in range(c.hyp_start_idx, c.hyp_end_idx):
@@ -67,15 +66,12 @@ def _aligned(out: Any) -> list[_Aligned]:
     return result
 
 
-def _align_words(references: Sequence[str], hypotheses: Sequence[str]) -> list[_Aligned]:
-    return _aligned(jiwer.process_words([str(r) for r in references], [str(h) for h in hypotheses]))
-
-
-def _mark(words: Sequence[str], styles: Mapping[int, str]) -> str:
+def _mark(words: Sequence[str], anchors: Sequence[Anchor], fixed: set[Anchor], broken: set[Anchor]) -> str:
+    """The words joined by spaces, HTML-escaped, those anchored at ``fixed`` / ``broken`` places highlighted."""
     out = []
-    for j, w in enumerate(words):
-        text = html.escape(w)
-        out.append(f'<span style="{styles[j]}">{text}</span>' if j in styles else text)
+    for w, at in zip(words, anchors):
+        style = FIXED_STYLE if at in fixed else BROKEN_STYLE if at in broken else None
+        out.append(html.escape(w) if style is None else f'<span style="{style}">{html.escape(w)}</span>')
     return " ".join(out)
 
 
@@ -83,9 +79,9 @@ def _mark(words: Sequence[str], styles: Mapping[int, str]) -> str:
 class WordChange:
     """How MAM's transcript of one utterance differs from the baseline's, word by word (one row of Table 4).
 
-    ``fixed`` / ``broken`` list the reference words fixed / broken by MAM, in reference order, plus the inserted
-    words that disappeared (fixed) or appeared (broken), each prefixed ``+``. The three HTML strings highlight them:
-    in the reference, the words fixed (green) and broken (red); in each hypothesis, its words aligned to them.
+    ``fixed`` / ``broken``: the reference words fixed / broken by MAM, in reference order, plus the inserted words
+    that disappeared (fixed) or appeared (broken), prefixed ``+``. The HTML strings highlight them (fixed green,
+    broken red) in the reference and, through the alignment, in each hypothesis.
     """
 
     fixed: tuple[str, ...]
@@ -107,30 +103,21 @@ def _word_change(base: _Aligned, mam: _Aligned) -> WordChange:
     broken: list[tuple[tuple[int, int], str]] = [((i, 1), base.ref[i]) for i in broken_pos]
     broken += [((k, 0), "+" + mam.hyp[j]) for k in broken_slots for j in mam.inserted[k]]
 
-    def styles(al: _Aligned) -> dict[int, str]:
-        out = {}
-        for j, (side, pos) in enumerate(al.anchor):
-            if (side == "ref" and pos in fixed_pos) or (side == "slot" and pos in fixed_slots):
-                out[j] = FIXED_STYLE
-            elif (side == "ref" and pos in broken_pos) or (side == "slot" and pos in broken_slots):
-                out[j] = BROKEN_STYLE
-        return out
-
-    ref_styles = {i: FIXED_STYLE for i in fixed_pos} | {i: BROKEN_STYLE for i in broken_pos}
+    fixed_at = {("ref", i) for i in fixed_pos} | {("slot", k) for k in fixed_slots}
+    broken_at = {("ref", i) for i in broken_pos} | {("slot", k) for k in broken_slots}
     return WordChange(
         fixed=tuple(w for _, w in sorted(fixed)), broken=tuple(w for _, w in sorted(broken)),
-        reference_html=_mark(base.ref, ref_styles), baseline_html=_mark(base.hyp, styles(base)),
-        mam_html=_mark(mam.hyp, styles(mam)),
+        reference_html=_mark(base.ref, [("ref", i) for i in range(n)], fixed_at, broken_at),
+        baseline_html=_mark(base.hyp, base.anchor, fixed_at, broken_at),
+        mam_html=_mark(mam.hyp, mam.anchor, fixed_at, broken_at),
     )
 
 
 def word_changes(reference: str, baseline: str, mam: str) -> WordChange:
-    """Table 4 for one utterance: the words MAM fixed and broke relative to the baseline (see :class:`WordChange`),
-    from jiwer's word alignments of each hypothesis against the reference."""
+    """Table 4 for one utterance: the words MAM fixed and broke relative to the baseline (:class:`WordChange`)."""
     if not reference.strip():
         raise ValueError("the reference is empty")
-    base, merged = _align_words([reference, reference], [baseline, mam])
-    return _word_change(base, merged)
+    return _word_change(*_align_words([reference, reference], [baseline, mam]))
 
 
 # -- Table 4 ------------------------------------------------------------------------------------------------------
@@ -140,19 +127,13 @@ def word_changes(reference: str, baseline: str, mam: str) -> WordChange:
 class TranscriptChanges:
     """Table 4 for one corpus: the utterances whose transcript changed, most improved first (regressions last).
 
-    ``table`` has one row per changed utterance (index ``id``): ``reference`` / ``baseline`` / ``MAM`` as HTML with
-    the differing words highlighted, word errors of each, ``improvement`` (baseline errors − MAM errors), and the
-    plain ``fixed`` / ``broken`` words. ``counts``: ``improved`` and ``worsened`` (fewer / more word errors),
-    ``same errors`` (transcript changed, as many errors), ``identical`` (transcript unchanged).
+    ``table`` (index ``id``) has the HTML ``reference`` / ``baseline`` / ``MAM``, the word errors of each, their
+    ``improvement`` (baseline − MAM) and the plain ``fixed`` / ``broken`` words; ``counts``: ``improved``,
+    ``worsened``, ``same errors`` (changed, as many errors) and ``identical`` (transcript unchanged).
     """
 
     table: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def unchanged(self) -> int:
-        """Utterances whose word error count did not change (identical transcript or not)."""
-        return self.counts["same errors"] + self.counts["identical"]
 
     def summary(self) -> str:
         c = self.counts
@@ -160,15 +141,15 @@ class TranscriptChanges:
                 f"errors, {c['identical']} identical")
 
     def shown(self, limit: int | None = None) -> pd.DataFrame:
-        """The rows to show: all, or — when there are more than ``2 · limit`` — the ``limit`` most improved and the
-        ``limit`` most worsened (so that regressions are never cut off)."""
+        """All rows, or — when there are more than ``2 · limit`` — the ``limit`` most improved and the ``limit`` most
+        worsened (so that regressions are never cut off)."""
         if limit is None or len(self.table) <= 2 * limit:
             return self.table
         return pd.concat([self.table.head(limit), self.table.tail(limit)])
 
     def styled(self, caption: str, limit: int | None = None):
         """The table for display (HTML kept, the plain word lists dropped), cut as :meth:`shown` cuts it."""
-        cols = ["reference", "baseline", "MAM", "errors (baseline)", "errors (MAM)", "improvement"]
+        cols = TABLE4_COLUMNS[:6]
         part = self.shown(limit)
         if part.empty:  # an empty table would show a header and nothing else: say why instead
             part = pd.DataFrame([{c: "" for c in cols}])
@@ -179,30 +160,25 @@ class TranscriptChanges:
         return part[cols].style.set_caption(caption)
 
 
-TABLE4_COLUMNS = ["reference", "baseline", "MAM", "errors (baseline)", "errors (MAM)", "improvement", "fixed",
-                  "broken"]
-
-
-def transcript_changes(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str, Any] | pd.Series
-                       ) -> TranscriptChanges:
-    """Table 4 (Sec. 4.3) from two ASR sweep rows on the same utterances (ids checked, same order).
-
-    Sorted by improvement in word errors, largest first; ties keep the corpus order. When MAM's row is the
-    baseline's (λ = 0 chosen), the table is empty and every utterance counts as identical.
-    """
+def _asr_pair(baseline: Row, mam: Row, what: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The ids, references and both hypothesis lists of two paired ASR rows (ValueError naming ``what`` else)."""
     ids = check_paired(baseline, mam)
     if not is_asr_row(baseline):
-        raise ValueError("Table 4 needs speech-recognition rows (references and hypotheses)")
-    refs = list(baseline["references"])
-    hyp_b, hyp_m = list(baseline["hypotheses"]), list(mam["hypotheses"])
+        raise ValueError(f"{what} needs speech-recognition rows (references and hypotheses)")
+    return ids, list(baseline["references"]), list(baseline["hypotheses"]), list(mam["hypotheses"])
+
+
+def transcript_changes(baseline: Row, mam: Row) -> TranscriptChanges:
+    """Table 4 (Sec. 4.3) from two ASR sweep rows on the same utterances, sorted by improvement in word errors
+    (largest first, ties in corpus order); empty, every utterance identical, when MAM's row is the baseline's."""
+    ids, refs, hyp_b, hyp_m = _asr_pair(baseline, mam, "Table 4")
     e_b, _ = word_errors(refs, hyp_b)
     e_m, _ = word_errors(refs, hyp_m)
     changed = [i for i in range(len(ids)) if hyp_b[i] != hyp_m[i]]
-    al_b = _align_words([refs[i] for i in changed], [hyp_b[i] for i in changed]) if changed else []
-    al_m = _align_words([refs[i] for i in changed], [hyp_m[i] for i in changed]) if changed else []
+    al_b = _align_words([refs[i] for i in changed], [hyp_b[i] for i in changed])
+    al_m = _align_words([refs[i] for i in changed], [hyp_m[i] for i in changed])
     rows = []
-    for k, i in enumerate(changed):
-        wc = _word_change(al_b[k], al_m[k])
+    for i, wc in zip(changed, map(_word_change, al_b, al_m)):
         rows.append({"id": ids[i], "reference": wc.reference_html, "baseline": wc.baseline_html,
                      "MAM": wc.mam_html, "errors (baseline)": int(e_b[i]), "errors (MAM)": int(e_m[i]),
                      "improvement": int(e_b[i] - e_m[i]), "fixed": ", ".join(wc.fixed),
@@ -217,42 +193,13 @@ def transcript_changes(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str
 # -- Table 6 ------------------------------------------------------------------------------------------------------
 
 
-def edit_counts(references: Sequence[str], hypotheses: Sequence[str], unit: str = "character") -> np.ndarray:
-    """Per-utterance ``[insertions, substitutions, deletions]`` (an ``[N, 3]`` integer array) from jiwer's
-    alignment of each hypothesis against its reference, in characters (spaces between words count as characters,
-    so splitting or joining words is an edit) or in words."""
-    if unit not in ("character", "word"):
-        raise ValueError(f"unit must be 'character' or 'word', got {unit!r}")
-    if len(references) != len(hypotheses):
-        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    if not references:
-        return np.zeros((0, 3), dtype=np.int64)
-    if any(not str(r).strip() for r in references):
-        raise ValueError("a reference is empty")
-    process = jiwer.process_characters if unit == "character" else jiwer.process_words
-    out = process([str(r) for r in references], [str(h) for h in hypotheses])
-    counts = np.zeros((len(references), 3), dtype=np.int64)
-    for n, chunks in enumerate(out.alignments):
-        for c in chunks:
-            if c.type == "insert":
-                counts[n, 0] += c.hyp_end_idx - c.hyp_start_idx
-            elif c.type == "substitute":
-                counts[n, 1] += c.ref_end_idx - c.ref_start_idx
-            elif c.type == "delete":
-                counts[n, 2] += c.ref_end_idx - c.ref_start_idx
-    return counts
-
-
 @dataclass(frozen=True)
 class ImprovementSplit:
     """Table 6 for one corpus and unit: the edits removed by MAM, by type, and their shares of the total (%).
 
-    Definition (the paper gives none): an utterance is *improved* when MAM's total edit count (insertions +
-    substitutions + deletions against the reference, in ``unit``) is lower than the baseline's. On each improved
-    utterance, the reduction of type t is ``max(0, baseline_t − MAM_t)``; ``reductions`` sums them over the improved
-    utterances and ``shares`` gives each type's percentage of the summed reductions (NaN when nothing improved).
-    "Insertion" means an extra character (word) the baseline wrote and MAM no longer writes; "deletion" one the
-    baseline left out and MAM restores.
+    Our definition (the paper gives none): an utterance is *improved* when MAM's total edit count in ``unit`` is
+    below the baseline's; on each, type t is reduced by ``max(0, baseline_t − MAM_t)``. ``reductions`` sums these over
+    the improved utterances, ``shares`` gives each type's percentage of the sum (NaN when nothing improved).
     """
 
     unit: str
@@ -266,15 +213,10 @@ class ImprovementSplit:
         return sum(self.reductions.values())
 
 
-def improvement_split(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str, Any] | pd.Series,
-                      unit: str = "character") -> ImprovementSplit:
+def improvement_split(baseline: Row, mam: Row, unit: str = "character") -> ImprovementSplit:
     """Table 6 (Sec. 4.3) for two ASR sweep rows on the same utterances; see :class:`ImprovementSplit`."""
-    check_paired(baseline, mam)
-    if not is_asr_row(baseline):
-        raise ValueError("Table 6 needs speech-recognition rows (references and hypotheses)")
-    refs = list(baseline["references"])
-    c_b = edit_counts(refs, list(baseline["hypotheses"]), unit)
-    c_m = edit_counts(refs, list(mam["hypotheses"]), unit)
+    _, refs, hyp_b, hyp_m = _asr_pair(baseline, mam, "Table 6")
+    c_b, c_m = edit_counts(refs, hyp_b, unit), edit_counts(refs, hyp_m, unit)
     improved = c_m.sum(axis=1) < c_b.sum(axis=1)
     red = np.clip(c_b[improved] - c_m[improved], 0, None).sum(axis=0)
     total = int(red.sum())
@@ -283,10 +225,9 @@ def improvement_split(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str,
                             len(refs))
 
 
-def improvement_table(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str, Any] | pd.Series) -> pd.DataFrame:
-    """Table 6's row for one corpus at the character level and, with the same definition, at the word level:
-    shares (%) of insertions, substitutions and deletions among the removed edits, the number of removed edits and
-    of improved utterances."""
+def improvement_table(baseline: Row, mam: Row) -> pd.DataFrame:
+    """Table 6's row for one corpus in characters and, by the same definition, in words: each type's share (%) of
+    the removed edits, the number of removed edits and of improved utterances."""
     rows = {}
     for unit in ("character", "word"):
         s = improvement_split(baseline, mam, unit)
@@ -298,10 +239,9 @@ def improvement_table(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str,
 
 def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset_for: Mapping[str, str | None],
                   preset: str) -> pd.DataFrame:
-    """Our character-level shares per corpus (``ours``: label → :func:`improvement_table`) above the paper's rows
-    (``paper``: columns dataset, insertion, substitution, deletion), labelled ``ours (preset: label)`` and
-    ``paper (dataset)``; the paper row shown is the one of the dataset each corpus stands in for (none for a corpus
-    whose ``dataset_for`` is None: no counterpart in the paper)."""
+    """Our character-level shares per corpus (label → :func:`improvement_table`), rows ``ours (preset: label)``,
+    above the paper's row (``paper (dataset)``) of the dataset each corpus stands in for (``dataset_for``; None: no
+    counterpart)."""
     rows = {}
     for label, table in ours.items():
         rows[f"ours ({preset}: {label})"] = table.loc["characters", list(EDIT_TYPES)]
@@ -317,17 +257,15 @@ def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset
 # -- per speaker --------------------------------------------------------------------------------------------------
 
 
-def speaker_wer(baseline: Mapping[str, Any] | pd.Series, mam: Mapping[str, Any] | pd.Series,
-                speakers: Mapping[str, str]) -> pd.DataFrame:
-    """WER (%) per speaker (accent) before and after merging, from two ASR rows on the same utterances and a map
-    utterance id → speaker. Each speaker's WER is its word errors over its reference words (as for the corpus)."""
-    ids = check_paired(baseline, mam)
+def speaker_wer(baseline: Row, mam: Row, speakers: Mapping[str, str]) -> pd.DataFrame:
+    """WER (%) per speaker (accent) before and after merging — its word errors over its reference words — from two
+    ASR rows on the same utterances and a map utterance id → speaker."""
+    ids, refs, hyp_b, hyp_m = _asr_pair(baseline, mam, "the per-speaker WER")
     missing = [i for i in ids if i not in speakers]
     if missing:
         raise ValueError(f"no speaker for {len(missing)} utterance(s), e.g. {missing[:3]}")
-    refs = list(baseline["references"])
-    e_b, words = word_errors(refs, list(baseline["hypotheses"]))
-    e_m, _ = word_errors(refs, list(mam["hypotheses"]))
+    e_b, words = word_errors(refs, hyp_b)
+    e_m, _ = word_errors(refs, hyp_m)
     frame = pd.DataFrame({"speaker": [speakers[i] for i in ids], "words": words, "e_b": e_b, "e_m": e_m})
     g = frame.groupby("speaker", sort=True)
     out = pd.DataFrame({"utterances": g.size(), "words": g["words"].sum()})

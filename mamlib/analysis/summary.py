@@ -1,8 +1,5 @@
-"""Chapter 5 (Sec. 4.3) in one call per corpus: the dev-chosen MAM row of a sweep against the unmerged one — the
-paired interval, Table 4, Table 6 and the per-speaker WER — and the sentences the chapter's prose quotes.
-
-Takes plain sweep frames (as :mod:`mamlib.sweeps` returns them) and λ values; nothing here runs a model.
-"""
+"""Chapter 5 (Sec. 4.3) in one call per corpus: the dev-chosen MAM row of a sweep frame against the unmerged one —
+the paired interval, Table 4, Table 6 and the per-speaker WER — and the sentences the chapter's prose quotes."""
 
 from __future__ import annotations
 
@@ -17,11 +14,8 @@ from mamlib.analysis.errors import TranscriptChanges, improvement_table, speaker
 
 @dataclass(frozen=True)
 class PairAnalysis:
-    """One corpus (or the AEC clips): the unmerged row against the merged row at λ, on one split.
-
-    ``changes`` (Table 4) and ``improvements`` (Table 6, characters and words) exist for speech recognition only;
-    ``speakers`` only when the corpus has several speakers and a speaker map was given.
-    """
+    """One corpus (or the AEC clips): the unmerged row against the merged row at λ, on one split. ``changes``
+    (Table 4) and ``improvements`` (Table 6) exist for ASR only, ``speakers`` for several speakers with a map."""
 
     label: str
     lam: float
@@ -49,10 +43,9 @@ def analyse_sweep(
     label: str, df: pd.DataFrame, lam: float, *, speakers: Mapping[str, str] | None = None, split: str = "test",
     source: str = "source", layers: str = "all", n_resamples: int = 10_000, seed: int = 0, chosen: float | None = None,
 ) -> PairAnalysis:
-    """Compare the unmerged row of sweep ``df`` with (``source``, ``lam``, ``layers``) on ``split``: paired
-    bootstrap interval of the error difference and, for ASR rows, Tables 4 and 6 and (given ``speakers``, id →
-    speaker, with more than one speaker among the items) the per-speaker WER. ``chosen`` is the dev-chosen λ when
-    ``lam`` differs from it (the comparison is then an illustration, not the protocol's pick)."""
+    """The unmerged row of sweep ``df`` against (``source``, ``lam``, ``layers``) on ``split``: the paired interval
+    and, for ASR, Tables 4 and 6 and (``speakers``: id → speaker, several among the items) the per-speaker WER.
+    ``chosen``: the dev-chosen λ when ``lam`` differs from it (an illustration, not the protocol's pick)."""
     lam = float(lam)
     chosen = None if chosen is None or float(chosen) == lam else float(chosen)
     base = select_row(df, split=split, source="none")
@@ -73,11 +66,10 @@ def _join(parts: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def noise_sentence(analyses: Mapping[str, PairAnalysis], value: str = "WER") -> str:
-    """Per comparison, the difference and its interval with the verdict, e.g. ``lj-like: -1.25 points of WER (95%
-    interval -3.10 to +0.60): within noise``, joined by semicolons."""
-    return "; ".join(f"{label}: {a.interval.describe().replace(' points', f' points of {value}', 1)}"
-                     for label, a in analyses.items())
+def _described(a: PairAnalysis, value: str) -> str:
+    """The interval's phrase naming the error, e.g. ``-1.25 points of WER (95% interval -3.10 to +0.60): within
+    noise``."""
+    return a.interval.describe().replace(" points", f" points of {value}", 1)
 
 
 def outside_noise(analyses: Mapping[str, PairAnalysis]) -> str:
@@ -115,10 +107,11 @@ def error_findings(asr: Mapping[str, PairAnalysis], aec: PairAnalysis | None = N
         "improved": str(c.get("improved", 0)), "worsened": str(c.get("worsened", 0)),
         "same": str(c.get("same errors", 0)), "identical": str(c.get("identical", 0)),
         "first_verdict": first.interval.verdict,
-        "asr_intervals": noise_sentence(asr, "WER"), "outside": outside_noise(everything),
+        "asr_intervals": "; ".join(f"{label}: {_described(a, 'WER')}" for label, a in asr.items()),
+        "outside": outside_noise(everything),
         "degenerate": degenerate_sentence(everything),
     }
     if aec is not None:
-        out.update({"aec_lambda": f"{aec.lam:.2f}", "aec_interval": aec.interval.describe().replace(
-            " points", " points of error", 1), "aec_verdict": aec.interval.verdict})
+        out.update({"aec_lambda": f"{aec.lam:.2f}", "aec_interval": _described(aec, "error"),
+                    "aec_verdict": aec.interval.verdict})
     return out

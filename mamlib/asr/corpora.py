@@ -1,38 +1,33 @@
 """Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora.
 
-Every loader returns a list of :class:`~mamlib.asr.recognizers.Utterance` (16 kHz mono float32, text, speaker), in a
-fixed order, and takes a ``split`` of ``"dev"``, ``"test"``, ``"train"`` (fine-tuning, Table 5) or ``"all"``. The book
-goes through :func:`load_corpus`.
+The book goes through :func:`load_corpus`, which finds a dataset among :data:`ASR_DATASETS` and reads its
+:class:`~mamlib.asr.recognizers.Utterance` s (16 kHz mono float32, text, speaker) in a fixed order. Every loader is
+``load(folder, split, n, **options)``: the dataset's folder (or the audio cache, for the synthesized ones), a ``split``
+(``"dev"``, ``"test"``, ``"train"`` for fine-tuning, Table 5, or ``"all"``), at most ``n`` utterances, and the
+keyword-only options a preset may set; it returns :class:`UtteranceFile` s, their audio not read yet.
 
-Synthetic (made offline from ``data/sentences.txt``, cached under ``cache_dir``; see :mod:`mamlib.asr.synth`):
+Synthetic (from ``data/sentences.txt``, via :mod:`mamlib.asr.synth`): ``smoke`` (the shortest sentences, two
+espeak-ng voices), ``lj-like`` (hibari's one "heart" voice, for LJ Speech's one reader), ``vctk-like`` (several
+espeak-ng accents, for VCTK's accented speakers); ``alsa-real`` is the 8 short real recordings of alsa-utils. Line
+``k`` of ``data/sentences.txt`` (topic blocks) is **dev** when ``k`` is odd, **test** when even, id ``s`` plus the
+four-digit line number; **train** reads ``data/train_sentences.txt`` (ids ``t``...), sharing no sentence with them.
 
-* ``smoke``: a handful of the shortest sentences read by two espeak-ng voices; seconds to build.
-* ``lj-like``: one voice (hibari's bundled "heart"), standing in for LJ Speech (one female reader).
-* ``vctk-like``: several espeak-ng accents (US, British, Scottish, Caribbean, RP, New York, Lancaster, West
-  Midlands, some with female variants), standing in for VCTK's many accented speakers.
-* ``alsa-real``: the 8 short real recordings of a human voice that Debian's alsa-utils installs.
-
-Sentence split: line ``k`` (1-based) of ``data/sentences.txt`` is in **dev** when ``k`` is odd and in **test** when
-it is even (``"all"`` is both). The file is written in topic blocks, so interleaving keeps both halves alike. The
-sentence id is ``s`` plus the four-digit line number. The **train** split reads ``data/train_sentences.txt``, other
-sentences (ids ``t`` plus the line number) that share no sentence with dev or test (a test checks this on the
-normalized text).
-
-Real (for the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0.80). Their split is by a stable
-hash: ``sha256("split:" + key)`` read as a number in [0, 1) below 0.1 is dev, below 0.2 test, the rest train
-(independent of file order and of the machine). The key is the utterance id for LJ Speech (every clip has its own
-text) and the normalized sentence for VCTK, whose speakers read many of the same sentences: a sentence never
-crosses splits. The ``n`` cap keeps the ``n`` utterances of the split with the smallest ``sha256("subset:" + id)``
-(so the first 100 are inside the first 200), returned in id order. Audio is read only for the utterances kept.
+Real (the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0.80), split by a stable hash:
+``sha256("split:" + key)`` read as a number in [0, 1) below 0.1 is dev, below 0.2 test, the rest train. The key is
+the utterance id for LJ Speech and the normalized sentence for VCTK, whose speakers read many of the same
+sentences: a sentence never crosses splits. The ``n`` cap keeps the ``n`` utterances with the smallest
+``sha256("subset:" + id)`` (the first 100 are inside the first 200), in id order; only their audio is read.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +35,7 @@ from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.asr.synth import synthesize_espeak, synthesize_hibari
 from mamlib.common.audio import load_audio
+from mamlib.common.datasets import Dataset, file_names, fingerprint, pick
 from mamlib.common.paths import unpacked_root
 
 SENTENCES_FILE = Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
@@ -48,28 +44,13 @@ SPLITS = ("dev", "test", "train", "all")
 #: Upper bounds of the dev and test shares of a real corpus (by hash); the rest is train.
 DEV_SHARE, TEST_SHARE = 0.1, 0.2
 SMOKE_VOICES = ("en-us", "en-gb")
+#: Sentences per split of the smoke corpus when ``n`` is not given.
+SMOKE_SIZE = 4
 LJ_LIKE_SPEAKER = "hibari-heart"
-VCTK_LIKE_VOICES = (
-    "en-us",
-    "en-gb+f3",
-    "en-gb-scotland",
-    "en-029+f2",
-    "en-gb-x-rp",
-    "en-us-nyc+f4",
-    "en-gb-x-gbclan",
-    "en-gb-x-gbcwmd+f1",
-)
+VCTK_LIKE_VOICES = ("en-us", "en-gb+f3", "en-gb-scotland", "en-029+f2", "en-gb-x-rp", "en-us-nyc+f4", "en-gb-x-gbclan",
+                    "en-gb-x-gbcwmd+f1")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
-ALSA_SPEECH = (
-    "Front_Center",
-    "Front_Left",
-    "Front_Right",
-    "Rear_Center",
-    "Rear_Left",
-    "Rear_Right",
-    "Side_Left",
-    "Side_Right",
-)
+ALSA_SPEECH = tuple("Front_Center Front_Left Front_Right Rear_Center Rear_Left Rear_Right Side_Left Side_Right".split())
 LJSPEECH_URL = "https://keithito.com/LJ-Speech-Dataset/"
 VCTK_URL = "https://datashare.ed.ac.uk/handle/10283/3443"
 #: Folders the VCTK releases unpack to (0.92, 0.80).
@@ -88,12 +69,6 @@ def _check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     return split
-
-
-def _check_n(n: int | None) -> int | None:
-    if n is not None and n < 0:
-        raise ValueError(f"n must be None or non-negative, got {n}")
-    return n
 
 
 def sentences(split: str = "all", path: str | Path | None = None) -> list[Sentence]:
@@ -115,10 +90,6 @@ def sentences(split: str = "all", path: str | Path | None = None) -> list[Senten
     return out
 
 
-def _utterance_from_file(uid: str, wav: Path, text: str, speaker: str) -> Utterance:
-    return Utterance(id=uid, audio=load_audio(wav), text=text, speaker=speaker)
-
-
 @dataclass(frozen=True)
 class UtteranceFile:
     """An utterance not read yet: its id, audio file, transcript and speaker."""
@@ -129,7 +100,7 @@ class UtteranceFile:
     speaker: str
 
     def load(self) -> Utterance:
-        return _utterance_from_file(self.id, self.path, self.text, self.speaker)
+        return Utterance(id=self.id, audio=load_audio(self.path), text=self.text, speaker=self.speaker)
 
 
 class OnDisk(Sequence[Utterance]):
@@ -148,61 +119,38 @@ class OnDisk(Sequence[Utterance]):
         return self.files[index].load()
 
 
-def _read(files: Sequence[UtteranceFile], stream: bool) -> list[Utterance] | OnDisk:
-    return OnDisk(files) if stream else [f.load() for f in files]
-
-
 # -- synthetic ---------------------------------------------------------------------------------------------------
 
 
-def smoke_corpus(cache_dir: str | Path, *, n_dev: int = 4, n_test: int = 4, n_train: int = 0
-                 ) -> dict[str, list[Utterance]]:
-    """A tiny two-voice espeak-ng set: ``{"dev": [...], "test": [...], "train": [...]}``.
-
-    Each split takes its ``n`` shortest sentences (fewest words, ties by id), read alternately by ``en-us`` and
-    ``en-gb``. Cold it takes well under a second per sentence; cached, milliseconds.
-    """
-    out: dict[str, list[Utterance]] = {}
-    for split, n in (("dev", n_dev), ("test", n_test), ("train", n_train)):
-        pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: _check_n(n)]
-        pool.sort(key=lambda s: s.id)
-        utts = []
-        for i, sent in enumerate(pool):
-            voice = SMOKE_VOICES[i % len(SMOKE_VOICES)]
-            wav = synthesize_espeak(sent.text, voice, cache_dir)
-            utts.append(_utterance_from_file(f"smoke-{voice}-{sent.id}", wav, sent.text, voice))
-        out[split] = utts
-    return out
+def _read_aloud(prefix: str, sents: Sequence[Sentence], voices: Sequence[str], cache_dir: Path) -> list[UtteranceFile]:
+    """Sentence ``k`` read by espeak-ng voice ``voices[k % len(voices)]`` (round robin, so any prefix is balanced
+    across speakers); the voice is the speaker and part of the id."""
+    return [UtteranceFile(f"{prefix}-{voice}-{s.id}", synthesize_espeak(s.text, voice, cache_dir), s.text, voice)
+            for s, voice in zip(sents, itertools.cycle(voices))]
 
 
-def lj_like_corpus(cache_dir: str | Path, split: str, n: int | None = None, *, seed: int = 0) -> list[Utterance]:
+def smoke_corpus(cache_dir: Path, split: str, n: int | None = None) -> list[UtteranceFile]:
+    """A tiny two-voice espeak-ng set: the split's ``n`` (default :data:`SMOKE_SIZE`) shortest sentences (fewest
+    words, ties by id; ``all``: dev's and test's) in id order, read alternately by ``en-us`` and ``en-gb``. Cold it
+    takes well under a second per sentence; cached, milliseconds."""
+    if split == "all":
+        return smoke_corpus(cache_dir, "dev", n) + smoke_corpus(cache_dir, "test", n)
+    pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: SMOKE_SIZE if n is None else n]
+    return _read_aloud("smoke", sorted(pool, key=lambda s: s.id), SMOKE_VOICES, cache_dir)
+
+
+def lj_like_corpus(cache_dir: Path, split: str, n: int | None = None, *, seed: int = 0) -> list[UtteranceFile]:
     """The split's sentences (the first ``n`` when given) read by hibari's bundled voice, one speaker."""
-    sents = sentences(split)[: _check_n(n)]
-    return [
-        _utterance_from_file(
-            f"lj-like-{s.id}", synthesize_hibari(s.text, cache_dir, seed=seed), s.text, LJ_LIKE_SPEAKER
-        )
-        for s in sents
-    ]
+    return [UtteranceFile(f"lj-like-{s.id}", synthesize_hibari(s.text, cache_dir, seed=seed), s.text, LJ_LIKE_SPEAKER)
+            for s in sentences(split)[:n]]
 
 
-def vctk_like_corpus(
-    cache_dir: str | Path, split: str, n: int | None = None, *, voices: Sequence[str] = VCTK_LIKE_VOICES
-) -> list[Utterance]:
-    """The split's sentences (the first ``n`` when given) read by several espeak-ng accents.
-
-    Sentence ``k`` of the split goes to ``voices[k % len(voices)]`` (round robin, so any prefix is balanced
-    across speakers); the voice name is the speaker id.
-    """
+def vctk_like_corpus(cache_dir: Path, split: str, n: int | None = None, *, voices: Sequence[str] = VCTK_LIKE_VOICES
+                     ) -> list[UtteranceFile]:
+    """The split's sentences (the first ``n`` when given) read by several espeak-ng accents, in turn."""
     if not voices:
         raise ValueError("vctk_like_corpus needs at least one voice")
-    sents = sentences(split)[: _check_n(n)]
-    utts = []
-    for k, s in enumerate(sents):
-        voice = voices[k % len(voices)]
-        wav = synthesize_espeak(s.text, voice, cache_dir)
-        utts.append(_utterance_from_file(f"vctk-like-{voice}-{s.id}", wav, s.text, voice))
-    return utts
+    return _read_aloud("vctk-like", sentences(split)[:n], voices, cache_dir)
 
 
 def alsa_transcript(path: str | Path) -> str:
@@ -210,12 +158,16 @@ def alsa_transcript(path: str | Path) -> str:
     return " ".join(Path(path).stem.lower().replace("_", " ").split())
 
 
-def alsa_real_clips(directory: str | Path = ALSA_DIR) -> list[Utterance]:
-    """The 8 real human recordings shipped by Debian's alsa-utils ("Front Center", "Rear Left", ...).
+def alsa_real_clips(cache_dir: Path, split: str, n: int | None = None, *, directory: str | Path = ALSA_DIR
+                    ) -> list[UtteranceFile]:
+    """The 8 real human recordings shipped by Debian's alsa-utils ("Front Center", "Rear Left", ...), read from
+    ``directory`` (nothing is cached).
 
-    ``Noise.wav`` (no speech) is left out. Too few to split: every split gets the same 8 clips, so use them as a
-    real-voice sanity check, never to choose settings.
+    ``Noise.wav`` (no speech) is left out. Too few to split: every split but train gets the same 8 clips, so use them
+    as a real-voice sanity check, never to choose settings.
     """
+    if split == "train":
+        raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
     directory = Path(directory)
     missing = [name for name in ALSA_SPEECH if not (directory / f"{name}.wav").is_file()]
     if missing:
@@ -223,10 +175,8 @@ def alsa_real_clips(directory: str | Path = ALSA_DIR) -> list[Utterance]:
             f"the alsa-utils speech clips are missing from {directory} ({', '.join(missing)}.wav): install them with "
             "`sudo apt-get install alsa-utils` (or `make setup`)"
         )
-    return [
-        _utterance_from_file(f"alsa-{name}", directory / f"{name}.wav", alsa_transcript(name), "alsa")
-        for name in ALSA_SPEECH
-    ]
+    return [UtteranceFile(f"alsa-{name}", directory / f"{name}.wav", alsa_transcript(name), "alsa")
+            for name in ALSA_SPEECH][:n]
 
 
 # -- real corpora ------------------------------------------------------------------------------------------------
@@ -247,8 +197,6 @@ def select_ids(ids: Sequence[str], split: str, n: int | None = None, keys: Mappi
                ) -> list[str]:
     """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order.
     ``keys`` maps an id to the key its split is drawn from (default: the id itself)."""
-    _check_split(split)
-    _check_n(n)
     chosen = [i for i in ids if split == "all" or split_of(i if keys is None else keys[i]) == split]
     if n is not None:
         chosen = sorted(chosen, key=lambda i: (_unit_hash("subset", i), i))[:n]
@@ -266,10 +214,17 @@ def _find_ljspeech(root: Path) -> Path:
     )
 
 
-def ljspeech_corpus(root: str | Path, split: str, n: int | None = None, *, stream: bool = False
-                    ) -> list[Utterance] | OnDisk:
-    """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text.
-    ``stream=True`` returns the utterances :class:`OnDisk` (audio read at each access)."""
+@cache
+def identify_ljspeech(path: str) -> dict[str, Any]:
+    """LJ Speech's release and the fingerprint of its metadata and file list."""
+    base = _find_ljspeech(Path(path))
+    return {"release": "LJSpeech-1.1",
+            "fingerprint": fingerprint([(base / "metadata.csv").read_text(encoding="utf-8"),
+                                        *file_names(base / "wavs", "*.wav")])}
+
+
+def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[UtteranceFile]:
+    """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text."""
     base = _find_ljspeech(Path(root))
     texts: dict[str, str] = {}
     with open(base / "metadata.csv", encoding="utf-8", newline="") as f:
@@ -281,13 +236,13 @@ def ljspeech_corpus(root: str | Path, split: str, n: int | None = None, *, strea
                     f"{base / 'metadata.csv'} line {lineno}: expected 'ID|raw text|normalized text' (LJ Speech 1.1's "
                     f"three columns; the normalized one, numbers spelled out, is the reference), got {row!r}")
             texts[row[0].strip()] = row[2].strip()
-    return _read([UtteranceFile(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
-                  for uid in select_ids(list(texts), split, n)], stream)
+    return [UtteranceFile(uid, base / "wavs" / f"{uid}.wav", texts[uid], "LJ")
+            for uid in select_ids(list(texts), split, n)]
 
 
-_VCTK_LAYOUTS: tuple[tuple[str, Callable[[str, str, str], str]], ...] = (
-    ("wav48_silence_trimmed", lambda spk, uid, mic: f"{spk}/{uid}_{mic}.flac"),  # VCTK 0.92
-    ("wav48", lambda spk, uid, mic: f"{spk}/{uid}.wav"),  # VCTK 0.80
+_VCTK_LAYOUTS: tuple[tuple[str, str, Callable[[str, str, str], str]], ...] = (
+    ("wav48_silence_trimmed", "0.92", lambda spk, uid, mic: f"{spk}/{uid}_{mic}.flac"),
+    ("wav48", "0.80", lambda spk, uid, mic: f"{spk}/{uid}.wav"),
 )
 
 
@@ -300,57 +255,64 @@ def _vctk_layout_error(root: Path, why: str) -> FileNotFoundError:
     )
 
 
-def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1", stream: bool = False
-                ) -> list[Utterance] | OnDisk:
-    """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
-    ``stream=True`` returns the utterances :class:`OnDisk` (audio read at each access).
-
-    Transcripts without a recording (a few exist in the release) are skipped with a warning.
-    """
-    root = unpacked_root(root, VCTK_FOLDERS, lambda c: (c / "txt").is_dir()) or Path(root)
+def _find_vctk(path: str | Path) -> tuple[Path, tuple[str, str, Callable[[str, str, str], str]]]:
+    """The VCTK release folder under ``path`` and its audio layout (folder, release, file name of an utterance)."""
+    root = unpacked_root(path, VCTK_FOLDERS, lambda c: (c / "txt").is_dir()) or Path(path)
     if not (root / "txt").is_dir():
         raise _vctk_layout_error(root, "no txt/ folder")
-    layout = next(((d, fn) for d, fn in _VCTK_LAYOUTS if (root / d).is_dir()), None)
+    layout = next((lay for lay in _VCTK_LAYOUTS if (root / lay[0]).is_dir()), None)
     if layout is None:
         raise _vctk_layout_error(root, "neither wav48_silence_trimmed/ nor wav48/ is there")
-    audio_dir, name_of = root / layout[0], layout[1]
+    return root, layout
+
+
+@cache
+def identify_vctk(path: str) -> dict[str, Any]:
+    """VCTK's release (0.92 or 0.80) and the fingerprint of its transcripts and file list."""
+    root, (audio, release, _) = _find_vctk(path)
+    texts = [f"{name}\t{(root / 'txt' / name).read_text(encoding='utf-8', errors='replace').strip()}"
+             for name in file_names(root / "txt", "*/*.txt")]
+    return {"release": f"VCTK {release}", "fingerprint": fingerprint([*texts, *file_names(root / audio, "*/*")])}
+
+
+def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1") -> list[UtteranceFile]:
+    """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
+    Transcripts without a recording (a few exist in the release) are skipped with a warning."""
+    root, (audio, _, name_of) = _find_vctk(root)
     items: dict[str, tuple[str, Path, str]] = {}
     skipped: list[str] = []
     for speaker in sorted(d for d in (root / "txt").iterdir() if d.is_dir()):
-        found = [(txt, audio_dir / name_of(speaker.name, txt.stem, mic)) for txt in sorted(speaker.glob("*.txt"))]
+        found = [(txt, root / audio / name_of(speaker.name, txt.stem, mic)) for txt in sorted(speaker.glob("*.txt"))]
         if found and not any(wav.is_file() for _, wav in found):
             raise _vctk_layout_error(root, f"speaker {speaker.name} has {len(found)} transcripts but none of its "
                                            f"recordings, e.g. {found[0][1]} (mic {mic!r})")
         for txt, wav in found:
             if not wav.is_file():
                 skipped.append(txt.stem)
-                continue
-            items[txt.stem] = (speaker.name, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
+            else:
+                items[txt.stem] = (speaker.name, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
     if not items:
-        raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {audio_dir}")
+        raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {root / audio}")
     if skipped:
-        warnings.warn(
-            f"VCTK: {len(skipped)} transcripts have no {layout[0]} recording and are skipped "
-            f"(e.g. {', '.join(skipped[:3])})",
-            stacklevel=2,
-        )
+        warnings.warn(f"VCTK: {len(skipped)} transcripts have no {audio} recording and are skipped "
+                      f"(e.g. {', '.join(skipped[:3])})", stacklevel=2)
     keys = {uid: normalize_transcript(text) for uid, (_, _, text) in items.items()}
-    return _read([UtteranceFile(uid, items[uid][1], items[uid][2], items[uid][0])
-                  for uid in select_ids(list(items), split, n, keys)], stream)
+    return [UtteranceFile(uid, items[uid][1], items[uid][2], items[uid][0])
+            for uid in select_ids(list(items), split, n, keys)]
 
 
-# -- dispatcher --------------------------------------------------------------------------------------------------
+# -- the registry's ASR entries, and the one way in --------------------------------------------------------------
 
-#: Every ASR dataset and the option keys it accepts (besides the split sizes and ``path``).
-CORPUS_OPTIONS: dict[str, frozenset[str]] = {
-    "smoke": frozenset({"n_dev", "n_test", "n_train"}),
-    "lj-like": frozenset({"seed"}),
-    "vctk-like": frozenset({"voices"}),
-    "alsa-real": frozenset({"directory"}),
-    "ljspeech": frozenset(),
-    "vctk": frozenset({"mic"}),
-}
-ASR_DATASETS = tuple(CORPUS_OPTIONS)
+ASR_DATASETS: dict[str, Dataset] = {d.name: d for d in (
+    Dataset("smoke", smoke_corpus, "LJ Speech"),
+    Dataset("lj-like", lj_like_corpus, "LJ Speech"),
+    Dataset("vctk-like", vctk_like_corpus, "VCTK"),
+    # Eight two-word phrases by one real voice are not LJ Speech's read book sentences: no counterpart.
+    Dataset("alsa-real", alsa_real_clips),
+    Dataset("ljspeech", ljspeech_corpus, "LJ Speech", "MAM_LJSPEECH", f"LJ Speech 1.1 — {LJSPEECH_URL}",
+            identify_ljspeech),
+    Dataset("vctk", vctk_corpus, "VCTK", "MAM_VCTK", f"VCTK 0.92 — {VCTK_URL}", identify_vctk),
+)}
 
 
 def load_corpus(
@@ -363,47 +325,16 @@ def load_corpus(
     stream: bool = False,
     **options: Any,
 ) -> list[Utterance] | OnDisk:
-    """The utterances of ASR dataset ``dataset`` (one of :data:`ASR_DATASETS`) for ``split`` (dev, test or all).
+    """The utterances of ASR dataset ``dataset`` (:data:`ASR_DATASETS`) for ``split``.
 
-    ``cache_dir`` holds synthesized audio (smoke, lj-like, vctk-like); ``path`` is the dataset folder (ljspeech,
-    vctk); ``n`` caps the number of utterances; ``stream=True`` leaves a real corpus's audio on disk until each
-    utterance is used (:class:`OnDisk`; the synthetic ones are small and always read); ``options`` go to the
-    loader (``seed`` for lj-like, ``voices`` for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
+    ``path`` is the folder of a dataset read from one (ljspeech, vctk); ``cache_dir`` holds synthesized audio
+    (default: :func:`~mamlib.common.paths.cache_root`); ``n`` caps the number of utterances; ``stream=True`` leaves
+    the audio on disk until each utterance is used (:class:`OnDisk`); ``options`` go to the loader (its keyword-only
+    arguments: ``seed`` for lj-like, ``voices`` for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
     """
-    if dataset not in ASR_DATASETS:
-        raise ValueError(f"unknown ASR dataset {dataset!r}; known: {', '.join(ASR_DATASETS)}")
+    entry = pick(ASR_DATASETS, dataset, "ASR dataset")
     _check_split(split)
-    _check_n(n)
-    if dataset in ("smoke", "lj-like", "vctk-like") and cache_dir is None:
-        raise ValueError(f"corpus {dataset!r} is synthesized and needs cache_dir= (a folder for the audio cache)")
-    if dataset in ("ljspeech", "vctk") and path is None:
-        url = LJSPEECH_URL if dataset == "ljspeech" else VCTK_URL
-        raise ValueError(f"corpus {dataset!r} needs path= (the folder of the downloaded dataset; get it from {url})")
-    if dataset == "smoke":
-        assert cache_dir is not None
-        sizes = {k: options.pop(k) for k in ("n_dev", "n_test", "n_train") if k in options}
-        if n is not None:
-            sizes = {"n_dev": n, "n_test": n, "n_train": n if split == "train" else 0}
-        _no_options(dataset, options)
-        parts = smoke_corpus(cache_dir, **sizes)
-        return parts["dev"] + parts["test"] if split == "all" else parts[split]
-    if dataset == "lj-like":
-        assert cache_dir is not None
-        return lj_like_corpus(cache_dir, split, n, **options)
-    if dataset == "vctk-like":
-        assert cache_dir is not None
-        return vctk_like_corpus(cache_dir, split, n, **options)
-    if dataset == "alsa-real":
-        if split == "train":
-            raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
-        return alsa_real_clips(**options)[:n]
-    assert path is not None
-    if dataset == "ljspeech":
-        _no_options(dataset, options)
-        return ljspeech_corpus(path, split, n, stream=stream)
-    return vctk_corpus(path, split, n, stream=stream, **options)
-
-
-def _no_options(dataset: str, options: dict[str, Any]) -> None:
-    if options:
-        raise TypeError(f"corpus {dataset!r} takes no options {sorted(options)}")
+    if n is not None and n < 0:
+        raise ValueError(f"n must be None or non-negative, got {n}")
+    files = entry.load(entry.folder(path, cache_dir), split, n, **options)
+    return OnDisk(files) if stream else [f.load() for f in files]

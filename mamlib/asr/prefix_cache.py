@@ -1,34 +1,25 @@
 """Reusing the unchanged bottom of the network across a sweep (Sec. 3.1–3.2, Eq. 1–2, Tables 1 and 2).
 
-When a merge configuration leaves layers ``0 .. j-1`` untouched (``λ_i = 0`` for ``i < j``), everything below layer
-``j`` — the convolutional feature encoder, the feature projection, the positional convolution, and layers
-``0 .. j-1`` — computes the same activations for every such configuration; with ``j = 0`` (Table 1's all-layer
-merges) that is the features below the first layer. A :class:`PrefixCache` runs the model once
-on a fixed list of input batches, keeps the hidden states entering each requested layer (its *levels*) together with
-the exact extra arguments the encoder hands its layers (the attention mask it built, ...), and afterwards evaluates a
-configuration by running only layers ``j ..`` and the CTC head on the cached inputs.
+A merge that leaves layers ``0 .. j-1`` untouched (``λ_i = 0`` for ``i < j``) shares everything below layer ``j``
+(feature encoder, projection, positional convolution, those layers) with every such configuration. A
+:class:`PrefixCache` runs the model once on fixed batches, keeps the hidden states entering each requested layer (its
+*levels*) with the very extra arguments the encoder handed its layers (captured by a forward pre-hook), and then runs
+only layers ``j ..``, the final LayerNorm of the stable-layer-norm variant (HuBERT-large), the head's dropout and
+``lm_head`` (transformers 5 ``HubertForCTC`` / ``Wav2Vec2ForCTC`` in eval mode; models with an adapter are refused).
 
-What the suffix reproduces (transformers 5, ``HubertForCTC`` / ``Wav2Vec2ForCTC``, eval mode so dropout and LayerDrop
-are off): ``layer(h, attention_mask=..., **kwargs)`` for every remaining layer with the very arguments the encoder
-passed (captured by a forward pre-hook, not rebuilt), then the encoder's final LayerNorm for the stable-layer-norm
-variant (HuBERT-large; the post-LN variant applies its LayerNorm *before* the layers, so it is part of the cached
-prefix), then the head's dropout and ``lm_head``. Models with an adapter after the encoder are refused.
-
-Safety. At construction the cache fingerprints (float64 sum and sum of squares of every tensor) the frontend and each
-layer below its deepest level. Every evaluation recomputes them: if anything below the requested level changed (e.g.
-an :class:`~mamlib.merge.merger.AttentionMerger` merged a lower layer), it raises ValueError rather than return stale
-results. :meth:`CachedCTCTranscriber.transcribe_merged` additionally checks the merger's per-layer λ up front.
-
-`CachedCTCTranscriber` wraps a :class:`~mamlib.asr.recognizers.CTCTranscriber` for a fixed list of waveforms and returns
-exactly the strings ``CTCTranscriber.transcribe`` would (same length-sorted batches, same padding and masks).
-:class:`~mamlib.asr.whisper.CachedWhisperTranscriber` does the same for Whisper's encoder (only the encoder is merged;
-the decoder runs on the encoder output of every configuration).
+Safety: the cache fingerprints (float64 sum and sum of squares) the frontend and each layer below its deepest level;
+every transcription recomputes them and starts from the deepest level below every change, and a change below every
+level raises ValueError. A :class:`CachedTranscriber` returns exactly the strings its recognizer's ``transcribe``
+would (same batches, padding and masks): :class:`CachedCTCTranscriber`, and
+:class:`~mamlib.asr.whisper.CachedWhisperTranscriber` for Whisper's encoder (the decoder runs for every configuration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,42 +27,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mamlib.asr.recognizers import CTCDecoder, CTCTranscriber, audio_batches
-from mamlib.merge.merger import AttentionMerger
+from mamlib.asr.recognizers import CTCDecoder, CTCTranscriber, Transcriber, audio_batches
 
 
 class _StopForward(Exception):
     """Raised by the capture hook once the deepest level is stored, to skip the rest of the forward pass."""
-
-
-def first_merged_layer(lams: Sequence[float]) -> int:
-    """The lowest layer with ``λ_i ≠ 0`` (``len(lams)`` when nothing is merged)."""
-    for i, lam in enumerate(lams):
-        if lam != 0.0:
-            return i
-    return len(lams)
-
-
-def check_prefix_unmerged(lams: Sequence[float], start_layer: int) -> None:
-    """Raise ValueError if any layer below ``start_layer`` has ``λ_i ≠ 0`` (a prefix cache would be stale)."""
-    merged = [i for i, lam in enumerate(lams[:start_layer]) if lam != 0.0]
-    if merged:
-        raise ValueError(
-            f"layers {merged} are merged (λ ≠ 0) below the cached start layer {start_layer}: the cached activations "
-            "do not apply; build the cache from a lower start layer"
-        )
-
-
-def deepest_level(levels: Iterable[int], lams: Sequence[float]) -> int:
-    """The deepest cache level that a configuration with per-layer factors ``lams`` leaves valid."""
-    first = first_merged_layer(lams)
-    usable = [level for level in levels if level <= first]
-    if not usable:
-        raise ValueError(
-            f"the configuration merges layer {first}, below every cached level {sorted(levels)}; "
-            "build the cache with a lower start layer"
-        )
-    return max(usable)
 
 
 @dataclass(frozen=True)
@@ -123,17 +83,6 @@ def _fingerprint(tensors: Iterable[Tensor]) -> Tensor:
     return torch.cat(stats).cpu() if stats else torch.zeros(0, dtype=torch.float64)
 
 
-def _indexed(device: torch.device) -> torch.device:
-    """``cuda`` as ``cuda:<current index>``, so that two spellings of one GPU compare equal."""
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def _to(value: Any, device: torch.device | str) -> Any:
-    return value.to(device) if isinstance(value, Tensor) else value
-
-
 @dataclass
 class _Entry:
     hidden: dict[int, Tensor]
@@ -147,14 +96,7 @@ class PrefixCache:
 
     ``batches`` are keyword-argument dicts for ``model(**batch)`` (``input_values`` and, if used, ``attention_mask``).
     ``levels`` are layer indices in ``[0, num_layers]`` (``num_layers``: only the head is recomputed). The cached
-    tensors live on ``storage_device`` (default: the model's device) and move to the model's device per batch.
-
-    ``cuda_graphs`` (off by default; needs the model and the storage on one CUDA device) records the suffix of each
-    (batch, level) as a CUDA graph the first time it runs and replays it afterwards: a sweep's configurations change
-    the weights in place (:class:`~mamlib.merge.merger.AttentionMerger` copies into them), so one recording serves
-    every configuration, and the host no longer issues some thousand kernels per batch. The graphs are dropped and
-    recorded again if any suffix tensor was replaced rather than written in place. On an H200 this paid (1.3×) only
-    for small batches, which are launch-bound; with the paper preset's batches it did not (benchmarks/RESULTS.md).
+    tensors live on the model's device.
     """
 
     def __init__(
@@ -163,9 +105,6 @@ class PrefixCache:
         batches: Iterable[Mapping[str, Tensor]],
         levels: int | Sequence[int],
         *,
-        storage_device: torch.device | str | None = None,
-        cuda_graphs: bool = False,
-        progress: bool = False,
         parts: Callable[[nn.Module], SuffixParts] | None = None,
     ) -> None:
         if model.training:
@@ -180,29 +119,17 @@ class PrefixCache:
             if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= self.num_layers:
                 raise ValueError(f"cache level {level!r} is out of range [0, {self.num_layers}]")
         self.levels: tuple[int, ...] = tuple(sorted(set(wanted)))
-        self.storage_device = _indexed(torch.device(storage_device) if storage_device is not None else self._device())
-        if cuda_graphs and not (self._device().type == "cuda" and self.storage_device == _indexed(self._device())):
-            raise ValueError("CUDA graphs need the model and the cache storage on the same CUDA device")
-        self.cuda_graphs = bool(cuda_graphs)
-        self._fingerprints = self._segment_fingerprints(max(self.levels))
-        self._entries = [self._capture(dict(batch)) for batch in tqdm(batches, disable=not progress, leave=False)]
-        self._graphs: dict[tuple[int, int], tuple[Any, Tensor]] = {}
-        self._graph_pools: dict[int, Any] = {}
-        self._graph_pointers: list[int] = []
+        self._fingerprints = self._segment_fingerprints()
+        self._entries = [self._capture(batch) for batch in batches]
 
-    # -- building ---------------------------------------------------------------------------------------------------
-
-    def _device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def _segment_fingerprints(self, upto: int) -> list[Tensor]:
-        """Fingerprints of the frontend (index 0) and of layers ``0 .. upto-1`` (index ``i + 1``)."""
+    def _segment_fingerprints(self) -> list[Tensor]:
+        """Fingerprints of the frontend (index 0) and of each layer ``i`` below the deepest level (index ``i + 1``)."""
         return [_fingerprint(self._parts.frontend)] + [
-            _fingerprint([*self._parts.layers[i].parameters(), *self._parts.layers[i].buffers()]) for i in range(upto)
+            _fingerprint([*layer.parameters(), *layer.buffers()]) for layer in self._parts.layers[: max(self.levels)]
         ]
 
     @torch.inference_mode()
-    def _capture(self, batch: dict[str, Tensor]) -> _Entry:
+    def _capture(self, batch: Mapping[str, Tensor]) -> _Entry:
         hidden: dict[int, Tensor] = {}
         extra: dict[str, Any] = {}
         deepest = max(self.levels)
@@ -210,30 +137,27 @@ class PrefixCache:
         handles = []
 
         def store(level: int, h: Tensor) -> None:
-            hidden[level] = h.detach().to(self.storage_device, copy=True)
+            hidden[level] = h.detach().clone()
             if level == deepest:
                 raise _StopForward
 
-        def make_pre(level: int):
-            def pre_hook(_m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-                if "kwargs" not in extra:
-                    extra["args"] = tuple(_to(a, self.storage_device) for a in args[1:])
-                    extra["kwargs"] = {k: _to(v, self.storage_device) for k, v in kwargs.items()}
-                store(level, args[0])
-
-            return pre_hook
+        def pre_hook(level: int, _m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            extra.setdefault("args", args[1:])
+            extra.setdefault("kwargs", dict(kwargs))
+            store(level, args[0])
 
         def post_hook(_m: nn.Module, _args: tuple[Any, ...], output: Any) -> None:
             store(self.num_layers, output[0] if isinstance(output, tuple) else output)
 
+        device = next(self.model.parameters()).device
         try:
             for level in self.levels:
                 if level < self.num_layers:
-                    handles.append(layers[level].register_forward_pre_hook(make_pre(level), with_kwargs=True))
+                    handles.append(layers[level].register_forward_pre_hook(partial(pre_hook, level), with_kwargs=True))
                 else:
                     handles.append(layers[self.num_layers - 1].register_forward_hook(post_hook))
             try:
-                self.model(**{k: _to(v, self._device()) for k, v in batch.items()})
+                self.model(**{k: v.to(device) for k, v in batch.items()})
             except _StopForward:
                 pass
         finally:
@@ -244,23 +168,16 @@ class PrefixCache:
             raise RuntimeError(f"the forward pass never reached cache levels {missing}")
         return _Entry(hidden, extra.get("args", ()), extra.get("kwargs", {}))
 
-    # -- checking ---------------------------------------------------------------------------------------------------
-
-    def first_changed_segment(self) -> int | None:
-        """``None`` when nothing below the deepest level changed since the cache was built; ``-1`` when the frontend
-        changed; otherwise the lowest changed layer."""
-        now = self._segment_fingerprints(max(self.levels))
-        for i, (before, after) in enumerate(zip(self._fingerprints, now, strict=True)):
-            if not torch.equal(before, after):
-                return i - 1
-        return None
-
     def usable_level(self) -> int:
-        """The deepest level whose prefix is unchanged; ValueError when the change lies below every level."""
-        changed = self.first_changed_segment()
-        limit = self.num_layers if changed is None else changed
-        usable = [level for level in self.levels if level <= limit]
-        if changed == -1 or not usable:
+        """The deepest level below which nothing changed since the cache was built (by the fingerprints); ValueError
+        when the change lies below every level or the model is in training mode."""
+        if self.model.training:
+            raise ValueError("the model was put in training mode; the cache reproduces eval-mode forward passes only")
+        now = self._segment_fingerprints()
+        changed = next((i - 1 for i, (before, after) in enumerate(zip(self._fingerprints, now, strict=True))
+                        if not torch.equal(before, after)), None)
+        usable = [level for level in self.levels if changed is None or level <= changed]
+        if not usable:
             where = "the convolutional frontend" if changed == -1 else f"layer {changed}"
             raise ValueError(
                 f"{where} changed since the prefix cache was built, below every cached level {list(self.levels)}: "
@@ -268,179 +185,86 @@ class PrefixCache:
             )
         return max(usable)
 
-    def check_level(self, level: int) -> None:
-        """Raise ValueError unless ``level`` is cached and nothing below it changed since the cache was built."""
-        if level not in self.levels:
-            raise ValueError(f"level {level} is not cached (levels: {list(self.levels)})")
-        changed = self.first_changed_segment()
-        if changed is not None and changed < level:
-            where = "the convolutional frontend" if changed == -1 else f"layer {changed}"
-            raise ValueError(
-                f"{where} changed since the prefix cache was built (e.g. merged with λ ≠ 0), below the start layer "
-                f"{level}: the cached activations are stale"
-            )
-
-    # -- evaluating -------------------------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     @torch.inference_mode()
     def batch_logits(self, index: int, level: int) -> Tensor:
-        """Logits ``[batch, frames, vocab]`` of batch ``index``, running layers ``level ..`` and the head only.
-
-        Does not re-check the prefix; :meth:`logits` does. With CUDA graphs the returned tensor is the graph's
-        output buffer, which the next replay of any graph of the same level may overwrite (they share a memory
-        pool): use it (e.g. take its arg-max) before the next call, or clone it.
-        """
-        if self.model.training:
-            raise ValueError("the model was put in training mode; the cache reproduces eval-mode forward passes only")
-        if not self.cuda_graphs:
-            return self._suffix(index, level)
-        if self._suffix_pointers() != self._graph_pointers:  # a suffix tensor was replaced: recorded graphs are stale
-            self._graphs.clear()
-            self._graph_pools.clear()
-            self._graph_pointers = self._suffix_pointers()
-        if (index, level) not in self._graphs:
-            self._graphs[index, level] = self._record(index, level)
-        graph, out = self._graphs[index, level]
-        graph.replay()
-        return out
-
-    def _suffix(self, index: int, level: int) -> Tensor:
-        device = self._device()
+        """Logits ``[batch, frames, vocab]`` of batch ``index`` (Whisper's encoder: its last hidden state), running
+        layers ``level ..`` and the head only; the prefix is not re-checked (:meth:`usable_level` does that)."""
         entry = self._entries[index]
-        h = entry.hidden[level].to(device)
-        args = tuple(_to(a, device) for a in entry.args)
-        kwargs = {k: _to(v, device) for k, v in entry.kwargs.items()}
+        h = entry.hidden[level]
         for layer in self._parts.layers[level:]:
-            out = layer(h, *args, **kwargs)
+            out = layer(h, *entry.args, **entry.kwargs)
             h = out[0] if isinstance(out, tuple) else out
         if self._parts.final_norm is not None:
             h = self._parts.final_norm(h)
         return self._parts.lm_head(self._parts.dropout(h))
 
-    def _suffix_pointers(self) -> list[int]:
-        """Storage addresses of every tensor the suffix reads (a graph reads them by address)."""
-        parts = [self._parts.layers, self._parts.lm_head] + ([self._parts.final_norm] if self._parts.final_norm else [])
-        return [t.data_ptr() for m in parts for t in (*m.parameters(), *m.buffers())]
 
-    def _record(self, index: int, level: int) -> tuple[Any, Tensor]:
-        """Record the suffix of batch ``index`` from ``level`` as a CUDA graph (after two eager warm-up runs on a side
-        stream, as CUDA graph capture requires). Graphs of one level share a memory pool: they run one after the
-        other, and each output is consumed before the next graph runs."""
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._suffix(index, level)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        pool = self._graph_pools.setdefault(level, torch.cuda.graph_pool_handle())
-        with torch.cuda.graph(graph, pool=pool):
-            out = self._suffix(index, level)
-        return graph, out
-
-    def logits(self, level: int | None = None) -> list[Tensor]:
-        """Logits of every cached batch, from ``level`` (default: the deepest level still valid)."""
-        if level is None:
-            level = self.usable_level()
-        else:
-            self.check_level(level)
-        return [self.batch_logits(i, level).clone() for i in range(len(self._entries))]
-
-
-class CachedCTCTranscriber:
-    """Greedy CTC transcription of a fixed list of waveforms through a :class:`PrefixCache`.
-
-    Returns exactly what ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns for the model's
-    current weights, as long as the layers below the level used are unchanged. ``start_layer`` may be one layer or
-    several (e.g. every block start of a Table 2 sweep): each configuration then starts from the deepest valid level.
+class CachedTranscriber(ABC):
+    """A recognizer's transcripts of a fixed list of waveforms with the unmerged bottom of its network computed once
+    (Sec. 3.1–3.2: what every configuration of a sweep shares). The batches' inputs and the layers below each level
+    of ``start_layer`` (one layer, or every block start of a Table 2 sweep) run once, in a :class:`PrefixCache`;
+    :meth:`transcribe` runs the rest from the deepest level the current weights leave unchanged and returns exactly
+    what ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns.
     """
 
-    def __init__(
-        self,
-        transcriber: CTCTranscriber,
-        waves: Sequence[np.ndarray],
-        start_layer: int | Sequence[int],
-        *,
-        batch_size: int = 8,
-        batch_seconds: float | None = None,
-        storage_device: torch.device | str | None = None,
-        cuda_graphs: bool = False,
-        progress: bool = False,
-    ) -> None:
-        self.transcriber = transcriber
-        self.waves = list(waves)
-        self.batch_size = batch_size
-        self.batch_seconds = batch_seconds
-        self._batches = audio_batches(self.waves, batch_size, batch_seconds)
-        self.cache = PrefixCache(
-            transcriber.model,
-            (self._inputs(idx) for idx in self._batches),
-            start_layer,
-            storage_device=storage_device,
-            cuda_graphs=cuda_graphs,
-            progress=progress,
-        )
+    #: The length every clip is padded to anyway (Whisper's 30 s window), which a ``batch_seconds`` budget counts.
+    padded_seconds = 0.0
+
+    def __init__(self, transcriber: Transcriber, waves: Sequence[np.ndarray], start_layer: int | Sequence[int], *,
+                 batch_size: int = 8, batch_seconds: float | None = None) -> None:
+        self.transcriber, self.waves = transcriber, list(waves)
+        self.batch_size, self.batch_seconds = batch_size, batch_seconds
+        self._batches = audio_batches(self.waves, batch_size, batch_seconds, self.padded_seconds)
+        network, parts = self._network()
+        self.cache = PrefixCache(network, (self._inputs([self.waves[i] for i in idx]) for idx in self._batches),
+                                 start_layer, parts=parts)
 
     @property
     def model(self) -> nn.Module:
         return self.transcriber.model
 
-    @property
-    def levels(self) -> tuple[int, ...]:
-        return self.cache.levels
+    @abstractmethod
+    def _network(self) -> tuple[nn.Module, Callable[[nn.Module], SuffixParts]]:
+        """The network the cache runs, and how it divides into frontend and suffix."""
 
-    def _inputs(self, idx: list[int]) -> dict[str, Tensor]:
-        """The model inputs of one batch, as :meth:`~mamlib.asr.recognizers.CTCTranscriber.transcribe` builds them."""
-        return self.transcriber.batch_inputs([self.waves[i] for i in idx])
+    @abstractmethod
+    def _inputs(self, waves: list[np.ndarray]) -> dict[str, Tensor]:
+        """The network's inputs for one batch, as the recognizer builds them."""
 
-    def _same_waves(self, waves: Sequence[np.ndarray]) -> bool:
-        if len(waves) != len(self.waves):
-            return False
-        pairs = zip(waves, self.waves, strict=True)
-        return all(a is b or (a.shape == b.shape and np.array_equal(a, b)) for a, b in pairs)
+    @abstractmethod
+    def _texts(self, outputs: Iterator[tuple[list[int], Tensor]]) -> list[str]:
+        """The transcripts of every cached waveform, from each batch's indices and network output."""
 
-    def transcribe(
-        self,
-        waves: Sequence[np.ndarray] | None = None,
-        *,
-        batch_size: int | None = None,
-        batch_seconds: float | None = None,
-        progress: bool = False,
-        level: int | None = None,
-    ) -> list[str]:
-        """Transcripts of the cached waveforms (``waves``, if given, must be those very waveforms, and the batching
-        arguments, if given, those of the cache — this keeps the :class:`~mamlib.asr.recognizers.Transcriber`
-        signature, so that :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
-        if waves is not None and not self._same_waves(waves):
-            raise ValueError("CachedCTCTranscriber only transcribes the waveforms it was built with")
-        if batch_size is not None and batch_size != self.batch_size:
-            raise ValueError(f"the cache was built with batch_size={self.batch_size}, got {batch_size}")
-        if batch_seconds is not None and batch_seconds != self.batch_seconds:
-            raise ValueError(f"the cache was built with batch_seconds={self.batch_seconds}, got {batch_seconds}")
-        if level is None:
-            level = self.cache.usable_level()
-        else:
-            self.cache.check_level(level)
+    @torch.inference_mode()
+    def transcribe(self, waves: Sequence[np.ndarray] | None = None, *, batch_size: int | None = None,
+                   batch_seconds: float | None = None, progress: bool = False) -> list[str]:
+        """Transcripts of the cached waveforms with the model's current weights (``waves`` and the batching, if
+        given, must be the cache's own: the :class:`~mamlib.asr.recognizers.Transcriber` signature, so that
+        :func:`~mamlib.asr.recognizers.evaluate_asr` accepts the cache)."""
+        if waves is not None and (len(waves) != len(self.waves)
+                                  or any(a is not b and not np.array_equal(a, b) for a, b in zip(waves, self.waves))):
+            raise ValueError(f"{type(self).__name__} only transcribes the waveforms it was built with")
+        for name, given in (("batch_size", batch_size), ("batch_seconds", batch_seconds)):
+            if given is not None and given != getattr(self, name):
+                raise ValueError(f"the cache was built with {name}={getattr(self, name)}, got {given}")
+        level = self.cache.usable_level()
+        batches = tqdm(self._batches, desc="cached batches", disable=not progress, leave=False)
+        return self._texts((idx, self.cache.batch_logits(b, level)) for b, idx in enumerate(batches))
+
+
+class CachedCTCTranscriber(CachedTranscriber):
+    """Greedy CTC transcription (:class:`~mamlib.asr.recognizers.CTCTranscriber`) through a :class:`PrefixCache`."""
+
+    transcriber: CTCTranscriber
+
+    def _network(self) -> tuple[nn.Module, Callable[[nn.Module], SuffixParts]]:
+        return self.model, _ctc_parts
+
+    def _inputs(self, waves: list[np.ndarray]) -> dict[str, Tensor]:
+        return self.transcriber.batch_inputs(waves)
+
+    def _texts(self, outputs: Iterator[tuple[list[int], Tensor]]) -> list[str]:
         decoder = CTCDecoder(self.model, self.transcriber.tokenizer, len(self.waves))
-        for b, idx in enumerate(tqdm(self._batches, desc="cached CTC batches", disable=not progress, leave=False)):
-            decoder.add(idx, self.cache.batch_logits(b, level), [len(self.waves[i]) for i in idx])
+        for idx, logits in outputs:
+            decoder.add(idx, logits, [len(self.waves[i]) for i in idx])
         return decoder.texts()
-
-    def transcribe_merged(
-        self, merger: AttentionMerger, lam: float | Sequence[float], layers: Iterable[int] | None = None
-    ) -> list[str]:
-        """Transcripts with ``merger.merged(lam, layers)`` applied, from the deepest level that configuration allows.
-
-        Raises ValueError (before touching any weight) when the configuration merges a layer below every cached
-        level, or when ``merger`` does not merge into this transcriber's model.
-        """
-        if merger.target is not self.model:
-            raise ValueError("the merger's target is not the cached transcriber's model")
-        layer_list = None if layers is None else list(layers)
-        lams = merger.lambdas(lam, layer_list)
-        level = deepest_level(self.levels, lams)
-        with merger.merged(lam, layer_list):
-            return self.transcribe(level=level)

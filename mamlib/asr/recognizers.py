@@ -41,15 +41,12 @@ class Transcriber(Protocol):
 
     model: nn.Module
 
-    def transcribe(
-        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
-        progress: bool = False,
-    ) -> list[str]: ...
+    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+                   progress: bool = False) -> list[str]: ...
 
 
-def audio_batches(
-    waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None, padded_seconds: float = 0.0
-) -> list[list[int]]:
+def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None,
+                  padded_seconds: float = 0.0) -> list[list[int]]:
     """Length-sorted evaluation batches of ``waves`` (every recognizer of Sec. 4's experiments): at most
     ``batch_size`` clips and, if given, ``batch_seconds`` of padded audio each
     (:func:`~mamlib.common.tensors.length_sorted_batches`). ``padded_seconds``: the length every clip is padded to
@@ -61,12 +58,8 @@ def audio_batches(
 
 
 class CTCDecoder:
-    """Greedy CTC decoding of a sequence of padded batches (Sec. 4's CTC recognizers).
-
-    :meth:`add` takes a batch's logits and keeps only their arg-max, on the logits' device (no host synchronisation);
-    :meth:`texts` then moves the ids to the host and decodes each utterance's own frames (frames computed from
-    padding are dropped) with the tokenizer's collapse of repeats and blanks.
-    """
+    """Greedy CTC decoding of padded batches (Sec. 4): :meth:`add` keeps a batch's arg-max on its device (no host
+    synchronisation); :meth:`texts` decodes each utterance's own frames (not padding's) with the tokenizer."""
 
     def __init__(self, model: nn.Module, tokenizer, num_items: int) -> None:
         self._model, self._tokenizer, self._num_items = model, tokenizer, num_items
@@ -79,8 +72,7 @@ class CTCDecoder:
         out = [""] * self._num_items
         for idx, ids, num_samples in self._pending:
             frames = self._model._get_feat_extract_output_lengths(torch.tensor(num_samples))
-            rows = ids.cpu()
-            texts = self._tokenizer.batch_decode([row[: int(n)] for row, n in zip(rows, frames, strict=True)])
+            texts = self._tokenizer.batch_decode([row[: int(n)] for row, n in zip(ids.cpu(), frames, strict=True)])
             for i, text in zip(idx, texts, strict=True):
                 out[i] = text
         return out
@@ -90,10 +82,8 @@ class CTCTranscriber:
     """Greedy CTC decoding with a transformers ``*ForCTC`` model, its feature extractor and tokenizer."""
 
     def __init__(self, model: nn.Module, feature_extractor, tokenizer, device: str | torch.device = "cpu") -> None:
-        self.model = model.eval().to(device)
-        self.feature_extractor = feature_extractor
-        self.tokenizer = tokenizer
-        self.device = torch.device(device)
+        self.model, self.device = model.eval().to(device), torch.device(device)
+        self.feature_extractor, self.tokenizer = feature_extractor, tokenizer
 
     def batch_inputs(self, waves: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         """Model inputs for one batch: padded, normalized waveforms, plus an attention mask when the feature
@@ -108,10 +98,8 @@ class CTCTranscriber:
         return inputs
 
     @torch.inference_mode()
-    def transcribe(
-        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
-        progress: bool = False,
-    ) -> list[str]:
+    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+                   progress: bool = False) -> list[str]:
         decoder = CTCDecoder(self.model, self.tokenizer, len(waves))
         batches = audio_batches(waves, batch_size, batch_seconds)
         for idx in tqdm(batches, desc="CTC batches", disable=not progress, leave=False):
@@ -121,10 +109,8 @@ class CTCTranscriber:
         return decoder.texts()
 
 
-def evaluate_asr(
-    transcriber: Transcriber, utterances: Sequence[Utterance], *, batch_size: int = 8,
-    batch_seconds: float | None = None, progress: bool = False,
-) -> WERReport:
+def evaluate_asr(transcriber: Transcriber, utterances: Sequence[Utterance], *, batch_size: int = 8,
+                 batch_seconds: float | None = None, progress: bool = False) -> WERReport:
     """Transcribe ``utterances`` and score them against their references (normalized, corpus WER via jiwer)."""
     hyps = transcriber.transcribe([u.audio for u in utterances], batch_size=batch_size, batch_seconds=batch_seconds,
                                   progress=progress)

@@ -1,27 +1,21 @@
 """Offline text-to-speech for the small test sets, cached on disk by content.
 
-Two engines:
-
-* ``espeak-ng`` (Debian package): formant synthesis, robotic but with many English accents. It writes a WAV file
-  (22.05 kHz) that is resampled to 16 kHz; a piped ``--stdout`` was seen to come out shorter, so a file is used.
-* ``hibari-tts`` (PyPI, Apache-2.0): a small neural voice. Only its bundled voice ("heart", American English)
-  is used; the others would be downloaded at run time. Deterministic for a given seed; 24 kHz resampled to 16 kHz.
-
-Every result is a 16 kHz mono 16-bit WAV under ``cache_dir/<engine>/<key>.wav`` where ``key`` is a SHA-256 of the
-engine, its version, the voice, the settings and the text: the same request returns the same file without
-re-synthesis, and any change (text, voice, engine version, speed, seed) gives a new file. Files are written to a
-temporary name and renamed into place, so an interrupted run never leaves a truncated cache entry.
+Two engines: ``espeak-ng`` (Debian package; formant synthesis with many English accents; a 22.05 kHz WAV file, as a
+piped ``--stdout`` was seen to come out shorter) and ``hibari-tts`` (PyPI, Apache-2.0; a small neural voice, only its
+bundled "heart" is used; deterministic for a seed; 24 kHz). Every result is a 16 kHz mono 16-bit WAV at
+``cache_dir/<engine>/<key>.wav``, ``key`` a SHA-256 of engine, version, voice, settings and text (:func:`cache_key`),
+written to a temporary name and renamed into place, so an interrupted run never leaves a truncated entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +28,8 @@ from mamlib.common.audio import SAMPLE_RATE, resample, save_audio
 ESPEAK = "espeak-ng"
 HIBARI_PACKAGE = "hibari-tts==0.2.1"
 HIBARI_VOICE = "heart"
+HIBARI_MISSING = (f"the hibari TTS engine is not installed: `pip install {HIBARI_PACKAGE}` (PyPI package "
+                  "hibari-tts, needs onnxruntime), or `pip install -e .[mini]`")
 _KEY_SCHEMA = 1  # bump when the way audio is produced changes in a way the other fields do not capture
 
 
@@ -55,12 +51,17 @@ def cache_key(engine: str, voice: str, text: str, **settings: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _cache_path(cache_dir: str | Path, engine: str, key: str) -> Path:
-    return Path(cache_dir) / engine / f"{key}.wav"
-
-
-def _store(path: Path, wave: np.ndarray, orig_sr: int) -> Path:
-    """Resample to 16 kHz, refuse silence, and write ``path`` atomically."""
+def _cached(engine: str, voice: str, text: str, cache_dir: str | Path,
+            make: Callable[[str], tuple[np.ndarray, int]], **settings: Any) -> Path:
+    """The cached 16 kHz WAV of ``text``; on a miss ``make(text)`` gives the wave and its rate, which is resampled,
+    refused if silent, and written atomically."""
+    text = text.strip()
+    if not text:
+        raise ValueError("cannot synthesize empty text")
+    path = Path(cache_dir) / engine / f"{cache_key(engine, voice, text, **settings)}.wav"
+    if path.is_file():
+        return path
+    wave, orig_sr = make(text)
     wave = resample(np.asarray(wave, dtype=np.float32).reshape(-1), orig_sr, SAMPLE_RATE)
     if wave.size == 0 or float(np.max(np.abs(wave))) < 1e-4:
         raise SynthesisError(f"synthesis produced silence for {path.name}")
@@ -88,31 +89,25 @@ def espeak_version() -> str:
 
 
 def synthesize_espeak(text: str, voice: str, cache_dir: str | Path, *, speed: int | None = None) -> Path:
-    """A cached 16 kHz WAV of ``text`` spoken by espeak-ng voice ``voice`` (e.g. ``en-us``, ``en-gb-scotland``).
-
-    ``speed`` is espeak-ng's words per minute (``-s``; its default, 175, when None).
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("cannot synthesize empty text")
+    """A cached 16 kHz WAV of ``text`` spoken by espeak-ng voice ``voice`` (e.g. ``en-us``, ``en-gb-scotland``) at
+    ``speed`` words per minute (``-s``; its default, 175, when None)."""
     speed = None if speed is None else int(speed)
-    key = cache_key(ESPEAK, voice, text, version=espeak_version(), speed=speed)
-    path = _cache_path(cache_dir, ESPEAK, key)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".espeak-") as tmp:
-        txt, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
-        txt.write_text(text + "\n", encoding="utf-8")  # from a file, so text starting with '-' is never an option
-        cmd = [_espeak_binary(), "-v", voice, "-w", str(raw), "-f", str(txt)]
-        if speed is not None:
-            cmd[1:1] = ["-s", str(speed)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not raw.is_file():
-            detail = proc.stderr.strip() or proc.stdout.strip()
-            raise SynthesisError(f"espeak-ng failed for voice {voice!r} (exit {proc.returncode}): {detail}")
-        wave, sr = sf.read(str(raw), dtype="float32", always_2d=True)
-        return _store(path, wave.mean(axis=1), sr)
+
+    def make(text: str) -> tuple[np.ndarray, int]:
+        Path(cache_dir, ESPEAK).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=Path(cache_dir, ESPEAK), prefix=".espeak-") as tmp:
+            txt, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
+            txt.write_text(text + "\n", encoding="utf-8")  # from a file, so text starting with '-' is never an option
+            speed_args = [] if speed is None else ["-s", str(speed)]
+            proc = subprocess.run([_espeak_binary(), *speed_args, "-v", voice, "-w", str(raw), "-f", str(txt)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0 or not raw.is_file():
+                detail = proc.stderr.strip() or proc.stdout.strip()
+                raise SynthesisError(f"espeak-ng failed for voice {voice!r} (exit {proc.returncode}): {detail}")
+            wave, sr = sf.read(str(raw), dtype="float32", always_2d=True)
+            return wave.mean(axis=1), sr
+
+    return _cached(ESPEAK, voice, text, cache_dir, make, version=espeak_version(), speed=speed)
 
 
 # -- hibari ------------------------------------------------------------------------------------------------------
@@ -125,10 +120,7 @@ def _hibari_model() -> Any:
         import hibari
         from hibari.voices import voice_path
     except ImportError as err:
-        raise SynthesisError(
-            f"the hibari TTS engine is not installed: `pip install {HIBARI_PACKAGE}` (PyPI package hibari-tts, "
-            "needs onnxruntime), or `pip install -e .[mini]`"
-        ) from err
+        raise SynthesisError(HIBARI_MISSING) from err
     model = voice_path(HIBARI_VOICE, download_missing=False)  # the bundled file; raises rather than downloading
     return hibari.Hibari(voice=HIBARI_VOICE, model=model, threads=1)
 
@@ -138,31 +130,14 @@ def hibari_version() -> str:
     try:
         return importlib.metadata.version("hibari-tts")
     except importlib.metadata.PackageNotFoundError as err:
-        raise SynthesisError(
-            f"the hibari TTS engine is not installed: `pip install {HIBARI_PACKAGE}` (PyPI package hibari-tts, "
-            "needs onnxruntime), or `pip install -e .[mini]`"
-        ) from err
+        raise SynthesisError(HIBARI_MISSING) from err
 
 
 def synthesize_hibari(text: str, cache_dir: str | Path, *, seed: int = 0) -> Path:
     """A cached 16 kHz WAV of ``text`` read by hibari's bundled voice ("heart"), deterministic for ``seed``."""
-    text = text.strip()
-    if not text:
-        raise ValueError("cannot synthesize empty text")
-    key = cache_key("hibari", HIBARI_VOICE, text, version=hibari_version(), seed=int(seed))
-    path = _cache_path(cache_dir, "hibari", key)
-    if path.is_file():
-        return path
-    tts = _hibari_model()
-    wave = tts(text, speed=1.0, seed=int(seed))
-    return _store(path, wave, int(tts.sample_rate))
 
+    def make(text: str) -> tuple[np.ndarray, int]:
+        tts = _hibari_model()
+        return tts(text, speed=1.0, seed=int(seed)), int(tts.sample_rate)
 
-def espeak_available() -> bool:
-    """Whether the espeak-ng binary is on PATH."""
-    return shutil.which(ESPEAK) is not None
-
-
-def hibari_available() -> bool:
-    """Whether the hibari package can be imported (without loading its model)."""
-    return importlib.util.find_spec("hibari") is not None
+    return _cached("hibari", HIBARI_VOICE, text, cache_dir, make, version=hibari_version(), seed=int(seed))

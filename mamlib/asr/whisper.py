@@ -1,15 +1,12 @@
-"""Batched greedy transcription with a transformers Whisper model (a :class:`~mamlib.asr.recognizers.Transcriber`).
-
-Utterances are sorted by length and batched (:func:`~mamlib.asr.recognizers.audio_batches`); each batch is
-turned into log-mel features (padded to Whisper's 30 s window) and decoded greedily with the English
-no-timestamps prompt ``<|startoftranscript|><|notimestamps|>`` (tiny.en). Attention merging into Whisper targets
-the encoder's self-attention only: mamlib family ``"whisper-encoder"``.
+"""Batched greedy transcription with a transformers Whisper model (a :class:`~mamlib.asr.recognizers.Transcriber`):
+length-sorted batches of log-mel features (padded to the 30 s window) decoded greedily with the English
+no-timestamps prompt (tiny.en). Attention merging targets the encoder's self-attention (family ``whisper-encoder``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,12 +14,11 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
+from mamlib.asr.prefix_cache import CachedTranscriber, SuffixParts, whisper_encoder_parts
 from mamlib.asr.recognizers import audio_batches
 from mamlib.common.audio import SAMPLE_RATE
 from mamlib.models.whisper_tiny import WHISPER_EN_PROMPT
 
-#: The mamlib attention family to merge into (encoder self-attention only).
-WHISPER_MERGE_FAMILY = "whisper-encoder"
 #: The longest clip Whisper's encoder takes in one window.
 MAX_SECONDS = 30.0
 #: Bound on decoded tokens per second of audio (fast English speech is ~3 words, ~4 tokens per second).
@@ -36,40 +32,26 @@ class WhisperTranscriber:
     than 30 s are rejected (Whisper would silently truncate them).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        processor_or_parts,
-        device: str | torch.device = "cpu",
-        *,
-        max_new_tokens: int = 128,
-    ) -> None:
-        if isinstance(processor_or_parts, (tuple, list)):
-            self.feature_extractor, self.tokenizer = processor_or_parts
-        else:
-            self.feature_extractor = processor_or_parts.feature_extractor
-            self.tokenizer = processor_or_parts.tokenizer
+    def __init__(self, model: nn.Module, processor_or_parts, device: str | torch.device = "cpu", *,
+                 max_new_tokens: int = 128) -> None:
+        self.feature_extractor, self.tokenizer = (
+            processor_or_parts if isinstance(processor_or_parts, (tuple, list))
+            else (processor_or_parts.feature_extractor, processor_or_parts.tokenizer))
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.max_new_tokens = max_new_tokens
         gen = copy.deepcopy(model.generation_config)
-        gen.do_sample = False
-        gen.num_beams = 1
-        gen.return_timestamps = False
+        gen.do_sample, gen.num_beams, gen.return_timestamps = False, 1, False
         # A bound on the whole decoder sequence (prompt + new tokens): setting only ``max_new_tokens`` makes
         # transformers warn that the checkpoint's ``max_length`` is also set.
-        gen.max_new_tokens = None
-        gen.max_length = len(WHISPER_EN_PROMPT) + max_new_tokens
+        gen.max_new_tokens, gen.max_length = None, len(WHISPER_EN_PROMPT) + max_new_tokens
         self.generation_config = gen
 
     @torch.inference_mode()
-    def transcribe(
-        self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
-        progress: bool = False,
-    ) -> list[str]:
-        """Transcripts of 16 kHz mono ``waves``, in input order (special tokens removed, whitespace stripped).
-
-        Every clip is padded to Whisper's 30 s window, which is what a ``batch_seconds`` budget counts."""
+    def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
+                   progress: bool = False) -> list[str]:
+        """Transcripts of 16 kHz mono ``waves``, in input order (special tokens removed, whitespace stripped); every
+        clip is padded to Whisper's 30 s window, which is what a ``batch_seconds`` budget counts."""
         for i, w in enumerate(waves):
             if len(w) > MAX_SECONDS * SAMPLE_RATE:
                 raise ValueError(f"utterance {i} is {len(w) / SAMPLE_RATE:.1f} s long; Whisper takes at most 30 s")
@@ -98,44 +80,24 @@ class WhisperTranscriber:
             out[i] = text.strip()
 
 
-class CachedWhisperTranscriber:
-    """Greedy Whisper transcription of a fixed list of waveforms with the encoder's unmerged bottom computed once
-    (Tables 2 and 3 on the mini preset): log-mel features, the convolutions and the layers below each cache level
-    run once per split (:class:`~mamlib.asr.prefix_cache.PrefixCache` over the encoder); every configuration then runs
-    the encoder layers from the deepest level it leaves unchanged, and the decoder on that encoder output. The
-    transcripts are those of :meth:`WhisperTranscriber.transcribe` with the same batching.
+class CachedWhisperTranscriber(CachedTranscriber):
+    """Greedy Whisper transcription (:class:`WhisperTranscriber`) with the encoder's unmerged bottom computed once
+    (Tables 2 and 3 on the mini preset): log-mel features, the convolutions and the encoder layers below each cache
+    level run once per split; every configuration runs the encoder from the deepest level it leaves unchanged and
+    the decoder on that encoder output.
     """
 
-    def __init__(self, transcriber: WhisperTranscriber, waves: Sequence[np.ndarray], start_layer: int | Sequence[int],
-                 *, batch_size: int = 8, batch_seconds: float | None = None) -> None:
-        from mamlib.asr.prefix_cache import PrefixCache, whisper_encoder_parts
+    transcriber: WhisperTranscriber
+    padded_seconds = MAX_SECONDS
 
-        self.transcriber, self.waves = transcriber, list(waves)
-        self.batch_size, self.batch_seconds = batch_size, batch_seconds
-        self._batches = audio_batches(self.waves, batch_size, batch_seconds, padded_seconds=MAX_SECONDS)
-        encoder = transcriber.model.get_encoder()
-        self.cache = PrefixCache(encoder, ({"input_features": transcriber.features([self.waves[i] for i in idx])}
-                                           for idx in self._batches), start_layer, parts=whisper_encoder_parts)
+    def _network(self) -> tuple[nn.Module, Callable[[nn.Module], SuffixParts]]:
+        return self.model.get_encoder(), whisper_encoder_parts
 
-    @property
-    def model(self) -> nn.Module:
-        return self.transcriber.model
+    def _inputs(self, waves: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        return {"input_features": self.transcriber.features(waves)}
 
-    @torch.inference_mode()
-    def transcribe(self, waves: Sequence[np.ndarray] | None = None, *, batch_size: int | None = None,
-                   batch_seconds: float | None = None, progress: bool = False) -> list[str]:
-        """Transcripts of the cached waveforms with the model's current weights (``waves`` and the batching, if
-        given, must be the cache's own: the :class:`~mamlib.asr.recognizers.Transcriber` signature)."""
-        if waves is not None and (len(waves) != len(self.waves)
-                                  or any(a is not b and not np.array_equal(a, b) for a, b in zip(waves, self.waves))):
-            raise ValueError("CachedWhisperTranscriber only transcribes the waveforms it was built with")
-        if batch_size is not None and batch_size != self.batch_size:
-            raise ValueError(f"the cache was built with batch_size={self.batch_size}, got {batch_size}")
-        if batch_seconds is not None and batch_seconds != self.batch_seconds:
-            raise ValueError(f"the cache was built with batch_seconds={self.batch_seconds}, got {batch_seconds}")
-        level = self.cache.usable_level()
+    def _texts(self, outputs: Iterator[tuple[list[int], torch.Tensor]]) -> list[str]:
         out: list[str] = [""] * len(self.waves)
-        for b, idx in enumerate(tqdm(self._batches, desc="cached Whisper batches", disable=not progress, leave=False)):
-            hidden = self.cache.batch_logits(b, level)
+        for idx, hidden in outputs:
             self.transcriber._decode(idx, self.waves, out, encoder_outputs=BaseModelOutput(last_hidden_state=hidden))
         return out

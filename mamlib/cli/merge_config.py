@@ -30,22 +30,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
-from mamlib.merge.families import PROJECTIONS, AttentionFamily
+from mamlib.merge.families import PROJECTIONS, AttentionFamily, family_from_dict
+from mamlib.merge.merger import BiasMode
 from mamlib.merge.schedule import as_lambda, lambda_values, layer_indices
 from mamlib.models.kinds import attention_families, packaged_models
-from mamlib.presets.schema import check_keys
-
-BIAS_POLICIES: tuple[str, ...] = ("target", "interpolate")
-
-_TOP_KEYS = frozenset({"target", "sources", "output", "bias", "projections", "families", "description"})
-_TARGET_KEYS = frozenset({"model", "family"})
-_SOURCE_KEYS = frozenset({"model", "lambda", "layer_map", "norm_matched", "family"})
-_LAMBDA_KEYS = frozenset({"value", "layers"})
-_FAMILY_KEYS = frozenset({"name", "pattern", "projections", "description", "classes"})
+from mamlib.presets.schema import check_keys, yaml_keys
 
 
 class MergeError(Exception):
@@ -88,12 +81,19 @@ class MergeConfig:
     target: ModelRef
     sources: tuple[SourceConfig, ...]
     output: Path
-    bias: str
+    bias: BiasMode
     projections: tuple[str, ...]
     families: tuple[AttentionFamily, ...]
     raw: Mapping[str, Any]
     text: str = ""
     path: Path | None = None
+
+
+# The YAML keys are the fields above: a source is a model (with its family) and its fields, λ the YAML's `lambda`.
+_TOP_KEYS = yaml_keys(MergeConfig, drop=("raw", "text", "path"), add=("description",))
+_TARGET_KEYS = yaml_keys(ModelRef, drop=("origin", "location", "where"))
+_SOURCE_KEYS = _TARGET_KEYS | yaml_keys(SourceConfig, drop=("ref", "lam", "layers"), add=("lambda",))
+_FAMILY_KEYS = yaml_keys(AttentionFamily, drop=("_regex",))
 
 
 def load_merge_config(path: str | Path) -> MergeConfig:
@@ -123,7 +123,9 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
         check_keys(raw, _TOP_KEYS, "config", required=("target", "sources", "output"))
     except ValueError as err:  # top-level keys are named without a prefix: "outptu: unknown key; ..."
         raise ValueError(str(err).removeprefix("config.")) from None
-    target = _target(raw["target"], base)
+    t = raw["target"]  # a model, or {model, family}
+    t = {"model": t} if isinstance(t, str) else check_keys(t, _TARGET_KEYS, "target", required=("model",))
+    target = _ref(t, "target", base)
     sources = raw["sources"]
     if not isinstance(sources, list) or not sources:
         raise ValueError(f"sources must be a non-empty list of sources (each with model and lambda), got {sources!r}")
@@ -133,8 +135,8 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
         raise ValueError(f"output must be a folder path, got {output!r}")
     out = Path(output).expanduser()
     bias = raw.get("bias", "target")
-    if bias not in BIAS_POLICIES:
-        raise ValueError(f"bias must be one of {list(BIAS_POLICIES)}, got {bias!r}")
+    if bias not in get_args(BiasMode):
+        raise ValueError(f"bias must be one of {list(get_args(BiasMode))}, got {bias!r}")
     projections = raw.get("projections", list(PROJECTIONS))
     if (not isinstance(projections, list) or not projections or len(set(projections)) != len(projections)
             or not set(projections) <= set(PROJECTIONS)):
@@ -143,7 +145,9 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
     families = raw.get("families") or []
     if not isinstance(families, list):
         raise ValueError(f"families must be a list of families (name, pattern, projections), got {families!r}")
-    fams = tuple(_family(f, f"families[{i}]") for i, f in enumerate(families))
+    required = ("name", "pattern", "projections")
+    fams = tuple(family_from_dict(check_keys(f, _FAMILY_KEYS, f"families[{i}]", required), f"families[{i}]")
+                 for i, f in enumerate(families))
     names = [f.name for f in fams]
     if len(set(names)) != len(names):
         raise ValueError(f"families: names must be distinct, got {names}")
@@ -157,9 +161,13 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
     )
 
 
-def resolve_model(model: Any, where: str, base_dir: Path, family: str | None = None) -> ModelRef:
-    """Where ``model`` comes from: a packaged name, an existing folder (relative to ``base_dir``), a path that does
-    not exist (an error), or else a hub id."""
+def _ref(d: Mapping[str, Any], where: str, base_dir: Path) -> ModelRef:
+    """The model that the target or a source names (``model`` and an optional ``family``), and where it comes from:
+    a packaged name, an existing folder (relative to ``base_dir``), a path that does not exist (an error), or else a
+    hub id."""
+    model, family = d["model"], d.get("family")
+    if family is not None and (not isinstance(family, str) or not family):
+        raise ValueError(f"{where}.family must name an attention family, got {family!r}")
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}.model must be a packaged model name, a folder or a hub id, got {model!r}")
     if model in packaged_models():
@@ -177,16 +185,8 @@ def resolve_model(model: Any, where: str, base_dir: Path, family: str | None = N
     return ModelRef(model, "hub", model, family, where)
 
 
-def _target(d: Any, base: Path) -> ModelRef:
-    if isinstance(d, str):
-        return resolve_model(d, "target", base)
-    check_keys(d, _TARGET_KEYS, "target", required=("model",))
-    return resolve_model(d["model"], "target", base, _family_name(d.get("family"), "target.family"))
-
-
 def _source(d: Any, where: str, base: Path) -> SourceConfig:
-    check_keys(d, _SOURCE_KEYS, where, required=("model", "lambda"))
-    ref = resolve_model(d["model"], where, base, _family_name(d.get("family"), f"{where}.family"))
+    ref = _ref(check_keys(d, _SOURCE_KEYS, where, required=("model", "lambda")), where, base)
     lam, layers = _lambda(d["lambda"], f"{where}.lambda")
     layer_map = d.get("layer_map")
     if layer_map is not None:
@@ -201,7 +201,7 @@ def _lambda(d: Any, where: str) -> tuple[float | tuple[float, ...], tuple[int, .
     """``lambda``: a number, one number per target layer, or ``{value: x, layers: [...]}`` (Eq. 1, 3, 2), read with
     the schedule's parsers (:mod:`mamlib.merge.schedule`), as the presets are; the table is made against the models."""
     if isinstance(d, Mapping):
-        check_keys(d, _LAMBDA_KEYS, where, required=("value", "layers"))
+        check_keys(d, frozenset({"value", "layers"}), where, required=("value", "layers"))
         return as_lambda(d["value"], where=f"{where}.value"), tuple(layer_indices(d["layers"], f"{where}.layers"))
     if isinstance(d, list):
         if not d:
@@ -209,30 +209,3 @@ def _lambda(d: Any, where: str) -> tuple[float | tuple[float, ...], tuple[int, .
         return lambda_values(d, where), None
     return as_lambda(d, where=where), None
 
-
-def _family_name(name: Any, where: str) -> str | None:
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ValueError(f"{where} must name an attention family, got {name!r}")
-    return name
-
-
-def _family(d: Any, where: str) -> AttentionFamily:
-    check_keys(d, _FAMILY_KEYS, where, required=("name", "pattern", "projections"))
-    projections = check_keys(d["projections"], frozenset(PROJECTIONS), f"{where}.projections",
-                             required=PROJECTIONS)
-    for key in ("name", "pattern", "description"):
-        if key in d and not isinstance(d[key], str):
-            raise ValueError(f"{where}.{key} must be a string, got {d[key]!r}")
-    if not all(isinstance(v, str) and v for v in projections.values()):
-        raise ValueError(f"{where}.projections: each of q, k, v must name the family's projection, got "
-                         f"{dict(projections)!r}")
-    classes = d.get("classes", [])
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise ValueError(f"{where}.classes must be a list of model class names, got {classes!r}")
-    try:
-        return AttentionFamily(name=d["name"], pattern=d["pattern"], projections=dict(projections),
-                               description=d.get("description", ""), classes=tuple(classes))
-    except re.error as err:
-        raise ValueError(f"{where}.pattern is not a valid regular expression: {err}") from None
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None

@@ -33,8 +33,7 @@ def resample(wave: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE) -> np.nd
     if orig_sr == new_sr:
         return wave.astype(np.float32, copy=False)
     tensor = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    out = torchaudio.functional.resample(tensor, orig_sr, new_sr)
-    return out.numpy()
+    return torchaudio.functional.resample(tensor, orig_sr, new_sr).numpy()
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

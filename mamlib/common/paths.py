@@ -12,19 +12,14 @@ CACHE_ENV = "MAM_CACHE_DIR"
 
 def repo_root() -> Path | None:
     """The directory holding ``pyproject.toml`` above this file (a source checkout), or None when installed."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent
-    return None
+    return next((p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file()), None)
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
     """The cache directory: ``cache_dir`` if given, else ``$MAM_CACHE_DIR``, else ``<repo root>/_cache`` inside a
     source checkout, else ``~/.cache/mamlib``. Created unless ``create=False``."""
-    if cache_dir:
-        root = Path(cache_dir).expanduser()
-    elif os.environ.get(CACHE_ENV):
-        root = Path(os.environ[CACHE_ENV]).expanduser()
+    if given := cache_dir or os.environ.get(CACHE_ENV):
+        root = Path(given).expanduser()
     else:
         repo = repo_root()
         root = repo / "_cache" if repo is not None else Path.home() / ".cache" / "mamlib"
@@ -35,9 +30,7 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None, *, create: bool 
 
 def resolve_path(path: str | None, path_env: str | None) -> str | None:
     """``path`` when set, else the value of the environment variable ``path_env`` (None when neither is set)."""
-    if path:
-        return str(path)
-    return os.environ.get(path_env) or None if path_env else None
+    return str(path) if path else (os.environ.get(path_env) or None if path_env else None)
 
 
 def unpacked_root(root: str | os.PathLike[str], folder_names: Sequence[str], looks_right: Callable[[Path], bool]

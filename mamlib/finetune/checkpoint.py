@@ -1,11 +1,7 @@
-"""Training state on disk, written atomically and read back safely (Sec. 4.2's runs must survive interruption).
-
-A checkpoint is a folder: ``model.safetensors`` (every tensor of the model's state, λ's logits included; the frozen
-source matrices are not part of it), ``optimizer.pt`` and ``scheduler.pt`` (state dicts: tensors and numbers, read
-with ``torch.load(..., weights_only=True)``), ``rng.pt`` (the torch generators' states) and ``state.json`` (step,
-the loss and λ logs, numpy's and Python's generators). It is written into a temporary sibling folder and renamed
-into place, so a run killed at any moment leaves either the previous checkpoint or the new one, never a mixture.
-"""
+"""Training state on disk, written atomically and read back safely (Sec. 4.2's runs must survive interruption): a
+folder of ``model.safetensors`` (λ's logits included, the frozen sources not), ``optimizer.pt``, ``scheduler.pt``,
+``rng.pt`` (read with ``weights_only=True``) and ``state.json`` (step, logs, numpy's and Python's generators),
+written into a temporary sibling and renamed into place: a kill leaves the previous checkpoint or the new one."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,40 +21,12 @@ from torch import nn
 CHECKPOINT = "checkpoint"
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def host_rng_state() -> dict[str, Any]:
-    """numpy's and Python's global generators as JSON (transformers draws SpecAugment masks from numpy)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"numpy": [name, keys.tolist(), pos, has_gauss, gauss],
-            "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
-
-
-def set_host_rng_state(state: dict[str, Any]) -> None:
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-
-
 def save_checkpoint(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, state: dict[str, Any]) -> Path:
     """Write the training state under ``run_dir/checkpoint`` atomically; returns that folder."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    final = run_dir / CHECKPOINT
-    tmp = run_dir / f".{CHECKPOINT}.{os.getpid()}.tmp"
+    final, tmp, old = run_dir / CHECKPOINT, run_dir / f".{CHECKPOINT}.{os.getpid()}.tmp", run_dir / f".{CHECKPOINT}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     # Tied or shared tensors (Whisper's output projection, λ shared by Q/K/V) are written as separate copies.
@@ -65,9 +34,12 @@ def save_checkpoint(run_dir: str | os.PathLike[str], model: nn.Module, optimizer
               str(tmp / "model.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(_rng_state(), tmp / "rng.pt")
-    (tmp / "state.json").write_text(json.dumps({**state, "host_rng": host_rng_state()}))
-    old = run_dir / f".{CHECKPOINT}.old"
+    cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    torch.save({"cpu": torch.get_rng_state(), **cuda}, tmp / "rng.pt")
+    name, keys, pos, has_gauss, gauss = np.random.get_state()  # transformers draws SpecAugment masks from numpy
+    host = {"numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+            "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+    (tmp / "state.json").write_text(json.dumps({**state, "host_rng": host}))
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         os.replace(final, old)
@@ -76,41 +48,36 @@ def save_checkpoint(run_dir: str | os.PathLike[str], model: nn.Module, optimizer
     return final
 
 
-def find_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The run's complete checkpoint folder, if any (also one left mid-swap by a kill)."""
-    for name in (CHECKPOINT, f".{CHECKPOINT}.old"):
-        path = Path(run_dir) / name
-        if (path / "state.json").is_file():
-            return path
-    return None
-
-
-def read_checkpoint(path: Path) -> dict[str, Any] | None:
-    """Every part of the checkpoint at ``path`` read into memory, or None when a file is missing, truncated or
-    corrupt (the run then starts over: a checkpoint is a cache of work, never an input)."""
-    try:
-        return {
-            "model": load_file(str(path / "model.safetensors")),
-            "optimizer": torch.load(path / "optimizer.pt", weights_only=True),
-            "scheduler": torch.load(path / "scheduler.pt", weights_only=True),
-            "rng": torch.load(path / "rng.pt", weights_only=True),
-            "state": json.loads((path / "state.json").read_text()),
-        }
-    except Exception:  # noqa: BLE001 — any unreadable part makes the whole checkpoint unusable
+def resume(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+           ) -> dict[str, Any] | None:
+    """Put the run's checkpoint (also one left mid-swap by a kill) back into model, optimizer, scheduler and
+    generators and return the loop state; None without one. Every part is read before any is restored: an
+    unreadable checkpoint is warned about and ignored (it is a cache of work, never an input); one of another
+    model (other tensor names or shapes) is a ValueError."""
+    path = next((p for p in (Path(run_dir) / CHECKPOINT, Path(run_dir) / f".{CHECKPOINT}.old")
+                 if (p / "state.json").is_file()), None)
+    if path is None:
         return None
-
-
-def restore_checkpoint(parts: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
-                       ) -> dict[str, Any]:
-    """Put a :func:`read_checkpoint` result back into model, optimizer, scheduler and generators; returns the loop
-    state. A checkpoint of another model (other tensor names or shapes) is a ValueError."""
     try:
-        model.load_state_dict(parts["model"], strict=True)
-        optimizer.load_state_dict(parts["optimizer"])
+        weights = load_file(str(path / "model.safetensors"))
+        optim, sched, rng = (torch.load(path / f"{part}.pt", weights_only=True)
+                             for part in ("optimizer", "scheduler", "rng"))
+        state = json.loads((path / "state.json").read_text())
+    except Exception:  # noqa: BLE001 — any unreadable part makes the whole checkpoint unusable
+        warnings.warn(f"training checkpoint {path} is unreadable; the run starts over", stacklevel=3)
+        return None
+    try:
+        model.load_state_dict(weights, strict=True)
+        optimizer.load_state_dict(optim)
     except (RuntimeError, ValueError, KeyError) as err:
         raise ValueError(f"the training checkpoint does not fit this model or optimizer: {err}") from err
-    scheduler.load_state_dict(parts["scheduler"])
-    _set_rng_state(parts["rng"])
-    state = dict(parts["state"])
-    set_host_rng_state(state.pop("host_rng"))
+    scheduler.load_state_dict(sched)
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    host = state.pop("host_rng")
+    name, keys, pos, has_gauss, gauss = host["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = host["python"]
+    random.setstate((version, tuple(internal), gauss_next))
     return state

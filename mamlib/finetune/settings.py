@@ -11,14 +11,10 @@ MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything about a fine-tuning run except its data, model and seed (part of every results key).
-
-    ``epochs`` passes over the training examples, stopped early at ``max_steps`` optimizer steps when given.
-    ``batch_size`` is the effective batch; it must be a multiple of ``micro_batch`` times the number of devices.
-    ``warmup`` is the share of steps with a linearly rising learning rate (then it decays linearly to 0).
-    ``lambda_init``/``lambda_lr`` concern L-MAM only. ``mixed_precision="auto"`` is bf16 on a CUDA GPU that
-    supports it, none elsewhere.
-    """
+    """Everything about a fine-tuning run except its data, model and seed (part of every results key): ``epochs``
+    (stopped at ``max_steps`` optimizer steps when given); the effective ``batch_size``, a multiple of ``micro_batch``
+    × devices; ``warmup``, the share of steps with a rising learning rate (then it decays linearly to 0); L-MAM's
+    ``lambda_init`` and ``lambda_lr``; ``mixed_precision="auto"``, bf16 on a CUDA GPU that supports it."""
 
     lr: float = 1e-5
     epochs: int = 1

@@ -1,25 +1,21 @@
-"""What the fine-tuning loop trains on (Sec. 4.2): per task, how a list of examples becomes a batch and a batch a loss.
-
-* :class:`CTCTask` — a ``*ForCTC`` recognizer (HuBERT in the paper): CTC loss, mean over the batch, infinite losses
-  of impossible alignments zeroed; the convolutional feature encoder stays frozen, as is usual for CTC fine-tuning.
-* :class:`WhisperTask` — the mini preset's Whisper tiny.en: its own sequence-to-sequence cross-entropy on the
-  decoder prompt ``<|notimestamps|>`` + text + ``<|endoftext|>`` (the prompt it decodes with).
-* :class:`AECTask` — an audio encoder with a linear head (:class:`AudioClassifier`): cross-entropy over classes.
-
-Batches are built on the CPU; the loop moves them to the device.
-"""
+"""What the fine-tuning loop trains on (Sec. 4.2): per task, how examples become a (CPU) batch and a batch a loss —
+CTC for a ``*ForCTC`` recognizer (HuBERT in the paper), Whisper's own sequence-to-sequence loss, and cross-entropy
+for an audio encoder with a linear head (AEC)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
 
 from mamlib.aec.encoders import AudioEncoder, pad_batch
 from mamlib.aec.esc50 import Clip
+from mamlib.aec.head import labels as clip_labels
 from mamlib.asr.metrics import spoken_transcript
 from mamlib.asr.recognizers import Utterance
 from mamlib.common.audio import SAMPLE_RATE
@@ -44,10 +40,8 @@ def pad_labels(sequences: Sequence[Sequence[int]]) -> Tensor:
     """Label id sequences right-padded with :data:`IGNORE` into one ``(batch, longest)`` tensor."""
     if not sequences or any(len(s) == 0 for s in sequences):
         raise ValueError("every example needs at least one label token")
-    out = torch.full((len(sequences), max(len(s) for s in sequences)), IGNORE, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        out[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
-    return out
+    return pad_sequence([torch.tensor(list(s), dtype=torch.long) for s in sequences], batch_first=True,
+                        padding_value=IGNORE)
 
 
 def _waves(items: Sequence[Utterance]) -> list[np.ndarray]:
@@ -56,14 +50,17 @@ def _waves(items: Sequence[Utterance]) -> list[np.ndarray]:
     return [np.asarray(u.audio, dtype=np.float32) for u in items]
 
 
+@dataclass
 class CTCTask:
-    """CTC fine-tuning of a ``*ForCTC`` model with a character tokenizer (HuBERT-large-ft's layout)."""
+    """CTC fine-tuning (mean over the batch, impossible alignments zeroed) of a ``*ForCTC`` model with a character
+    tokenizer (HuBERT-large-ft's layout); its convolutional feature encoder stays frozen, as usual for CTC."""
 
-    def __init__(self, feature_extractor: Any, tokenizer: Any) -> None:
-        self.feature_extractor = feature_extractor
-        self.tokenizer = tokenizer
-        delimiter = getattr(tokenizer, "word_delimiter_token", None)
-        self.alphabet = frozenset(c for c in tokenizer.get_vocab() if len(c) == 1 and c != delimiter)
+    feature_extractor: Any
+    tokenizer: Any
+
+    def __post_init__(self) -> None:
+        delimiter = getattr(self.tokenizer, "word_delimiter_token", None)
+        self.alphabet = frozenset(c for c in self.tokenizer.get_vocab() if len(c) == 1 and c != delimiter)
 
     def prepare(self, model: nn.Module) -> None:
         model.config.ctc_loss_reduction = "mean"
@@ -84,20 +81,18 @@ class CTCTask:
         feats = self.feature_extractor(_waves(items), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
                                        return_attention_mask=use_mask)
         batch = {"input_values": feats["input_values"], "labels": pad_labels([self.labels(u.text) for u in items])}
-        if use_mask:
-            batch["attention_mask"] = feats["attention_mask"]
-        return batch
+        return {**batch, "attention_mask": feats["attention_mask"]} if use_mask else batch
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         return model(**batch).loss
 
 
+@dataclass
 class WhisperTask:
-    """Whisper's sequence-to-sequence loss (teacher forcing) on the no-timestamps English prompt."""
+    """Whisper's sequence-to-sequence loss (teacher forcing) on the no-timestamps English prompt it decodes with."""
 
-    def __init__(self, feature_extractor: Any, tokenizer: Any) -> None:
-        self.feature_extractor = feature_extractor
-        self.tokenizer = tokenizer
+    feature_extractor: Any
+    tokenizer: Any
 
     def prepare(self, model: nn.Module) -> None:
         return None
@@ -113,8 +108,7 @@ class WhisperTask:
         return {"input_features": feats["input_features"], "labels": pad_labels([self.labels(u.text) for u in items])}
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        param = next(model.parameters())
-        return model(input_features=batch["input_features"].to(param.dtype), labels=batch["labels"]).loss
+        return model(**batch).loss
 
 
 class AudioClassifier(nn.Module):
@@ -142,8 +136,7 @@ class AECTask:
         if not items:
             raise ValueError("cannot build a batch of no clips")
         waveform, mask = pad_batch([c.waveform for c in items])
-        return {"waveform": waveform, "padding_mask": mask,
-                "labels": torch.tensor([c.label for c in items], dtype=torch.long)}
+        return {"waveform": waveform, "padding_mask": mask, "labels": clip_labels(items)}
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         logits = model(batch["waveform"], batch["padding_mask"])

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from torch import nn
@@ -77,14 +78,8 @@ def register_family(family: AttentionFamily, *, replace: bool = False) -> Attent
     return _REGISTRY.register(family.name, family, replace=replace)
 
 
-def registered_families() -> dict[str, AttentionFamily]:
-    """A copy of the registry, by name."""
-    return _REGISTRY.all()
-
-
-def get_family(name: str) -> AttentionFamily:
-    """The registered family called ``name``; a ValueError lists the known ones otherwise."""
-    return _REGISTRY.get(name)
+registered_families = _REGISTRY.all
+get_family = _REGISTRY.get
 
 
 def resolve_family(model: nn.Module, family: str | AttentionFamily | None = None) -> AttentionFamily:
@@ -94,15 +89,31 @@ def resolve_family(model: nn.Module, family: str | AttentionFamily | None = None
     return get_family(family) if isinstance(family, str) else family
 
 
-def _builtin_families() -> list[AttentionFamily]:
-    """The families of ``families.yml`` (a data file, as mergekit keeps its architectures), in its order."""
-    entries = yaml.safe_load((Path(__file__).parent / "families.yml").read_text(encoding="utf-8"))
-    return [AttentionFamily(**{**e, "classes": tuple(e.get("classes", ())),
-                               "model_types": tuple(e.get("model_types", ()))}) for e in entries]
+def family_from_dict(d: Mapping[str, Any], where: str) -> AttentionFamily:
+    """The family that the YAML entry ``d`` describes (one of ``families.yml`` or of a merge config's ``families:``):
+    the fields of :class:`AttentionFamily`, ``classes`` and ``model_types`` as lists. A ValueError names ``where``."""
+    for key in ("name", "pattern", "description"):
+        if not isinstance(d.get(key, ""), str):
+            raise ValueError(f"{where}.{key} must be a string, got {d[key]!r}")
+    projections = d.get("projections")
+    if not isinstance(projections, Mapping) or not all(isinstance(v, str) and v for v in projections.values()):
+        raise ValueError(f"{where}.projections must map q, k and v to the family's own projection names, "
+                         f"got {projections!r}")
+    lists = {key: d.get(key, []) for key in ("classes", "model_types")}
+    for key, names in lists.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{where}.{key} must be a list of names, got {names!r}")
+    try:
+        return AttentionFamily(**{**d, **{key: tuple(names) for key, names in lists.items()}})
+    except re.error as err:
+        raise ValueError(f"{where}.pattern is not a valid regular expression: {err}") from None
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
-for _family in _builtin_families():
-    register_family(_family)
+# The built-in families are data (as mergekit keeps its architectures), registered in the file's order.
+for _i, _entry in enumerate(yaml.safe_load((Path(__file__).parent / "families.yml").read_text(encoding="utf-8"))):
+    register_family(family_from_dict(_entry, f"families.yml[{_i}]"))
 
 
 def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[int, dict[str, nn.Linear]]:
@@ -111,7 +122,7 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
     Raises ValueError when the family finds nothing, when a layer lacks one of Q/K/V, or when layer indices
     are not the contiguous range ``0 .. L-1``.
     """
-    fam = get_family(family) if isinstance(family, str) else family
+    fam = resolve_family(model, family)
     found: dict[int, dict[str, nn.Linear]] = {}
     for name, module in model.named_modules():
         hit = fam.match(name)
@@ -124,7 +135,7 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
     if not found:
         raise ValueError(
             f"family {fam.name!r} finds no attention projections in {type(model).__name__}; "
-            f"some Linear modules it has: {_linear_names(model)}"
+            f"its Linear modules (N = layer index): {_linear_names(model, 8)}"
         )
     layers = sorted(found)
     if layers != list(range(len(layers))):
@@ -149,12 +160,13 @@ def detect_family(model: nn.Module) -> AttentionFamily:
     """
     fits = matching_families(model, _REGISTRY.all().values())
     if not fits:
-        raise ValueError(unknown_model_message(model, sorted(_REGISTRY.all())))
+        raise ValueError(unknown_model_message(model))
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
     # are interchangeable for merging; the one that lists the model's class is preferred as its name.
-    first_family, first_modules = fits[0]
-    for _, modules in fits[1:]:
-        if _module_ids(modules) != _module_ids(first_modules):
+    ids = [{(layer, p): id(m) for layer, projs in modules.items() for p, m in projs.items()} for _, modules in fits]
+    first_family = fits[0][0]
+    for other in ids[1:]:
+        if other != ids[0]:
             raise ValueError(
                 f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
             )
@@ -228,33 +240,22 @@ def suggest_family(model: nn.Module, name: str | None = None) -> AttentionFamily
     return None
 
 
-def unknown_model_message(model: nn.Module, known: Iterable[str], limit: int = 12) -> str:
-    """One line: no family fits ``model``; its Linear modules (layer indices as ``N``); how to register one."""
-    layout = linear_module_layout(model)
-    shown = layout[:limit] + ([f"... (+{len(layout) - limit} more)"] if len(layout) > limit else [])
-    guess = suggest_family(model)
-    if guess is not None:
-        example = f"name={guess.name!r}, pattern=r'{guess.pattern}', projections={dict(guess.projections)!r}"
-        yaml_example = (f"{{name: {guess.name}, pattern: '{guess.pattern}', projections: "
-                        f"{{q: '{guess.projections['q']}', k: '{guess.projections['k']}', "
-                        f"v: '{guess.projections['v']}'}}}}")
-    else:
-        example = r"name='mine', pattern=r'blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)', " \
-                  "projections={'q': 'wq', 'k': 'wk', 'v': 'wv'}"
-        yaml_example = r"{name: mine, pattern: 'blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)', " \
-                       "projections: {q: wq, k: wk, v: wv}}"
+def unknown_model_message(model: nn.Module, limit: int = 12) -> str:
+    """One line: no registered family fits ``model``; its Linear modules (layer indices as ``N``); how to register
+    one, with the family :func:`suggest_family` guesses (or an example) spelled in Python and in YAML."""
+    fam = suggest_family(model) or AttentionFamily(
+        "mine", r"blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)", {"q": "wq", "k": "wk", "v": "wv"})
+    q, k, v = (fam.projections[p] for p in PROJECTIONS)
     return (
-        f"no registered attention family ({sorted(known)}) matches {type(model).__name__}; "
-        f"its Linear modules (N = layer index): {shown}. Register a family for it in Python with "
-        f"mamlib.register_family(mamlib.AttentionFamily({example})), or in a merge YAML with a `families:` entry "
-        f"such as {yaml_example}"
+        f"no registered attention family ({sorted(_REGISTRY.all())}) matches {type(model).__name__}; "
+        f"its Linear modules (N = layer index): {_linear_names(model, limit)}. Register a family for it in Python "
+        f"with mamlib.register_family(mamlib.AttentionFamily(name={fam.name!r}, pattern=r'{fam.pattern}', "
+        f"projections={dict(fam.projections)!r})), or in a merge YAML with a `families:` entry such as "
+        f"{{name: {fam.name}, pattern: '{fam.pattern}', projections: {{q: '{q}', k: '{k}', v: '{v}'}}}}"
     )
 
 
-def _module_ids(modules: dict[int, dict[str, nn.Linear]]) -> dict[tuple[int, str], int]:
-    return {(layer, p): id(m) for layer, projs in modules.items() for p, m in projs.items()}
-
-
-def _linear_names(model: nn.Module, limit: int = 8) -> list[str]:
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return names[:limit] + (["..."] if len(names) > limit else [])
+def _linear_names(model: nn.Module, limit: int) -> list[str]:
+    """The first ``limit`` names of :func:`linear_module_layout`, and how many more there are."""
+    layout = linear_module_layout(model)
+    return layout[:limit] + ([f"... (+{len(layout) - limit} more)"] if len(layout) > limit else [])

@@ -6,13 +6,16 @@
 * Several sources at once (the paper's future work) — :func:`convex_combination`.
 
 What λ may be is decided once, in :mod:`~mamlib.merge.schedule`. :func:`interpolate` and :func:`convex_combination`
-check the λ they are given (a tensor that tracks gradients on a detached copy); :func:`blend` and :func:`combine`
-are the same arithmetic, unchecked, for λ the schedule or L-MAM's bounded sigmoid already vouch for.
+check the λ they are given (a tensor that tracks gradients on a detached copy); :func:`combine` is the one blend
+kernel behind every merge — the book's reversible merger, L-MAM (Eq. 3) and its bake, and ``mam merge``'s streamed
+writer — with no check, for λ the schedule or L-MAM's bounded sigmoid already vouch for. It accumulates in float32
+(float64 for float64 weights) and casts back to the target's dtype once, so a bfloat16 merge is the correctly
+rounded float32 merge whichever way the model was named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -33,11 +36,6 @@ def check_lambda(lam: Lambda, *, where: str = "λ") -> None:
         as_lambda(lam, where=where)
 
 
-def blend(source: Tensor, target: Tensor, lam: Lambda) -> Tensor:
-    """Eq. 1's arithmetic, ``lam * source + (1 - lam) * target`` in ``target``'s dtype, with no check of ``lam``."""
-    return lam * source.to(target.dtype) + (1 - lam) * target
-
-
 def interpolate(source: Tensor, target: Tensor, lam: Lambda) -> Tensor:
     """Eq. 1: ``lam * source + (1 - lam) * target``.
 
@@ -49,16 +47,35 @@ def interpolate(source: Tensor, target: Tensor, lam: Lambda) -> Tensor:
         raise ValueError(f"cannot interpolate: source shape {tuple(source.shape)} != target {tuple(target.shape)}")
     if isinstance(lam, Tensor) and lam.requires_grad:
         check_lambda(lam)
-        return blend(source, target, lam)
-    return blend(source, target, as_lambda(lam))
+        return combine(target, [source], [lam])
+    return combine(target, [source], [as_lambda(lam)])
 
 
-def combine(target: Tensor, sources: Sequence[Tensor], lams: Sequence[float]) -> Tensor:
-    """:func:`convex_combination`'s arithmetic with no check: ``target·(1 − Σ_s λ_s) + Σ_s λ_s·W_s``."""
-    out = target * (1.0 - float(sum(lams)))
-    for s, lam in zip(sources, lams):
-        out = out + lam * s.to(target.dtype)
-    return out
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a merge is computed in: float64 for float64 weights, float32 for every other floating dtype."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def combine(
+    target: Tensor, sources: Iterable[Tensor | None], lams: Sequence[Lambda], norm_matched: Sequence[bool] = ()
+) -> Tensor:
+    """The blend kernel, Eq. 1 over several sources: ``target·(1 − Σ_s λ_s) + Σ_s λ_s·W_s`` with no check of λ.
+
+    Computed in :func:`accumulation_dtype` and cast back to ``target``'s dtype once. ``sources`` may be a generator
+    (each source is read when it is added, so a streamed merge holds one at a time); a source of None counts as zero
+    (a missing bias). ``norm_matched[s]`` rescales source ``s`` to the target's Frobenius norm first
+    (:func:`match_norm`, in the accumulation dtype). λ may be tensors: the result is differentiable in them (Eq. 3).
+    """
+    acc = target.to(accumulation_dtype(target.dtype))
+    out = acc * (1 - sum(lams))
+    for s, (source, lam) in enumerate(zip(sources, lams)):
+        if source is None:
+            continue
+        if tuple(source.shape) != tuple(acc.shape):
+            raise ValueError(f"a source of shape {list(source.shape)} for a target of {list(acc.shape)}")
+        term = source.to(acc.dtype)
+        out = out + lam * (match_norm(term, acc) if s < len(norm_matched) and norm_matched[s] else term)
+    return out.to(target.dtype)
 
 
 def convex_combination(target: Tensor, sources: Sequence[Tensor], lams: Sequence[float]) -> Tensor:

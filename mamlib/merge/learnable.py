@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
-from mamlib.merge.interpolation import blend
+from mamlib.merge.interpolation import combine
 from mamlib.merge.merger import AttentionMerger, AttentionWeights
 from mamlib.merge.schedule import as_lambda, per_layer_lambdas
 
@@ -56,7 +56,8 @@ class LayerFactor(nn.Module):
 
 
 class InterpolatedWeight(nn.Module):
-    """The parametrization of one projection's weight: ``W ↦ interpolate(W_s, W, λ_i)`` (Eq. 3)."""
+    """The parametrization of one projection's weight: ``W ↦ λ_i·W_s + (1 − λ_i)·W`` (Eq. 3), by the blend kernel
+    :func:`~mamlib.merge.interpolation.combine` (float32 arithmetic whatever the weight's dtype)."""
 
     def __init__(self, source: Tensor, factor: LayerFactor) -> None:
         super().__init__()
@@ -64,7 +65,7 @@ class InterpolatedWeight(nn.Module):
         self.factor = factor
 
     def forward(self, weight: Tensor) -> Tensor:
-        return blend(self.source, weight, self.factor().to(weight.dtype))  # λ_i inside (0, 1) by construction
+        return combine(weight, [self.source], [self.factor()])  # λ_i inside (0, 1) by construction
 
 
 class LearnableMerge:
@@ -106,7 +107,7 @@ class LearnableMerge:
                     raise ValueError(f"layer {i} {p}: the weight is already parametrized (LearnableMerge attached "
                                      "twice?)")
                 self.factors[i].to(lin.weight.device)
-                src = merger.source_matrix(i, p).to(lin.weight.device, lin.weight.dtype)
+                src = merger.source_matrix(i, p).to(lin.weight.device)  # its own dtype: the blend is float32
                 parametrize.register_parametrization(lin, "weight", InterpolatedWeight(src, self.factors[i]))
                 self._linears.append(lin)
         self.baked = False
@@ -135,7 +136,11 @@ class LearnableMerge:
         if self.baked:
             raise RuntimeError("this LearnableMerge is already baked")
         lams = self.lambdas()
-        for lin in self._linears:
-            parametrize.remove_parametrizations(lin, "weight", leave_parametrized=True)
+        with torch.no_grad():
+            for lin in self._linears:
+                blend = lin.parametrizations.weight[0]
+                merged = combine(lin.parametrizations.weight.original, [blend.source], [float(blend.factor())])
+                parametrize.remove_parametrizations(lin, "weight", leave_parametrized=False)
+                lin.weight.copy_(merged)
         self.baked = True
         return lams

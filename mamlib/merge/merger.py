@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily, attention_modules, resolve_family
-from mamlib.merge.interpolation import combine, match_norm
+from mamlib.merge.interpolation import combine
 from mamlib.merge.schedule import LambdaSpec, lambda_table, per_layer_lambdas, resolve_layer_map
 from mamlib.merge.schedule import check_layer_map as check_layer_map  # re-exported
 from mamlib.merge.schedule import evenly_spaced_layer_map as evenly_spaced_layer_map  # re-exported
@@ -46,13 +46,10 @@ class AttentionWeights:
         """A detached copy of ``model``'s attention projections (``family`` detected when None)."""
         fam = resolve_family(model, family)
         modules = attention_modules(model, fam)
-        weights: dict[Key, Tensor] = {}
-        biases: dict[Key, Tensor | None] = {}
-        for layer, projs in modules.items():
-            for proj, lin in projs.items():
-                weights[(layer, proj)] = lin.weight.detach().clone()
-                biases[(layer, proj)] = None if lin.bias is None else lin.bias.detach().clone()
-        return cls(weights, biases, len(modules), origin=f"{type(model).__name__} ({fam.name})")
+        lins = {(layer, proj): lin for layer, projs in modules.items() for proj, lin in projs.items()}
+        return cls({k: lin.weight.detach().clone() for k, lin in lins.items()},
+                   {k: None if lin.bias is None else lin.bias.detach().clone() for k, lin in lins.items()},
+                   len(modules), origin=f"{type(model).__name__} ({fam.name})")
 
     def shape(self, layer: int, proj: str) -> tuple[int, ...]:
         return tuple(self.weights[(layer, proj)].shape)
@@ -61,28 +58,17 @@ class AttentionWeights:
 class MultiSourceMerger:
     """Eq. 1 generalised to several sources, in place and reversibly: every target layer ``i`` gets
     ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V — the one implementation
-    of writing merges into a model (:class:`AttentionMerger` is its one-source view).
-
-    Each source (a model or :class:`AttentionWeights`) has its own layer map (target layer → source layer; when
-    None, the evenly spaced default of :func:`~mamlib.merge.schedule.resolve_layer_map`), its own norm matching and
-    its own λ — one value, a value on a subset of layers, or one value per layer, made a table by
-    :func:`~mamlib.merge.schedule.lambda_table`, which checks every λ and, per layer, their sum. ``bias`` is
-    ``"target"`` (keep the target's) or ``"interpolate"`` (the same combination, a source without a bias counting
-    as zero). ``labels`` name the sources in messages and plans.
+    of writing merges into a model (:class:`AttentionMerger` is its one-source view). Each source (a model or
+    :class:`AttentionWeights`) has its own layer map (default evenly spaced), norm matching and λ spec (made a checked
+    table by :func:`~mamlib.merge.schedule.lambda_table`); ``labels`` name the sources in messages and plans.
     """
 
     def __init__(
-        self,
-        target: nn.Module,
-        sources: Sequence[nn.Module | AttentionWeights],
-        *,
-        layer_maps: Sequence[Sequence[int] | None] | None = None,
-        norm_matched: bool | Sequence[bool] = False,
-        labels: Sequence[str] | None = None,
-        target_family: str | AttentionFamily | None = None,
+        self, target: nn.Module, sources: Sequence[nn.Module | AttentionWeights], *,
+        layer_maps: Sequence[Sequence[int] | None] | None = None, norm_matched: bool | Sequence[bool] = False,
+        labels: Sequence[str] | None = None, target_family: str | AttentionFamily | None = None,
         source_families: Sequence[str | AttentionFamily | None] | None = None,
-        projections: Sequence[str] = PROJECTIONS,
-        bias: BiasMode = "target",
+        projections: Sequence[str] = PROJECTIONS, bias: BiasMode = "target",
     ) -> None:
         n = len(sources)
         if n == 0:
@@ -90,8 +76,8 @@ class MultiSourceMerger:
         unknown = set(projections) - set(PROJECTIONS)
         if unknown or not projections:
             raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {list(projections)}")
-        if bias not in ("target", "interpolate"):
-            raise ValueError(f"bias must be 'target' or 'interpolate', got {bias!r}")
+        if bias not in get_args(BiasMode):
+            raise ValueError(f"bias must be one of {list(get_args(BiasMode))}, got {bias!r}")
         self.labels = [f"source {s}" for s in range(n)] if labels is None else list(labels)
         layer_maps = [None] * n if layer_maps is None else list(layer_maps)
         families = [None] * n if source_families is None else list(source_families)
@@ -129,9 +115,9 @@ class MultiSourceMerger:
         return self._modules[layer][proj]
 
     def source_matrix(self, source: int, layer: int, proj: str) -> Tensor:
-        """Source ``source``'s term for target ``layer``/``proj`` (after its layer map and optional norm matching)."""
-        w = self.sources[source].weights[(self.layer_maps[source][layer], proj)]
-        return match_norm(w, self.original.weights[(layer, proj)]) if self.norm_matched[source] else w
+        """Source ``source``'s matrix for target ``layer``/``proj`` after its layer map (as stored; norm matching,
+        when asked for, happens inside the blend kernel)."""
+        return self.sources[source].weights[(self.layer_maps[source][layer], proj)]
 
     def lambdas(
         self, lams: Sequence[LambdaSpec], layers: Sequence[Iterable[int] | None] | None = None
@@ -140,25 +126,19 @@ class MultiSourceMerger:
         source and an optional layer subset per source."""
         return lambda_table(self.num_layers, lams, layers, labels=self.labels)
 
-    def merged_weight(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor:
-        """The merged matrix of ``layer``/``proj`` for the sources' factors ``lams`` at that layer — a column of a
-        checked table, not checked again (Eq. 1 over the sources with a non-zero λ; with one, exactly
-        :func:`~mamlib.merge.interpolation.interpolate`)."""
-        orig = self.original.weights[(layer, proj)]
-        active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
-        if not active:
+    def merged_tensor(self, layer: int, proj: str, leaf: str, lams: Sequence[float]) -> Tensor | None:
+        """The ``leaf`` (``"weight"`` or ``"bias"``) of ``layer``/``proj`` after the merge, for the sources' factors
+        ``lams`` at that layer (a column of a checked table, not checked again), by the blend kernel
+        :func:`~mamlib.merge.interpolation.combine` over the sources with a non-zero λ. A bias is merged only with
+        ``bias="interpolate"`` (a source without one counting as zero); None where the target has none."""
+        table = self.original.weights if leaf == "weight" else self.original.biases
+        orig = table[(layer, proj)]
+        active = [s for s, lam in enumerate(lams) if lam != 0.0]
+        if orig is None or not active or (leaf == "bias" and self.bias == "target"):
             return orig
-        return combine(orig, [self.source_matrix(s, layer, proj) for s, _ in active], [lam for _, lam in active])
-
-    def merged_bias(self, layer: int, proj: str, lams: Sequence[float]) -> Tensor | None:
-        """The bias of ``layer``/``proj`` after the merge (None where the target has none); a source without a
-        bias counts as a zero bias."""
-        orig = self.original.biases[(layer, proj)]
-        active = [(s, lam) for s, lam in enumerate(lams) if lam != 0.0]
-        if orig is None or self.bias == "target" or not active:
-            return orig
-        biases = [self.sources[s].biases.get((self.layer_maps[s][layer], proj)) for s, _ in active]
-        return combine(orig, [torch.zeros_like(orig) if b is None else b for b in biases], [lam for _, lam in active])
+        stored = [self.sources[s].weights if leaf == "weight" else self.sources[s].biases for s in active]
+        return combine(orig, [t.get((self.layer_maps[s][layer], proj)) for s, t in zip(active, stored)],
+                       [lams[s] for s in active], [self.norm_matched[s] and leaf == "weight" for s in active])
 
     @torch.no_grad()
     def apply(
@@ -171,8 +151,8 @@ class MultiSourceMerger:
             at_i = [row[i] for row in table]
             for p in self.projections:
                 lin = self._modules[i][p]
-                lin.weight.copy_(self.merged_weight(i, p, at_i))
-                bias = self.merged_bias(i, p, at_i)
+                lin.weight.copy_(self.merged_tensor(i, p, "weight", at_i))
+                bias = self.merged_tensor(i, p, "bias", at_i)
                 if lin.bias is not None and bias is not None:
                     lin.bias.copy_(bias)
         return table
@@ -216,25 +196,15 @@ class MultiSourceMerger:
 
 
 class AttentionMerger:
-    """Writes Eq. 1/2/3 merges of ``source`` into ``target``'s Q/K/V projections, in place and reversibly — the
-    one-source view of :class:`MultiSourceMerger`, which does the arithmetic and the writing.
-
-    ``source`` is a model or an :class:`AttentionWeights` (e.g. a noise source). ``layer_map`` (target layer →
-    source layer) defaults to evenly spaced (the identity for equal depths); every mapped matrix must have the
-    target's shape. ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix
-    it merges into.
+    """Writes Eq. 1/2/3 merges of ``source`` (a model or :class:`AttentionWeights`, e.g. a noise source) into
+    ``target``'s Q/K/V projections, in place and reversibly — the one-source view of :class:`MultiSourceMerger`.
+    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
     """
 
     def __init__(
-        self,
-        target: nn.Module,
-        source: nn.Module | AttentionWeights,
-        *,
-        target_family: str | AttentionFamily | None = None,
-        source_family: str | AttentionFamily | None = None,
-        projections: Sequence[str] = PROJECTIONS,
-        layer_map: Sequence[int] | None = None,
-        bias: BiasMode = "target",
+        self, target: nn.Module, source: nn.Module | AttentionWeights, *,
+        target_family: str | AttentionFamily | None = None, source_family: str | AttentionFamily | None = None,
+        projections: Sequence[str] = PROJECTIONS, layer_map: Sequence[int] | None = None, bias: BiasMode = "target",
         norm_matched: bool = False,
     ) -> None:
         src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
@@ -255,7 +225,7 @@ class AttentionMerger:
         return self._merger.projection(layer, proj)
 
     def source_matrix(self, layer: int, proj: str) -> Tensor:
-        """The source term for target ``layer``/``proj`` (after the layer map and optional norm matching)."""
+        """The source matrix for target ``layer``/``proj`` after the layer map (norm matching happens in the blend)."""
         return self._merger.source_matrix(0, layer, proj)
 
     def lambdas(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:

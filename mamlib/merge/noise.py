@@ -37,14 +37,8 @@ def moments(weights: AttentionWeights, pooling: Pooling = "matrix") -> dict[Key,
     raise ValueError(f"pooling must be 'matrix' or 'model', got {pooling!r}")
 
 
-def noise_weights(
-    like: AttentionWeights,
-    stats_from: AttentionWeights | None,
-    *,
-    seed: int,
-    pooling: Pooling = "matrix",
-    layer_map: Sequence[int] | None = None,
-) -> AttentionWeights:
+def noise_weights(like: AttentionWeights, stats_from: AttentionWeights | None, *, seed: int,
+                  pooling: Pooling = "matrix", layer_map: Sequence[int] | None = None) -> AttentionWeights:
     """Gaussian matrices shaped like ``like`` (the target) with the moments of ``stats_from``.
 
     ``stats_from=None`` gives N(0, 1). With a ``layer_map`` (target layer → source layer), target layer ``i`` takes
@@ -60,23 +54,12 @@ def noise_weights(
             mean, std = stats[(src_layer, proj)]
             z = z * std + mean
         out[(layer, proj)] = z.to(dtype=w.dtype, device=w.device)
-    return AttentionWeights(
-        weights=out,
-        biases={k: None for k in out},
-        num_layers=like.num_layers,
-        origin="N(0,1)" if stats_from is None else f"N({stats_from.origin}, per {pooling})",
-    )
+    return AttentionWeights(out, {k: None for k in out}, like.num_layers,
+                            "N(0,1)" if stats_from is None else f"N({stats_from.origin}, per {pooling})")
 
 
-def noise_source(
-    like: NoiseLike,
-    target: AttentionWeights,
-    source: AttentionWeights,
-    *,
-    seed: int,
-    pooling: Pooling = "matrix",
-    layer_map: Sequence[int] | None = None,
-) -> AttentionWeights:
+def noise_source(like: NoiseLike, target: AttentionWeights, source: AttentionWeights, *, seed: int,
+                 pooling: Pooling = "matrix", layer_map: Sequence[int] | None = None) -> AttentionWeights:
     """The noise of one Table 1 column, drawn ``like`` the source's moments, the target's, or ``"standard"``."""
     if like == "source":
         return noise_weights(target, source, seed=seed, pooling=pooling, layer_map=layer_map)

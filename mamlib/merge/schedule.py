@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 
 import numpy as np
 from torch import Tensor
@@ -129,26 +130,15 @@ def lambda_table(
     return table
 
 
-def _round_half_even(numerator: int, denominator: int) -> int:
-    """The integer nearest ``numerator / denominator`` (``denominator`` positive), a tie going to the even one,
-    decided in integer arithmetic: in floats, 7 steps of ``29/14`` make ``14.500000000000002``, past the tie 14.5."""
-    if denominator < 1:
-        raise ValueError(f"denominator must be positive, got {denominator}")
-    quotient, remainder = divmod(numerator, denominator)
-    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2 == 1):
-        return quotient + 1
-    return quotient
-
-
 def evenly_spaced_layer_map(num_target_layers: int, num_source_layers: int) -> list[int]:
     """The default layer map: target layer ``i`` takes source layer ``round(i·(S−1)/(T−1))`` — first to first, last
-    to last, evenly spaced between, the identity when the depths agree. The quotient is rounded exactly, half to even:
-    ``7·29/14 = 14.5`` gives 14 (``T, S = 15, 30``), ``11·15/22 = 7.5`` gives 8 (``T, S = 23, 16``)."""
+    to last, evenly spaced between, the identity when the depths agree. The quotient is rounded exactly (a Fraction),
+    half to even: ``7·29/14 = 14.5`` gives 14 (``T, S = 15, 30``), ``11·15/22 = 7.5`` gives 8 (``T, S = 23, 16``)."""
     if num_target_layers < 1 or num_source_layers < 1:
         raise ValueError("layer counts must be positive")
     if num_target_layers == 1:
         return [0]
-    return [_round_half_even(i * (num_source_layers - 1), num_target_layers - 1) for i in range(num_target_layers)]
+    return [round(Fraction(i * (num_source_layers - 1), num_target_layers - 1)) for i in range(num_target_layers)]
 
 
 def check_layer_map(layer_map: Sequence[int], num_target_layers: int, num_source_layers: int) -> list[int]:

@@ -78,14 +78,9 @@ def register_source_variant(variant: SourceVariant, *, replace: bool = False) ->
     return _REGISTRY.register(variant.name, variant, replace=replace)
 
 
-def source_variants() -> dict[str, SourceVariant]:
-    """Every registered source variant, in registration (= table column) order."""
-    return _REGISTRY.all()
-
-
-def get_source_variant(name: str) -> SourceVariant:
-    """The source variant called ``name``; ValueError listing the known ones otherwise."""
-    return _REGISTRY.get(name)
+#: Every registered source variant, in registration (= table column) order; one by name (ValueError if unknown).
+source_variants = _REGISTRY.all
+get_source_variant = _REGISTRY.get
 
 
 for _variant in (
@@ -101,14 +96,9 @@ for _variant in (
 TABLE1_VARIANTS: tuple[str, ...] = ("source", "noise-source", "noise-target", "noise-standard")
 
 
-def build_mergers(
-    target: nn.Module,
-    source: nn.Module | AttentionWeights,
-    variants: Sequence[str],
-    *,
-    layer_map: Sequence[int] | None = None,
-    noise: NoiseSettings = NoiseSettings(),
-) -> dict[str, AttentionMerger]:
+def build_mergers(target: nn.Module, source: nn.Module | AttentionWeights, variants: Sequence[str], *,
+                  layer_map: Sequence[int] | None = None, noise: NoiseSettings = NoiseSettings(),
+                  ) -> dict[str, AttentionMerger]:
     """One reversible merger into ``target`` per source variant; noise is shaped like the target's matrices.
 
     Target layers take source layers by ``layer_map`` or, when it is None, the evenly spaced default

@@ -1,17 +1,13 @@
 """Merging checkpoints larger than memory: tensor by tensor, from the files on disk, into sharded safetensors.
 
-A :class:`Checkpoint` is a model folder's weights as stored — ``model.safetensors``, the shards its index lists, or
-PyTorch ``.bin`` files — described from the safetensors headers alone, so a plan reads no weight.
-:func:`locate_attention` finds an attention family's Q/K/V tensors among the stored keys, which may differ from the
-module names by a prefix (``bert.``) or spell them as older releases did (ViT's ``attention.attention.query``).
-
-:func:`stream_merge` writes each merged Q/K/V weight (and bias, when biases are interpolated),
-``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target``, with :func:`~mamlib.merge.interpolation.combine`'s arithmetic in float32
-(float64 for a float64 target), one source at a time, cast back to the dtype the target stores it in; every other
-tensor is copied byte for byte, into Hugging Face safetensors shards of at most ``max_shard_size`` bytes (and their
-index). Memory stays at a few Q/K/V matrices and a copy buffer whatever the model's size: tensors are read with
-positioned reads (a memory map would keep every page it touched resident) and copied with ``os.copy_file_range``.
-A ``.bin`` file is opened only with ``torch.load(..., weights_only=True, mmap=True)``: nothing is ever unpickled.
+A :class:`Checkpoint` is a model folder's weights as stored (safetensors, sharded or not, or PyTorch ``.bin``),
+described from the headers alone; :func:`locate_attention` finds a family's Q/K/V among the stored keys (which may
+carry another prefix or an older spelling). :func:`stream_merge` writes each merged Q/K/V weight (and bias, when
+biases are interpolated), ``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target``, with the book merger's blend kernel
+:func:`~mamlib.merge.interpolation.combine`, so both write the same bits, and copies every other tensor byte for byte
+into shards of at most ``max_shard_size`` bytes. Memory stays flat: positioned reads (a memory map keeps every page
+it touched resident), ``os.copy_file_range``, and ``.bin`` files only through ``torch.load(..., weights_only=True,
+mmap=True)``, so nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -32,19 +28,15 @@ import torch
 from torch import Tensor
 
 from mamlib.merge.families import PROJECTIONS, AttentionFamily
-from mamlib.merge.interpolation import combine, match_norm
+from mamlib.merge.interpolation import combine
 
 Key = tuple[int, str]
-#: A source's Q/K/V as the merge reads them: ``fetch(source_layer, projection, "weight" | "bias")`` (None: no bias).
-Fetch = Callable[[int, str, str], "Tensor | None"]
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
-SAFETENSORS_SINGLE = "model.safetensors"
-BIN_INDEX = "pytorch_model.bin.index.json"
-BIN_SINGLE = "pytorch_model.bin"
 #: Where a folder's weights are looked for, in the order ``from_pretrained`` prefers them.
 WEIGHT_LAYOUTS: tuple[tuple[str, str], ...] = (
-    (SAFETENSORS_INDEX, "safetensors"), (SAFETENSORS_SINGLE, "safetensors"), (BIN_INDEX, "bin"), (BIN_SINGLE, "bin"),
+    (SAFETENSORS_INDEX, "safetensors"), ("model.safetensors", "safetensors"),
+    ("pytorch_model.bin.index.json", "bin"), ("pytorch_model.bin", "bin"),
 )
 #: ``save_pretrained``'s default shard size in transformers 4 and the Hugging Face hub's usual one (decimal GB).
 DEFAULT_MAX_SHARD_SIZE = 5 * 10**9
@@ -148,13 +140,6 @@ def load_bin(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def _bin_entry(key: str, tensor: Tensor, path: Path) -> StoredTensor:
-    if tensor.dtype not in _NAMES:
-        raise CheckpointError(f"{path}: tensor {key!r} has dtype {tensor.dtype}, which safetensors cannot store")
-    return StoredTensor(key, _NAMES[tensor.dtype], tuple(tensor.shape), tensor.numel() * tensor.element_size(), path,
-                        -1)
-
-
 def _index_files(index: Path) -> list[Path]:
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
@@ -196,7 +181,12 @@ class Checkpoint:
             if fmt == "safetensors":
                 found, _ = read_safetensors_header(file)
             else:
-                found = {k: _bin_entry(k, t, file) for k, t in load_bin(file).items()}
+                found = {}
+                for k, t in load_bin(file).items():
+                    if t.dtype not in _NAMES:
+                        raise CheckpointError(f"{file}: tensor {k!r} has dtype {t.dtype}, which safetensors "
+                                              "cannot store")
+                    found[k] = StoredTensor(k, _NAMES[t.dtype], tuple(t.shape), t.numel() * t.element_size(), file, -1)
             for key, entry in found.items():
                 if key in tensors:
                     raise CheckpointError(f"{folder}: tensor {key!r} is stored twice ({tensors[key].file.name} and "
@@ -260,12 +250,10 @@ class Checkpoint:
 
 def format_size(nbytes: int) -> str:
     """Bytes in decimal units: ``3.09 GB``, ``512 kB``."""
-    size = float(nbytes)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
-        size /= 1000
-    return f"{nbytes} B"
+    size, units = float(nbytes), ["B", "kB", "MB", "GB", "TB"]
+    while size >= 1000 and len(units) > 1:
+        size, units = size / 1000, units[1:]
+    return f"{size:.0f} B" if units[0] == "B" else f"{size:.3g} {units[0]}"
 
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", re.IGNORECASE)
@@ -384,38 +372,23 @@ def check_blendable(stored: Mapping[str, StoredTensor], keys: AttentionKeys, pro
                                       f"{'/'.join(BLENDABLE)} tensors (not quantized ones)")
 
 
-def checkpoint_fetch(checkpoint: Checkpoint, keys: AttentionKeys) -> Fetch:
-    """A source's :data:`Fetch` that reads its Q/K/V from ``checkpoint`` when the merge needs them."""
-
-    def fetch(layer: int, proj: str, leaf: str) -> Tensor | None:
-        key = keys.key(layer, proj, leaf)
-        return None if key is None else checkpoint.read(key)
-
-    return fetch
-
-
 # -- writing -------------------------------------------------------------------------------------------------------
 
 
-def shard_names(count: int) -> list[str]:
-    """``model.safetensors`` for one shard; ``model-00001-of-0000N.safetensors`` ... for several."""
-    if count == 1:
-        return [SAFETENSORS_SINGLE]
-    return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+def plan_shards(tensors: Sequence[OutputTensor], max_shard_size: int) -> dict[str, list[OutputTensor]]:
+    """File name → its tensors: ``tensors`` split in order into shards of at most ``max_shard_size`` bytes (a larger
+    tensor alone) by ``huggingface_hub``'s splitter, as ``save_pretrained`` splits a state dict and names the files
+    (``model.safetensors``, or ``model-00001-of-0000N.safetensors`` ...); within a shard, wider dtypes first (as
+    safetensors aligns them)."""
+    from huggingface_hub import split_state_dict_into_shards_factory
 
-
-def plan_shards(tensors: Sequence[OutputTensor], max_shard_size: int) -> list[list[OutputTensor]]:
-    """Consecutive groups of ``tensors`` of at most ``max_shard_size`` bytes each (a larger tensor alone), as
-    ``save_pretrained`` splits a state dict; within a shard, wider dtypes first (as safetensors aligns them)."""
-    shards: list[list[OutputTensor]] = [[]]
-    size = 0
-    for t in tensors:
-        if shards[-1] and size + t.nbytes > max_shard_size:
-            shards.append([])
-            size = 0
-        shards[-1].append(t)
-        size += t.nbytes
-    return [sorted(s, key=lambda t: -(DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 1)) for s in shards]
+    by_key = {t.key: t for t in tensors}
+    split = split_state_dict_into_shards_factory(by_key, get_storage_size=lambda t: t.nbytes,
+                                                 filename_pattern="model{suffix}.safetensors",
+                                                 max_shard_size=max_shard_size)
+    width = {t.key: DTYPES[t.dtype].itemsize if t.dtype in DTYPES else 1 for t in tensors}
+    return {name: [by_key[k] for k in sorted(keys, key=lambda k: -width[k])]
+            for name, keys in sorted(split.filename_to_tensors.items())}
 
 
 class ShardWriter:
@@ -459,24 +432,22 @@ class ShardWriter:
         with open(source, "rb", buffering=0) as src:
             end = offset + nbytes
             while offset < end:
-                n = self._copy_chunk(src.fileno(), offset, min(COPY_CHUNK, end - offset))
+                count, n = min(COPY_CHUNK, end - offset), 0
+                if self._copy_file_range:
+                    try:
+                        n = os.copy_file_range(src.fileno(), self._file.fileno(), count, offset)
+                        self.written += n
+                    except OSError as err:
+                        if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                            raise
+                        self._copy_file_range = False
+                if not self._copy_file_range:
+                    data = os.pread(src.fileno(), count, offset)
+                    self.write(data)
+                    n = len(data)
                 if not n:
                     raise CheckpointError(f"{source}: ends inside a tensor (byte {offset})")
                 offset += n
-
-    def _copy_chunk(self, src: int, offset: int, count: int) -> int:
-        if self._copy_file_range:
-            try:
-                n = os.copy_file_range(src, self._file.fileno(), count, offset)
-                self.written += n
-                return n
-            except OSError as err:
-                if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
-                    raise
-                self._copy_file_range = False
-        data = os.pread(src, count, offset)
-        self.write(data)
-        return len(data)
 
     def close(self) -> None:
         """Flush to the disk (fsync) and close; OSError when fewer bytes were written than the header promises."""
@@ -493,12 +464,18 @@ class ShardWriter:
 
 @dataclass(frozen=True)
 class SourceTerms:
-    """One source of a streamed merge: how its Q/K/V are read, its layer map (target layer → source layer) and
-    whether each source matrix is rescaled to the target matrix's Frobenius norm."""
+    """One source of a streamed merge: its checkpoint and where its Q/K/V are stored in it, its layer map (target
+    layer → source layer) and whether each source matrix is rescaled to the target matrix's Frobenius norm."""
 
-    fetch: Fetch
+    checkpoint: Checkpoint
+    keys: AttentionKeys
     layer_map: Sequence[int]
     norm_matched: bool = False
+
+    def read(self, layer: int, proj: str, leaf: str) -> Tensor | None:
+        """The stored ``leaf`` (``"weight"`` or ``"bias"``) of source ``layer``/``proj`` (None: no such bias)."""
+        key = self.keys.key(layer, proj, leaf)
+        return None if key is None else self.checkpoint.read(key)
 
 
 @dataclass
@@ -513,49 +490,28 @@ class StreamedCheckpoint:
     merged_dtypes: Counter[str] = field(default_factory=Counter)
 
 
-def blend_tensor(
-    target: Tensor, terms: Sequence[tuple[Callable[[], Tensor | None], float, bool]]
-) -> Tensor:
-    """``Σ_s λ_s·W_s + (1 − Σ_s λ_s)·W_target`` for ``terms`` = (read source tensor, λ_s, norm-match it): the
-    arithmetic of :func:`~mamlib.merge.interpolation.combine` in float64 for a float64 target and float32 otherwise,
-    each source read when it is added, cast back to ``target``'s dtype. A missing source bias (None) counts as zero."""
-    acc = target.to(torch.float64 if target.dtype == torch.float64 else torch.float32)
-
-    def source(read: Callable[[], Tensor | None], norm: bool) -> Tensor:
-        s = read()
-        if s is None:
-            return torch.zeros_like(acc)
-        if tuple(s.shape) != tuple(acc.shape):
-            raise CheckpointError(f"a source tensor of shape {list(s.shape)} for a target of {list(acc.shape)}")
-        return match_norm(s, acc) if norm else s
-
-    return combine(acc, (source(read, norm) for read, _, norm in terms), [lam for _, lam, _ in terms]).to(target.dtype)
-
-
-def merge_replacements(
+def _merges(
     target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
-    *, projections: Sequence[str] = PROJECTIONS, bias: str = "target",
+    projections: Sequence[str], bias: str,
 ) -> dict[str, Callable[[], Tensor]]:
-    """Target key → a function computing its merged tensor, for every Q/K/V weight (and, with ``bias ==
-    "interpolate"``, bias) that some source enters with a non-zero λ; every other tensor is copied as stored."""
+    """Target key → a function computing its merged tensor with the blend kernel
+    :func:`~mamlib.merge.interpolation.combine` (each source read when it is added), for every Q/K/V weight (and,
+    with ``bias == "interpolate"``, bias) that some source enters with a non-zero λ."""
+
+    def merged(key: str, active: list[tuple[SourceTerms, float]], layer: int, proj: str, leaf: str) -> Tensor:
+        reads = (src.read(src.layer_map[layer], proj, leaf) for src, _ in active)
+        return combine(target.read(key), reads, [lam for _, lam in active],
+                       [src.norm_matched and leaf == "weight" for src, _ in active])
+
     out: dict[str, Callable[[], Tensor]] = {}
     for layer in range(target_keys.num_layers):
         active = [(src, row[layer]) for src, row in zip(sources, table) if row[layer] != 0.0]
-        if not active:
-            continue
-        for proj in projections:
+        for proj in projections if active else ():
             for leaf in ("weight", "bias") if bias == "interpolate" else ("weight",):
                 key = target_keys.key(layer, proj, leaf)
                 if key is not None:
-                    out[key] = partial(_merged, target, key, active, layer, proj, leaf)
+                    out[key] = partial(merged, key, active, layer, proj, leaf)
     return out
-
-
-def _merged(target: Checkpoint, key: str, active: Sequence[tuple[SourceTerms, float]], layer: int, proj: str,
-            leaf: str) -> Tensor:
-    terms = [(partial(src.fetch, src.layer_map[layer], proj, leaf), lam, src.norm_matched and leaf == "weight")
-             for src, lam in active]
-    return blend_tensor(target.read(key), terms)
 
 
 def stream_merge(
@@ -566,16 +522,25 @@ def stream_merge(
     """Write the merge of ``sources`` into ``target`` (``table`` is the checked ``[source][layer]`` λ) into the
     existing folder ``folder`` as safetensors shards (and their index when there are several). ``on_file`` is
     called with each file once it is complete (e.g. to hash it while the next one is written)."""
-    replacements = merge_replacements(target, target_keys, sources, table, projections=projections, bias=bias)
+    replacements = _merges(target, target_keys, sources, table, projections, bias)
     shards = plan_shards(list(target.tensors.values()), max_shard_size)
-    names = shard_names(len(shards))
-    result = StreamedCheckpoint(files=list(names), total_size=target.total_size)
+    result = StreamedCheckpoint(files=list(shards), total_size=target.total_size)
     try:
-        for name, shard in zip(names, shards):
+        for name, shard in shards.items():
             writer = ShardWriter(folder / name, shard)
             try:
                 for t in shard:
-                    _write_one(target, t, replacements.get(t.key), writer, result)
+                    if t.key not in replacements:
+                        target.copy_to(t.key, writer)
+                        result.copied += 1
+                        continue
+                    tensor = replacements[t.key]()
+                    if tuple(tensor.shape) != t.shape or _NAMES.get(tensor.dtype) != t.dtype:
+                        raise CheckpointError(f"merged {t.key} came out {tensor.dtype} {list(tensor.shape)}, stored as "
+                                              f"{t.dtype} {list(t.shape)}")
+                    writer.write_tensor(tensor)
+                    result.merged += 1
+                    result.merged_dtypes[torch_dtype_name(t.dtype)] += 1
                 writer.close()
             except BaseException:
                 writer.abort()
@@ -586,24 +551,9 @@ def stream_merge(
         target.release()
     if len(shards) > 1:
         index = {"metadata": {"total_size": result.total_size},
-                 "weight_map": {t.key: name for name, shard in zip(names, shards) for t in shard}}
+                 "weight_map": {t.key: name for name, shard in shards.items() for t in shard}}
         (folder / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         result.files.append(SAFETENSORS_INDEX)
         if on_file is not None:
             on_file(folder / SAFETENSORS_INDEX)
     return result
-
-
-def _write_one(target: Checkpoint, t: OutputTensor, merge: Callable[[], Tensor] | None, writer: ShardWriter,
-               result: StreamedCheckpoint) -> None:
-    if merge is None:
-        target.copy_to(t.key, writer)
-        result.copied += 1
-        return
-    tensor = merge()
-    if tuple(tensor.shape) != t.shape or _NAMES.get(tensor.dtype) != t.dtype:
-        raise CheckpointError(f"merged {t.key} came out {tensor.dtype} {list(tensor.shape)}, stored as {t.dtype} "
-                              f"{list(t.shape)}")
-    writer.write_tensor(tensor)
-    result.merged += 1
-    result.merged_dtypes[torch_dtype_name(t.dtype)] += 1

@@ -1,44 +1,26 @@
 """BEATs, the audio target model of the paper's Audio Event Classification experiments (Sec. 4, Tables 1, 2, 5).
 
-BEATs (Chen et al., 2022, the paper's ref. [14]) is a 12-layer, 768-wide Transformer over 16×16 patches of a
-128-bin log-mel spectrogram. MAM merges a ViT's attention Q/K/V matrices into it (Eq. 1–3); this module is a
-readable re-implementation of its encoder, written from the published architecture and checked number for number
-against an independent implementation (ESPnet's, as vendored by the ``openbeats`` package) in ``tests/test_beats.py``.
+BEATs (Chen et al., 2022, the paper's ref. [14]) is a 12-layer, 768-wide deep-norm Transformer over 16×16 patches
+(flattened time-major) of a 128-bin Kaldi log-mel spectrogram. Its self-attention adds a T5-style bucketed relative
+position bias (one table, shared by every layer) scaled per query by a gate computed from that query, so merging
+W_Q (Eq. 1–3) also moves the gate. This re-implementation keeps the original checkpoint format ``{"cfg", "model"[,
+"label_dict"]}`` and parameter names (attention family ``"beats"``: ``encoder.layers.N.self_attn.{q,k,v}_proj``),
+and is checked against ESPnet's (vendored by ``openbeats``) in ``tests/test_beats.py``. Model kinds: ``tiny-beats``
+and ``beats-checkpoint``.
 
-The forward pass, in the order it runs:
-
-1. waveform × 2^15 → Kaldi fbank (128 mel bins, 25 ms windows, 10 ms hop, 16 kHz) → ``(fbank − 15.41663) / (2 ·
-   6.55582)``;
-2. ``patch_embedding`` (a 16×16, stride-16 Conv2d) → ``layer_norm`` → ``post_extract_proj`` (512 → 768); patches
-   are flattened time-major (patch ``t·8 + f`` covers frames ``16t … 16t+15`` and mel bins ``16f … 16f+15``);
-3. ``encoder.pos_conv`` (a weight-normed grouped Conv1d + GELU) added to the input, then ``encoder.layer_norm``;
-4. 12 post-LN layers with deep-norm residual scaling; self-attention adds a T5-style bucketed relative position
-   bias (one table, owned by layer 0 and shared), scaled per query by a gate computed from that query
-   ("gated relative position", ``grep_linear``/``grep_a``) — so merging W_Q also changes the gate;
-5. optionally (fine-tuned checkpoints) a ``predictor`` Linear over the frames, averaged over time.
-
-Checkpoints keep the original on-disk format: ``{"cfg": {...}, "model": state_dict, ["label_dict": {...}]}`` with
-the original parameter names, so the attention projections are ``encoder.layers.N.self_attn.{q,k,v}_proj``
-(registered with this module as the attention family ``"beats"``). The model kinds ``tiny-beats`` and
-``beats-checkpoint`` are declared at the end.
-
-Deviations from the original Microsoft code, all deliberate:
-
-* padding masks are carried from samples to frames and patches *correctly* (a frame or patch is padding as soon
-  as any sample under it is; ESPnet does the same), whereas the original reshapes the frame mask into the
-  flattened patch order and so marks the wrong patches when a batch holds clips of different lengths;
-* ``extract_features`` always returns frame features; the fine-tuned head is :meth:`BEATs.predict` and returns
-  logits (the original's ``extract_features`` returns sigmoid probabilities when a predictor exists);
-* attention is computed as ``softmax(q·kᵀ/√d + gated bias)``; the original subtracts the row maximum and rescales
-  by α = 32 first, which is the same function up to float rounding.
+Deliberate deviations from Microsoft's code: padding masks are carried from samples to frames and patches
+correctly (a frame or patch is padding as soon as any sample under it is, as in ESPnet; the original marks the
+wrong patches when a batch holds clips of different lengths); ``extract_features`` always returns frame features
+and the fine-tuned head is :meth:`BEATs.predict` (logits); attention is ``softmax(q·kᵀ/√d + gated bias)`` without
+the original's max subtraction and α = 32 rescaling (the same function up to float rounding).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +33,8 @@ from mamlib.common.audio import SAMPLE_RATE
 from mamlib.common.paths import resolve_path
 from mamlib.common.tensors import masked_mean
 from mamlib.merge.families import AttentionFamily, register_family
-from mamlib.models.build import LoadedModel, tiny_options
-from mamlib.models.kinds import TINY_OPTIONS, ModelKind, ModelSpec
+from mamlib.models.base import TINY_OPTIONS, LoadedModel, ModelKind, Spec, tiny_options
+from mamlib.models.convert import ConversionError, load_strict
 
 #: Statistics of the fbank features BEATs was trained with (the original ``extract_features`` defaults).
 FBANK_MEAN = 15.41663
@@ -63,24 +45,18 @@ FRAME_LENGTH = 400
 FRAME_SHIFT = 160
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "gelu": F.gelu,
-    "gelu_accurate": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-    "tanh": torch.tanh,
-    "linear": lambda x: x,
+    "relu": F.relu, "gelu": F.gelu, "gelu_accurate": partial(F.gelu, approximate="tanh"),
+    "gelu_fast": partial(F.gelu, approximate="tanh"), "tanh": torch.tanh, "linear": lambda x: x,
 }
+#: Sizes that must be at least 1.
+_POSITIVE = ("input_patch_size", "embed_dim", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
+             "encoder_attention_heads", "conv_pos", "conv_pos_groups", "predictor_class")
 
 
 @dataclass(frozen=True)
 class BEATsConfig:
-    """The architecture of a BEATs model, under the key names of the checkpoint's ``cfg`` dict.
-
-    Defaults are the original ``BEATsConfig`` defaults, except ``input_patch_size`` (16 here, −1 there: every
-    released checkpoint sets 16). Keys this class does not know are kept in ``extra`` and written back on save.
-    Dropout and layer-drop settings act in training mode only. Frozen: derive variants with
-    ``dataclasses.replace``.
-    """
+    """The architecture of a BEATs model under the checkpoint's ``cfg`` keys, with the original defaults (but
+    ``input_patch_size`` 16, as every released checkpoint sets); unknown keys are kept in ``extra``."""
 
     input_patch_size: int = 16
     embed_dim: int = 512
@@ -111,33 +87,25 @@ class BEATsConfig:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name == "extra":
-                continue
-            value = getattr(self, f.name)
-            typ = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
-            object.__setattr__(self, f.name, _coerce(f.name, value, typ))
-        positive = ("input_patch_size", "embed_dim", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim")
-        for name in (*positive, "encoder_attention_heads", "conv_pos", "conv_pos_groups", "predictor_class"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"BEATs config: {name} must be positive, got {getattr(self, name)}")
-        if self.encoder_embed_dim % self.encoder_attention_heads:
-            raise ValueError(
-                f"BEATs config: encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
-                f"encoder_attention_heads {self.encoder_attention_heads}"
-            )
-        if self.encoder_embed_dim % self.conv_pos_groups:
-            raise ValueError(
-                f"BEATs config: encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
-                f"conv_pos_groups {self.conv_pos_groups}"
-            )
-        if NUM_MEL_BINS % self.input_patch_size:
-            raise ValueError(f"BEATs config: input_patch_size {self.input_patch_size} does not divide 128 mel bins")
-        if self.activation_fn not in _ACTIVATIONS:
-            raise ValueError(f"BEATs config: activation_fn {self.activation_fn!r} not in {sorted(_ACTIVATIONS)}")
-        if self.deep_norm and self.layer_norm_first:
-            raise ValueError("BEATs config: deep_norm and layer_norm_first cannot both be set")
-        if self.relative_position_embedding and self.num_buckets < 4:
-            raise ValueError(f"BEATs config: num_buckets must be at least 4, got {self.num_buckets}")
+            if f.name != "extra":
+                object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), str(f.type)))
+        small = next((n for n in _POSITIVE if getattr(self, n) < 1), None)
+        if small is not None:
+            raise ValueError(f"BEATs config: {small} must be positive, got {getattr(self, small)}")
+        dim = self.encoder_embed_dim
+        problems = [f"encoder_embed_dim {dim} is not divisible by {n} {getattr(self, n)}"
+                    for n in ("encoder_attention_heads", "conv_pos_groups") if dim % getattr(self, n)]
+        problems += [problem for failed, problem in (
+            (NUM_MEL_BINS % self.input_patch_size,
+             f"input_patch_size {self.input_patch_size} does not divide {NUM_MEL_BINS} mel bins"),
+            (self.activation_fn not in _ACTIVATIONS,
+             f"activation_fn {self.activation_fn!r} not in {sorted(_ACTIVATIONS)}"),
+            (self.deep_norm and self.layer_norm_first, "deep_norm and layer_norm_first cannot both be set"),
+            (self.relative_position_embedding and self.num_buckets < 4,
+             f"num_buckets must be at least 4, got {self.num_buckets}"),
+        ) if failed]
+        if problems:
+            raise ValueError(f"BEATs config: {problems[0]}")
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> BEATsConfig:
@@ -162,92 +130,56 @@ class BEATsConfig:
         return self.encoder_embed_dim // self.encoder_attention_heads
 
 
-def _coerce(name: str, value: Any, typ: type) -> Any:
-    if typ is bool:
-        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-            return bool(value)
-    elif typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif typ is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(value, str):
-        return value
-    raise ValueError(f"BEATs config: {name} must be {typ.__name__}, got {value!r}")
+def _coerce(name: str, value: Any, typ: str) -> Any:
+    """``value`` as a field of type ``typ``: a bool from a bool or 0/1, an int from an integral number."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    ok = {"bool": isinstance(value, int) and value in (0, 1), "int": number and integral, "float": number,
+          "str": isinstance(value, str)}[typ]
+    if not ok:
+        raise ValueError(f"BEATs config: {name} must be {typ}, got {value!r}")
+    return {"bool": bool, "int": int, "float": float, "str": str}[typ](value)
+
+
+#: The released BEATs (iter3, iter3+) architecture: 12 layers × 768, 12 heads (their checkpoints' ``cfg``).
+BEATS_ITER3_CONFIG = BEATsConfig(
+    layer_wise_gradient_decay_ratio=0.6, deep_norm=True, dropout=0.0, attention_dropout=0.0, encoder_layerdrop=0.05,
+    relative_position_embedding=True, max_distance=800, gru_rel_pos=True, predictor_dropout=0.0,
+)
 
 
 def tiny_beats_config(
     layers: int = 2, dim: int = 64, heads: int = 4, *, finetuned: bool = False, num_classes: int = 10
 ) -> BEATsConfig:
     """A few-layer BEATs with every architectural feature of the real one (deep norm, gated relative position
-    bias, positional convolution), for smoke tests and the smoke preset."""
-    return BEATsConfig(
-        embed_dim=dim // 2,
-        encoder_layers=layers,
-        encoder_embed_dim=dim,
-        encoder_ffn_embed_dim=2 * dim,
-        encoder_attention_heads=heads,
-        deep_norm=True,
-        dropout=0.0,
-        attention_dropout=0.0,
-        relative_position_embedding=True,
-        num_buckets=320,
-        max_distance=800,
-        gru_rel_pos=True,
-        finetuned_model=finetuned,
-        predictor_dropout=0.0,
-        predictor_class=num_classes,
+    bias, positional convolution), without its training-time layer drop and gradient decay."""
+    return replace(
+        BEATS_ITER3_CONFIG, layer_wise_gradient_decay_ratio=1.0, encoder_layerdrop=0.0, embed_dim=dim // 2,
+        encoder_layers=layers, encoder_embed_dim=dim, encoder_ffn_embed_dim=2 * dim, encoder_attention_heads=heads,
+        finetuned_model=finetuned, predictor_class=num_classes, extra={},
     )
-
-
-#: The released BEATs (iter3, iter3+) architecture: 12 layers × 768, 12 heads (their checkpoints' ``cfg``).
-BEATS_ITER3_CONFIG = BEATsConfig(
-    layer_wise_gradient_decay_ratio=0.6,
-    deep_norm=True,
-    dropout=0.0,
-    attention_dropout=0.0,
-    encoder_layerdrop=0.05,
-    relative_position_embedding=True,
-    num_buckets=320,
-    max_distance=800,
-    gru_rel_pos=True,
-    predictor_dropout=0.0,
-)
 
 
 # ----------------------------------------------------------------------------------------------- front end
 
 
-def fbank_features(
-    waveform: Tensor, fbank_mean: float = FBANK_MEAN, fbank_std: float = FBANK_STD
-) -> Tensor:
+def fbank_features(waveform: Tensor) -> Tensor:
     """Normalized 128-bin Kaldi fbank of a ``(batch, samples)`` 16 kHz waveform batch: ``(batch, frames, 128)``."""
     if waveform.dim() != 2:
         raise ValueError(f"expected a (batch, samples) waveform, got shape {tuple(waveform.shape)}")
     if waveform.shape[1] < FRAME_LENGTH:
         raise ValueError(f"waveform of {waveform.shape[1]} samples is shorter than one 25 ms frame ({FRAME_LENGTH})")
     banks = [
-        kaldi.fbank(
-            wave.float().unsqueeze(0) * 2**15,
-            num_mel_bins=NUM_MEL_BINS,
-            sample_frequency=SAMPLE_RATE,
-            frame_length=25,
-            frame_shift=10,
-        )
+        kaldi.fbank(wave.float().unsqueeze(0) * 2**15, num_mel_bins=NUM_MEL_BINS, sample_frequency=SAMPLE_RATE,
+                    frame_length=25, frame_shift=10)
         for wave in waveform
     ]
-    return (torch.stack(banks) - fbank_mean) / (2 * fbank_std)
+    return (torch.stack(banks) - FBANK_MEAN) / (2 * FBANK_STD)
 
 
 def patch_padding_mask(padding_mask: Tensor, num_frames: int, patch_size: int) -> Tensor:
-    """Carry a ``(batch, samples)`` padding mask (True = padding) to BEATs' flattened patches.
-
-    A fbank frame is padding when any sample of its 400-sample window is; a patch is padding when any of its
-    ``patch_size`` frames is. Every frequency patch of a time step shares that step's mask.
-    """
+    """Carry a ``(batch, samples)`` padding mask (True = padding) to BEATs' flattened patches: a frame is padding
+    when any sample of its 400-sample window is, a patch (of every mel band) when any of its frames is."""
     as_float = padding_mask.float().unsqueeze(1)
     frames = F.max_pool1d(as_float, kernel_size=FRAME_LENGTH, stride=FRAME_SHIFT)[:, :, :num_frames]
     steps = F.max_pool1d(frames, kernel_size=patch_size, stride=patch_size).squeeze(1) > 0
@@ -258,8 +190,9 @@ def patch_padding_mask(padding_mask: Tensor, num_frames: int, patch_size: int) -
 
 
 class WeightNormConv1d(nn.Module):
-    """A grouped Conv1d whose kernel is ``weight_g · weight_v / ‖weight_v‖`` (norm per kernel tap, ``dim=2``), with
-    "same" padding; parameter names are those of ``torch.nn.utils.weight_norm`` in the original checkpoints."""
+    """A grouped Conv1d with kernel ``weight_g · weight_v / ‖weight_v‖`` (norm per kernel tap) and "same" padding,
+    its extra output step dropped for an even kernel (the original ``SamePad``); parameters named as
+    ``torch.nn.utils.weight_norm`` names them in the original checkpoints."""
 
     def __init__(self, channels: int, kernel_size: int, groups: int) -> None:
         super().__init__()
@@ -271,22 +204,10 @@ class WeightNormConv1d(nn.Module):
         self.weight_v = nn.Parameter(weight_v)
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def weight(self) -> Tensor:
-        return self.weight_v * (self.weight_g / self.weight_v.norm(dim=(0, 1), keepdim=True))
-
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv1d(x, self.weight(), self.bias, padding=self.kernel_size // 2, groups=self.groups)
-
-
-class TrimLast(nn.Module):
-    """Drop the extra output step that "same" padding leaves behind with an even kernel (the original ``SamePad``)."""
-
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.remove = 1 if kernel_size % 2 == 0 else 0
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x[:, :, : -self.remove] if self.remove else x
+        weight = self.weight_v * (self.weight_g / self.weight_v.norm(dim=(0, 1), keepdim=True))
+        out = F.conv1d(x, weight, self.bias, padding=self.kernel_size // 2, groups=self.groups)
+        return out[:, :, :-1] if self.kernel_size % 2 == 0 else out
 
 
 def relative_position_bucket(relative_position: Tensor, num_buckets: int, max_distance: int) -> Tensor:
@@ -302,12 +223,9 @@ def relative_position_bucket(relative_position: Tensor, num_buckets: int, max_di
 
 
 class BEATsAttention(nn.Module):
-    """Multi-head self-attention with BEATs' gated relative position bias.
-
-    ``scores = q·kᵀ/√d + g(q)·B`` where ``B`` is the shared bucketed bias of the (query, key) offset and ``g(q) =
-    a·(b·grep_a − 1) + 2`` with ``(a, b) = σ(grep_linear(q))`` summed in groups of four — computed per head from
-    the projected (unscaled) query.
-    """
+    """Multi-head self-attention with BEATs' gated relative position bias: ``scores = q·kᵀ/√d + g(q)·B``, ``B`` the
+    shared bucketed bias of the (query, key) offset, ``g(q) = a·(b·grep_a − 1) + 2`` with ``(a, b) =
+    σ(grep_linear(q))`` summed in groups of four, per head from the projected (unscaled) query."""
 
     def __init__(self, cfg: BEATsConfig, *, owns_position_table: bool) -> None:
         super().__init__()
@@ -393,20 +311,14 @@ class BEATsLayer(nn.Module):
         return self.final_layer_norm(x * self.alpha + self.feed_forward(x))
 
 
-def _scale_gradient(x: Tensor, ratio: float) -> Tensor:
-    """Identity in the forward pass; multiplies the gradient by ``ratio`` (layer-wise gradient decay)."""
-    return x * ratio + x.detach() * (1.0 - ratio)
-
-
 class BEATsEncoder(nn.Module):
-    """Convolutional relative position embedding, then the stack of :class:`BEATsLayer`."""
+    """Convolutional relative position embedding, then the stack of :class:`BEATsLayer`; in training mode, layer
+    drop and layer-wise gradient decay (the identity forward, the gradient scaled by the ratio)."""
 
     def __init__(self, cfg: BEATsConfig) -> None:
         super().__init__()
         dim = cfg.encoder_embed_dim
-        self.pos_conv = nn.Sequential(
-            WeightNormConv1d(dim, cfg.conv_pos, cfg.conv_pos_groups), TrimLast(cfg.conv_pos), nn.GELU()
-        )
+        self.pos_conv = nn.Sequential(WeightNormConv1d(dim, cfg.conv_pos, cfg.conv_pos_groups), nn.GELU())
         self.layers = nn.ModuleList(BEATsLayer(cfg, owns_position_table=i == 0) for i in range(cfg.encoder_layers))
         self.relative_position_embedding = cfg.relative_position_embedding
         if self.relative_position_embedding:
@@ -430,7 +342,7 @@ class BEATsEncoder(nn.Module):
         bias = self.layers[0].self_attn.position_bias(x.shape[1]) if self.relative_position_embedding else None
         for layer in self.layers:
             if self.training and self.gradient_decay != 1.0:
-                x = _scale_gradient(x, self.gradient_decay)
+                x = x * self.gradient_decay + x.detach() * (1.0 - self.gradient_decay)
             if self.training and self.layerdrop > 0 and torch.rand(()).item() < self.layerdrop:
                 continue
             x = layer(x, padding_mask, bias)
@@ -464,18 +376,12 @@ class BEATs(nn.Module):
             self.predictor_dropout = nn.Dropout(cfg.predictor_dropout)
             self.predictor = nn.Linear(cfg.encoder_embed_dim, cfg.predictor_class)
 
-    def extract_features(
-        self,
-        waveform: Tensor,
-        padding_mask: Tensor | None = None,
-        fbank_mean: float = FBANK_MEAN,
-        fbank_std: float = FBANK_STD,
-    ) -> tuple[Tensor, Tensor | None]:
+    def extract_features(self, waveform: Tensor, padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Frame features ``(batch, patches, dim)`` and their padding mask ``(batch, patches)`` (None without one)."""
         if padding_mask is not None and padding_mask.shape != waveform.shape:
             shapes = f"{tuple(padding_mask.shape)} vs waveform {tuple(waveform.shape)}"
             raise ValueError(f"padding mask does not match the waveform: {shapes}")
-        fbank = fbank_features(waveform, fbank_mean, fbank_std).to(self.patch_embedding.weight.dtype)
+        fbank = fbank_features(waveform).to(self.patch_embedding.weight.dtype)
         p = self.cfg.input_patch_size
         if fbank.shape[1] < p:
             raise ValueError(f"waveform gives {fbank.shape[1]} fbank frames, fewer than one {p}-frame patch")
@@ -507,13 +413,12 @@ class BEATs(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ checkpoints
 
+_RELEASES = "https://github.com/microsoft/unilm/tree/master/beats"
+
 
 def beats_from_checkpoint_dict(checkpoint: Any, *, where: str = "checkpoint") -> BEATs:
-    """A :class:`BEATs` from an in-memory checkpoint ``{"cfg", "model"[, "label_dict"]}``, loaded strictly.
-
-    Raises ValueError naming what is wrong (not a dict, missing or malformed ``cfg``/``model``, state-dict keys or
-    shapes that do not fit the config).
-    """
+    """A :class:`BEATs` in eval mode from an in-memory checkpoint ``{"cfg", "model"[, "label_dict"]}``, loaded
+    strictly (:func:`~mamlib.models.convert.load_strict`); ValueError naming what is wrong."""
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"{where} is not a BEATs checkpoint: it holds a {type(checkpoint).__name__}, not a dict")
     missing = [k for k in ("cfg", "model") if k not in checkpoint]
@@ -526,46 +431,27 @@ def beats_from_checkpoint_dict(checkpoint: Any, *, where: str = "checkpoint") ->
         cfg = BEATsConfig.from_dict(checkpoint["cfg"])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{where}: bad BEATs 'cfg': {err}") from err
-    state = checkpoint["model"]
+    state, label_dict = checkpoint["model"], checkpoint.get("label_dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{where}: 'model' must be a state dict of tensors, got {type(state).__name__}")
-    label_dict = checkpoint.get("label_dict")
     if label_dict is not None and not isinstance(label_dict, Mapping):
         raise ValueError(f"{where}: 'label_dict' must be a dict, got {type(label_dict).__name__}")
     model = BEATs(cfg, label_dict)
-    expected = model.state_dict()
-    unexpected = sorted(set(state) - set(expected))
-    absent = sorted(set(expected) - set(state))
-    if unexpected or absent:
-        raise ValueError(
-            f"{where}: the state dict does not fit its cfg ({cfg.encoder_layers} layers × {cfg.encoder_embed_dim}, "
-            f"finetuned_model={cfg.finetuned_model}): missing {_preview(absent)}, unexpected {_preview(unexpected)}"
-        )
-    shapes = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape
-    ]
-    if shapes:
-        raise ValueError(f"{where}: state-dict shapes do not fit its cfg: {_preview(shapes)}")
-    model.load_state_dict(state, strict=True)
+    try:
+        load_strict(model, state)
+    except ConversionError as err:
+        shape = f"{cfg.encoder_layers} layers × {cfg.encoder_embed_dim}, finetuned_model={cfg.finetuned_model}"
+        raise ValueError(f"{where}: {err} (its cfg: {shape})") from err
     return model.eval()
 
 
-def _preview(items: list[str], limit: int = 5) -> list[str]:
-    return items[:limit] + ([f"... ({len(items) - limit} more)"] if len(items) > limit else [])
-
-
 def load_beats_checkpoint(path: str | Path) -> BEATs:
-    """Load a BEATs checkpoint file in the original format (``torch.load(..., weights_only=True)``), in eval mode.
-
-    FileNotFoundError for a missing file; ValueError, saying what is wrong, for anything that is not a readable
-    BEATs checkpoint (not a torch file, truncated or corrupt, missing ``cfg``/``model``, keys that do not fit).
-    """
+    """Load a BEATs checkpoint file in the original format (``torch.load(..., weights_only=True)``), in eval mode;
+    FileNotFoundError for a missing file, ValueError saying what is wrong for anything else unreadable."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"BEATs checkpoint not found: {path} (the released ones, e.g. BEATs_iter3_plus_AS2M.pt, are linked from "
-            "https://github.com/microsoft/unilm/tree/master/beats)"
-        )
+        raise FileNotFoundError(f"BEATs checkpoint not found: {path} (the released ones, e.g. "
+                                f"BEATs_iter3_plus_AS2M.pt, are linked from {_RELEASES})")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types for foreign, truncated or corrupt files
@@ -576,26 +462,9 @@ def load_beats_checkpoint(path: str | Path) -> BEATs:
     return beats_from_checkpoint_dict(checkpoint, where=str(path))
 
 
-def save_beats_checkpoint(model: BEATs, path: str | Path) -> Path:
-    """Write ``model`` in the original BEATs format: ``{"cfg", "model"[, "label_dict"]}`` (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint: dict[str, Any] = {
-        "cfg": model.cfg.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    if model.label_dict is not None:
-        checkpoint["label_dict"] = model.label_dict
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-    torch.save(checkpoint, tmp)
-    tmp.replace(path)
-    return path
-
-
-# BEATs' attention projections. The Whisper-encoder pattern also fits these names (``encoder.layers.N.self_attn``),
-# but both pick out the very same modules, which ``detect_family`` accepts; the optional ``beats.`` prefix covers a
-# BEATs wrapped as a submodule of that name.
-BEATS_FAMILY = register_family(
+# The Whisper-encoder pattern also fits these names, but both pick out the very same modules, which
+# ``detect_family`` accepts; the optional ``beats.`` prefix covers a BEATs wrapped as a submodule of that name.
+register_family(
     AttentionFamily(
         name="beats",
         pattern=r"(?:beats\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
@@ -607,13 +476,13 @@ BEATS_FAMILY = register_family(
 )
 
 
-def _build_tiny(spec: ModelSpec) -> LoadedModel:
+def _build_tiny(spec: Spec) -> LoadedModel:
     seed, hidden, layers, heads = tiny_options(spec)
     torch.manual_seed(seed)
     return LoadedModel(BEATs(tiny_beats_config(layers=layers, dim=hidden, heads=heads)), "beats")
 
 
-def _build_checkpoint(spec: ModelSpec) -> LoadedModel:
+def _build_checkpoint(spec: Spec) -> LoadedModel:
     """The checkpoint file ``options.path``, else the one the variable ``options.path_env`` names."""
     env = spec.options.get("path_env")
     path = resolve_path(spec.options.get("path"), env)
@@ -621,8 +490,7 @@ def _build_checkpoint(spec: ModelSpec) -> LoadedModel:
         raise FileNotFoundError(
             f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
             + (f" or the environment variable {env}" if env else "")
-            + ". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from "
-            "https://github.com/microsoft/unilm/tree/master/beats"
+            + f". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from {_RELEASES}"
         )
     return LoadedModel(load_beats_checkpoint(path), "beats")
 

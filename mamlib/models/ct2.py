@@ -23,18 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-#: CTranslate2 dtype code → numpy dtype (bfloat16 is read as raw uint16 and widened).
-DTYPES: dict[int, np.dtype] = {
-    0: np.dtype("<f4"),
-    1: np.dtype("i1"),
-    2: np.dtype("<i2"),
-    3: np.dtype("<i4"),
-    4: np.dtype("<f2"),
-    5: np.dtype("<u2"),
-}
-BFLOAT16 = 5
-#: Binary versions this reader understands (the layout above was checked on version 6 only).
-SUPPORTED_VERSIONS = (6,)
+#: CTranslate2 dtype code (the index) → numpy dtype; bfloat16 is read as raw uint16 and widened.
+_DTYPES = tuple(np.dtype(d) for d in ("<f4", "i1", "<i2", "<i4", "<f2", "<u2"))
+_BFLOAT16 = 5
+#: The binary version this reader understands (the layout above was checked on it only).
+_VERSION = 6
+_MAX_VARIABLES = 100_000
 
 
 @dataclass
@@ -51,9 +45,6 @@ class CT2Model:
     def __getitem__(self, name: str) -> np.ndarray:
         """A variable by name or alias."""
         return self.variables[self.aliases.get(name, name)]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.variables or name in self.aliases
 
     def scalars(self) -> dict[str, int | float]:
         """The rank-0 variables (model settings such as ``encoder/num_heads``) as Python numbers."""
@@ -85,9 +76,7 @@ class _Cursor:
         return chunk
 
     def unpack(self, fmt: str, what: str) -> int:
-        size = struct.calcsize(fmt)
-        (value,) = struct.unpack("<" + fmt, self.take(size, what))
-        return int(value)
+        return int(struct.unpack("<" + fmt, self.take(struct.calcsize(fmt), what))[0])
 
     def string(self, what: str, max_len: int = 4096) -> str:
         start = self.pos
@@ -95,18 +84,16 @@ class _Cursor:
         if n == 0 or n > max_len:
             raise self.fail(f"implausible length {n} of {what}", start)
         raw = bytes(self.take(n, what))
-        if raw[-1] != 0:
-            raise self.fail(f"{what} is not NUL-terminated", start)
         try:
-            text = raw[:-1].decode("utf-8")
+            text = raw[:-1].decode("utf-8") if raw[-1] == 0 else None
         except UnicodeDecodeError:
-            raise self.fail(f"{what} is not UTF-8 text: {raw[:40]!r}", start) from None
-        if not text.isprintable():
-            raise self.fail(f"{what} holds unprintable characters: {text[:40]!r}", start)
+            text = None
+        if text is None or not text.isprintable():
+            raise self.fail(f"{what} is not NUL-terminated printable UTF-8 text: {raw[:40]!r}", start)
         return text
 
 
-def read_ct2(path: str | Path, *, float32: bool = False, max_variables: int = 100_000) -> CT2Model:
+def read_ct2(path: str | Path, *, float32: bool = False) -> CT2Model:
     """Read a CTranslate2 ``model.bin``; ``float32=True`` casts every floating variable to float32.
 
     Raises ValueError naming the file and byte offset when the file is truncated, corrupt or of an unknown
@@ -116,14 +103,13 @@ def read_ct2(path: str | Path, *, float32: bool = False, max_variables: int = 10
     data = memoryview(path.read_bytes())
     cur = _Cursor(data, path)
     version = cur.unpack("I", "the binary version")
-    if version not in SUPPORTED_VERSIONS:
-        raise cur.fail(f"binary version {version}, expected one of {list(SUPPORTED_VERSIONS)}", 0)
+    if version != _VERSION:
+        raise cur.fail(f"binary version {version}, expected {_VERSION}", 0)
     spec = cur.string("the spec name")
     revision = cur.unpack("I", "the spec revision")
-    count_at = cur.pos
     count = cur.unpack("I", "the number of variables")
-    if count > max_variables:
-        raise cur.fail(f"implausible number of variables {count}", count_at)
+    if count > _MAX_VARIABLES:
+        raise cur.fail(f"implausible number of variables {count}", cur.pos - 4)
     variables: dict[str, np.ndarray] = {}
     for i in range(count):
         var_at = cur.pos
@@ -132,30 +118,22 @@ def read_ct2(path: str | Path, *, float32: bool = False, max_variables: int = 10
         if rank > 8:
             raise cur.fail(f"implausible rank {rank} of {name!r}", var_at)
         shape = tuple(cur.unpack("I", f"dimension {d} of {name!r}") for d in range(rank))
-        code_at = cur.pos
         code = cur.unpack("B", f"the dtype of {name!r}")
-        if code not in DTYPES:
-            raise cur.fail(f"unknown dtype code {code} of {name!r}, expected one of {sorted(DTYPES)}", code_at)
-        nbytes_at = cur.pos
+        if code >= len(_DTYPES):
+            raise cur.fail(f"unknown dtype code {code} of {name!r}, expected 0-{len(_DTYPES) - 1}", cur.pos - 1)
         nbytes = cur.unpack("I", f"the byte count of {name!r}")
-        dtype = DTYPES[code]
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        expected = int(np.prod(shape, dtype=np.int64)) * _DTYPES[code].itemsize
         if nbytes != expected:
-            raise cur.fail(
-                f"{name!r} of shape {shape} and dtype code {code} needs {expected} bytes, header says {nbytes}",
-                nbytes_at,
-            )
+            raise cur.fail(f"{name!r} of shape {shape} and dtype code {code} needs {expected} bytes, header says "
+                           f"{nbytes}", cur.pos - 4)
         if name in variables:
             raise cur.fail(f"variable {name!r} appears twice", var_at)
-        array = np.frombuffer(cur.take(nbytes, f"the data of {name!r}"), dtype=dtype).reshape(shape).copy()
-        if code == BFLOAT16:
+        array = np.frombuffer(cur.take(nbytes, f"the data of {name!r}"), dtype=_DTYPES[code]).reshape(shape).copy()
+        if code == _BFLOAT16:
             array = (array.astype(np.uint32) << 16).view(np.float32)
-        if float32 and array.dtype.kind == "f":
-            array = array.astype(np.float32)
-        variables[name] = array
+        variables[name] = array.astype(np.float32) if float32 and array.dtype.kind == "f" else array
     aliases: dict[str, str] = {}
-    n_alias = cur.unpack("I", "the number of aliases")
-    for i in range(n_alias):
+    for i in range(cur.unpack("I", "the number of aliases")):
         alias_at = cur.pos
         alias = cur.string(f"alias {i}")
         target = cur.string(f"the target of alias {alias!r}")

@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from mamlib.common.tensors import masked_mean
-from mamlib.models.build import LoadedModel
+from mamlib.models.base import ORIGIN_OPTIONS, LoadedModel, ModelKind, Spec
 from mamlib.models.convert import ConversionError, Origin, check_origin
-from mamlib.models.kinds import ORIGIN_OPTIONS, ModelKind, ModelSpec
 from mamlib.models.packaged import PackagedWeights
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -46,7 +45,7 @@ def minilm_embed(model: nn.Module, tokenizer, sentences: list[str]) -> torch.Ten
     return torch.nn.functional.normalize(masked_mean(hidden, batch["attention_mask"].bool()), dim=-1)
 
 
-def _build(spec: ModelSpec) -> LoadedModel:
+def _build(spec: Spec) -> LoadedModel:
     model, tokenizer = load_minilm(origin=spec.options.get("origin", "package"))
     return LoadedModel(model, "text", tokenizer=tokenizer)
 

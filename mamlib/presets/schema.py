@@ -1,22 +1,20 @@
-"""Presets: one typed, strictly validated configuration per scale (``smoke``, ``mini``, ``paper``), read from YAML.
-
-Every chapter's ``parameters`` cell names a preset (``preset = "smoke"`` is the stored default that nbval runs);
-``make book PRESET=mini`` injects another with papermill. The YAML files live beside this module; a path to any
-other YAML file works too. A bad preset fails when it is loaded — an unknown key anywhere (top level, ``asr``,
-``aec``, a model's ``options`` for its kind, a corpus and its ``options``) with a message naming the key's full
-path and the keys allowed there. Checking names never imports a model class.
-"""
+"""Presets: one typed, strictly validated configuration per scale (``smoke``, ``mini``, ``paper``), read from YAML
+beside this module or from any YAML path; chapters name one in their ``parameters`` cell. A bad preset fails when it
+is loaded: an unknown key anywhere (a model's ``options`` for its kind, a corpus's for its dataset included) names its
+full path and the keys allowed there. Checking names never imports a model class."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from mamlib.common.audio import check_seconds_budget
+from mamlib.common.datasets import Dataset, pick
 from mamlib.common.paths import resolve_path
 from mamlib.finetune.settings import TrainSettings
 from mamlib.merge.schedule import lambda_values, layer_indices
@@ -27,9 +25,24 @@ PRESET_DIR = Path(__file__).parent
 #: The inference dtypes a preset may ask for.
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
-def _keys(cls: type, *, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> frozenset[str]:
-    """The YAML keys of a dataclass: its field names (less ``drop``, plus the YAML-only ``add``)."""
-    return frozenset(f.name for f in fields(cls) if f.name not in drop) | frozenset(add)
+
+def yaml_keys(fills: Callable[..., Any], *, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> frozenset[str]:
+    """The YAML keys that fill a dataclass (its field names) or a function (its keyword-only arguments), less
+    ``drop``, plus the YAML-only ``add``."""
+    names = ([f.name for f in fields(fills)] if is_dataclass(fills) else
+             [p.name for p in inspect.signature(fills).parameters.values() if p.kind is p.KEYWORD_ONLY])
+    return frozenset(n for n in names if n not in drop) | frozenset(add)
+
+
+def find_dataset(name: str, task: str | None = None) -> Dataset:
+    """The one lookup of the dataset registry: the entry of dataset ``name`` (of ``task``, ``asr`` or ``aec``, when
+    given), declared next to its loader (:data:`mamlib.asr.corpora.ASR_DATASETS`,
+    :data:`mamlib.aec.data.AEC_DATASETS`); ValueError listing the known ones otherwise."""
+    from mamlib.aec.data import AEC_DATASETS
+    from mamlib.asr.corpora import ASR_DATASETS
+
+    entries = {"asr": ASR_DATASETS, "aec": AEC_DATASETS}[task] if task else {**ASR_DATASETS, **AEC_DATASETS}
+    return pick(entries, name, f"{task.upper()} dataset" if task else "dataset")
 
 
 def check_keys(d: Any, allowed: frozenset[str], where: str, required: tuple[str, ...] = ()) -> Mapping[str, Any]:
@@ -37,24 +50,18 @@ def check_keys(d: Any, allowed: frozenset[str], where: str, required: tuple[str,
     names the full path of the offending key (``where.key``) and the allowed keys."""
     if not isinstance(d, Mapping):
         raise ValueError(f"{where} must be a mapping (key: value), got {type(d).__name__}: {d!r}")
-    for key in d:
-        if key not in allowed:
-            raise ValueError(f"{where}.{key}: unknown key; allowed keys: {sorted(allowed)}")
-    for key in required:
-        if key not in d:
-            raise ValueError(f"{where}.{key}: missing (required keys: {list(required)})")
+    if unknown := [key for key in d if key not in allowed]:
+        raise ValueError(f"{where}.{unknown[0]}: unknown key; allowed keys: {sorted(allowed)}")
+    if missing := [key for key in required if key not in d]:
+        raise ValueError(f"{where}.{missing[0]}: missing (required keys: {list(required)})")
     return d
 
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """An evaluation corpus: a ``dataset`` understood by :func:`mamlib.asr.corpora.load_corpus` (or, for AEC,
-    :func:`mamlib.aec.data.load_clips`) plus its options.
-
-    ``path`` may be given directly or through the environment variable named by ``path_env``. A corpus too small
-    to split (``select_on: <label>``) is evaluated on its test split only, with λ chosen on the dev split of the
-    corpus ``label``.
-    """
+    """An evaluation corpus: a ``dataset`` of the registry (:func:`find_dataset`) plus its options; ``path`` given
+    directly or through the environment variable ``path_env``. A corpus too small to split (``select_on: <label>``)
+    is evaluated on its test split only, with λ chosen on the dev split of the corpus ``label``."""
 
     dataset: str
     label: str
@@ -79,16 +86,12 @@ class CorpusSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """The corpus as it enters a results key. A dataset read from a folder enters by its identity (name, release,
-        fingerprint of files and transcripts: :func:`mamlib.presets.identity.dataset_identity`), not by where it
+        fingerprint of files and transcripts: :meth:`mamlib.common.datasets.Dataset.identity`), not by where it
         lies; a corpus made without a path (synthetic, packaged) keeps ``"path": None``."""
         path = self.resolved_path()
-        if path is None:
-            return {"dataset": self.dataset, "path": None, "n_dev": self.n_dev, "n_test": self.n_test,
-                    "options": dict(self.options)}
-        from mamlib.presets.identity import dataset_identity
-
-        return {"dataset": self.dataset, "data": dataset_identity(self.dataset, path), "n_dev": self.n_dev,
-                "n_test": self.n_test, "options": dict(self.options)}
+        data = {"path": None} if path is None else {"data": find_dataset(self.dataset).identity(path)}
+        return {"dataset": self.dataset, **data, "n_dev": self.n_dev, "n_test": self.n_test,
+                "options": dict(self.options)}
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ class MergeSetup:
     layer_map: tuple[int, ...] | None = None
     #: Also sweep the source rescaled to the target's matrix norms (a column beside Eq. 1's raw source).
     norm_matched: bool = False
-    #: The target's numerics for inference (part of every results-store key); merges are computed in this dtype.
+    #: The target's numerics for inference (part of every results-store key); merges are accumulated in float32
+    #: and rounded to this dtype once (:func:`mamlib.merge.interpolation.combine`).
     dtype: str = "float32"
     #: Fine-tuning (Table 5); None: the preset runs no fine-tuning for this task.
     finetune: FinetuneSetup | None = None
@@ -138,9 +142,8 @@ class MergeSetup:
             raise ValueError(f"{where}.dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
 
     def batching(self) -> dict[str, Any]:
-        """How evaluation is batched, part of every results key: the batch decides how far each input is padded
-        and the shapes of the batched matrix products, whose float rounding differs from shape to shape — enough
-        to flip an arg-max now and then, so two batchings are two results."""
+        """How evaluation is batched, part of every results key: padding and matrix shapes change the float rounding,
+        enough to flip an arg-max now and then, so two batchings are two results."""
         return {"batch_size": self.batch_size}
 
     @property
@@ -168,7 +171,7 @@ class ASRSetup(MergeSetup):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_seconds_budget(self.batch_seconds, "asr.batch_seconds")
+        object.__setattr__(self, "batch_seconds", check_seconds_budget(self.batch_seconds, "asr.batch_seconds"))
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
         for label, c in self.corpora.items():
@@ -216,15 +219,7 @@ class Preset:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
 
-# Every key a preset may hold is a field of the dataclass it fills (YAML spellings that differ are named here).
-_TOP_KEYS = _keys(Preset, drop=("raw",))
-_MODEL_KEYS = _keys(ModelSpec, drop=("where",))
-_CORPUS_KEYS = _keys(CorpusSpec, drop=("label",))
-_ASR_KEYS = _keys(ASRSetup)
-_AEC_KEYS = _keys(AECSetup, drop=("train_folds", "dev_fold", "test_fold"), add=("folds",))
-_FINETUNE_KEYS = _keys(TrainSettings) | _keys(FinetuneSetup, drop=("settings",))
-_HEAD_KEYS = frozenset({"epochs", "lr", "seed", "batch_size", "weight_decay"})  # train_head's keyword arguments
-_FOLD_KEYS = frozenset({"train", "dev", "test"})
+# Every key a preset may hold is a field of the dataclass (or a keyword of the function) it fills: ``yaml_keys``.
 
 
 def _given(d: Mapping[str, Any], *names: str) -> dict[str, Any]:
@@ -233,31 +228,28 @@ def _given(d: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _model(d: Any, where: str) -> ModelSpec:
-    check_keys(d, _MODEL_KEYS, where, required=("kind",))
+    check_keys(d, yaml_keys(ModelSpec, drop=("where",)), where, required=("kind",))
     options = check_keys(d.get("options") or {}, frozenset(d.get("options") or {}), f"{where}.options")
     return ModelSpec(kind=d["kind"], name=d.get("name", ""), options=dict(options), where=where)
 
 
-def _corpus(label: str, d: Any, where: str, option_keys: Mapping[str, frozenset[str]],
-            extra: frozenset[str] = frozenset()) -> CorpusSpec:
+def _corpus(label: str, d: Any, where: str, task: str, extra: frozenset[str] = frozenset()) -> CorpusSpec:
     if isinstance(d, Mapping) and "kind" in d and "dataset" not in d:
         raise ValueError(f"{where}.kind: a corpus names its data with 'dataset:' (called 'kind' before mamlib 0.5)")
-    check_keys(d, _CORPUS_KEYS | extra, where, required=("dataset",))
-    dataset = d["dataset"]
-    if dataset not in option_keys:
-        raise ValueError(f"{where}.dataset: unknown dataset {dataset!r}; known: {sorted(option_keys)}")
-    check_keys(d.get("options") or {}, option_keys[dataset], f"{where}.options")
-    fields_ = {k: v for k, v in d.items() if k not in extra}
-    fields_["options"] = dict(d.get("options") or {})
-    return CorpusSpec(label=label, **fields_)
+    check_keys(d, yaml_keys(CorpusSpec, drop=("label",)) | extra, where, required=("dataset",))
+    try:
+        dataset = find_dataset(d["dataset"], task)
+    except ValueError as err:
+        raise ValueError(f"{where}.dataset: {err}") from None
+    check_keys(d.get("options") or {}, yaml_keys(dataset.load), f"{where}.options")
+    return CorpusSpec(label=label, **{**{k: v for k, v in d.items() if k not in extra},
+                                      "options": dict(d.get("options") or {})})
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``, ...) or read from a YAML file path.
-
-    A preset may start from another with ``extends: <name or path>``: its own keys then override the other's,
-    mapping by mapping (``asr: {dtype: bfloat16}`` changes only that key).
-    """
+    """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``, ...) or read from a YAML file path. One
+    may start from another with ``extends: <name or path>``, its own keys overriding the other's mapping by mapping
+    (``asr: {dtype: bfloat16}`` changes only that key)."""
     return parse_preset(_read(name_or_path, ()), where=f"preset {name_or_path}")
 
 
@@ -295,7 +287,7 @@ def parse_preset(raw: Any, where: str = "preset") -> Preset:
     """A :class:`Preset` from its YAML mapping (strict: see the module docstring)."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
-    check_keys(raw, _TOP_KEYS, "preset", required=("name", "asr"))
+    check_keys(raw, yaml_keys(Preset, drop=("raw",)), "preset", required=("name", "asr"))
     return Preset(name=str(raw["name"]), asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None,
                   raw=dict(raw), **_given(raw, "description", "device"))
 
@@ -303,35 +295,32 @@ def parse_preset(raw: Any, where: str = "preset") -> Preset:
 def _finetune(d: Any, where: str, with_corpora: bool) -> FinetuneSetup | None:
     if d is None:
         return None
-    allowed = _FINETUNE_KEYS if with_corpora else _FINETUNE_KEYS - {"corpora"}
-    check_keys(d, allowed, where, required=("corpora",) if with_corpora else ())
+    fixed = ("settings",) if with_corpora else ("settings", "corpora")
+    check_keys(d, yaml_keys(TrainSettings) | yaml_keys(FinetuneSetup, drop=fixed), where,
+               required=("corpora",) if with_corpora else ())
     knobs = {k: v for k, v in d.items() if k not in ("seeds", "corpora", "epochs")}
-    epochs = d.get("epochs", 1)
-    per_corpus: dict[str, int] = {}
-    if isinstance(epochs, Mapping):
-        per_corpus = {str(k): v for k, v in epochs.items()}
-        unknown = set(per_corpus) - set(d.get("corpora") or ())
-        if unknown:
-            raise ValueError(f"{where}.epochs names {sorted(unknown)}, not among {where}.corpora")
-        for label, n in per_corpus.items():
-            try:
-                TrainSettings(epochs=n, **knobs)  # every per-corpus count checked like the rest
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{where}.epochs.{label}: {err}") from None
-        epochs = 1
-    seeds = d.get("seeds", [0, 1, 2])
+
+    def settings(epochs: Any, at: str) -> TrainSettings:
+        try:
+            return TrainSettings(epochs=epochs, **knobs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{at}: {err}") from None
+
+    epochs, corpora = d.get("epochs", 1), d.get("corpora") or []
+    per_corpus = {str(k): v for k, v in epochs.items()} if isinstance(epochs, Mapping) else {}
+    if unknown := set(per_corpus) - set(corpora):
+        raise ValueError(f"{where}.epochs names {sorted(unknown)}, not among {where}.corpora")
+    for label, n in per_corpus.items():
+        settings(n, f"{where}.epochs.{label}")  # every per-corpus count checked like the rest
+    seeds = d.get("seeds", FinetuneSetup.seeds)
     if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(x, int) for x in seeds):
         raise ValueError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"{where}.seeds repeats a seed: {seeds}")
-    corpora = d.get("corpora") or []
     if with_corpora and (not isinstance(corpora, (list, tuple)) or not corpora):
         raise ValueError(f"{where}.corpora must be a non-empty list of corpus labels, got {corpora!r}")
-    try:
-        settings = TrainSettings(epochs=epochs, **knobs)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from None
-    return FinetuneSetup(settings, tuple(seeds), tuple(str(c) for c in corpora), per_corpus)
+    return FinetuneSetup(settings(1 if isinstance(epochs, Mapping) else epochs, where), tuple(seeds),
+                         tuple(str(c) for c in corpora), per_corpus)
 
 
 def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -349,25 +338,23 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _asr(d: Any) -> ASRSetup:
-    from mamlib.asr.corpora import CORPUS_OPTIONS
-
-    check_keys(d, _ASR_KEYS, "asr", required=("target", "source", "corpora", "lambdas"))
+    check_keys(d, yaml_keys(ASRSetup), "asr", required=("target", "source", "corpora", "lambdas"))
     check_keys(d["corpora"], frozenset(d["corpora"] or {}), "asr.corpora")
-    corpora = {label: _corpus(label, c, f"asr.corpora.{label}", CORPUS_OPTIONS) for label, c in d["corpora"].items()}
-    seconds = check_seconds_budget(d.get("batch_seconds"), "asr.batch_seconds")
-    return ASRSetup(corpora=corpora, batch_seconds=seconds, **_common(d, "asr"))
+    corpora = {label: _corpus(label, c, f"asr.corpora.{label}", "asr") for label, c in d["corpora"].items()}
+    return ASRSetup(corpora=corpora, **_given(d, "batch_seconds"), **_common(d, "asr"))
 
 
 def _aec(d: Any) -> AECSetup:
-    from mamlib.aec.data import DATA_OPTIONS
+    from mamlib.aec.head import train_linear_head
 
-    check_keys(d, _AEC_KEYS, "aec", required=("target", "source", "data", "lambdas"))
-    folds = check_keys(d.get("folds") or {}, _FOLD_KEYS, "aec.folds")
-    head = check_keys(d.get("head") or {}, _HEAD_KEYS, "aec.head")
-    data = check_keys(d["data"], _CORPUS_KEYS | {"label", "kind"}, "aec.data")
-    label = data.get("label", data.get("dataset", ""))
+    check_keys(d, yaml_keys(AECSetup, drop=("train_folds", "dev_fold", "test_fold"), add=("folds",)), "aec",
+               required=("target", "source", "data", "lambdas"))
+    folds = check_keys(d.get("folds") or {}, frozenset({"train", "dev", "test"}), "aec.folds")
+    head = check_keys(d.get("head") or {}, yaml_keys(train_linear_head, drop=("num_classes",)), "aec.head")
+    data = d["data"]
+    label = data.get("label", data.get("dataset", "")) if isinstance(data, Mapping) else ""
     return AECSetup(
-        data=_corpus(label, data, "aec.data", DATA_OPTIONS, extra=frozenset({"label"})),
+        data=_corpus(label, data, "aec.data", "aec", extra=frozenset({"label"})),
         head=dict(head),
         **{name: value for name, value in (("train_folds", tuple(folds["train"]) if "train" in folds else None),
                                            ("dev_fold", folds.get("dev")), ("test_fold", folds.get("test")))

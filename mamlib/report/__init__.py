@@ -8,49 +8,28 @@ figures (:mod:`~mamlib.report.plots`), the front page (:mod:`~mamlib.report.fron
 
 from mamlib.common.lazy import lazy_exports
 
-#: Name → the module that defines it.
-BOOK: dict[str, str] = {
-    "open_chapter": "mamlib.report.chapter",
-    "dtype_effect": "mamlib.report.numerics",
-    "largest_change": "mamlib.report.numerics",
-    "aec_table1": "mamlib.report.table1",
-    "asr_table1": "mamlib.report.table1",
-    "table1_findings": "mamlib.report.table1",
-    "describe_corpora": "mamlib.report.describe",
-    "describe_aec": "mamlib.report.describe",
-    "aec_facts": "mamlib.report.describe",
-    "looping_transcripts": "mamlib.report.describe",
-    "loop_findings": "mamlib.report.describe",
-    "relative_change": "mamlib.sweeps.choose",
-    "styled": "mamlib.report.tables",
-    "aec_table2": "mamlib.report.table2",
-    "asr_table2": "mamlib.report.table2",
-    "beside_paper": "mamlib.report.table2",
-    "table2_blocks": "mamlib.sweeps.choose",
-    "paper_table": "mamlib.report.paper",
-    "paper_table3": "mamlib.report.paper",
-    "PAPER_DATASET_FOR": "mamlib.report.paper",
-    "paper_counterpart": "mamlib.report.paper",
-    "plot_similarity_heatmaps": "mamlib.report.plots",
-    "asr_table3": "mamlib.report.table3",
-    "layer_picks": "mamlib.report.table3",
-    "table3_intervals": "mamlib.report.table3",
-    "scaled_ks": "mamlib.selection.picks",
-    "signal_summary": "mamlib.selection.signal",
-    "signal_table": "mamlib.selection.signal",
-    "signal_findings": "mamlib.selection.signal",
-    "plot_learned_lambdas": "mamlib.report.table5",
-    "settings_table": "mamlib.report.table5",
-    "finetune_table5": "mamlib.report.table5",
-    "analyse_sweep": "mamlib.analysis",
-    "error_findings": "mamlib.analysis",
-    "intervals_table": "mamlib.analysis",
-    "table6_beside": "mamlib.analysis",
-    "edit_counts": "mamlib.analysis",
-    "word_changes": "mamlib.analysis",
-    "front_page": "mamlib.report.front",
-    "compute_report": "mamlib.report.compute",
-    "paper_projection": "mamlib.report.compute",
+#: Each module → the names the book takes from it.
+MODULES: dict[str, tuple[str, ...]] = {
+    "mamlib.report.chapter": ("open_chapter",),
+    "mamlib.report.numerics": ("dtype_effect", "largest_change"),
+    "mamlib.report.table1": ("aec_table1", "asr_table1", "table1_findings"),
+    "mamlib.report.describe": ("describe_corpora", "describe_aec", "aec_facts", "looping_transcripts", "loop_findings"),
+    "mamlib.sweeps.choose": ("relative_change", "table2_blocks"),
+    "mamlib.report.tables": ("styled",),
+    "mamlib.report.table2": ("aec_table2", "asr_table2", "beside_paper"),
+    "mamlib.report.paper": ("paper_table", "paper_table3", "paper_counterpart"),
+    "mamlib.report.plots": ("plot_similarity_heatmaps",),
+    "mamlib.report.table3": ("asr_table3", "layer_picks", "table3_intervals"),
+    "mamlib.selection.picks": ("scaled_ks",),
+    "mamlib.selection.signal": ("signal_summary", "signal_table", "signal_findings"),
+    "mamlib.report.table5": ("plot_learned_lambdas", "settings_table", "finetune_table5"),
+    "mamlib.analysis": (
+        "analyse_sweep", "error_findings", "intervals_table", "table6_beside", "edit_counts", "word_changes",
+    ),
+    "mamlib.report.front": ("front_page",),
+    "mamlib.report.compute": ("compute_report", "paper_projection"),
 }
+#: Name → the module that defines it.
+BOOK: dict[str, str] = {name: module for module, names in MODULES.items() for name in names}
 __all__ = list(BOOK)
 __getattr__, __dir__ = lazy_exports(__name__, BOOK)

@@ -90,7 +90,32 @@ class Chapter:
         return self._depths[task]
 
     def summary(self) -> pd.DataFrame:
-        return preset_summary(self.preset)
+        """A one-column table describing the preset, for the top of a chapter."""
+        preset, a = self.preset, self.preset.asr
+        rows = {
+            "preset": preset.name,
+            "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
+            "source (text)": f"{a.source.kind} {a.source.name}".strip(),
+            "corpora": ", ".join(c.label if c.label == c.dataset else f"{c.label} ({c.dataset})"
+                                 for c in a.corpora.values()),
+            "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
+            "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
+            "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None
+            else str(list(a.layer_map)),
+            "device": preset.device,
+            "dtype (targets)": a.dtype if preset.aec is None else f"ASR {a.dtype}, AEC {preset.aec.dtype}",
+            "ASR batches": f"≤ {a.batch_size} clips"
+            + ("" if a.batch_seconds is None else f", ≤ {a.batch_seconds:g} s of padded audio"),
+        }
+        if (e := preset.aec) is not None:
+            rows.update({
+                "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
+                "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
+                "AEC clips": (e.data.label if e.data.label == e.data.dataset else f"{e.data.label} ({e.data.dataset})")
+                + f"; folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
+                "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
+            })
+        return pd.DataFrame({"value": rows})
 
     def glue(self, values: Mapping[str, Any]) -> None:
         """Glue every value under ``<chapter name>_<key>`` for ``{glue:text}`` references in the prose."""
@@ -106,44 +131,11 @@ def open_chapter(preset: str, cache_dir: str | os.PathLike[str] | None = None, *
     :func:`mamlib.common.paths.cache_root`)."""
     cfg = load_preset(preset)
     check_inputs(cfg)
-    _pin_gpu(cfg.device)
-    return Chapter(cfg, cache_root(cache_dir), name, None if variants is None else tuple(variants))
-
-
-def _pin_gpu(device: str) -> None:
-    """Under ``accelerate launch`` on a GPU preset, make ``cuda`` mean this rank's GPU (``LOCAL_RANK``)."""
     local = os.environ.get("LOCAL_RANK")
-    if local is not None and device == "cuda":
+    if local is not None and cfg.device == "cuda":  # under ``accelerate launch``: ``cuda`` is this rank's GPU
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.set_device(int(local))
+    return Chapter(cfg, cache_root(cache_dir), name, None if variants is None else tuple(variants))
 
-
-def preset_summary(preset: Preset) -> pd.DataFrame:
-    """A one-column table describing the preset, for the top of a chapter."""
-    a = preset.asr
-    rows = {
-        "preset": preset.name,
-        "target (speech)": f"{a.target.kind} {a.target.name}".strip(),
-        "source (text)": f"{a.source.kind} {a.source.name}".strip(),
-        "corpora": ", ".join(c.label if c.label == c.dataset else f"{c.label} ({c.dataset})"
-                             for c in a.corpora.values()),
-        "λ grid": ", ".join(f"{x:.2f}" for x in a.lambdas),
-        "noise moments": f"per {a.noise_pooling}, seed {a.noise_seed}",
-        "layer map": "identity, or evenly spaced when depths differ" if a.layer_map is None else str(list(a.layer_map)),
-        "device": preset.device,
-        "dtype (targets)": a.dtype if preset.aec is None else f"ASR {a.dtype}, AEC {preset.aec.dtype}",
-        "ASR batches": f"≤ {a.batch_size} clips"
-        + ("" if a.batch_seconds is None else f", ≤ {a.batch_seconds:g} s of padded audio"),
-    }
-    if preset.aec is not None:
-        e = preset.aec
-        rows.update({
-            "AEC target (audio)": f"{e.target.kind} {e.target.name}".strip(),
-            "AEC source (image)": f"{e.source.kind} {e.source.name}".strip(),
-            "AEC clips": (e.data.label if e.data.label == e.data.dataset else f"{e.data.label} ({e.data.dataset})")
-            + f"; folds {list(e.train_folds)} / {e.dev_fold} / {e.test_fold}",
-            "AEC λ grid": ", ".join(f"{x:.2f}" for x in e.lambdas),
-        })
-    return pd.DataFrame({"value": rows})

@@ -3,20 +3,18 @@
 Every configuration a chapter evaluated is one record of the store (:class:`~mamlib.sweeps.store.ResultStore`), and
 each record written by :func:`~mamlib.sweeps.store.run_grid` notes what computing it cost: wall seconds, the
 hardware, when it finished. This module sorts the records of one preset and device into the part of the book they
-serve (:func:`attribute`: Chapter 1's Table 1 and its numerics check, Table 2's blocks, Chapter 3's similarity scores
-and Table 3's picks, Table 5's fine-tuning runs) and sums per part: configurations on dev and on test, seconds of
-audio processed (each configuration processes its split once: configurations × split seconds), wall time and
-hardware. A record written before compute was recorded counts as *not recorded*: no number is invented for it.
+serve (:func:`attribute`) and sums per part: configurations on dev and on test, seconds of audio processed (each
+configuration processes its split once), wall time and hardware. A record written before compute was recorded counts
+as *not recorded*: no number is invented for it.
 
 Besides the cost, the search behind every reported row (:meth:`ComputeReport.search_budget`: how many candidates dev
 chose among), and the paper preset's projected cost as ``benchmarks/paper_cost.py`` recorded it in
-``benchmarks/RESULTS.md`` (:func:`paper_projection`) — projected, not measured.
+``benchmarks/paper_cost.json`` (:func:`paper_projection`) — projected, not measured.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -27,7 +25,7 @@ import pandas as pd
 
 from mamlib.common.paths import repo_root
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR
+from mamlib.report.paper import paper_counterpart
 from mamlib.sweeps.store import ResultStore
 
 #: The parts of the book a configuration can serve, in the book's order (the first level of every table's index).
@@ -47,6 +45,7 @@ NOT_RECORDED = "not recorded"
 
 #: Seconds of audio that evaluating one configuration processed (None: not known), e.g. from :func:`audio_seconds`.
 AudioSeconds = Callable[[Mapping[str, Any]], float | None]
+Record = Mapping[str, Any]
 
 
 def task_of(config: Mapping[str, Any]) -> str:
@@ -54,44 +53,25 @@ def task_of(config: Mapping[str, Any]) -> str:
     return str(config.get("experiment", "")).partition("-")[0]
 
 
-def _is_block(layers: Sequence[int]) -> bool:
-    """Whether ``layers`` are consecutive (a block of Table 2's shape)."""
-    ordered = sorted(int(i) for i in layers)
-    return bool(ordered) and ordered == list(range(ordered[0], ordered[-1] + 1))
-
-
 def attribute(config: Mapping[str, Any], blocks: Mapping[str, Sequence[Sequence[int]]] | None = None,
               dtypes: Mapping[str, str] | None = None) -> str:
-    """The part of the book (one of :data:`PARTS`) that a stored configuration serves, from its shape alone.
-
-    * fine-tuning runs (``*-finetune``) → Table 5; similarity scores (``asr-similarity``) → Chapter 3's scores;
-      the target-depth look-ups → :data:`DEPTH`; any other experiment that is not a sweep → :data:`OTHER`;
-    * a sweep (``*-interpolation``) in another dtype than the task's own (``dtypes``, by task) → Chapter 1's
-      numerics check; all layers (``layers`` None, also every λ = 0 baseline) → Table 1; one of the task's Table 2
-      blocks (``blocks``, by task; without them: any run of consecutive layers) → Table 2; any other subset → Table 3
-      for ASR (its data-driven picks), :data:`OTHER` for AEC.
-
-    A configuration two parts evaluate (a Table 3 pick that is also a Table 2 block, the λ = 0 baseline that every
-    table reads) is stored, computed and counted once, under the first part in this order.
-    """
+    """The part of the book (one of :data:`PARTS`) that a stored configuration serves, from its shape alone: by
+    experiment (fine-tuning, similarity scores, target depths); for a sweep, another dtype than its task's own
+    (``dtypes``) is the numerics check, all layers (every λ = 0 baseline too) Table 1, one of the task's Table 2
+    ``blocks`` (without them: consecutive layers) Table 2, another subset Table 3 for ASR and :data:`OTHER` for AEC.
+    A configuration two parts evaluate is stored, computed and counted once, under the first in this order."""
     task, _, kind = str(config.get("experiment", "")).partition("-")
-    if kind == "finetune":
-        return TABLE5
-    if kind == "similarity":
-        return SIMILARITY
-    if kind == "target-depth":
-        return DEPTH
+    named = {"finetune": TABLE5, "similarity": SIMILARITY, "target-depth": DEPTH}
     if kind != "interpolation":
-        return OTHER
+        return named.get(kind, OTHER)
     own = (dtypes or {}).get(task)
     if own is not None and config.get("dtype") != own:
         return NUMERICS
-    layers = config.get("layers")
-    if layers is None:
+    if config.get("layers") is None:
         return TABLE1
-    known = (blocks or {}).get(task)
-    block = (sorted(layers) in [sorted(b) for b in known]) if known is not None else _is_block(layers)
-    if block:
+    known, ordered = (blocks or {}).get(task), sorted(int(i) for i in config["layers"])
+    if (ordered in [sorted(b) for b in known] if known is not None
+            else bool(ordered) and ordered == list(range(ordered[0], ordered[-1] + 1))):
         return TABLE2
     return TABLE3 if task == "asr" else OTHER
 
@@ -104,86 +84,77 @@ def evaluated_split(config: Mapping[str, Any]) -> str | None:
     return "test" if str(config.get("experiment", "")).endswith("-finetune") else None
 
 
-def wall_seconds(record: Mapping[str, Any]) -> float | None:
-    """The wall seconds a record noted (``compute.seconds``), or None when it noted none (written before compute was
-    recorded)."""
+def _noted(record: Record, key: str) -> Any:
+    """What a record noted of its compute under ``key`` (None: nothing, e.g. written before compute was recorded)."""
     compute = record.get("compute")
-    seconds = compute.get("seconds") if isinstance(compute, Mapping) else None
+    return compute.get(key) if isinstance(compute, Mapping) else None
+
+
+def wall_seconds(record: Record) -> float | None:
+    """The wall seconds a record noted (``compute.seconds``), or None."""
+    seconds = _noted(record, "seconds")
     return float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
 
 
-def hardware_of(record: Mapping[str, Any]) -> str:
-    """The hardware a record noted, or :data:`NOT_RECORDED`."""
-    compute = record.get("compute")
-    name = compute.get("hardware") if isinstance(compute, Mapping) else None
-    return str(name) if name else NOT_RECORDED
-
-
-def _wall_cell(seconds: Sequence[float | None]) -> float | str:
-    """The wall time a table shows for some records: the sum of those that noted one; :data:`NOT_RECORDED` when none
-    did (the ``timed`` column beside says how many did)."""
-    known = [s for s in seconds if s is not None]
+def _total(values: Sequence[float | None], minutes: bool = False) -> float | str:
+    """The sum of the known ``values`` (None: not known), as a table shows it: seconds to 2 decimals, or minutes;
+    when none is known, :data:`NOT_RECORDED` (seconds) or NaN (minutes)."""
+    known = [v for v in values if v is not None]
+    if minutes:
+        return sum(known) / 60 if known else float("nan")
     return round(sum(known), 2) if known else NOT_RECORDED
 
 
-def _part_order(key: tuple[str, str]) -> tuple[int, int]:
+def _indexed(rows: Mapping[tuple[str, str], Mapping[str, Any]], names: list[str]) -> pd.DataFrame:
+    """One row per two-level key of ``rows``, the index levels named ``names``."""
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=names)
+    return table
+
+
+def _rank(order: Sequence[str], item: str) -> int:
+    """Where ``item`` comes in ``order`` (after all of it when it is not there)."""
+    return order.index(item) if item in order else len(order)
+
+
+def part_order(key: tuple[str, str]) -> tuple[int, int]:
     """Sort key of a (part, task) row: the book's order of parts, then ASR before AEC."""
-    part, task = key
-    tasks = list(TASKS.values())
-    return (PARTS.index(part) if part in PARTS else len(PARTS), tasks.index(task) if task in tasks else len(tasks))
+    return _rank(PARTS, key[0]), _rank(list(TASKS.values()), key[1])
 
 
-def compute_table(records: Sequence[Mapping[str, Any]], audio: AudioSeconds,
+def compute_table(records: Sequence[Record], audio: AudioSeconds,
                   blocks: Mapping[str, Sequence[Sequence[int]]] | None = None,
                   dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per part of the book (:func:`attribute`) and task: configurations on dev and on test, minutes of audio they
     processed (``audio(config)`` each, summed), wall seconds (the records that noted it) and how many were timed;
     a last row ``total``. The target-depth look-ups evaluate no data: they count in neither split."""
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for record in records:
-        config = record["config"]
-        part = attribute(config, blocks, dtypes)
-        task = task_of(config)
-        groups.setdefault((part, TASKS.get(task, task or "–")), []).append(record)
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for r in records:
+        task = task_of(r["config"])
+        groups.setdefault((attribute(r["config"], blocks, dtypes), TASKS.get(task, task or "–")), []).append(r)
 
-    def row(rs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        splits = [evaluated_split(r["config"]) for r in rs]
-        seconds = [audio(r["config"]) for r in rs]
-        known = [s for s in seconds if s is not None]
-        walls = [wall_seconds(r) for r in rs]
+    def row(rs: Sequence[Record]) -> dict[str, Any]:
+        splits, walls = [evaluated_split(r["config"]) for r in rs], [wall_seconds(r) for r in rs]
         return {"dev": splits.count("dev"), "test": splits.count("test"),
-                "audio (min)": sum(known) / 60 if known else float("nan"), "wall (s)": _wall_cell(walls),
+                "audio (min)": _total([audio(r["config"]) for r in rs], minutes=True), "wall (s)": _total(walls),
                 "timed": f"{sum(w is not None for w in walls)}/{len(rs)}"}
 
-    rows = {key: row(groups[key]) for key in sorted(groups, key=_part_order)}
+    rows = {key: row(groups[key]) for key in sorted(groups, key=part_order)}
     rows[("total", "")] = row([r for key in rows for r in groups[key]])
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = pd.MultiIndex.from_tuples(list(rows), names=["part", "task"])
-    return table
+    return _indexed(rows, ["part", "task"])
 
 
-def hardware_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def hardware_table(records: Sequence[Record]) -> pd.DataFrame:
     """Per hardware a record noted (or :data:`NOT_RECORDED`), the most records first: records, wall seconds."""
     walls: dict[str, list[float | None]] = {}
     for record in records:
-        walls.setdefault(hardware_of(record), []).append(wall_seconds(record))
-    rows = {name: {"records": len(w), "wall (s)": _wall_cell(w)}
-            for name, w in sorted(walls.items(), key=lambda item: -len(item[1]))}
+        walls.setdefault(str(_noted(record, "hardware") or NOT_RECORDED), []).append(wall_seconds(record))
+    rows = {name: {"records": len(w), "wall (s)": _total(w)} for name, w in sorted(walls.items(), 
+            key=lambda x: -len(x[1]))}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("hardware")
 
 
-def _finetune_row(runs: Sequence[Mapping[str, Any]], audio: AudioSeconds) -> dict[str, Any]:
-    """One row of :func:`finetune_table` for some fine-tuning records."""
-    steps = [int(r["result"].get("steps", 0)) for r in runs]
-    batch = [int(r["config"].get("settings", {}).get("batch_size", 0)) for r in runs]
-    trained = [float(s) for s in (r["result"].get("train_seconds") for r in runs) if isinstance(s, (int, float))]
-    seconds = [s for s in (audio(r["config"]) for r in runs) if s is not None]
-    return {"runs": len(runs), "steps": sum(steps), "examples": sum(s * b for s, b in zip(steps, batch)),
-            "training (s)": round(sum(trained), 2) if trained else NOT_RECORDED,
-            "test audio (min)": sum(seconds) / 60 if seconds else float("nan")}
-
-
-def finetune_table(records: Sequence[Mapping[str, Any]], corpus_of: Callable[[Mapping[str, Any]], str | None],
+def finetune_table(records: Sequence[Record], corpus_of: Callable[[Mapping[str, Any]], str | None],
                    audio: AudioSeconds) -> pd.DataFrame:
     """Table 5's runs per corpus and method (ASR corpora first, methods in the table's order): runs (seeds),
     optimizer steps, examples seen (at most steps × the effective batch of the run's settings), training seconds the
@@ -191,61 +162,52 @@ def finetune_table(records: Sequence[Mapping[str, Any]], corpus_of: Callable[[Ma
     from λ = 0 is FT's own run, stored once."""
     from mamlib.sweeps.finetune import METHOD_LABELS
 
-    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
-    for record in records:
-        config = record["config"]
-        if attribute(config) == TABLE5:
-            key = (task_of(config), corpus_of(config) or "–", str(config.get("method")))
-            groups.setdefault(key, []).append(record)
-    methods, tasks = list(METHOD_LABELS), list(TASKS)
-
-    def order(key: tuple[str, str, str]) -> tuple[int, str, int]:
-        task, corpus, method = key
-        return (tasks.index(task) if task in tasks else len(tasks), corpus,
-                methods.index(method) if method in methods else len(methods))
-
-    rows = {(corpus, METHOD_LABELS.get(method, method)): _finetune_row(groups[(task, corpus, method)], audio)
-            for task, corpus, method in sorted(groups, key=order)}
+    groups: dict[tuple[str, str, str], list[Record]] = {}
+    for r in records:
+        if attribute(r["config"]) == TABLE5:
+            key = (task_of(r["config"]), corpus_of(r["config"]) or "–", str(r["config"].get("method")))
+            groups.setdefault(key, []).append(r)
+    rows = {}
+    for task, corpus, method in sorted(groups, key=lambda k: (_rank(list(TASKS), k[0]), k[1],
+                                                              _rank(list(METHOD_LABELS), k[2]))):
+        runs = groups[(task, corpus, method)]
+        steps = [int(r["result"].get("steps", 0)) for r in runs]
+        batch = [int(r["config"].get("settings", {}).get("batch_size", 0)) for r in runs]
+        trained = [r["result"].get("train_seconds") for r in runs]
+        rows[(corpus, METHOD_LABELS.get(method, method))] = {
+            "runs": len(runs), "steps": sum(steps), "examples": sum(s * b for s, b in zip(steps, batch)),
+            "training (s)": _total([float(s) if isinstance(s, (int, float)) else None for s in trained]),
+            "test audio (min)": _total([audio(r["config"]) for r in runs], minutes=True)}
     if not rows:
         return pd.DataFrame(columns=["runs", "steps", "examples", "training (s)", "test audio (min)"])
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = pd.MultiIndex.from_tuples(list(rows), names=["corpus", "method"])
-    return table
+    return _indexed(rows, ["corpus", "method"])
 
 
-def stored_depths(records: Sequence[Mapping[str, Any]], dtypes: Mapping[str, str] | None = None) -> dict[str, int]:
+def stored_depths(records: Sequence[Record], dtypes: Mapping[str, str] | None = None) -> dict[str, int]:
     """The depth of each task's target as Chapter 1 stored it (``<task>-target-depth`` records, in the task's own
     dtype when ``dtypes`` names it); a task without such a record is absent."""
     out = {}
-    for record in records:
-        config = record["config"]
-        task, _, kind = str(config.get("experiment", "")).partition("-")
-        if kind == "target-depth" and (dtypes is None or config.get("dtype") == dtypes.get(task, config.get("dtype"))):
-            out[task] = int(record["result"]["num_layers"])
+    for r in records:
+        c = r["config"]
+        if attribute(c) == DEPTH and (dtypes is None or c.get("dtype") == dtypes.get(task_of(c), c.get("dtype"))):
+            out[task_of(c)] = int(r["result"]["num_layers"])
     return out
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as its JSON round trip (tuples → lists), the way it is stored."""
-    return json.loads(json.dumps(value))
-
-
-def same_corpus(stored: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
-    """Whether a configuration's ``corpus`` is the corpus ``key`` (a fine-tuning run's adds ``n_train``)."""
-    stored, key = _plain(stored), _plain(key)
-    return stored == key or {k: v for k, v in stored.items() if k != "n_train"} == key
 
 
 def corpus_label(config: Mapping[str, Any], corpora: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str | None:
     """The label of the corpus a configuration evaluated, among ``corpora`` (task → label → the corpus as it enters
-    a results key); None when it is none of them. Similarity scores name their corpus's label outright."""
+    a results key; a fine-tuning run's adds ``n_train``); None when it is none of them. Similarity scores name their
+    corpus's label outright."""
     own = corpora.get(task_of(config), {})
     if config.get("label") in own:
         return str(config["label"])
-    stored = config.get("corpus")
-    if not isinstance(stored, Mapping):
+    if not isinstance(config.get("corpus"), Mapping):
         return None
-    return next((label for label, key in own.items() if same_corpus(stored, key)), None)
+    stored = json.loads(json.dumps(config["corpus"]))  # as stored: tuples → lists
+    for label, key in own.items():
+        if json.loads(json.dumps(key)) in (stored, {k: v for k, v in stored.items() if k != "n_train"}):
+            return label
+    return None
 
 
 @dataclass
@@ -273,10 +235,6 @@ class ComputeReport:
 
         return {task: table2_blocks(task, depth) for task, depth in self.depths.items()}
 
-    def corpus_of(self, config: Mapping[str, Any]) -> str | None:
-        """:func:`corpus_label` among this preset's corpora."""
-        return corpus_label(config, self.corpora)
-
     def by_table(self) -> pd.DataFrame:
         """:func:`compute_table` of this preset's records."""
         return compute_table(self.records, self.audio, self.blocks, self.dtypes)
@@ -287,17 +245,14 @@ class ComputeReport:
 
     def finetuning(self) -> pd.DataFrame:
         """:func:`finetune_table` of this preset's records."""
-        return finetune_table(self.records, self.corpus_of, self.audio)
-
-    def not_recorded(self) -> int:
-        """How many records noted no compute (written before it was recorded)."""
-        return sum(wall_seconds(r) is None for r in self.records)
+        return finetune_table(self.records, lambda config: corpus_label(config, self.corpora), self.audio)
 
     def facts(self) -> dict[str, str]:
         """Numbers for the prose: records, those without compute, total wall time, total audio minutes."""
         total = self.by_table().loc[("total", "")]
         wall = total["wall (s)"]
-        return {"records": str(len(self.records)), "not_recorded": str(self.not_recorded()),
+        return {"records": str(len(self.records)), "not_recorded": str(sum(wall_seconds(r) is None
+                                                                           for r in self.records)),
                 "wall": wall if isinstance(wall, str) else f"{wall / 60:.1f} min",
                 "audio": f"{total['audio (min)']:.1f}" if pd.notna(total["audio (min)"]) else NOT_RECORDED}
 
@@ -321,13 +276,12 @@ class ComputeReport:
                 where = f" (on {chooser}'s dev)" if chooser else ""
                 rows[("Table 1", label)] = {"chosen on dev": f"λ{where}", "candidates": len(lams)}
                 rows[("Table 2", label)] = {"chosen on dev": f"λ and block{where}",
-                                            "candidates": _times(n_blocks, nonzero)}
+                                            "candidates": None if n_blocks is None else n_blocks * nonzero}
                 if task == "asr" and not chooser:
-                    ks = (scaled_ks(self.depths["asr"], paper_ks(self.paper_dataset[label]))
-                          if "asr" in self.depths else None)
-                    rows[("Table 3", label)] = {"chosen on dev": "λ (Table 1's), then metric × k",
-                                                "candidates": _times(len(METRIC_LABELS), None if ks is None
-                                                                     else len(ks))}
+                    rows[("Table 3", label)] = {
+                        "chosen on dev": "λ (Table 1's), then metric × k",
+                        "candidates": len(METRIC_LABELS) * len(scaled_ks(self.depths["asr"], paper_ks(
+                            self.paper_dataset[label]))) if "asr" in self.depths else None}
                 if label in self.finetuned:
                     rows[("Table 5, MAM", label)] = {"chosen on dev": "λ and layers (all or a block)",
                                                      "candidates": None if n_blocks is None
@@ -335,14 +289,9 @@ class ComputeReport:
                     rows[("Table 5, fine-tuned", label)] = {
                         "chosen on dev": f"nothing: the preset's settings, {self.finetuned[label][1]} seeds",
                         "candidates": 0}
-        table = pd.DataFrame.from_dict(rows, orient="index")
-        table.index = pd.MultiIndex.from_tuples(list(rows), names=["reported row", "corpus"])
+        table = _indexed(rows, ["reported row", "corpus"])
         table["candidates"] = table["candidates"].astype("Int64")
         return table.sort_index(level=0, sort_remaining=False)
-
-
-def _times(a: int | None, b: int | None) -> int | None:
-    return None if a is None or b is None else a * b
 
 
 def chapter_records(ch: Chapter, store: ResultStore | None = None) -> list[dict[str, Any]]:
@@ -350,14 +299,8 @@ def chapter_records(ch: Chapter, store: ResultStore | None = None) -> list[dict[
     each looked up by its configuration — so a re-render knows the appendix read them
     (:mod:`mamlib.report.execute`)."""
     store = store or ch.store
-    out = []
-    for record in store.records():
-        config = record["config"]
-        if config.get("preset") != ch.preset.name or config.get("device") != ch.preset.device:
-            continue
-        if store.get(config) is not None:
-            out.append(record)
-    return out
+    return [r for r in store.records() if r["config"].get("preset") == ch.preset.name
+            and r["config"].get("device") == ch.preset.device and store.get(r["config"]) is not None]
 
 
 def audio_seconds(ch: Chapter, corpus_of: Callable[[Mapping[str, Any]], str | None]) -> AudioSeconds:
@@ -398,7 +341,7 @@ def compute_report(ch: Chapter) -> ComputeReport:
     return ComputeReport(
         preset.name, preset.device, records, corpora, dtypes, stored_depths(records, dtypes), lambdas,
         audio_seconds(ch, lambda config: corpus_label(config, corpora)),
-        paper_dataset={label: PAPER_DATASET_FOR.get(spec.dataset, "LJ Speech")
+        paper_dataset={label: paper_counterpart(spec.dataset) or "LJ Speech"
                        for label, spec in preset.asr.corpora.items()},
         select_on={label: spec.select_on for label, spec in preset.asr.corpora.items() if spec.select_on},
         finetuned=finetuned)
@@ -406,61 +349,38 @@ def compute_report(ch: Chapter) -> ComputeReport:
 
 @dataclass(frozen=True)
 class Projection:
-    """The paper preset's projected cost as recorded: the table, when it was recorded, and where."""
+    """The paper preset's projected cost as recorded: the table, and when it was recorded."""
 
     table: pd.DataFrame
     recorded: str
-    source: str
 
     @property
     def caption(self) -> str:
         when = f" on {self.recorded}" if self.recorded else ""
-        return (f"Paper preset, projected, not measured: benchmarks/paper_cost.py, recorded{when} in {self.source} "
-                "(GPU hours from an H200's measured sweep rate)")
+        return (f"Paper preset, projected, not measured: benchmarks/paper_cost.py, recorded{when} in "
+                "benchmarks/paper_cost.json (GPU hours from an H200's measured sweep rate)")
 
 
-#: The heading of ``paper_cost.py``'s section in ``benchmarks/RESULTS.md``, and the columns the appendix keeps.
-PROJECTION_HEADING = re.compile(r"^##\s+`paper_cost\.py`")
-PROJECTION_COLUMNS: dict[str, str] = {
-    "configurations": "configs", "audio (h)": "audio (h)", "training audio (h)": "training audio (h)",
-    "paper, 1 H200 (h)": "paper, H200 (h)", "paper-bf16, 1 H200 (h)": "paper-bf16, H200 (h)",
-}
+#: The presets whose hours on one H200 the projection holds (``gpu_h``), and the GPUs of its parallel total.
+PROJECTED: tuple[str, ...] = ("paper", "paper-bf16")
+GPUS = 8
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
-
-
-def paper_projection(results: str | Path | None = None) -> Projection | None:
-    """The projection ``benchmarks/paper_cost.py`` recorded in ``benchmarks/RESULTS.md`` (``results``; default: the
-    checkout's): its table's rows per chapter and task, the configurations, audio and training audio (hours) and
-    the hours on one H200 for ``paper`` and ``paper-bf16``. None when there is no such file or section (an installed
-    mamlib has no benchmarks)."""
-    if results is None:
-        root = repo_root()
-        if root is None:
-            return None
-        results = root / "benchmarks" / "RESULTS.md"
-    path = Path(results)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
+def paper_projection(path: str | Path | None = None) -> Projection | None:
+    """The projection ``benchmarks/paper_cost.py`` recorded in ``benchmarks/paper_cost.json`` (``path``; default: the
+    checkout's): per chapter and task the configurations, audio and training audio (hours) and the hours on one
+    H200 for each of :data:`PROJECTED`, with their totals (also on :data:`GPUS` GPUs). None when there is no such
+    file (an installed mamlib has no benchmarks)."""
+    root = repo_root()
+    path = Path(path) if path is not None else None if root is None else root / "benchmarks" / "paper_cost.json"
+    if path is None or not path.is_file():
         return None
-    start = next((i for i, line in enumerate(lines) if PROJECTION_HEADING.match(line)), None)
-    if start is None:
-        return None
-    section = []
-    for line in lines[start + 1:]:
-        if line.startswith("## "):
-            break
-        section.append(line)
-    recorded = next((line.split("·")[0].strip() for line in section if line.strip()), "")
-    table = [_cells(line) for line in section if line.lstrip().startswith("|")]
-    if len(table) < 3:
-        return None
-    header, body = table[0], [row for row in table[2:] if len(row) == len(table[0])]
-    frame = pd.DataFrame(body, columns=header)
-    keep = [c for c in PROJECTION_COLUMNS if c in frame.columns]
-    out = frame.set_index(["chapter", "task"])[keep].rename(columns=PROJECTION_COLUMNS)
-    source = "benchmarks/RESULTS.md" if path.name == "RESULTS.md" else str(path)
-    return Projection(out, recorded if re.match(r"\d{4}-\d{2}-\d{2}", recorded) else "", source)
+    data = json.loads(path.read_text())
+    rows = {(r["chapter"], r["task"]): [str(r["configurations"]), f"{r['audio_h']:.1f}",
+                                        f"{r['training_audio_h']:.1f}" if r["training_audio_h"] else "—",
+                                        *(f"{r['gpu_h'][p]:.2f}" for p in PROJECTED)] for r in data["rows"]}
+    total = data["total_gpu_h"]
+    rows[("total", "")] = ["", "", "", *(f"{total[p]:.2f} ({GPUS} GPUs: {total[p] / GPUS:.2f})" for p in PROJECTED)]
+    return Projection(pd.DataFrame(list(rows.values()), index=pd.MultiIndex.from_tuples(list(rows), names=[
+        "chapter", "task"]), columns=["configs", "audio (h)", "training audio (h)",
+                                      *(f"{p}, H200 (h)" for p in PROJECTED)]), data.get("recorded", ""))

@@ -121,19 +121,16 @@ def describe_aec(ch: Chapter) -> pd.DataFrame:
 def aec_facts(ch: Chapter) -> dict[str, str]:
     """What Chapter 1's prose says about the clips: dataset and how it was made, recordings, classes, clips per
     split, clip length, and the chance levels as errors (:func:`chance_levels`)."""
-    splits = _aec_splits(ch)
-    data = ch.preset.aec.data
+    splits, dataset = _aec_splits(ch), ch.preset.aec.data.dataset
     levels = chance_levels(splits)
     lengths = sorted({round(c.seconds, 2) for cs in splits.values() for c in cs})
     return {
-        "aec_dataset": data.dataset, "aec_kind": SOUND_KIND.get(data.dataset, "–"),
+        "aec_dataset": dataset, "aec_kind": SOUND_KIND.get(dataset, "–"),
         "aec_recordings": str(len({_recording(c) for cs in splits.values() for c in cs})),
-        "aec_classes": str(levels["classes"]), "aec_train": str(len(splits["train"])),
-        "aec_dev": str(len(splits["dev"])), "aec_test": str(len(splits["test"])),
+        "aec_classes": str(levels["classes"]), **{f"aec_{name}": str(len(clips)) for name, clips in splits.items()},
         "aec_clip_seconds": f"{lengths[0]:g}" if len(lengths) == 1 else f"{lengths[0]:g}–{lengths[-1]:g}",
         "aec_chance": f"{levels['chance']:.1f}", "aec_chance_error": f"{100.0 - levels['chance']:.1f}",
-        "aec_majority": f"{levels['majority']:.1f}",
-        "aec_majority_error": f"{100.0 - levels['majority']:.1f}",
+        "aec_majority": f"{levels['majority']:.1f}", "aec_majority_error": f"{100.0 - levels['majority']:.1f}",
     }
 
 

@@ -16,13 +16,13 @@ Signs follow the book's convention: Δ = merged − unmerged in points, negative
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors
+from mamlib.analysis.bootstrap import PairedInterval, compare_to_unmerged, item_errors, items_needed
 from mamlib.merge.sources import source_variants
 from mamlib.report.describe import signed
 from mamlib.selection.signal import metrics_agree
@@ -48,9 +48,10 @@ class Comparison:
 
 def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, value: str,
                       chosen: tuple[float, str] | None = None, layers: Iterable[str] | None = None,
-                      lambdas: Iterable[float] | None = None) -> list[Comparison]:
+                      lambdas: Iterable[float] | None = None,
+                      compare: Callable[..., PairedInterval] = compare_to_unmerged) -> list[Comparison]:
     """Every test row of the real source in sweep frame ``df`` (restricted to ``layers`` and ``lambdas`` when
-    given) against the unmerged row. ``chosen`` is the (λ, layers) that dev chose, if any."""
+    given) against the unmerged row (``compare(df, λ, layers=…)``). ``chosen`` is the (λ, layers) dev chose, if any."""
     test = df[(df["split"] == "test") & (df["source"] == "source") & (df["lambda"] > 0)]
     if layers is not None:
         test = test[test["layers"].isin(list(layers))]
@@ -65,7 +66,7 @@ def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, v
         lam, block = key
         what = f"λ = {lam:.2f}, {layers_phrase(block)}"
         is_chosen = chosen is not None and abs(chosen[0] - lam) < 1e-9 and chosen[1] == block
-        out.append(Comparison(table, task, corpus, what, is_chosen, compare_to_unmerged(df, lam, layers=block)))
+        out.append(Comparison(table, task, corpus, what, is_chosen, compare(df, lam, layers=block)))
     return out
 
 
@@ -83,6 +84,29 @@ def clear_results(comparisons: Sequence[Comparison]) -> pd.DataFrame:
 
 def _interval(iv: PairedInterval) -> str:
     return f"{signed(iv.difference)} ({signed(iv.low)} to {signed(iv.high)})"
+
+
+@dataclass
+class Evidence:
+    """What a reviewer reads first: every clear result, harms first (:func:`clear_results`); what each test set can
+    detect (:func:`resolution_table`); the negative and null results (:func:`negative_results`)."""
+
+    clear: pd.DataFrame
+    resolution: pd.DataFrame
+    negatives: list[str]
+
+    def clear_styled(self, preset: str):
+        caption = (f"Every clear result of this build ({preset}): comparisons with the unmerged model on test whose "
+                   "95% interval excludes zero, harms first (Δ = merged − unmerged, points)")
+        table = self.clear
+        if table.empty:  # one row that says so, not a header over nothing
+            caption = f"No comparison of this build ({preset}) has a 95% interval that excludes zero"
+            table = pd.DataFrame([{c: "–" for c in table.columns}]).assign(
+                comparison="none: every interval of this build contains zero")
+        return table.style.hide(axis="index").set_caption(caption).set_properties(**{"text-align": "left"})
+
+    def negatives_markdown(self) -> str:
+        return "\n".join(f"- {line}" for line in self.negatives) or "- none in this build"
 
 
 # -- what each test set can detect --------------------------------------------------------------------------------
@@ -113,9 +137,7 @@ def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[C
         own = [c.interval for c in comparisons if c.corpus == label and c.interval.detectable]
         detect = float(np.median([iv.detectable for iv in own])) if own else float("nan")
         effect = paper_effects.get(label)
-        n_items = test[0] if test else 0
-        needed = (int(np.ceil(n_items * (detect / effect) ** 2)) if effect and detect == detect and n_items > 1
-                  else None)
+        needed = items_needed(detect, test[0], effect) if effect and detect == detect and test and test[0] > 1 else None
         unit = "word" if "wer" in df.columns else "item"
         rows[label] = {
             "test items": f"{test[0]:,}" if test else "–",

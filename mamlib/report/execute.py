@@ -6,7 +6,7 @@ its ``preset`` parameter set, writing the executed copy to ``OUT/book/`` and pap
 sweep or fine-tuning grid as it starts (configurations in all, read from the store, to compute) and a bar with the
 configurations done and an ETA from the measured time per configuration; each chapter ends with one summary line.
 The progress travels through a side file (:data:`~mamlib.sweeps.store.PROGRESS_ENV`), so the executed notebooks
-carry none of it.
+carry none of it; what the chapter looked up in the store through another (:data:`~mamlib.sweeps.store.LOOKUPS_ENV`).
 
 A chapter is executed again only when something it depends on changed: after each run the executed notebook is kept
 in the cache (``executed/``) with a manifest of what produced it — the notebook, the preset as resolved (its mapping
@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from mamlib.common.paths import cache_root, repo_root, resolve_path
 from mamlib.presets.schema import load_preset
-from mamlib.sweeps.store import PROGRESS_ENV, listing_hash, process_rank
+from mamlib.sweeps.store import LISTING, LOOKUPS_ENV, PROGRESS_ENV, listing, process_rank
 
 
 def device_preset(preset: str, device: str, folder: Path) -> str:
@@ -71,23 +71,29 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-#: Prefix of a manifest entry that records a results folder's listing rather than one result.
-LISTING = "listing:"
-
-
 def _current_hash(entry: str) -> str | None:
-    """What a manifest entry is now: a result file's content hash, or a results folder's listing hash."""
+    """What a manifest entry is now: the sha256 of a result file (None when there is none, or it cannot be read)
+    or of a results folder's :func:`~mamlib.sweeps.store.listing`."""
     if entry.startswith(LISTING):
-        return listing_hash(Path(entry[len(LISTING):]))
-    return _content_hash(Path(entry))
-
-
-def _content_hash(path: Path) -> str | None:
-    """The sha256 of the file at ``path``, or None when there is none (or it cannot be read)."""
+        return hashlib.sha256(listing(Path(entry[len(LISTING):]))).hexdigest()
     try:
-        return _sha256(path)
+        return _sha256(Path(entry))
     except OSError:
         return None
+
+
+def looked_up(path: Path) -> dict[str, str | None]:
+    """The manifest in a chapter's lookups file (:func:`~mamlib.sweeps.store.note_lookup`): every result it looked
+    up → the sha256 of what it read or wrote or, if it only found the result absent, of what lay there (None: no
+    file); a listed folder → the hash of its listing."""
+    manifest: dict[str, str | None] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        entry, sha, found = json.loads(line)
+        if found:
+            manifest[entry] = sha
+        else:  # a result read or written later in the chapter keeps its hash
+            manifest.setdefault(entry, sha)
+    return manifest
 
 
 def environment_paths(raw: Any, where: str = "preset") -> dict[str, str | None]:
@@ -124,7 +130,7 @@ def library_digest() -> str:
     h = hashlib.sha256(str(cache_root()).encode())
     for path in files:
         h.update(f"{path.relative_to(package.parent)}:{_sha256(path)}".encode())
-    env = {k: v for k, v in os.environ.items() if k.startswith("MAM_") and k != PROGRESS_ENV}
+    env = {k: v for k, v in os.environ.items() if k.startswith("MAM_") and k not in (PROGRESS_ENV, LOOKUPS_ENV)}
     h.update(json.dumps(env, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -176,9 +182,6 @@ class ConsoleProgress:
         self.path, self.enabled, self.offset = path, enabled, 0
         self.bar: tqdm | None = None
         self.computed = self.stored = 0
-        #: Every result the chapter looked up → the sha256 of what it read or wrote, or of what lay at its path
-        #: when it found the result absent (None: no file) — for :meth:`ChapterCache.keep`.
-        self.used: dict[str, str | None] = {}
 
     def poll(self) -> None:
         if not self.path.is_file():
@@ -200,12 +203,6 @@ class ConsoleProgress:
                                f"{event['todo']} to compute", file=sys.stderr)
                     self.bar = tqdm(total=event["todo"], desc=f"   {event['desc'][:48]}", file=sys.stderr,
                                     mininterval=1 if sys.stderr.isatty() else 30, leave=False)
-            elif event.get("event") == "used":
-                self.used[event["file"]] = event["sha256"]
-            elif event.get("event") == "listing":  # a page that read the whole store (the compute appendix)
-                self.used[f"{LISTING}{event['folder']}"] = event["sha256"]
-            elif event.get("event") == "absent":  # a result read or written later in the chapter keeps its hash
-                self.used.setdefault(event["file"], event.get("sha256"))
             elif event.get("event") == "done":
                 self.computed += 1
                 if self.bar is not None:
@@ -234,8 +231,9 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
     for nb in map(Path, notebooks):
         tag = f" [rank {rank}/{world}]" if world > 1 else ""
         print(f"== {nb} ({load_preset(preset).name}{', ' + device if device else ''}){tag}", flush=True)
-        log, progress_file = folder / f"{nb.stem}.log", folder / f"{nb.stem}.progress"
-        progress_file.unlink(missing_ok=True)
+        log, progress_file, lookups = (folder / f"{nb.stem}{ext}" for ext in (".log", ".progress", ".lookups"))
+        for side_file in (progress_file, lookups):
+            side_file.unlink(missing_ok=True)
         used = None if fresh or chapters is None else chapters.reuse(nb, preset, folder / "book" / nb.name)
         if used is not None:
             print(f"   {nb.stem} reused: notebook, preset, library and the {used} results it looked up in the store "
@@ -247,7 +245,8 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
             proc = subprocess.Popen(
                 [sys.executable, "-m", "papermill", str(nb), str(folder / "book" / nb.name), "-p", "preset", preset,
                  "--cwd", str(cwd), "--log-output", "--no-progress-bar"], stdout=sink, stderr=subprocess.STDOUT,
-                env={**KERNEL_ENV, **os.environ, PROGRESS_ENV: str(progress_file.resolve())})
+                env={**KERNEL_ENV, **os.environ, PROGRESS_ENV: str(progress_file.resolve()),
+                     **({LOOKUPS_ENV: str(lookups.resolve())} if chapters is not None else {})})
             while proc.poll() is None:
                 progress.poll()
                 time.sleep(0.5)
@@ -256,7 +255,7 @@ def execute(notebooks: Sequence[str | Path], preset: str, out: str | Path, cwd: 
             print("\n".join(log.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
             raise RuntimeError(f"{nb} failed on preset {preset}{tag}; the whole log is {log}")
         if chapters is not None:
-            chapters.keep(nb, preset, folder / "book" / nb.name, progress.used)
+            chapters.keep(nb, preset, folder / "book" / nb.name, looked_up(lookups))
         minutes, seconds = divmod(time.perf_counter() - start, 60)
         print(f"   {nb.stem} done in {int(minutes)} min {seconds:.0f} s: {progress.computed} configurations "
               f"computed, {progress.stored} read from the store{tag}", flush=True)

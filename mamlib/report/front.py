@@ -1,14 +1,16 @@
 """The front page's answer to "does it reproduce?": for every table of the paper that the book regenerates, the
-headline comparison of this build beside the paper's.
+headline comparison of this build beside the paper's, and the evidence behind it (:mod:`mamlib.report.evidence`).
 
 Our side is read from the results store through the chapters' own protocols (:mod:`~mamlib.report.table1`,
-:mod:`~mamlib.report.table2`, :mod:`~mamlib.report.table3`), with a store that only reads: a table whose results
-this build did not compute is left out (and named), never computed here. The paper's side comes from the
-transcribed tables of :mod:`mamlib.report.paper`. One headline per table, task and corpus:
+:mod:`~mamlib.report.table2`, :mod:`~mamlib.report.table3`, :mod:`~mamlib.report.table5`), once per front page
+(:class:`Tables`), with a store that only reads: a table whose results this build did not compute is left out (and
+named), never computed here. The paper's side comes from the transcribed tables of :mod:`mamlib.report.paper`. One
+headline per table, task and corpus:
 
 * Table 1 — λ chosen on dev, test error there against the unmerged model (the paper: its best λ);
 * Table 2 — the best block of layers against the unmerged model;
-* Table 3 — the best data-driven pick (metric, k) against the unmerged model.
+* Table 3 — the best data-driven pick (metric, k) against the unmerged model;
+* Table 5 — L-MAM + FT against plain FT, means over seeds.
 
 Our difference gets its paired 95% bootstrap interval (:mod:`mamlib.analysis.bootstrap`) where the rows it needs
 are at hand, so the verdict can say whether a change is larger than resampling noise.
@@ -20,8 +22,8 @@ import html
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -31,6 +33,7 @@ from mamlib.report.chapter import Chapter, open_chapter
 from mamlib.report.describe import signed
 from mamlib.report.evidence import (
     Comparison,
+    Evidence,
     clear_results,
     identical_metric_picks,
     negative_results,
@@ -42,9 +45,11 @@ from mamlib.report.paper import paper_counterpart, paper_table, paper_table3
 from mamlib.report.paper import table1_block as paper_table1_block
 from mamlib.report.table1 import aec_table1, asr_table1
 from mamlib.report.table2 import aec_table2, asr_table2, dev_block_label
-from mamlib.report.table3 import asr_table3, layer_picks, table3_dev_choices
+from mamlib.report.table3 import chosen_picks, pick_sets
+from mamlib.report.table5 import finetune_table5
+from mamlib.sweeps.choose import relative_change
 from mamlib.sweeps.finetune import METHOD_LABELS
-from mamlib.sweeps.grid import SweepGrid, layer_label, layers_phrase
+from mamlib.sweeps.grid import layer_label, layers_phrase
 from mamlib.sweeps.store import ResultStore
 
 #: The chapter (page name, relative to the front page) that regenerates each table.
@@ -54,24 +59,16 @@ CHAPTERS: dict[str, str] = {
     "Table 3": "03_layer_selection",
     "Table 5": "04_finetuning",
 }
-#: The section of its chapter that holds each table, per task (the heading's anchor as Jupyter Book writes it).
-ANCHORS: dict[tuple[str, str], str] = {
-    ("Table 1", "speech recognition"): "table-1-speech-recognition",
-    ("Table 1", "audio events"): "table-1-audio-event-classification",
-    ("Table 2", "speech recognition"): "table-2-speech-recognition",
-    ("Table 2", "audio events"): "table-2-audio-event-classification",
-    ("Table 3", "speech recognition"): "table-3-speech-recognition",
-    ("Table 5", "speech recognition"): "table-5",
-    ("Table 5", "audio events"): "table-5",
-}
+#: Each task's section of a chapter, as its heading's anchor ends (Jupyter Book's "table-1-speech-recognition").
+SECTIONS: dict[str, str] = {"speech recognition": "speech-recognition", "audio events": "audio-event-classification"}
 
 
 def table_link(table: str, task: str) -> str | None:
     """The page and anchor of ``table``'s ``task`` part, relative to the front page (None: no chapter shows it)."""
     if table not in CHAPTERS:
         return None
-    anchor = ANCHORS.get((table, task))
-    return f"{CHAPTERS[table]}.html" + (f"#{anchor}" if anchor else "")
+    anchor = table.lower().replace(" ", "-") + ("" if table == "Table 5" else f"-{SECTIONS[task]}")
+    return f"{CHAPTERS[table]}.html#{anchor}"
 
 
 class ResultsAbsent(LookupError):
@@ -91,14 +88,6 @@ class StoredResults(ResultStore):
 
     def put(self, config, result, compute=None) -> None:  # type: ignore[override]
         raise ResultsAbsent("the front page never computes a result")
-
-
-class _StoredChapter(Chapter):
-    """A chapter whose sweeps only read the results store."""
-
-    @cached_property
-    def store(self) -> ResultStore:  # type: ignore[override]
-        return StoredResults(self.cache / "results")
 
 
 #: What a headline comparison found, in the order the front page counts them (see :attr:`Headline.outcome`).
@@ -138,26 +127,13 @@ class Headline:
     #: False when dev chose λ = 0: the "merged" model is the unmerged one and nothing is compared.
     merged_model: bool = True
 
-    @staticmethod
-    def relative(base: float, merged: float) -> float:
-        """Relative change of the error, % (negative: fewer errors)."""
-        return 100.0 * (merged - base) / base if base else float("nan")
-
     @property
     def delta(self) -> float:
         return self.merged - self.base
 
     @property
-    def change(self) -> float:
-        return self.relative(self.base, self.merged)
-
-    @property
     def paper_delta(self) -> float:
         return self.paper_merged - self.paper_base
-
-    @property
-    def paper_change(self) -> float:
-        return self.relative(self.paper_base, self.paper_merged)
 
     @property
     def detectable(self) -> float | None:
@@ -224,19 +200,19 @@ class Headline:
         return f"cannot tell: the paper's {signed(self.paper_delta)} points is below this set's {res}{more}"
 
     @property
-    def reproduced(self) -> bool:
-        return self.outcome == "reproduced"
-
-    @property
     def same_direction(self) -> bool:
         return (self.merged_model and self.paper_dataset is not None and self.delta != 0
                 and (self.delta < 0) == (self.paper_delta < 0))
 
 
+def _pct(x: float) -> str:
+    return "–" if pd.isna(x) else f"{x:+.1f}%".replace("-", "−")
+
+
 @dataclass
 class Front:
-    """Every headline of a build (``rows``), the tables whose results were absent (``missing``) and the rows a
-    table lacks (``gaps``: corpora the preset has but a table does not cover)."""
+    """Every headline of a build (``rows``), the tables whose results were absent (``missing``), the rows a table
+    lacks (``gaps``: corpora the preset has but a table does not cover) and the evidence."""
 
     preset: str
     rows: list[Headline]
@@ -254,18 +230,19 @@ class Front:
             name = f"{e(r.table)} · {e(r.task)} · {e(r.corpus)}"
             href = table_link(r.table, r.task) if links else None
             index.append(f'<a href="{href}">{name}</a>' if href else name)
-            spread = (f"<br>Δ {_interval(r.interval)}" if r.interval is not None
-                      else f"<br>Δ {signed(r.delta)} (seeds' sd of Δ {r.seed_se:.2f})" if r.seed_se is not None
-                      else "")
+            iv = r.interval
+            spread = ("<br>Δ " + f"{iv.difference:+.2f} (95%: {iv.low:+.2f} to {iv.high:+.2f})".replace("-", "−")
+                      if iv is not None else f"<br>Δ {signed(r.delta)} (seeds' sd of Δ {r.seed_se:.2f})"
+                      if r.seed_se is not None else "")
             ours = (f"{e(r.setting)}<br>{r.base:.2f} → {r.merged:.2f}"
-                    + (f" ({_pct(r.change)})" if r.merged_model else "") + spread)
+                    + (f" ({_pct(relative_change(r.base, r.merged))})" if r.merged_model else "") + spread)
             d = r.detectable
             detect = "–" if d is None else f"±{d:.2f}"
             if r.items_needed and r.merged_model:
                 detect += f"<br>{r.items_needed:,} items for the paper's effect"
             paper = ("no counterpart in the paper" if r.paper_dataset is None else
-                     f"<b>{e(r.paper_dataset)}</b>: {e(r.paper_setting)}<br>{r.paper_base:.2f} → "
-                     f"{r.paper_merged:.2f} (Δ {signed(r.paper_delta)}, {_pct(r.paper_change)})")
+                     f"<b>{e(r.paper_dataset)}</b>: {e(r.paper_setting)}<br>{r.paper_base:.2f} → {r.paper_merged:.2f}"
+                     f" (Δ {signed(r.paper_delta)}, {_pct(relative_change(r.paper_base, r.paper_merged))})")
             records.append({f"ours ({self.preset})": ours, "detectable": detect, "paper": paper,
                             "verdict": e(r.verdict)})
         columns = [f"ours ({self.preset})", "detectable", "paper", "verdict"]
@@ -297,144 +274,185 @@ class Front:
                 "gaps": "; ".join(self.gaps) or "none"}
 
 
-def _pct(x: float) -> str:
-    return "–" if pd.isna(x) else f"{x:+.1f}%".replace("-", "−")
+# -- the paper's side of each headline: (setting, unmerged error, merged error) -----------------------------------
+
+PaperSide = tuple[str, float, float]
 
 
-def _interval(iv: PairedInterval | None) -> str:
-    if iv is None:
-        return "–"
-    return f"{iv.difference:+.2f} (95%: {iv.low:+.2f} to {iv.high:+.2f})".replace("-", "−")
-
-
-def _dataset(ch: Chapter, label: str) -> str | None:
-    """The paper's dataset that corpus ``label`` (ASR, or the AEC clips) stands in for; None: no counterpart."""
-    if label in ch.preset.asr.corpora:
-        return paper_counterpart(ch.preset.asr.corpora[label].dataset)
-    return paper_counterpart(ch.preset.aec.data.dataset) if ch.preset.aec is not None else None
-
-
-def _paper_unmerged(dataset: str) -> float:
-    """The paper's unmerged error on ``dataset`` (Table 1's λ = 0 row)."""
-    return float(paper_table1_block(dataset)[source_variants()["source"].label].loc[0.0])
-
-
-def _paper_best_lambda(dataset: str) -> tuple[float, float, float]:
-    """The paper's Table 1 headline for one dataset: (best non-zero λ of the real source, error there, unmerged)."""
+def _paper_table1(dataset: str) -> PaperSide:
+    """Table 1: the best non-zero λ of the real source."""
     col = paper_table1_block(dataset)[source_variants()["source"].label].dropna()
     best = float(col.drop(index=0.0).idxmin())
-    return best, float(col.loc[best]), float(col.loc[0.0])
+    return f"λ = {best:.2f}", float(col.loc[0.0]), float(col.loc[best])
 
 
-def table1_headlines(ch: Chapter) -> list[Headline]:
-    """Table 1: λ chosen on dev, test error there and unmerged, per ASR corpus and for the AEC clips."""
-    parts = [("speech recognition", asr_table1(ch))]
-    if ch.preset.aec is not None:
-        parts.append(("audio events", aec_table1(ch)))
-    rows = []
-    for task, t1 in parts:
-        for label, c in t1.choices.iterrows():
-            lam = float(c["lambda"])
-            dataset = _dataset(ch, str(label))
-            paper = {}
-            if dataset is not None:
-                p_lam, p_merged, p_base = _paper_best_lambda(dataset)
-                paper = {"paper_setting": f"λ = {p_lam:.2f}", "paper_base": p_base, "paper_merged": p_merged}
-            rows.append(Headline(
-                "Table 1", task, str(label), f"λ = {lam:.2f} (chosen on dev), all layers", float(c["test_unmerged"]),
-                float(c["test"]), dataset, interval=compare_to_unmerged(t1.sweeps[label], lam),
-                merged_model=lam > 0, **paper))
-    return rows
-
-
-def _paper_best_block(dataset: str) -> tuple[str, float, float, float]:
+def _paper_table2(dataset: str) -> PaperSide:
+    """Table 2: the best block (the unmerged error from Table 1 where Table 2 has no "none" row)."""
     part = paper_table("table2").query("dataset == @dataset")
     none = part[part["layers"] == "none"]["value"]
     blocks = part[part["layers"] != "none"]
     best = blocks.loc[blocks["value"].idxmin()]
-    base = float(none.iloc[0]) if len(none) else _paper_unmerged(dataset)
-    return str(best["layers"]), float(best["lambda"]), float(best["value"]), base
+    base = float(none.iloc[0]) if len(none) else _paper_table1(dataset)[1]
+    return f"{layers_phrase(str(best['layers']))}, λ = {float(best['lambda']):.2f}", base, float(best["value"])
 
 
-def _block_headline(task: str, corpus: str, dataset: str | None, df: pd.DataFrame, lam: float, block: str,
-                    value: str) -> Headline:
-    paper = {}
-    if dataset is not None:
-        p_layers, p_lam, p_merged, p_base = _paper_best_block(dataset)
-        paper = {"paper_setting": f"{layers_phrase(p_layers)}, λ = {p_lam:.2f}", "paper_base": p_base,
-                 "paper_merged": p_merged}
-    base = float(select_row(df, source="none")[value])
-    merged = float(select_row(df, lam=lam, layers=block)[value])
-    setting = f"{layers_phrase(block)}, λ = {lam:.2f} (both chosen on dev)"
-    return Headline("Table 2", task, corpus, setting, base, merged, dataset,
-                    interval=compare_to_unmerged(df, lam, layers=block), **paper)
-
-
-def table2_headlines(ch: Chapter) -> list[Headline]:
-    """Table 2: the block chosen on dev (lowest dev error at the dev-chosen λ) against the unmerged model."""
-    t2 = asr_table2(ch)
-    rows = [_block_headline("speech recognition", label, _dataset(ch, label), df, t2.lambdas[label],
-                            t2.chosen(label), "wer") for label, df in t2.sweeps.items()]
-    if ch.preset.aec is not None:
-        t2a = aec_table2(ch)
-        rows.append(_block_headline("audio events", ch.preset.aec.data.label, _dataset(ch, ch.preset.aec.data.label),
-                                    t2a.sweep, t2a.lam, dev_block_label(t2a.sweep, t2a.lam, value="error"), "error"))
-    return rows
-
-
-def _lowest(table: pd.DataFrame) -> tuple[tuple[Any, ...], float]:
-    """The lowest cell of a table with rows (λ, k) and one column per metric: ((λ, k, metric), value); ties go to
-    the earlier column, then the earlier row."""
+def _paper_table3(dataset: str) -> PaperSide | None:
+    """Table 3: its lowest cell (ties: the earlier metric, then the earlier row); None without a block for it."""
+    paper = paper_table3()
+    if dataset not in paper.index.get_level_values("dataset"):
+        return None
+    table = paper.loc[dataset]
     long = table.reset_index().melt(id_vars=list(table.index.names), var_name="metric", value_name="value")
     best = long.loc[long["value"].astype(float).idxmin()]
-    return (*(best[n] for n in table.index.names), best["metric"]), float(best["value"])
+    return (f"{best['metric']}, k = {int(best['k'])}, λ = {float(best['lambda']):.2f}",
+            _paper_table1(dataset)[1], float(best["value"]))
 
 
-def table3_headlines(ch: Chapter) -> list[Headline]:
-    """Table 3: the data-driven pick (metric, k) chosen on dev, at the dev-chosen λ, against the unmerged model."""
-    lp = layer_picks(ch)
-    _, lambdas = asr_table3(ch, lp)
-    paper = paper_table3()
-    rows = []
-    for label, choice in table3_dev_choices(ch, lp, lambdas).items():
-        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, choice.lam),
-                                           layer_sets=(choice.layers,), splits=("test",)))
-        value = ch.sweep(label).value
-        dataset = _dataset(ch, label)
-        extra = {}
-        if dataset is not None and dataset in paper.index.get_level_values("dataset"):
-            (p_lam, p_k, p_metric), p_merged = _lowest(paper.loc[dataset])
-            extra = {"paper_setting": f"{p_metric}, k = {int(p_k)}, λ = {float(p_lam):.2f}",
-                     "paper_base": _paper_unmerged(dataset), "paper_merged": p_merged}
-        rows.append(Headline(
-            "Table 3", "speech recognition", label, f"{choice.label}, λ = {choice.lam:.2f} (all chosen on dev)",
-            float(select_row(df, source="none")[value]), float(select_row(df, lam=choice.lam,
-                                                                          layers=layer_label(choice.layers))[value]),
-            dataset if extra else None, interval=compare_to_unmerged(df, choice.lam, layers=layer_label(choice.layers)),
-            **extra))
-    return rows
+def _paper_table5(dataset: str) -> PaperSide:
+    """Table 5: FT and L-MAM + FT."""
+    column = paper_table("table5")[dataset]
+    return "FT → L-MAM + FT", float(column.iloc[2]), float(column.iloc[4])
 
 
-def table5_headlines(ch: Chapter) -> list[Headline]:
+def _paper(dataset: str | None, side: Callable[[str], PaperSide | None]) -> dict[str, Any]:
+    """A headline's paper fields for the paper's ``dataset`` (None, or no ``side`` for it: no counterpart)."""
+    found = None if dataset is None else side(dataset)
+    if found is None:
+        return {"paper_dataset": None}
+    return {"paper_dataset": dataset, "paper_setting": found[0], "paper_base": found[1], "paper_merged": found[2]}
+
+
+# -- our side, each table read once per front page ----------------------------------------------------------------
+
+
+#: How the front page names the tasks.
+TASKS: dict[str, str] = {"asr": "speech recognition", "aec": "audio events"}
+#: How the front page reads each table's parts from a chapter, by task ("aec": only when the preset has AEC; Table
+#: 5's one part holds every fine-tuned task).
+READERS: dict[str, dict[str, Callable[[Chapter], Any]]] = {
+    "1": {"asr": asr_table1, "aec": aec_table1}, "2": {"asr": asr_table2, "aec": aec_table2},
+    "3": {"asr": chosen_picks}, "5": {"all": lambda ch: finetune_table5(ch, progress=False)},
+}
+Compare = Callable[..., PairedInterval]
+
+
+class Merged(NamedTuple):
+    """One corpus of Table 2 or 3: the setting chosen on dev (in words; its λ and layers), and the sweep frame with
+    the unmerged model and every layer set evaluated beside it (``evaluated``)."""
+
+    table: str
+    task: str
+    corpus: str
+    setting: str
+    frame: pd.DataFrame
+    lam: float
+    layers: str
+    value: str
+    evaluated: list[str]
+
+    def headline(self, compare: Compare = compare_to_unmerged, **paper: Any) -> Headline:
+        """The setting chosen on dev against the unmerged model, beside ``paper`` (:func:`_paper`)."""
+        df, value = self.frame, self.value
+        return Headline(self.table, self.task, self.corpus, self.setting, float(select_row(df, source="none")[value]),
+                        float(select_row(df, lam=self.lam, layers=self.layers)[value]),
+                        interval=compare(df, self.lam, layers=self.layers), **paper)
+
+    def comparisons(self, compare: Compare = compare_to_unmerged) -> list[Comparison]:
+        """Every layer set evaluated at the chosen λ against the unmerged model."""
+        return sweep_comparisons(self.table, self.task, self.corpus, self.frame, value=self.value,
+                                 chosen=(self.lam, self.layers), layers=self.evaluated, lambdas=[self.lam],
+                                 compare=compare)
+
+
+class Tables:
+    """The chapters' tables as the results store holds them (:data:`READERS`), each read once per front page (None:
+    its results are absent), and the paired intervals of their rows against the unmerged model, each computed once."""
+
+    def __init__(self, ch: Chapter) -> None:
+        self.ch, self.aec = ch, ch.preset.aec is not None
+        self.read: dict[tuple[str, str], Any] = {}
+        for table, parts in READERS.items():
+            for task, read in parts.items():
+                try:
+                    self.read[(table, task)] = read(ch) if task != "aec" or self.aec else None
+                except ResultsAbsent:
+                    self.read[(table, task)] = None
+        self._intervals: dict[tuple[int, float, str], PairedInterval] = {}
+
+    def parts(self, table: str, strict: bool = True) -> dict[str, Any]:
+        """Table ``table``'s parts ("1": :class:`~mamlib.report.table1.Table1`, "2", "3", "5") by task, ASR first;
+        ``strict``: raise :class:`ResultsAbsent` unless all are stored (else: those that are)."""
+        keys = [(table, task) for task in READERS[table] if task != "aec" or self.aec]
+        if strict and any(self.read[k] is None for k in keys):
+            raise ResultsAbsent(f"the results of Table {table} are not all stored")
+        return {TASKS.get(k[1], k[1]): self.read[k] for k in keys if self.read[k] is not None}
+
+    def interval(self, df: pd.DataFrame, lam: float, layers: str = "all") -> PairedInterval:
+        """:func:`~mamlib.analysis.bootstrap.compare_to_unmerged` on one of these tables' sweep frames, memoized."""
+        key = (id(df), round(float(lam), 9), layers)
+        if key not in self._intervals:
+            self._intervals[key] = compare_to_unmerged(df, lam, layers=layers)
+        return self._intervals[key]
+
+    def dataset(self, label: str) -> str | None:
+        """The paper's dataset that corpus ``label`` (ASR, or the AEC clips) stands in for; None: no counterpart."""
+        preset = self.ch.preset
+        if label in preset.asr.corpora:
+            return paper_counterpart(preset.asr.corpora[label].dataset)
+        return paper_counterpart(preset.aec.data.dataset) if self.aec else None
+
+    def merged(self, table: str, strict: bool = True) -> list[Merged]:
+        """Table ``table``'s ("2": ASR, then AEC; "3") corpora; ``strict`` as for :meth:`parts`."""
+        out = []
+        for task, read in self.parts(table, strict).items():
+            if table == "3":
+                lp, choices, frames = read
+                out += [Merged("Table 3", task, label, f"{c.label}, λ = {c.lam:.2f} (all chosen on dev)",
+                               frames[label], c.lam, layer_label(c.layers), "wer",
+                               [layer_label(s) for s in pick_sets(lp, label)]) for label, c in choices.items()]
+            elif task == TASKS["asr"]:
+                out += [_block(task, label, df, read.lambdas[label], read.chosen(label), "wer",
+                               [layer_label(b) for b in read.blocks]) for label, df in read.sweeps.items()]
+            else:
+                out.append(_block(task, self.ch.preset.aec.data.label, read.sweep, read.lam,
+                                  dev_block_label(read.sweep, read.lam, value="error"), "error",
+                                  [x for x in read.sweep["layers"].unique() if x != "all"]))
+        return out
+
+
+def _block(task: str, corpus: str, df: pd.DataFrame, lam: float, block: str, value: str,
+           evaluated: list[str]) -> Merged:
+    """A corpus of Table 2: ``block`` and ``lam`` chosen on dev."""
+    return Merged("Table 2", task, corpus, f"{layers_phrase(block)}, λ = {lam:.2f} (both chosen on dev)", df, lam,
+                  block, value, evaluated)
+
+
+def table1_headlines(t: Tables) -> list[Headline]:
+    """Table 1: λ chosen on dev, test error there and unmerged, per ASR corpus and for the AEC clips."""
+    return [Headline("Table 1", task, str(label), f"λ = {c['lambda']:.2f} (chosen on dev), all layers",
+                     float(c["test_unmerged"]), float(c["test"]), interval=t.interval(t1.sweeps[label], c["lambda"]),
+                     merged_model=float(c["lambda"]) > 0, **_paper(t.dataset(str(label)), _paper_table1))
+            for task, t1 in t.parts("1").items() for label, c in t1.choices.iterrows()]
+
+
+def merged_headlines(t: Tables, table: str) -> list[Headline]:
+    """Table 2 (``table`` "2"): the block chosen on dev (lowest dev error at the dev-chosen λ); Table 3: the
+    data-driven pick (metric, k) chosen on dev at the dev-chosen λ; each against the unmerged model."""
+    side = _paper_table2 if table == "2" else _paper_table3
+    return [m.headline(t.interval, **_paper(t.dataset(m.corpus), side)) for m in t.merged(table)]
+
+
+def table5_headlines(t: Tables) -> list[Headline]:
     """Table 5: L-MAM + FT against plain FT (means over seeds), per fine-tuned task."""
-    from mamlib.report.table5 import finetune_table5
-
-    t5 = finetune_table5(ch, progress=False)
+    (t5,) = t.parts("5").values()
     stats = t5.stats().set_index(["corpus", "row"])
-    paper = paper_table("table5")
     rows = []
     for label in t5.mam:
-        dataset = paper_counterpart(t5.datasets[label])
         ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
-        task = "speech recognition" if label in ch.preset.asr.corpora else "audio events"
-        extra = {}
-        if dataset is not None:
-            p_ft, p_lm = (float(paper[dataset].iloc[i]) for i in (2, 4))
-            extra = {"paper_setting": "FT → L-MAM + FT", "paper_base": p_ft, "paper_merged": p_lm}
-        _, se, _ = t5.versus_ft(label)
-        rows.append(Headline(
-            "Table 5", task, label, f"FT → L-MAM + FT, means over {int(ft['n'])} seeds", float(ft["mean"]),
-            float(lm["mean"]), dataset, seed_se=se, **extra))
+        task = "speech recognition" if label in t.ch.preset.asr.corpora else "audio events"
+        rows.append(Headline("Table 5", task, label, f"FT → L-MAM + FT, means over {int(ft['n'])} seeds",
+                             float(ft["mean"]), float(lm["mean"]), seed_se=t5.versus_ft(label)[1],
+                             **_paper(paper_counterpart(t5.datasets[label]), _paper_table5)))
     return rows
 
 
@@ -455,105 +473,35 @@ def table_gaps(ch: Chapter) -> list[str]:
     return gaps
 
 
-@dataclass
-class Evidence:
-    """What a reviewer reads first (:mod:`mamlib.report.evidence`): every clear result, harms first; what each test
-    set can detect; the negative and null results."""
-
-    clear: pd.DataFrame
-    resolution: pd.DataFrame
-    negatives: list[str]
-
-    def clear_styled(self, preset: str):
-        caption = (f"Every clear result of this build ({preset}): comparisons with the unmerged model on test whose "
-                   "95% interval excludes zero, harms first (Δ = merged − unmerged, points)")
-        table = self.clear
-        if table.empty:  # one row that says so, not a header over nothing
-            caption = f"No comparison of this build ({preset}) has a 95% interval that excludes zero"
-            table = pd.DataFrame([{c: "–" for c in table.columns}]).assign(
-                comparison="none: every interval of this build contains zero")
-        return table.style.hide(axis="index").set_caption(caption).set_properties(**{"text-align": "left"})
-
-    def negatives_markdown(self) -> str:
-        return "\n".join(f"- {line}" for line in self.negatives) or "- none in this build"
-
-
-def _guarded(read: Callable[[], Any], default: Any) -> Any:
-    try:
-        return read()
-    except ResultsAbsent:
-        return default
-
-
-def evidence_of(ch: Chapter) -> Evidence:
-    """Every comparison the chapters make with the unmerged model, read from the store, sorted into the front
-    page's evidence (tables whose results are absent contribute nothing)."""
-    from mamlib.report.table5 import finetune_table5
-
+def evidence_of(t: Tables) -> Evidence:
+    """Every comparison the chapters make with the unmerged model, sorted into the front page's evidence (tables
+    whose results are absent contribute nothing)."""
     comparisons: list[Comparison] = []
     sweeps: dict[str, pd.DataFrame] = {}
     dev_from: dict[str, str] = {}
     noise: dict[str, list[tuple[float, str, float, float]]] = {}
     dev_zero: list[str] = []
-    parts = [("speech recognition", "wer", _guarded(lambda: asr_table1(ch), None))]
-    if ch.preset.aec is not None:
-        parts.append(("audio events", "error", _guarded(lambda: aec_table1(ch), None)))
-    for task, value, t1 in parts:
-        if t1 is None:
-            continue
+    for task, t1 in t.parts("1", strict=False).items():
+        dev_from.update(t1.chosen_on)
         for label, df in t1.sweeps.items():
             lam = float(t1.choices.loc[label, "lambda"])
             sweeps[label] = df
-            if label in ch.preset.asr.corpora and ch.preset.asr.corpora[label].select_on:
-                dev_from[label] = str(ch.preset.asr.corpora[label].select_on)
-            comparisons += sweep_comparisons("Table 1", task, label, df, value=value, chosen=(lam, "all"),
-                                             layers=["all"])
-            noise[label] = noise_controls(label, df, value)
+            comparisons += sweep_comparisons("Table 1", task, label, df, value=t1.value, chosen=(lam, "all"),
+                                             layers=["all"], compare=t.interval)
+            noise[label] = noise_controls(label, df, t1.value)
             if lam == 0:
                 dev_zero.append(label)
-    t2 = _guarded(lambda: asr_table2(ch), None)
-    if t2 is not None:
-        labels = [layer_label(b) for b in t2.blocks]
-        for label, df in t2.sweeps.items():
-            lam = t2.lambdas[label]
-            comparisons += sweep_comparisons("Table 2", "speech recognition", label, df, value="wer",
-                                             chosen=(lam, t2.chosen(label)), layers=labels, lambdas=[lam])
-    if ch.preset.aec is not None:
-        t2a = _guarded(lambda: aec_table2(ch), None)
-        if t2a is not None:
-            comparisons += sweep_comparisons(
-                "Table 2", "audio events", ch.preset.aec.data.label, t2a.sweep, value="error",
-                chosen=(t2a.lam, dev_block_label(t2a.sweep, t2a.lam, value="error")),
-                layers=[x for x in t2a.sweep["layers"].unique() if x != "all"], lambdas=[t2a.lam])
-    degenerate: list[str] = []
-
-    def table3() -> None:
-        lp = layer_picks(ch)
-        _, lambdas = asr_table3(ch, lp)
-        for label, choice in table3_dev_choices(ch, lp, lambdas).items():
-            picked = lp.picked[(label, "none")]
-            if identical_metric_picks(picked):
-                degenerate.append(label)
-            sets = tuple(sorted({tuple(v) for v in picked.values()}))
-            df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, choice.lam), layer_sets=sets,
-                                               splits=("test",)))
-            comparisons.extend(sweep_comparisons(
-                "Table 3", "speech recognition", label, df, value="wer",
-                chosen=(choice.lam, layer_label(choice.layers)), layers=[layer_label(x) for x in sets],
-                lambdas=[choice.lam]))
-
-    _guarded(table3, None)
+    for m in t.merged("2", strict=False) + t.merged("3", strict=False):
+        comparisons += m.comparisons(t.interval)
+    degenerate = [label for lp, choices, _ in t.parts("3", strict=False).values() for label in choices
+                  if identical_metric_picks(lp.picked[(label, "none")])]
     learned: dict[str, tuple[float, float, float]] = {}
     worse: dict[str, list[tuple[str, float, float]]] = {}
-    t5 = _guarded(lambda: finetune_table5(ch, progress=False), None)
-    if t5 is not None:
-        lam = t5.lambdas()
-        for label in t5.mam:
-            part = lam[lam["corpus"] == label]["λ"]
-            if len(part):
-                learned[label] = (t5.lambda_init[label], float(part.min()), float(part.max()))
+    for t5 in t.parts("5", strict=False).values():
         stats = t5.stats().set_index(["corpus", "row"])
         for label in t5.mam:
+            if (moved := t5.lambda_range(label)) is not None:
+                learned[label] = moved
             base = float(stats.loc[(label, "none"), "mean"])
             rows = [(METHOD_LABELS[r], float(stats.loc[(label, r), "mean"]) - base, float(stats.loc[(label, r), "sd"]))
                     for r in ("ft", "mam-ft", "l-mam") if float(stats.loc[(label, r), "mean"]) > base]
@@ -565,32 +513,32 @@ def evidence_of(ch: Chapter) -> Evidence:
     comparisons = list(unique.values())
     effects = {}
     for label in sweeps:
-        dataset = _dataset(ch, label)
-        if dataset is not None:
-            _, merged, base = _paper_best_lambda(dataset)
+        if (dataset := t.dataset(label)) is not None:
+            _, base, merged = _paper_table1(dataset)
             effects[label] = merged - base
     return Evidence(clear_results(comparisons), resolution_table(sweeps, comparisons, effects, dev_from),
                     negative_results(comparisons, noise, dev_zero, degenerate, learned, worse))
 
 
 #: The tables the front page summarizes, in order, with the function that reads each one's headlines.
-TABLES: dict[str, Callable[[Chapter], list[Headline]]] = {
+TABLES: dict[str, Callable[[Tables], list[Headline]]] = {
     "Table 1": table1_headlines,
-    "Table 2": table2_headlines,
-    "Table 3": table3_headlines,
+    "Table 2": partial(merged_headlines, table="2"),
+    "Table 3": partial(merged_headlines, table="3"),
     "Table 5": table5_headlines,
 }
 
 
 def front_page(preset: str, cache_dir: str | os.PathLike[str] | None = None) -> Front:
     """Every headline of the build of ``preset`` whose results are in the store (see the module docstring)."""
-    opened = open_chapter(preset, cache_dir, name="intro")
-    ch = _StoredChapter(opened.preset, opened.cache, opened.name)
+    ch = open_chapter(preset, cache_dir, name="intro")
+    ch.store = StoredResults(ch.cache / "results")  # its sweeps only read the store
+    t = Tables(ch)
     rows: list[Headline] = []
     missing: list[str] = []
-    for name, read in TABLES.items():
+    for name, headlines in TABLES.items():
         try:
-            rows += read(ch)
+            rows += headlines(t)
         except ResultsAbsent:
             missing.append(name)
-    return Front(ch.preset.name, rows, missing, table_gaps(ch), evidence_of(ch))
+    return Front(ch.preset.name, rows, missing, table_gaps(ch), evidence_of(t))

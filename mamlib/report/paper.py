@@ -10,23 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from mamlib.presets.schema import find_dataset
 from mamlib.report.tables import UNMERGED, by_source
 from mamlib.selection.picks import METRIC_LABELS
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "paper"
 
-#: Which of the paper's datasets each of ours stands in for (by our dataset name): the same task on comparable data.
-#: A dataset absent here has no counterpart in the paper (alsa-real: eight two-word phrases by one real voice are
-#: not LJ Speech's read book sentences) and stands beside no paper number.
-PAPER_DATASET_FOR: dict[str, str] = {
-    "smoke": "LJ Speech", "lj-like": "LJ Speech", "ljspeech": "LJ Speech",
-    "vctk-like": "VCTK", "vctk": "VCTK", "esc50": "ESC-50", "synthetic-aec": "ESC-50", "animal-sounds": "ESC-50",
-}
-
 
 def paper_counterpart(dataset: str) -> str | None:
-    """The paper's dataset that our ``dataset`` stands in for, or None when the paper has none comparable."""
-    return PAPER_DATASET_FOR.get(dataset)
+    """The paper's dataset that our ``dataset`` stands in for, the same task on comparable data (its entry's
+    ``paper``: :func:`~mamlib.presets.schema.find_dataset`), or None when the paper has none comparable."""
+    return find_dataset(dataset).paper
 
 
 def paper_table(name: str) -> pd.DataFrame:

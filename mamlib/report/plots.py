@@ -21,22 +21,15 @@ NORMALIZATION_LABELS: dict[str, str] = {"none": "raw", "l2": "L2-normalized", "r
 SHARED_SCALE_LIMIT = 100.0
 
 
-def _long(table: pd.DataFrame) -> pd.DataFrame:
-    return table.reset_index().melt(id_vars="λ", var_name="source", value_name="error").dropna()
-
-
 def plot_lambda_sweep(ours: pd.DataFrame, paper: pd.DataFrame | None, ours_title: str,
                       paper_title: str | None = None, ylabel: str = "WER (%)"):
     """Table 1 as curves (Sec. 4.1): error against λ per source variant, ours on the left and, when our dataset has a
-    counterpart in the paper, the paper's on the right under ``paper_title`` (its dataset and models).
-
-    The two panels share their y-axis while our errors stay within the paper's 0–100 % range; when ours pass 100 %
-    (insertions: a sequence-to-sequence recognizer that loops), each panel keeps its own scale and our panel's
-    title says so. One legend, outside the axes, with the same colour and marker per source variant in both panels.
-    """
+    counterpart in the paper, the paper's on the right under ``paper_title``. The panels share their y-axis unless
+    our errors pass the paper's 100 % (insertions: a looping sequence-to-sequence recognizer), which our title then
+    says; one legend, outside the axes, one colour and marker per source variant."""
     sns.set_theme(style="whitegrid")
     panels = [(ours_title, ours)] + ([(paper_title or "paper", paper)] if paper is not None else [])
-    longs = [_long(t) for _, t in panels]
+    longs = [t.reset_index().melt(id_vars="λ", var_name="source", value_name="error").dropna() for _, t in panels]
     order = list(dict.fromkeys(s for long in longs for s in long["source"]))
     palette = dict(zip(order, sns.color_palette(n_colors=len(order))))
     ours_max = float(longs[0]["error"].max()) if len(longs[0]) else 0.0
@@ -65,10 +58,6 @@ def plot_lambda_sweep(ours: pd.DataFrame, paper: pd.DataFrame | None, ours_title
     return fig
 
 
-def _annotation(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-
-
 def plot_similarity_heatmaps(scores: Mapping[str, pd.DataFrame], normalizations: Sequence[str] = ("none", "l2")):
     """Sec. 4.1's layer similarities, one heatmap per corpus and normalization: the colour is the rank each metric
     gives the layer (1 = most similar: smallest distance, largest inner product), the number in the cell its score.
@@ -84,9 +73,10 @@ def plot_similarity_heatmaps(scores: Mapping[str, pd.DataFrame], normalizations:
         part = part[part["normalization"] == norm]
         metrics = [m for m in METRIC_LABELS if m in set(part["metric"])]
         ranks = part.pivot(index="layer", columns="metric", values="rank")[metrics].rename(columns=METRIC_LABELS)
-        values = part.pivot(index="layer", columns="metric", values="score")[metrics]
-        sns.heatmap(ranks, annot=values.map(_annotation).to_numpy(), fmt="", cmap=cmap, norm=norm_ranks, cbar=False,
-                    ax=ax, annot_kws={"size": 8})
+        values = part.pivot(index="layer", columns="metric", values="score")[metrics].map(
+            lambda v: f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}")
+        sns.heatmap(ranks, annot=values.to_numpy(), fmt="", cmap=cmap, norm=norm_ranks, cbar=False, ax=ax,
+                    annot_kws={"size": 8})
         ax.set_title(f"{label}, {NORMALIZATION_LABELS.get(norm, norm)}", fontsize=10)
         ax.set_xlabel("metric")
         ax.set_ylabel("target layer")

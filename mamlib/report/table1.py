@@ -12,7 +12,7 @@ from mamlib.report.describe import signed
 from mamlib.report.paper import paper_counterpart
 from mamlib.report.paper import table1_block as paper_table1
 from mamlib.report.plots import plot_lambda_sweep
-from mamlib.report.tables import beside, table1_block
+from mamlib.report.tables import table1_block
 from mamlib.sweeps.choose import choose_lambda
 
 #: The paper's models behind each of its datasets (Sec. 4), for titles beside ours.
@@ -49,34 +49,28 @@ class Table1:
         counterpart: see :meth:`caption`)."""
         out = {}
         for label, ours in self.ours.items():
-            head = f"ours ({preset}: {label}, {split})"
-            paper = self.paper.get(label)
-            out[label] = (pd.concat({head: ours}, axis=1) if paper is None
-                          else beside(ours, paper, head, f"paper ({dataset_of(paper)})"))
+            groups, paper = {f"ours ({preset}: {label}, {split})": ours}, self.paper.get(label)
+            if paper is not None:
+                groups[f"paper ({dataset_of(paper)})"] = paper
+            out[label] = pd.concat(groups, axis=1).sort_index()
         return out
 
     def caption(self, label: str, split: str = "test") -> str:
         """The caption of corpus ``label``'s table: what is shown, and which of the paper's datasets stands beside."""
         paper = self.paper.get(label)
-        beside_what = (f"beside the paper's {dataset_of(paper)} ({PAPER_MODELS.get(dataset_of(paper), 'its models')})"
-                       if paper is not None else NO_COUNTERPART)
-        return f"Table 1 — {label}: {split} {self.metric} (%) by λ and source; {beside_what}"
+        beside = f"beside the paper's {_paper_title(paper)}" if paper is not None else NO_COUNTERPART
+        return f"Table 1 — {label}: {split} {self.metric} (%) by λ and source; {beside}"
 
     def figures(self, ylabel: str | None = None) -> list:
         """Error against λ per corpus (:func:`~mamlib.report.plots.plot_lambda_sweep`), titled with our models and,
         where there is one, the paper's dataset and models."""
-        ylabel = ylabel or f"{self.metric} (%)"
         figs = []
         for label, ours in self.ours.items():
             paper = self.paper.get(label)
             title = f"ours: {label}" + (f" ({self.models})" if self.models else "")
-            paper_title = None
-            if paper is not None:
-                dataset = dataset_of(paper)
-                paper_title = f"paper: {dataset} ({PAPER_MODELS.get(dataset, 'its models')})"
-            else:
-                title += f"\n{NO_COUNTERPART}"
-            figs.append(plot_lambda_sweep(ours, paper, title, paper_title, ylabel=ylabel))
+            figs.append(plot_lambda_sweep(ours, paper, title + ("" if paper is not None else f"\n{NO_COUNTERPART}"),
+                                          None if paper is None else f"paper: {_paper_title(paper)}",
+                                          ylabel=ylabel or f"{self.metric} (%)"))
         return figs
 
     def shown_lambda(self, label: str) -> float:
@@ -97,7 +91,7 @@ class Table1:
                 noise = select_row(df, source="noise-source", lam=noise_lam)
                 out[f"{label}: Source − N(Source) at λ = {noise_lam:.2f}"] = compare_rows(
                     noise, select_row(df, lam=noise_lam))
-        return intervals_table(out, "WER" if self.value == "wer" else "error")
+        return intervals_table(out, self.metric)
 
     def choices_table(self) -> pd.DataFrame:
         """The dev choices with readable headers, in the book's sign (Δ = merged − unmerged, negative = fewer
@@ -121,15 +115,20 @@ def dataset_of(paper_block: pd.DataFrame) -> str:
     return str(paper_block.attrs.get("dataset", "paper"))
 
 
-def _paper(dataset: str) -> pd.DataFrame:
-    block = paper_table1(dataset)
-    block.attrs["dataset"] = dataset
-    return block
+def _paper_title(paper_block: pd.DataFrame) -> str:
+    """The paper's dataset of a block, with the paper's models behind it."""
+    return f"{dataset_of(paper_block)} ({PAPER_MODELS.get(dataset_of(paper_block), 'its models')})"
 
 
 def _paper_for(dataset: str) -> pd.DataFrame | None:
+    """The paper's Table 1 block for the dataset that ``dataset`` stands in for, named in its ``attrs`` (None: no
+    counterpart)."""
     counterpart = paper_counterpart(dataset)
-    return None if counterpart is None else _paper(counterpart)
+    if counterpart is None:
+        return None
+    block = paper_table1(counterpart)
+    block.attrs["dataset"] = counterpart
+    return block
 
 
 def _models(setup) -> str:

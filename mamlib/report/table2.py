@@ -32,11 +32,8 @@ class Table2:
     def best_block(self) -> dict[str, object]:
         """The dev-chosen block of the first corpus against the unmerged model, and the test-best block as an oracle
         (the numbers the prose quotes)."""
-        first = self.ours.columns[0]
-        col = self.ours[first]
-        label = next(iter(self.sweeps))
-        df, lam = self.sweeps[label], self.lambdas[label]
-        chosen = dev_block_label(df, lam, self.dev.get(label))
+        col, label = self.ours[self.ours.columns[0]], next(iter(self.sweeps))
+        df, lam, chosen = self.sweeps[label], self.lambdas[label], self.chosen(label)
         oracle = best_block_label(df, lam)
         return {"corpus": label, "best_block": layers_phrase(chosen), "best_wer": f"{col[chosen]:.2f}",
                 "none_wer": f"{col[UNMERGED]:.2f}", "ci": compare_to_unmerged(df, lam, layers=chosen).describe(),
@@ -49,11 +46,9 @@ class Table2:
         block best on test where it differs — labelled an oracle (chosen on test; its interval flatters it)."""
         out = {}
         for label, df in self.sweeps.items():
-            lam = self.lambdas[label]
-            chosen = dev_block_label(df, lam, self.dev.get(label))
+            lam, chosen, oracle = self.lambdas[label], self.chosen(label), best_block_label(df, self.lambdas[label])
             out[f"{label}: {layers_phrase(chosen)} (chosen on dev) − unmerged"] = compare_to_unmerged(
                 df, lam, layers=chosen)
-            oracle = best_block_label(df, lam)
             if oracle != chosen:
                 out[f"{label}: {layers_phrase(oracle)} (oracle: chosen on test) − unmerged"] = compare_to_unmerged(
                     df, lam, layers=oracle)
@@ -84,15 +79,13 @@ def asr_table2(ch: Chapter) -> Table2:
     blocks = table2_blocks("asr", ch.depth("asr"))
     sweeps: dict[str, pd.DataFrame] = {}
     lams: dict[str, float] = {}
-    columns = {}
-    devs: dict[str, pd.DataFrame] = {}
-    for label, spec in ch.preset.asr.corpora.items():
-        dev = sweeps[spec.select_on] if spec.select_on else None
-        if dev is not None:
-            devs[label] = dev
-        sweeps[label], lams[label] = layerwise_sweep(ch.sweep(label), ch.preset.asr.lambdas, blocks, dev=dev)
-        columns[f"ours: {label} (λ = {lams[label]:.2f})"] = table2_block(sweeps[label], lams[label])
-    return Table2(sweeps, lams, pd.DataFrame(columns), blocks, devs)
+    devs = {label: spec.select_on for label, spec in ch.preset.asr.corpora.items() if spec.select_on}
+    for label in ch.preset.asr.corpora:
+        sweeps[label], lams[label] = layerwise_sweep(ch.sweep(label), ch.preset.asr.lambdas, blocks,
+                                                     dev=sweeps[devs[label]] if label in devs else None)
+    ours = pd.DataFrame({f"ours: {label} (λ = {lam:.2f})": table2_block(sweeps[label], lam)
+                         for label, lam in lams.items()})
+    return Table2(sweeps, lams, ours, blocks, {label: sweeps[chooser] for label, chooser in devs.items()})
 
 
 def beside_paper(t2: Table2, preset: str) -> pd.DataFrame:

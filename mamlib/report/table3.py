@@ -3,7 +3,7 @@ picks merged at the dev-chosen λ."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -12,15 +12,8 @@ from mamlib.merge.families import attention_depth
 from mamlib.merge.schedule import resolve_layer_map
 from mamlib.models.build import build_model
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR, paper_ks
-from mamlib.selection.picks import (
-    METRIC_LABELS,
-    layer_similarities,
-    picks,
-    picks_table,
-    scaled_ks,
-    table3_block,
-)
+from mamlib.report.paper import paper_counterpart, paper_ks
+from mamlib.selection.picks import METRIC_LABELS, layer_similarities, picks, picks_table, scaled_ks, table3_block
 from mamlib.sweeps.grid import SweepGrid, layer_label, layers_phrase, results_config
 from mamlib.sweeps.store import run_grid
 
@@ -36,6 +29,8 @@ class LayerPicks:
     #: The k values run per corpus, and the paper's for its matching dataset (Table 3 has its own per dataset).
     ks: dict[str, list[int]]
     paper_ks: dict[str, tuple[str, tuple[int, ...]]]
+    #: :func:`table3_dev_choices` per Table 3 λ of each corpus, each made once.
+    choices: dict[tuple, dict[str, PickChoice]] = field(default_factory=dict, repr=False, compare=False)
 
     def ks_table(self) -> pd.DataFrame:
         """Per corpus: the k values run here beside the paper's for its matching dataset."""
@@ -63,7 +58,7 @@ def layer_picks(ch: Chapter) -> LayerPicks:
     The scores are stored in the results store by their configuration (the text model is built only when some
     corpus's scores are missing), so a re-render reads them back."""
     rig, setup = ch.asr_rig, ch.preset.asr
-    paper = {label: PAPER_DATASET_FOR.get(setup.corpora[label].dataset, "LJ Speech") for label in ch.selectable}
+    paper = {label: paper_counterpart(setup.corpora[label].dataset) or "LJ Speech" for label in ch.selectable}
     paper_k = {label: (dataset, paper_ks(dataset)) for label, dataset in paper.items()}
     ks = {label: scaled_ks(ch.depth("asr"), paper_k[label][1]) for label in ch.selectable}
     text = None
@@ -118,22 +113,44 @@ class PickChoice:
         return f"{METRIC_LABELS[self.metric]}, k = {self.k} ({layers_phrase(layer_label(self.layers))})"
 
 
+def pick_sets(lp: LayerPicks, label: str) -> tuple[tuple[int, ...], ...]:
+    """The distinct layer sets that the raw-score picks of corpus ``label`` merge."""
+    return tuple(sorted({tuple(v) for v in lp.picked[(label, "none")].values()}))
+
+
+def pick_sweep(ch: Chapter, lp: LayerPicks, label: str, lambdas: tuple[float, ...], split: str = "test"
+               ) -> pd.DataFrame:
+    """Every distinct raw-score pick of corpus ``label`` merged at each of ``lambdas``, on ``split``."""
+    return ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=lambdas, layer_sets=pick_sets(lp, label),
+                                         splits=(split,)))
+
+
 def table3_dev_choices(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> dict[str, PickChoice]:
     """Per selectable corpus, the (metric, k) whose pick has the lowest dev WER at the corpus's Table 3 λ (ties: the
     smaller k, then the paper's column order) — the choice made on dev that Sec. 4.1's protocol implies."""
+    key = tuple(sorted(lambdas.items()))
+    if key in lp.choices:
+        return lp.choices[key]
     out = {}
     order = list(METRIC_LABELS)
     for label in ch.selectable:
         picked = lp.picked[(label, "none")]
-        sets = tuple(sorted({tuple(v) for v in picked.values()}))
-        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(lambdas[label],), layer_sets=sets,
-                                           splits=("dev",)))
+        df = pick_sweep(ch, lp, label, (lambdas[label],), "dev")
         dev = {row["layers"]: float(row[ch.sweep(label).value]) for _, row in df.iterrows()
                if row["split"] == "dev" and row["source"] == "source"}
         metric, k = min(picked, key=lambda mk: (dev[layer_label(picked[mk])], mk[1], order.index(mk[0])))
         layers = tuple(picked[(metric, k)])
         out[label] = PickChoice(metric, int(k), layers, float(lambdas[label]), dev[layer_label(layers)])
+    lp.choices[key] = out
     return out
+
+
+def chosen_picks(ch: Chapter) -> tuple[LayerPicks, dict[str, PickChoice], dict[str, pd.DataFrame]]:
+    """Table 3 as a verdict reads it: the picks, the pick chosen on dev per corpus, and every pick's test rows at
+    its λ."""
+    lp = layer_picks(ch)
+    choices = table3_dev_choices(ch, lp, asr_table3(ch, lp)[1])
+    return lp, choices, {label: pick_sweep(ch, lp, label, (0.0, c.lam)) for label, c in choices.items()}
 
 
 def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> pd.DataFrame:
@@ -141,10 +158,8 @@ def table3_intervals(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -> 
     corpus's Table 3 used (read back from the results store)."""
     out = {}
     for label in ch.selectable:
-        sets = sorted({tuple(v) for v in lp.picked[(label, "none")].values()})
-        df = ch.sweep(label).run(SweepGrid(variants=("source",), lambdas=(0.0, lambdas[label]), layer_sets=tuple(sets),
-                                           splits=("test",)))
-        for s in sets:
+        df = pick_sweep(ch, lp, label, (0.0, lambdas[label]))
+        for s in pick_sets(lp, label):
             out[f"{label}: {layers_phrase(layer_label(s))} − unmerged"] = compare_to_unmerged(
                 df, lambdas[label], layers=layer_label(s))
     return intervals_table(out)

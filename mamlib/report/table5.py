@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import PAPER_DATASET_FOR, paper_table
+from mamlib.report.paper import paper_counterpart, paper_table
 from mamlib.report.table2 import dev_block_label
 from mamlib.sweeps.choose import layerwise_sweep, table2_blocks
 from mamlib.sweeps.finetune import (
@@ -74,8 +74,9 @@ class Table5:
         cols: dict[tuple[str, str], list[str]] = {}
         for label in self.mam:
             part = stats[stats["corpus"] == label].set_index("row")
-            cols[(f"ours ({preset})", label)] = [_fmt(part.loc[r]) for r in ROWS]
-            dataset = PAPER_DATASET_FOR.get(self.datasets[label])
+            cols[(f"ours ({preset})", label)] = [f"{m:.2f} ± {sd:.2f}" if n > 1 else f"{m:.2f}" for m, sd, n in
+                                                 part.loc[list(ROWS), ["mean", "sd", "n"]].itertuples(index=False)]
+            dataset = paper_counterpart(self.datasets[label])
             if dataset is not None and ("paper", dataset) not in cols:
                 cols[("paper", dataset)] = [f"{x:.2f}" for x in paper[dataset]]
         index = pd.MultiIndex.from_tuples([(*ROWS[r], METHOD_LABELS[r]) for r in ROWS],
@@ -90,16 +91,21 @@ class Table5:
                                      "dev error %": f"{c.dev:.2f}", "test error %": f"{c.test:.2f}"}
                              for label, c in self.mam.items()})
 
-    def lambda_movement(self) -> str:
-        """One sentence per task on where L-MAM took its λ_i: from the start to the range learned over layers and
-        seeds, and whether every λ_i fell (training moved the attention away from the source) or rose."""
+    def lambda_range(self, label: str) -> tuple[float, float, float] | None:
+        """Where L-MAM took task ``label``'s λ_i: (start, lowest, highest learned over layers and seeds); None
+        without an L-MAM run."""
         lam = self.lambdas()
+        part = lam[lam["corpus"] == label]["λ"]
+        return (self.lambda_init[label], float(part.min()), float(part.max())) if len(part) else None
+
+    def lambda_movement(self) -> str:
+        """One sentence per task on where L-MAM took its λ_i (:meth:`lambda_range`), and whether every λ_i fell
+        (training moved the attention away from the source) or rose."""
         out = []
         for label in self.mam:
-            part = lam[lam["corpus"] == label]["λ"]
-            if part.empty:
+            if (moved := self.lambda_range(label)) is None:
                 continue
-            start, low, high = self.lambda_init[label], float(part.min()), float(part.max())
+            start, low, high = moved
             if high < start:
                 how = "every λ_i fell below its start: training moved the attention away from the source"
             elif low > start:
@@ -171,18 +177,6 @@ def settings_table(ch: Chapter) -> pd.DataFrame:
     return pd.DataFrame(cols).map(lambda v: "none" if v is None else str(v))
 
 
-def _fmt(row: pd.Series) -> str:
-    if row["n"] > 1:
-        return f"{row['mean']:.2f} ± {row['sd']:.2f}"
-    return f"{row['mean']:.2f}"
-
-
-def _runs(study: FinetuneStudy) -> pd.DataFrame:
-    df = study.run()
-    df["value"] = df[study.target.value]
-    return df[["corpus", "method", "seed", "value", "lambdas", "losses", "steps", "train_seconds"]]
-
-
 def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
     """Table 5's protocol on every task the preset fine-tunes: its ASR corpora (``asr.finetune.corpora``) and the
     AEC clips (when ``aec.finetune`` is set)."""
@@ -190,8 +184,10 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
 
     def study(rig, task: str, target: FinetuneTarget, sweep, lambdas, setup_ft, settings) -> None:
         choice = choose_mam(sweep, lambdas, table2_blocks(task, ch.depth(task)))
-        s = FinetuneStudy(rig, target, settings, setup_ft.seeds, choice, ch.store, ch.cache / "finetune", progress)
-        runs.append(_runs(s))
+        df = FinetuneStudy(rig, target, settings, setup_ft.seeds, choice, ch.store, ch.cache / "finetune",
+                           progress).run()
+        runs.append(df.assign(value=df[target.value])[["corpus", "method", "seed", "value", "lambdas", "losses",
+                                                        "steps", "train_seconds"]])
         mam[target.label] = choice
         base = sweep.run()
         base = base[(base["split"] == "test") & (base["lambda"] == 0.0)]
@@ -201,26 +197,21 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
 
     ft = ch.preset.asr.finetune
     if ft is not None:
+        asr_blocks = table2_blocks("asr", ch.depth("asr"))
         for label in ft.corpora:
             sweep = ch.sweep(label)
             datasets[label] = ch.preset.asr.corpora[label].dataset
             study(ch.asr_rig, "asr", asr_target(sweep, partial(ch.train_utterances, label)), sweep,
                   ch.preset.asr.lambdas, ft, ft.settings_for(label))
-            blocks[label] = _best_block(sweep, ch.preset.asr.lambdas, ch.depth("asr"))
+            rows, lam = layerwise_sweep(sweep, ch.preset.asr.lambdas, asr_blocks)
+            best = dev_block_label(rows, lam, value=sweep.value)  # Table 2's block chosen on dev, as Chapter 2's
+            blocks[label] = next(b for b in asr_blocks if layer_label(b) == best)
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
         rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
         label = ch.preset.aec.data.label
         datasets[label] = ch.preset.aec.data.dataset
         study(rig, "aec", aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
     return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, datasets, init, blocks, scored_in)
-
-
-def _best_block(sweep, lambdas, num_layers: int) -> list[int] | None:
-    """Table 2's block chosen on dev (at the λ chosen on dev over all blocks), as Chapter 2 reports it."""
-    blocks = table2_blocks("asr", num_layers)
-    rows, lam = layerwise_sweep(sweep, lambdas, blocks)
-    best = dev_block_label(rows, lam, value=sweep.value)
-    return next(b for b in blocks if layer_label(b) == best)
 
 
 def plot_learned_lambdas(t5: Table5):

@@ -50,12 +50,6 @@ def table2_block(df: pd.DataFrame, lam: float, split: str = "test", value: str =
     return out
 
 
-def beside(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str, paper_label: str = "paper") -> pd.DataFrame:
-    """Our table and the paper's side by side under a two-level column header; rows are the union of both."""
-    out = pd.concat({ours_label: ours, paper_label: paper}, axis=1)
-    return out.sort_index()
-
-
 def by_position(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     """Rows "<layers>" → "block 1", "block 2", … in order, the :data:`UNMERGED` row kept (for lining up with the
     paper)."""
@@ -78,22 +72,13 @@ RAW_MISSING = frozenset({"None", "nan", "NaN", "<NA>", "NaT"})
 RAW_FLOAT = re.compile(r"^[−-]?\d+\.\d{5,}$")
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, (float, np.floating)):
-        return bool(np.isnan(value))
-    return isinstance(value, str) and value.strip() in RAW_MISSING
-
-
 def cell_text(value: Any, digits: int = 2) -> str:
     """How the book shows one cell or index label: missing → "–"; a float (also one in an object column, or one
     already printed at full precision as text) to ``digits`` decimals; integers, booleans and text as they are."""
-    if _is_missing(value):
+    if (value is None or value is pd.NA or value is pd.NaT or isinstance(value, str) and value.strip() in RAW_MISSING
+            or isinstance(value, (float, np.floating)) and np.isnan(value)):
         return MISSING
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
         return str(value)
     if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}f}"

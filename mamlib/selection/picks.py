@@ -28,6 +28,9 @@ from mamlib.selection.scores import similarity_table, top_k_layers
 from mamlib.sweeps.choose import best_lambda
 from mamlib.sweeps.grid import Sweep, SweepGrid, layer_label
 
+#: How the book names the metrics, in the paper's column order.
+METRIC_LABELS = {"euclidean": "Euclidean", "swd": "SWD", "inner_product": "Inner product"}
+
 
 def scaled_ks(num_layers: int, paper_ks: Sequence[int] = (4, 6, 8), paper_layers: int = 24) -> list[int]:
     """Table 3's k values for one corpus (``paper_ks``: the paper's for the matching dataset, LJ Speech 4, 6, 8 and
@@ -41,45 +44,30 @@ def scaled_ks(num_layers: int, paper_ks: Sequence[int] = (4, 6, 8), paper_layers
 
 
 @torch.inference_mode()
-def target_representations(transcriber: Transcriber, utterances: Sequence[Utterance], batch_size: int = 8,
-                           batch_seconds: float | None = None):
-    """``[L, N, width]`` pooled representations of the target's layers on the utterances' audio (batches of at most
-    ``batch_size`` clips and, for CTC targets, ``batch_seconds`` of padded audio)."""
-    waves = [u.audio for u in utterances]
-    if isinstance(transcriber, CTCTranscriber):
-        return audio_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
-                                           batch_size=batch_size, batch_seconds=batch_seconds)
-    if hasattr(transcriber, "feature_extractor") and hasattr(transcriber.model, "get_encoder"):
-        return whisper_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
-                                             batch_size=batch_size)
-    raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
-
-
 def layer_similarities(
-    transcriber: Transcriber,
-    source: nn.Module,
-    tokenizer: Any,
-    utterances: Sequence[Utterance],
-    layer_map: Sequence[int] | None,
-    *,
-    batch_size: int = 8,
-    batch_seconds: float | None = None,
+    transcriber: Transcriber, source: nn.Module, tokenizer: Any, utterances: Sequence[Utterance],
+    layer_map: Sequence[int] | None, *, batch_size: int = 8, batch_seconds: float | None = None,
     normalizations: Sequence[Normalization] = ("none", "l2"),
 ) -> pd.DataFrame:
-    """Scores of every metric for every target layer, one block of rows per normalization (long format).
-
-    The target encodes the utterances' audio, the text ``source`` (with its ``tokenizer``) their normalized
-    transcripts — e.g. ``mamlib.models.build.build_text_source(preset.asr.source)``.
-    """
-    t = target_representations(transcriber, utterances, batch_size, batch_seconds)
-    with torch.inference_mode():
-        s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
+    """Scores of every metric for every target layer, one block of rows per normalization (long format): the target
+    (CTC or Whisper) encodes the utterances' audio (batches of ``batch_size`` clips and, for CTC, ``batch_seconds``),
+    the text ``source`` with its ``tokenizer`` — e.g. ``build_model(preset.asr.source)`` — their normalized
+    transcripts."""
+    waves = [u.audio for u in utterances]
+    if isinstance(transcriber, CTCTranscriber):
+        t = audio_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                        batch_size=batch_size, batch_seconds=batch_seconds)
+    elif hasattr(transcriber, "feature_extractor") and hasattr(transcriber.model, "get_encoder"):
+        t = whisper_layer_representations(transcriber.model, transcriber.feature_extractor, waves,
+                                          batch_size=batch_size)
+    else:
+        raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
+    s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
     frames = []
     for norm in normalizations:
         table = similarity_table(t, s, layer_map=layer_map, normalize=norm)
         long = table.reset_index().melt(id_vars="layer", var_name="metric", value_name="score")
-        long["normalization"] = norm
-        frames.append(long)
+        frames.append(long.assign(normalization=norm))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -111,22 +99,16 @@ def similarity_ranks(scores: pd.DataFrame) -> pd.DataFrame:
     """``scores`` with a ``rank`` column: 1 = the layer each metric finds most similar (per normalization)."""
     out = scores.copy()
     groups = out.groupby(["metric", "normalization"])["score"]
-    ascending = out.assign(r=groups.rank(method="first", ascending=True))["r"]
-    descending = out.assign(r=groups.rank(method="first", ascending=False))["r"]
+    ascending, descending = (groups.rank(method="first", ascending=up) for up in (True, False))
     out["rank"] = descending.where(out["metric"].map(HIGHER_IS_MORE_SIMILAR), ascending).astype(int)
     return out
 
 
-def table3_block(
-    sweep: Sweep,
-    picked: Mapping[tuple[str, int], Sequence[int]],
-    ks: Sequence[int],
-) -> tuple[pd.DataFrame, float]:
-    """Table 3 for one corpus: λ = the non-zero λ with the lowest dev WER when merging all layers (Chapter 1's
-    sweep, read back from the results store), then every metric's top-k pick merged at that λ, test WER (%).
-
-    Returns the table (rows (λ, k), columns metric) and λ.
-    """
+def table3_block(sweep: Sweep, picked: Mapping[tuple[str, int], Sequence[int]], ks: Sequence[int]
+                 ) -> tuple[pd.DataFrame, float]:
+    """Table 3 for one corpus and λ — the non-zero λ with the lowest dev WER merging all layers (Chapter 1's sweep,
+    read back from the results store): the test WER (%) of every metric's top-k pick merged at λ (rows (λ, k),
+    columns metric), and λ."""
     full = sweep.run(SweepGrid(variants=("source",)))
     lam = best_lambda(full[(full["split"] == "dev") & (full["source"] == "source")], sweep.value)
     sets = sorted({tuple(v) for v in picked.values()})
@@ -136,7 +118,3 @@ def table3_block(
     table = pd.DataFrame(rows).T
     table.index.names = ["λ", "k"]
     return table.rename(columns=METRIC_LABELS), lam
-
-
-#: How the book names the metrics, in the paper's column order.
-METRIC_LABELS = {"euclidean": "Euclidean", "swd": "SWD", "inner_product": "Inner product"}

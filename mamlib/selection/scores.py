@@ -13,7 +13,7 @@ import ot
 import pandas as pd
 from torch import Tensor
 
-from mamlib.merge.merger import check_layer_map
+from mamlib.merge.schedule import check_layer_map
 from mamlib.selection.representations import (
     DEFAULT_PROJECTIONS,
     DEFAULT_SEED,
@@ -33,45 +33,39 @@ def _as_array(x: Any, name: str) -> np.ndarray:
     return a
 
 
-def _pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(a: Any, b: Any, paired: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``[n_samples, width]`` arrays of the same width (and, when ``paired``, as many samples)."""
     x, y = _as_array(a, "target representations"), _as_array(b, "source representations")
     if x.ndim != 2 or y.ndim != 2:
         raise ValueError(f"expected [n_samples, width] arrays, got shapes {x.shape} and {y.shape}")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"representation widths differ: {x.shape[1]} vs {y.shape[1]}; layers cannot be compared")
-    return x, y
-
-
-def _paired(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    x, y = _pairs(a, b)
-    if x.shape[0] != y.shape[0]:
+    if paired and x.shape[0] != y.shape[0]:
         raise ValueError(f"paired metrics need as many target as source samples, got {x.shape[0]} and {y.shape[0]}")
     return x, y
 
 
 def euclidean_distance(a: Any, b: Any) -> float:
     """Mean over pairs ``n`` of ``‖a_n − b_n‖₂`` for ``[N, width]`` arrays (lower = more similar)."""
-    x, y = _paired(a, b)
+    x, y = _pairs(a, b)
     return float(np.linalg.norm(x - y, axis=1).mean())
 
 
 def inner_product(a: Any, b: Any) -> float:
     """Mean over pairs ``n`` of ``⟨a_n, b_n⟩`` for ``[N, width]`` arrays (higher = more similar)."""
-    x, y = _paired(a, b)
+    x, y = _pairs(a, b)
     return float(np.einsum("nh,nh->n", x, y).mean())
 
 
 def sliced_wasserstein(
     a: Any, b: Any, *, n_projections: int = DEFAULT_PROJECTIONS, seed: int = DEFAULT_SEED, p: int = 2
 ) -> float:
-    """Sliced Wasserstein Distance [20] between the empirical distributions of the rows of ``a`` and ``b``.
-
-    A thin wrapper over POT's ``ot.sliced_wasserstein_distance`` with uniform weights, ``n_projections`` random
-    directions drawn from ``seed`` and order ``p`` (lower = more similar). The row counts may differ.
-    """
+    """Sliced Wasserstein Distance [20] between the empirical distributions (uniform weights) of the rows of ``a``
+    and ``b`` (row counts may differ) by POT, ``n_projections`` directions drawn from ``seed``, order ``p`` (lower =
+    more similar)."""
     if n_projections < 1:
         raise ValueError(f"n_projections must be positive, got {n_projections}")
-    x, y = _pairs(a, b)
+    x, y = _pairs(a, b, paired=False)
     return float(ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=p, seed=seed))
 
 
@@ -100,69 +94,36 @@ def _check_metric(metric: str) -> None:
 
 
 def layer_scores(
-    target: Any,
-    source: Any,
-    metric: Metric,
-    *,
-    layer_map: Sequence[int] | None = None,
+    target: Any, source: Any, metric: Metric, *, layer_map: Sequence[int] | None = None,
     normalize: Normalization = "none",
-    n_projections: int = DEFAULT_PROJECTIONS,
-    seed: int = DEFAULT_SEED,
 ) -> np.ndarray:
-    """One score per target layer between ``target [L_t, N, width]`` and ``source [L_s, N, width]`` representations.
-
-    Target layer ``i`` is compared with source layer ``layer_map[i]`` (identity when None, which needs equal depths;
-    :func:`mamlib.merge.merger.evenly_spaced_layer_map` gives a default for different depths). Widths must match. See
-    :data:`HIGHER_IS_MORE_SIMILAR` for each metric's direction.
-    """
+    """One score per target layer between ``target [L_t, N, width]`` and ``source [L_s, N, width]`` representations
+    of the same width: target layer ``i`` against source layer ``layer_map[i]`` (None: the identity, for equal
+    depths). :data:`HIGHER_IS_MORE_SIMILAR` gives each metric's direction."""
     _check_metric(metric)
     t, s = _as_array(target, "target representations"), _as_array(source, "source representations")
     if t.ndim != 3 or s.ndim != 3:
         raise ValueError(f"expected [n_layers, n_samples, width] arrays, got shapes {t.shape} and {s.shape}")
     if t.shape[2] != s.shape[2]:
-        raise ValueError(
-            f"target width {t.shape[2]} differs from source width {s.shape[2]}: layer similarity (Sec. 4.1) needs "
-            "models of the same hidden size"
-        )
+        raise ValueError(f"target width {t.shape[2]} differs from source width {s.shape[2]}: layer similarity "
+                         "(Sec. 4.1) needs models of the same hidden size")
     if t.shape[1] != s.shape[1]:
         raise ValueError(f"{t.shape[1]} target samples vs {s.shape[1]} source samples: representations must be paired")
-    if layer_map is None:
-        if t.shape[0] != s.shape[0]:
-            raise ValueError(
-                f"target has {t.shape[0]} layers, source {s.shape[0]}: give a layer_map (target layer → source layer)"
-            )
-        layer_map = list(range(t.shape[0]))
-    lmap = check_layer_map(layer_map, t.shape[0], s.shape[0])
+    if layer_map is None and t.shape[0] != s.shape[0]:
+        raise ValueError(f"target has {t.shape[0]} layers, source {s.shape[0]}: give a layer_map (target layer → "
+                         "source layer)")
+    lmap = check_layer_map(range(t.shape[0]) if layer_map is None else layer_map, t.shape[0], s.shape[0])
     t, s = normalize_representations(t, normalize), normalize_representations(s, normalize)
-    scores = []
-    for i, j in enumerate(lmap):
-        if metric == "euclidean":
-            scores.append(euclidean_distance(t[i], s[j]))
-        elif metric == "inner_product":
-            scores.append(inner_product(t[i], s[j]))
-        else:
-            scores.append(sliced_wasserstein(t[i], s[j], n_projections=n_projections, seed=seed))
-    return np.asarray(scores, dtype=np.float64)
+    score = {"euclidean": euclidean_distance, "inner_product": inner_product, "swd": sliced_wasserstein}[metric]
+    return np.asarray([score(t[i], s[j]) for i, j in enumerate(lmap)], dtype=np.float64)
 
 
 def similarity_table(
-    target: Any,
-    source: Any,
-    *,
-    metrics: Sequence[str] = METRICS,
-    layer_map: Sequence[int] | None = None,
-    normalize: Normalization = "none",
-    n_projections: int = DEFAULT_PROJECTIONS,
-    seed: int = DEFAULT_SEED,
+    target: Any, source: Any, *, layer_map: Sequence[int] | None = None, normalize: Normalization = "none"
 ) -> pd.DataFrame:
-    """:func:`layer_scores` for several metrics, as a DataFrame indexed by target layer (one column per metric)."""
-    data = {
-        m: layer_scores(
-            target, source, m, layer_map=layer_map, normalize=normalize, n_projections=n_projections, seed=seed
-        )
-        for m in metrics
-    }
-    frame = pd.DataFrame(data)
+    """:func:`layer_scores` of every metric, as a DataFrame indexed by target layer (one column per metric)."""
+    frame = pd.DataFrame({m: layer_scores(target, source, m, layer_map=layer_map, normalize=normalize)
+                          for m in METRICS})
     frame.index.name = "layer"
     return frame
 

@@ -44,23 +44,19 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}".replace("-", "−")
 
 
-def signal_summary(scores: pd.DataFrame, picked: Mapping[str, Picks],
-                   orthogonal_below: float = ORTHOGONAL_COSINE) -> dict[str, Any]:
-    """What one corpus's layer-similarity scores (long format: ``layer, metric, score, normalization``) can support.
-
-    ``picked`` maps each normalization (``"none"``, ``"l2"``) to its top-k picks ``{(metric, k): layers}``. Returns
-    the picks on which all metrics agree (``agree`` of ``picks``, and per normalization), the range of cosine
-    similarities (the L2-normalized inner products) and of the L2-normalized Euclidean distances, the largest gap
-    between such a distance and √2, whether the vectors are nearly orthogonal (every |cosine| below
-    ``orthogonal_below``), and ``sentence``, which says all this with the numbers.
-    """
+def signal_summary(scores: pd.DataFrame, picked: Mapping[str, Picks]) -> dict[str, Any]:
+    """What one corpus's layer-similarity scores (long format: ``layer, metric, score, normalization``) can support,
+    given each normalization's top-k picks ``{(metric, k): layers}``: the picks on which all metrics agree (``agree``
+    of ``picks``, and per normalization), the ranges of the L2-normalized inner products (cosines) and Euclidean
+    distances, the largest gap between such a distance and √2, whether every |cosine| is below
+    :data:`ORTHOGONAL_COSINE` (``orthogonal``), and a ``sentence`` that says all this with the numbers."""
     per_norm = {norm: metrics_agree(p) for norm, p in picked.items()}
     agree, total = sum(a for a, _ in per_norm.values()), sum(n for _, n in per_norm.values())
     cos_lo, cos_hi = _range(scores, "inner_product", "l2")
     d_lo, d_hi = _range(scores, "euclidean", "l2")
     gap = max(abs(d_lo - SQRT2), abs(d_hi - SQRT2)) if not math.isnan(d_lo) else math.nan
-    orthogonal = not math.isnan(cos_lo) and max(abs(cos_lo), abs(cos_hi)) < orthogonal_below
-    n_metrics = len({m for m, _ in next(iter(picked.values()), {})}) if picked else 0
+    orthogonal = not math.isnan(cos_lo) and max(abs(cos_lo), abs(cos_hi)) < ORTHOGONAL_COSINE
+    n_metrics = len({m for m, _ in next(iter(picked.values()), {})})
     if total and agree == total:
         scored = " and ".join(_NORMALIZATIONS.get(n, n) for n in picked)
         first = (f"All {n_metrics} metrics pick the same layers at every k ({agree} of {total} picks, {scored}), so "
@@ -73,33 +69,33 @@ def signal_summary(scores: pd.DataFrame, picked: Mapping[str, Picks],
         second = (f" After L2 normalization the paired audio and text vectors have cosine similarities from "
                   f"{_fmt(cos_lo)} to {_fmt(cos_hi)} and Euclidean distances from {_fmt(d_lo)} to {_fmt(d_hi)}, "
                   f"within {gap:.3f} of √2 ≈ 1.414, the distance of orthogonal unit vectors")
-        second += (f": every |cosine| is below {orthogonal_below:g}, the paired vectors are nearly orthogonal in "
+        second += (f": every |cosine| is below {ORTHOGONAL_COSINE:g}, the paired vectors are nearly orthogonal in "
                    "every layer, and the scores carry too little similarity to choose layers by." if orthogonal else
-                   f": some |cosine| reaches {orthogonal_below:g} or more, so the vectors are not orthogonal and the "
+                   f": some |cosine| reaches {ORTHOGONAL_COSINE:g} or more, so the vectors are not orthogonal and the "
                    "ranking can reflect how alike the layers are.")
     return {"agree": agree, "picks": total, "per_normalization": per_norm, "cosine_min": cos_lo,
             "cosine_max": cos_hi, "distance_min": d_lo, "distance_max": d_hi, "sqrt2_gap": gap,
             "orthogonal": orthogonal, "sentence": first + second}
 
 
-def signal_table(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> pd.DataFrame:
-    """:func:`signal_summary` of every corpus, one row each (``picked`` keyed by (corpus, normalization), as
+def _per_corpus(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> dict[str, dict]:
+    """:func:`signal_summary` of every corpus (``picked`` keyed by (corpus, normalization), as
     :class:`~mamlib.report.table3.LayerPicks` holds them)."""
-    rows = {}
-    for label, table in scores.items():
-        s = signal_summary(table, {norm: p for (c, norm), p in picked.items() if c == label})
-        rows[label] = {"metrics agree (picks)": f"{s['agree']} of {s['picks']}",
-                       "cosine, L2 (min)": s["cosine_min"], "cosine, L2 (max)": s["cosine_max"],
-                       "distance, L2 (min)": s["distance_min"], "distance, L2 (max)": s["distance_max"],
-                       "largest |distance − √2|": s["sqrt2_gap"],
-                       "nearly orthogonal": "yes" if s["orthogonal"] else "no"}
+    return {label: signal_summary(table, {norm: p for (c, norm), p in picked.items() if c == label})
+            for label, table in scores.items()}
+
+
+def signal_table(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> pd.DataFrame:
+    """:func:`signal_summary` of every corpus, one row each."""
+    rows = {label: {"metrics agree (picks)": f"{s['agree']} of {s['picks']}",
+                    "cosine, L2 (min)": s["cosine_min"], "cosine, L2 (max)": s["cosine_max"],
+                    "distance, L2 (min)": s["distance_min"], "distance, L2 (max)": s["distance_max"],
+                    "largest |distance − √2|": s["sqrt2_gap"], "nearly orthogonal": "yes" if s["orthogonal"] else "no"}
+            for label, s in _per_corpus(scores, picked).items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("corpus")
 
 
 def signal_findings(scores: Mapping[str, pd.DataFrame], picked: Mapping[tuple[str, str], Picks]) -> dict[str, str]:
     """Chapter 3's glue: ``signal``, one sentence per corpus (:func:`signal_summary`) prefixed with its name."""
-    parts = []
-    for label, table in scores.items():
-        s = signal_summary(table, {norm: p for (c, norm), p in picked.items() if c == label})
-        parts.append(f"On {label}: {s['sentence']}")
+    parts = [f"On {label}: {s['sentence']}" for label, s in _per_corpus(scores, picked).items()]
     return {"signal": " ".join(parts) or "No corpus of this build was scored."}

@@ -14,7 +14,6 @@ from torch import nn
 from mamlib.asr.recognizers import CTCTranscriber, Transcriber, Utterance, evaluate_asr
 from mamlib.asr.transcribe import make_transcriber
 from mamlib.asr.whisper import CachedWhisperTranscriber, WhisperTranscriber
-from mamlib.models.build import LoadedModel, build_model
 from mamlib.presets.schema import ASRSetup, CorpusSpec, Preset
 from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
 from mamlib.sweeps.store import ResultStore
@@ -24,15 +23,11 @@ from mamlib.sweeps.store import ResultStore
 class ASRRig(MergeRig):
     """The preset's target recognizer with one reversible merger per source variant, built on first use."""
 
+    setup: ASRSetup
+
     @classmethod
     def build(cls, preset: Preset, variants: Iterable[str] | None = None) -> ASRRig:
-        setup = preset.asr
-        return cls(preset=preset, setup=setup, variants=tuple(setup.source_variants if variants is None else variants))
-
-    @cached_property
-    def loaded(self) -> LoadedModel:
-        """The built target (network, feature extractor, tokenizer), e.g. to copy it for fine-tuning."""
-        return build_model(self.setup.target, self.preset.device, self.setup.dtype)
+        return cls(preset=preset, setup=preset.asr, variants=None if variants is None else tuple(variants))
 
     @cached_property
     def transcriber(self) -> Transcriber:
@@ -41,6 +36,16 @@ class ASRRig(MergeRig):
     @property
     def target_network(self) -> nn.Module:
         return self.transcriber.model
+
+    def scores(self, transcriber: Transcriber, utterances: Sequence[Utterance]) -> dict[str, Any]:
+        """WER (%) of ``transcriber`` on ``utterances`` batched as the setup says, its edit counts and transcripts
+        (a sweep's row and a fine-tuned run's result alike)."""
+        setup = self.setup
+        report = evaluate_asr(transcriber, utterances, batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
+        return {"wer": 100.0 * report.wer, "substitutions": report.substitutions, "deletions": report.deletions,
+                "insertions": report.insertions, "hits": report.hits, "n_utterances": len(utterances),
+                "ids": report.utterances["id"].tolist(), "references": report.utterances["reference"].tolist(),
+                "hypotheses": report.utterances["hypothesis"].tolist()}
 
 
 @dataclass
@@ -63,7 +68,7 @@ class ASRSweep:
 
     def run(self, grid: SweepGrid = FULL_GRID) -> pd.DataFrame:
         rig, starts = self.rig, grid.merged_layers()
-        setup: ASRSetup = rig.preset.asr
+        setup = rig.setup
         caches: dict[str, Transcriber] = {}
 
         def transcriber_for(split: str) -> Transcriber:
@@ -78,21 +83,9 @@ class ASRSweep:
                                        batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
             return caches[split]
 
-        def evaluate(split: str) -> dict[str, Any]:
-            utts = self.utterances[split]
-            report = evaluate_asr(transcriber_for(split), utts, batch_size=setup.batch_size,
-                                  batch_seconds=setup.batch_seconds)
-            return {
-                "wer": 100.0 * report.wer,
-                "substitutions": report.substitutions, "deletions": report.deletions,
-                "insertions": report.insertions, "hits": report.hits, "n_utterances": len(utts),
-                "ids": report.utterances["id"].tolist(),
-                "references": report.utterances["reference"].tolist(),
-                "hypotheses": report.utterances["hypothesis"].tolist(),
-            }
-
-        return run_sweep(rig, self.corpus.as_dict(), self.corpus.label, evaluate, self.store, grid,
-                         default_splits=self.corpus.splits, prepare=transcriber_for)
+        return run_sweep(rig, self.corpus.as_dict(), self.corpus.label,
+                         lambda split: rig.scores(transcriber_for(split), self.utterances[split]), transcriber_for,
+                         self.store, grid, self.corpus.splits)
 
 
 def load_corpora(corpora: Mapping[str, CorpusSpec], cache_dir: str | Path) -> dict[str, dict[str, list[Utterance]]]:

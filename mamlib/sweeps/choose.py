@@ -16,18 +16,13 @@ def best_lambda(rows: pd.DataFrame, value: str) -> float:
     return float(rows.sort_values([value, "lambda"]).iloc[0]["lambda"])
 
 
-def choose_lambda(
-    df: pd.DataFrame, variant: str = "source", layers: str = "all", dev: pd.DataFrame | None = None,
-    value: str = "wer",
-) -> dict[str, float]:
-    """Sec. 4.1's protocol: the λ with the lowest dev error (λ = 0 included), and the test error there and at λ = 0.
-
-    ``dev`` is the sweep whose dev split chooses λ (default: ``df`` itself, for corpora too small to split).
-    ``relative_change`` is the book's one relative measure, :func:`relative_change` (negative = fewer errors).
-    """
+def choose_lambda(df: pd.DataFrame, dev: pd.DataFrame | None = None, value: str = "wer") -> dict[str, float]:
+    """Sec. 4.1's protocol on Table 1's all-layer sweep ``df``: the λ with the lowest dev error (λ = 0 included), the
+    test error there and at λ = 0, and their :func:`relative_change`. ``dev`` is the sweep whose dev split chooses λ
+    (default: ``df`` itself; another corpus's for corpora too small to split)."""
     def rows(frame: pd.DataFrame, split: str) -> pd.DataFrame:
         frame = frame[frame["split"] == split]
-        return frame[(frame["source"] == "none") | ((frame["source"] == variant) & (frame["layers"] == layers))]
+        return frame[(frame["source"] == "none") | ((frame["source"] == "source") & (frame["layers"] == "all"))]
 
     dev_rows = rows(df if dev is None else dev, "dev")
     if dev_rows.empty:
@@ -48,12 +43,9 @@ def relative_change(unmerged: float, merged: float) -> float:
 
 
 def scaled_blocks(num_layers: int, paper_layers: int = 24, size: int = 8, stride: int = 4) -> list[list[int]]:
-    """Table 2's blocks of consecutive layers, scaled from the paper's model to one of ``num_layers`` layers.
-
-    The paper merges 8-layer blocks every 4 layers of HuBERT-large's 24 (0–7, 4–11, …, 16–23), and 4- and 8-layer
-    blocks of BEATs' 12. For another depth the block keeps its share of the model (size·L/paper_layers) and the
-    stride its share, at least 1 layer.
-    """
+    """Table 2's blocks of ``size`` consecutive layers every ``stride`` (the paper's, on a ``paper_layers``-deep model:
+    HuBERT-large's 8 every 4 of 24 by default), scaled to ``num_layers`` layers: block and stride keep their share of
+    the depth, at least 1 layer."""
     if num_layers < 2:
         raise ValueError(f"a model of {num_layers} layer(s) has no proper subset of blocks")
     s = max(1, min(num_layers - 1, round(size * num_layers / paper_layers)))
@@ -62,13 +54,9 @@ def scaled_blocks(num_layers: int, paper_layers: int = 24, size: int = 8, stride
 
 
 def table2_blocks(task: str, num_layers: int) -> list[list[int]]:
-    """Table 2's candidate blocks for a model of ``num_layers`` layers, by task.
-
-    ``"asr"``: HuBERT-large's 8-layer blocks every 4 layers of 24 (:func:`scaled_blocks` with its defaults).
-    ``"aec"``: BEATs' 4- and 8-layer blocks every 4 layers of 12 (0–3, 4–7, 8–11, 0–7, 4–11), in that order.
-    Both keep their share of the depth at other depths. Chapter 2 reports these blocks and Table 5's MAM row
-    chooses among them: one list per task, so the two can never disagree.
-    """
+    """Table 2's candidate blocks for a model of ``num_layers`` layers, by task, for Chapter 2 and Table 5's MAM row
+    alike: ``"asr"``, HuBERT-large's 8-layer blocks every 4 of 24 layers; ``"aec"``, BEATs' 4- and 8-layer blocks
+    every 4 of 12 (0–3, 4–7, 8–11, 0–7, 4–11); each keeping its share of the depth at other depths."""
     if task == "asr":
         return scaled_blocks(num_layers)
     if task == "aec":
@@ -77,25 +65,22 @@ def table2_blocks(task: str, num_layers: int) -> list[list[int]]:
     raise ValueError(f"unknown task {task!r}: Table 2's blocks are defined for 'asr' and 'aec'")
 
 
-def layerwise_sweep(
-    sweep: Sweep,
-    lambdas: Sequence[float],
-    blocks: Sequence[Sequence[int]],
-    *,
-    dev: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, float]:
-    """Table 2's protocol: every block × every non-zero λ on dev, one λ chosen there (the lowest dev error over
-    all blocks; ties → smaller λ), then every block at that λ on test. Returns the rows and the λ.
+def block_dev_sweep(sweep: Sweep, lambdas: Sequence[float], blocks: Sequence[Sequence[int]]) -> pd.DataFrame:
+    """Table 2's dev sweep, where its λ is chosen: every block × every non-zero λ on the dev split."""
+    return sweep.run(SweepGrid(variants=("source",), lambdas=tuple(x for x in lambdas if x > 0),
+                               layer_sets=tuple(tuple(b) for b in blocks), splits=("dev",)))
 
-    ``dev`` is the dev sweep of the corpus that chooses λ, for corpora without a dev split of their own; the rows
-    returned are then this corpus's test rows only (never the other corpus's).
-    """
-    layer_sets = tuple(tuple(b) for b in blocks)
+
+def layerwise_sweep(sweep: Sweep, lambdas: Sequence[float], blocks: Sequence[Sequence[int]], *,
+                    dev: pd.DataFrame | None = None) -> tuple[pd.DataFrame, float]:
+    """Table 2's protocol: :func:`block_dev_sweep`, one λ chosen there (the lowest dev error over all blocks; ties →
+    smaller λ), then every block at that λ on test. Returns the rows and the λ. ``dev`` is the dev sweep of the
+    corpus that chooses λ, for corpora without a dev split of their own; the rows are then this corpus's test rows."""
     own_dev = dev is None
     if dev is None:
-        dev = sweep.run(SweepGrid(variants=("source",), lambdas=tuple(x for x in lambdas if x > 0),
-                                  layer_sets=layer_sets, splits=("dev",)))
+        dev = block_dev_sweep(sweep, lambdas, blocks)
     candidates = dev[(dev["split"] == "dev") & (dev["source"] == "source") & (dev["layers"] != "all")]
     lam = best_lambda(candidates, sweep.value)
-    test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=layer_sets, splits=("test",)))
+    test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=tuple(tuple(b) for b in blocks),
+                               splits=("test",)))
     return (pd.concat([dev, test], ignore_index=True) if own_dev else test), lam

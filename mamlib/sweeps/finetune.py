@@ -1,17 +1,13 @@
-"""Table 5's protocol (Sec. 4.2): the unmerged model, the best zero-shot MAM, fine-tuning (FT), MAM then FT, and
-L-MAM learned during FT — for one ASR corpus or the AEC clips at a time, every fine-tuned row once per seed.
+"""Table 5's protocol (Sec. 4.2), for one ASR corpus or the AEC clips at a time, every fine-tuned row once per seed.
 
-* **MAM** is the better of Tables 1 and 2 *chosen on dev*: among every all-layer configuration of the λ grid
-  (λ = 0, the unmerged model, included) and every block of Table 2 at every non-zero λ, the one with the lowest dev
-  error (ties to the smaller λ, then to all layers). Its test error is the MAM row.
-* **FT** starts from the unmerged model; **MAM → FT** from the MAM model (when dev chose λ = 0 the two runs are the
-  same run and are stored once); **L-MAM** attaches Eq. 3 (:class:`~mamlib.merge.learnable.LearnableMerge`) to the
-  unmerged model with every ``λ_i`` at ``lambda_init``, learns them with the weights, and bakes them in before the
-  evaluation.
+* **MAM**: the better of Tables 1 and 2 *chosen on dev* — the lowest dev error among every all-layer λ of the grid
+  (λ = 0 included) and every Table 2 block at every non-zero λ (ties to the smaller λ, then to all layers).
+* **FT** starts from the unmerged model, **MAM → FT** from the MAM model (the same run as FT when dev chose λ = 0,
+  stored once); **L-MAM** attaches Eq. 3 (:class:`~mamlib.merge.learnable.LearnableMerge`) to the unmerged model
+  with every ``λ_i`` at ``lambda_init``, learns them with the weights and bakes them in before the evaluation.
 
-Each run is keyed in the results store by its complete configuration (seed included) and checkpointed under
-``cache/finetune/<key>/`` while it trains, so an interrupted chapter resumes where it stopped; the checkpoint is
-removed once the result is stored.
+Each run is keyed by its complete configuration (seed included) and checkpointed under ``cache/finetune/<key>/``
+while it trains, so an interrupted chapter resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -19,8 +15,10 @@ from __future__ import annotations
 import copy
 import shutil
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cache
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +26,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mamlib.aec.encoders import embed
-from mamlib.aec.head import labels, predict
-from mamlib.asr.recognizers import evaluate_asr
 from mamlib.asr.transcribe import make_transcriber
 from mamlib.finetune.loop import train
 from mamlib.finetune.settings import TrainSettings
@@ -38,6 +33,7 @@ from mamlib.finetune.tasks import AECTask, AudioClassifier, CTCTask, Task, Whisp
 from mamlib.merge.learnable import LearnableMerge
 from mamlib.sweeps.aec import AECRig, AECSweep
 from mamlib.sweeps.asr import ASRRig, ASRSweep
+from mamlib.sweeps.choose import block_dev_sweep
 from mamlib.sweeps.grid import SweepGrid, layer_label, results_config
 from mamlib.sweeps.store import ResultStore, config_key, run_grid
 
@@ -56,40 +52,28 @@ class MAMChoice:
     dev: float
     test: float
 
-    @property
-    def label(self) -> str:
-        return "unmerged (dev chose λ = 0)" if self.lam == 0 else f"λ = {self.lam:g}, layers {layer_label(self.layers)}"
-
 
 def choose_mam(sweep: ASRSweep | AECSweep, lambdas: Sequence[float], blocks: Sequence[Sequence[int]]) -> MAMChoice:
     """The best dev configuration over Table 1's all-layer λ grid and Table 2's ``blocks`` × non-zero λ (see
     module); ``blocks`` are the task's own (:func:`~mamlib.sweeps.choose.table2_blocks`)."""
     blocks = [tuple(b) for b in blocks]
     value = sweep.value
-    dev = pd.concat([
-        sweep.run(SweepGrid(variants=("source",), lambdas=tuple(lambdas), splits=("dev",))),
-        sweep.run(SweepGrid(variants=("source",), lambdas=tuple(x for x in lambdas if x > 0), layer_sets=tuple(blocks),
-                            splits=("dev",))),
-    ], ignore_index=True)
+    dev = pd.concat([sweep.run(SweepGrid(variants=("source",), lambdas=tuple(lambdas), splits=("dev",))),
+                     block_dev_sweep(sweep, lambdas, blocks)], ignore_index=True)
     dev = dev[dev["split"] == "dev"].assign(_all=lambda d: d["layers"] != "all")
     best = dev.sort_values([value, "lambda", "_all"]).iloc[0]
     lam = float(best["lambda"])
     layers = (None if best["layers"] == "all" or lam == 0
               else next(b for b in blocks if layer_label(b) == best["layers"]))
     test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=(layers,), splits=("test",)))
-    test_value = float(test[test["lambda"] == lam][value].iloc[0])
-    return MAMChoice(lam, layers, float(best[value]), test_value)
+    return MAMChoice(lam, layers, float(best[value]), float(test[test["lambda"] == lam][value].iloc[0]))
 
 
 @dataclass
 class FinetuneTarget:
-    """What the protocol needs of one task's data, independent of ASR or AEC.
-
-    ``copy_model()`` returns an independent trainable copy of the rig's network *as it is now* (merged or not);
-    ``merge_root(model)`` the part of it that L-MAM merges into; ``evaluate(model)`` the test metrics. The network
-    and the task's processors are built only when a run is trained (``make_task()``; ``prepare()`` runs first, on
-    the unmerged network), so a study whose runs are all stored loads no model.
-    """
+    """What the protocol needs of one task, ASR or AEC, each built only when a run is trained (``prepare()`` first,
+    on the unmerged network): a trainable copy of the rig's network as it is now (merged or not), the part of it
+    L-MAM merges into, the test metrics of a model."""
 
     label: str
     value: str
@@ -104,20 +88,15 @@ class FinetuneTarget:
 
 def asr_target(sweep: ASRSweep, train_utterances: Callable[[], Sequence[Any]]) -> FinetuneTarget:
     """Fine-tuning on an ASR corpus: CTC loss for CTC targets, Whisper's own loss for Whisper; WER on test."""
-    rig, setup = sweep.rig, sweep.rig.preset.asr
+    rig = sweep.rig
 
     def make_task() -> Task:
-        loaded = rig.loaded
-        return (CTCTask(loaded.feature_extractor, loaded.tokenizer) if loaded.architecture == "ctc"
-                else WhisperTask(loaded.feature_extractor, loaded.tokenizer))
+        task = CTCTask if rig.loaded.architecture == "ctc" else WhisperTask
+        return task(rig.loaded.feature_extractor, rig.loaded.tokenizer)
 
     def evaluate(model: nn.Module) -> dict[str, Any]:
-        transcriber = make_transcriber(replace(rig.loaded, model=model), rig.preset.device)
-        utts = sweep.utterances["test"]
-        report = evaluate_asr(transcriber, utts, batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
-        return {"wer": 100.0 * report.wer, "ids": report.utterances["id"].tolist(),
-                "references": report.utterances["reference"].tolist(),
-                "hypotheses": report.utterances["hypothesis"].tolist()}
+        return rig.scores(make_transcriber(replace(rig.loaded, model=model), rig.preset.device),
+                          sweep.utterances["test"])
 
     data = {**sweep.corpus.as_dict(), "n_train": sweep.corpus.n_train}
     return FinetuneTarget(sweep.corpus.label, "wer", data, cache(train_utterances), make_task,
@@ -133,14 +112,9 @@ def aec_target(rig: AECRig) -> FinetuneTarget:
 
     def evaluate(model: nn.Module) -> dict[str, Any]:
         assert isinstance(model, AudioClassifier)
-        clips = rig.clips.test
-        feats = embed(model._encode, clips, batch_size=rig.setup.batch_size)
-        preds = predict(model.head, feats)
-        truth = labels(clips)
-        return {"error": 100.0 * float((preds != truth).sum()) / len(clips), "ids": [c.id for c in clips],
-                "labels": truth.tolist(), "predictions": preds.tolist()}
+        return rig.scores(model._encode, model.head, rig.clips.test)
 
-    return FinetuneTarget(rig.aec.data.label, "error", rig.data_key(), lambda: rig.clips.train, AECTask,
+    return FinetuneTarget(rig.setup.data.label, "error", rig.data_key(), lambda: rig.clips.train, AECTask,
                           copy_model=copy_model, merge_root=lambda model: model.encoder, evaluate=evaluate,
                           prepare=rig.head)  # the head is trained on the unmerged encoder, before a run merges it
 
@@ -166,24 +140,20 @@ class FinetuneStudy:
         start = None if self.mam.lam == 0 else {"lambda": self.mam.lam,
                                                  "layers": None if self.mam.layers is None else list(self.mam.layers)}
         out = []
-        for seed in self.seeds:
-            for method in METHODS:
-                run = "ft" if method == "mam-ft" and start is None else method
-                out.append((method, results_config(
-                    self.rig.preset, setup, self.target.data, setup.experiment.replace("interpolation", "finetune"),
-                    source_model=setup.source.as_dict(), method=run, start=start if run == "mam-ft" else None,
-                    settings=self.settings.as_dict(), seed=int(seed))))
+        for seed, method in product(self.seeds, METHODS):
+            run = "ft" if method == "mam-ft" and start is None else method
+            out.append((method, results_config(
+                self.rig.preset, setup, self.target.data, setup.experiment.replace("interpolation", "finetune"),
+                source_model=setup.source.as_dict(), method=run, start=start if run == "mam-ft" else None,
+                settings=self.settings.as_dict(), seed=int(seed))))
         return out
 
     def _train_and_evaluate(self, config: dict[str, Any]) -> dict[str, Any]:
         rig, target = self.rig, self.target
         target.prepare()
         start = config["start"]
-        if start is None:
+        with nullcontext() if start is None else rig.merger.merged(start["lambda"], start["layers"]):
             model = target.copy_model()
-        else:
-            with rig.merger.merged(start["lambda"], start["layers"]):
-                model = target.copy_model()
         lmam = None
         if config["method"] == "l-mam":
             lmam = LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
@@ -203,10 +173,7 @@ class FinetuneStudy:
     def run(self) -> pd.DataFrame:
         """Every run of :meth:`runs`, trained and evaluated if not stored yet; one row each, with ``method``."""
         runs = self.runs()
-        unique = list({config_key(c): c for _, c in runs}.values())  # MAM → FT from λ = 0 is FT: trained once
-        done = {config_key(c): r for c, r in zip(unique, run_grid(
-            unique, self._train_and_evaluate, self.store, desc=f"{self.target.label} fine-tuning",
-            progress=self.progress))}  # under several processes each trains whole runs of its share
-        df = pd.DataFrame([{**done[config_key(c)], "method": method} for method, c in runs])
-        df["corpus"] = self.target.label
-        return df
+        unique = {config_key(c): c for _, c in runs}  # MAM → FT from λ = 0 is FT: trained once
+        done = dict(zip(unique, run_grid(list(unique.values()), self._train_and_evaluate, self.store,
+                                         desc=f"{self.target.label} fine-tuning", progress=self.progress)))
+        return pd.DataFrame([{**done[config_key(c)], "method": m} for m, c in runs]).assign(corpus=self.target.label)

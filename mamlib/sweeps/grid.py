@@ -1,16 +1,14 @@
-"""The one sweep engine of the zero-shot experiments (Sec. 3.1–3.2, Sec. 4.1: Tables 1–3), for ASR and AEC alike.
-
-A *rig* (:class:`MergeRig`) holds a preset's target network with one reversible merger per source variant
-(:mod:`mamlib.merge.sources`), built once. A :class:`SweepGrid` names which (source variant, λ, layer subset, split)
-configurations to evaluate; :func:`sweep_configs` spells each out completely — that dict is its results-store key —
-and :func:`run_sweep` evaluates the missing ones inside their merge and returns one row per configuration.
-"""
+"""The one sweep engine of the zero-shot experiments (Sec. 3.1–3.2, 4.1: Tables 1–3), for ASR and AEC alike: a
+*rig* (:class:`MergeRig`) holds a target with one reversible merger per source variant; a :class:`SweepGrid` names
+the (variant, λ, layers, split) configurations, :func:`sweep_configs` spells each out as its results-store key, and
+:func:`run_sweep` evaluates the missing ones inside their merge, one row per configuration."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import product
 from typing import Any, Protocol
 
 import pandas as pd
@@ -20,7 +18,7 @@ from mamlib.merge.families import attention_depth
 from mamlib.merge.interpolation import as_lambda
 from mamlib.merge.merger import AttentionMerger
 from mamlib.merge.sources import build_mergers, get_source_variant
-from mamlib.models.build import build_model
+from mamlib.models.build import LoadedModel, build_model
 from mamlib.presets.schema import MergeSetup, Preset
 from mamlib.sweeps.store import ResultStore, run_grid
 
@@ -46,8 +44,7 @@ class SweepGrid:
         object.__setattr__(self, "layer_sets",
                            tuple(None if s is None else tuple(sorted(int(i) for i in s)) for s in self.layer_sets))
         if self.splits is not None:
-            bad = [s for s in self.splits if s not in SPLITS]
-            if bad:
+            if bad := [s for s in self.splits if s not in SPLITS]:
                 raise ValueError(f"unknown split(s) {bad}; known: {list(SPLITS)}")
             object.__setattr__(self, "splits", tuple(self.splits))
 
@@ -73,18 +70,22 @@ FULL_GRID = SweepGrid()
 
 @dataclass(kw_only=True)
 class MergeRig:
-    """A preset's target network with one reversible merger per source variant (``variants``).
-
-    The networks are built on first use (subclasses say how the target is built, :attr:`target_network`): the
-    configurations of a sweep need only the preset, so a sweep whose results are all stored loads no model.
-    """
+    """A preset's target network with one reversible merger per source variant (``variants``; None: the setup's),
+    built on first use (subclasses name the merged module of the :attr:`loaded` target, :attr:`target_network`): a
+    sweep whose results are all stored loads no model."""
 
     preset: Preset
     setup: MergeSetup
-    variants: tuple[str, ...]
+    variants: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.variants = tuple(dict.fromkeys(get_source_variant(v).name for v in self.variants))
+        variants = self.setup.source_variants if self.variants is None else self.variants
+        self.variants = tuple(dict.fromkeys(get_source_variant(v).name for v in variants))
+
+    @cached_property
+    def loaded(self) -> LoadedModel:
+        """The built target (network, feature extractor, tokenizer), in the setup's dtype."""
+        return build_model(self.setup.target, self.preset.device, self.setup.dtype)
 
     @property
     def target_network(self) -> nn.Module:
@@ -118,81 +119,57 @@ class Sweep(Protocol):
 
 def results_config(preset: Preset, setup: MergeSetup, data: Mapping[str, Any], experiment: str, **fields: Any
                    ) -> dict[str, Any]:
-    """The one builder of results-store keys (sweeps, fine-tuning, similarity scores): what produced a result.
-
-    The setup's part — preset, device, target and its dtype, layer map, the evaluation batching
-    (:meth:`~mamlib.presets.schema.MergeSetup.batching`) — and the ``data`` evaluated, plus the experiment's own
-    ``fields`` (source, λ, layers, split; or method, start, settings, seed).
-    """
+    """The one builder of results-store keys (sweeps, fine-tuning, similarity scores): the setup's part (preset,
+    device, target, dtype, layer map, :meth:`~mamlib.presets.schema.MergeSetup.batching`), the ``data`` evaluated and
+    the experiment's own ``fields`` (source, λ, layers, split; or method, start, settings, seed)."""
+    # Half-precision merges have been accumulated in float32 and rounded once since issue 27 (one blend kernel):
+    # their results are new ones; float32 and float64 merges are bit for bit the same, and so are their keys.
+    blend = {} if setup.dtype in ("float32", "float64") else {"blend": "float32-accumulated"}
     return {"experiment": experiment, "preset": preset.name, "device": preset.device,
-            "target": setup.target.as_dict(), "dtype": setup.dtype,
+            "target": setup.target.as_dict(), "dtype": setup.dtype, **blend,
             "layer_map": list(setup.layer_map) if setup.layer_map else None, "corpus": dict(data),
             "batching": setup.batching(), **fields}
 
 
 def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, default_splits: Sequence[str] = SPLITS
                   ) -> list[dict[str, Any]]:
-    """The grid's configurations, each a complete description of what is computed (the results-store key).
-
-    λ = 0 is the unmerged model whatever the source, so it appears once per split with source variant ``none``.
-    Source variants on which λ may not be chosen (the noise baselines) are evaluated on test only.
-    """
+    """The grid's configurations, each a complete description of what is computed (its results-store key). λ = 0 is
+    the unmerged model whatever the source: once per split, source ``none``. Variants on which λ may not be chosen
+    (the noise baselines) are evaluated on test only."""
     setup = rig.setup
-    variants = list(rig.variants) if grid.variants is None else list(grid.variants)
+    variants = rig.variants if grid.variants is None else grid.variants
     lambdas = setup.lambdas if grid.lambdas is None else grid.lambdas
     configs = []
     for split in default_splits if grid.splits is None else grid.splits:
         seen_baseline = False
-        for layers in grid.layer_sets:
-            for variant in variants:
-                source_variant = get_source_variant(variant)
-                if split == "dev" and not source_variant.selectable:
-                    continue
-                for lam in lambdas:
-                    baseline = lam == 0.0
-                    if baseline and seen_baseline:
-                        continue
-                    seen_baseline |= baseline
-                    configs.append(results_config(
-                        rig.preset, setup, data, setup.experiment,
-                        source="none" if baseline else variant,
-                        source_model=None if baseline else setup.source.as_dict(),
-                        noise=None if baseline or not source_variant.random else setup.noise.as_dict(),
-                        split=split, **{"lambda": float(lam)},
-                        layers=None if baseline or layers is None else list(layers),
-                    ))
+        for layers, variant, lam in product(grid.layer_sets, variants, lambdas):
+            source_variant, baseline = get_source_variant(variant), lam == 0.0
+            if (split == "dev" and not source_variant.selectable) or (baseline and seen_baseline):
+                continue
+            seen_baseline |= baseline
+            configs.append(results_config(
+                rig.preset, setup, data, setup.experiment, source="none" if baseline else variant,
+                source_model=None if baseline else setup.source.as_dict(),
+                noise=None if baseline or not source_variant.random else setup.noise.as_dict(),
+                split=split, **{"lambda": float(lam)}, layers=None if baseline or layers is None else list(layers)))
     return configs
 
 
-def run_sweep(
-    rig: MergeRig,
-    data: Mapping[str, Any],
-    label: str,
-    evaluate: Callable[[str], dict[str, Any]],
-    store: ResultStore,
-    grid: SweepGrid,
-    *,
-    default_splits: Sequence[str] = SPLITS,
-    prepare: Callable[[str], Any] | None = None,
-) -> pd.DataFrame:
-    """Evaluate :func:`sweep_configs` with ``evaluate(split)`` called inside each configuration's merge.
-
-    ``prepare(split)``, if given, runs before the merge is applied (on the unmerged target), only for
-    configurations that are not in the store yet.
-    """
+def run_sweep(rig: MergeRig, data: Mapping[str, Any], label: str, evaluate: Callable[[str], dict[str, Any]],
+              prepare: Callable[[str], Any], store: ResultStore, grid: SweepGrid, default_splits: Sequence[str] = SPLITS
+              ) -> pd.DataFrame:
+    """Evaluate :func:`sweep_configs` with ``evaluate(split)`` called inside each configuration's merge, after
+    ``prepare(split)`` on the unmerged target (only for configurations not in the store yet)."""
 
     def run(config: Mapping[str, Any]) -> dict[str, Any]:
-        if prepare is not None:
-            prepare(config["split"])
+        prepare(config["split"])
         merger = rig.mergers["source" if config["source"] == "none" else config["source"]]
         with merger.merged(config["lambda"], config["layers"]):
             return evaluate(config["split"])
 
-    rows = run_grid(sweep_configs(rig, data, grid, default_splits), run, store, desc=f"{label}: {grid.describe()}")
-    df = pd.DataFrame(rows)
-    df["corpus"] = label
-    df["layers"] = df["layers"].map(layer_label)
-    return df
+    df = pd.DataFrame(run_grid(sweep_configs(rig, data, grid, default_splits), run, store,
+                               desc=f"{label}: {grid.describe()}"))
+    return df.assign(corpus=label, layers=df["layers"].map(layer_label))
 
 
 def layers_phrase(label: str) -> str:

@@ -67,17 +67,14 @@ class ResultStore:
     def get(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The stored result for ``config``, or None — also for any unreadable or ill-formed record (binary
         garbage, JSON that is not an object, a record for another configuration or without its result), which the
-        next :meth:`put` then replaces. Under ``$MAM_PROGRESS_FILE`` the lookup is noted there, found or absent."""
+        next :meth:`put` then replaces. The lookup is noted, found or absent (:func:`note_lookup`)."""
         path = self._path(config)
         try:
             data: bytes | None = path.read_bytes()
         except OSError:
             data = None
         result = _result_of(data, config)
-        if result is None:
-            _report_absent(path, data)
-        else:
-            _report_use(path, data or b"")
+        note_lookup(str(path.resolve()), data, found=result is not None)
         return result
 
     def put(self, config: Mapping[str, Any], result: Mapping[str, Any],
@@ -92,15 +89,13 @@ class ResultStore:
         data = json.dumps(record).encode()
         tmp.write_bytes(data)
         os.replace(tmp, path)
-        _report_use(path, data)
+        note_lookup(str(path.resolve()), data)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every well-formed record in the store (config, result and, when it was recorded, compute). Under
-        ``$MAM_PROGRESS_FILE`` the listing is noted there: a page that shows the whole store runs again when it
-        changes (:mod:`mamlib.report.execute`)."""
+        """Every well-formed record in the store (config, result and, when it was recorded, compute). The listing is
+        noted (:func:`note_lookup`): a page that shows the whole store runs again when it changes."""
         paths = sorted(self.root.glob("*.json"))
-        if os.environ.get(PROGRESS_ENV):
-            report_progress(event="listing", folder=str(self.root.resolve()), sha256=listing_hash(self.root))
+        note_lookup(LISTING + str(self.root.resolve()), listing(self.root))
         out = []
         for path in paths:
             try:
@@ -127,47 +122,35 @@ def process_rank() -> tuple[int, int]:
     return rank, world
 
 
-#: Environment variable naming a file to which :func:`run_grid` appends its progress as JSON lines (set by
-#: :mod:`mamlib.report.execute`, which shows it on the console while the notebook's own output stays clean).
+#: Environment variable naming a file to which :func:`run_grid` appends its progress (grids started, configurations
+#: done) as JSON lines, shown on the console by :mod:`mamlib.report.execute` while the notebook's output stays clean.
 PROGRESS_ENV = "MAM_PROGRESS_FILE"
+#: Environment variable naming a file to which the store appends what a chapter looked up (:func:`note_lookup`): the
+#: manifest by which :mod:`mamlib.report.execute`'s chapter cache decides whether a kept page is stale.
+LOOKUPS_ENV = "MAM_LOOKUPS_FILE"
+#: Prefix of a looked-up entry that is a results folder's listing rather than one result.
+LISTING = "listing:"
 
 
-def report_progress(**event: Any) -> None:
-    """Append ``event`` to the progress file named by ``$MAM_PROGRESS_FILE``, if any (never fails the work)."""
-    path = os.environ.get(PROGRESS_ENV)
+def _append(env: str, record: Any) -> None:
+    """Append ``record`` as a JSON line to the file named by ``$env``, if any (never fails the work)."""
+    path = os.environ.get(env)
     if path:
         with suppress(OSError), open(path, "a") as f:
-            f.write(json.dumps(event) + "\n")
+            f.write(json.dumps(record) + "\n")
 
 
-def listing_hash(root: Path) -> str:
-    """The sha256 of the sorted names of the records in a results folder (what :meth:`ResultStore.records` sees)."""
-    return hashlib.sha256("\n".join(sorted(p.name for p in Path(root).glob("*.json"))).encode()).hexdigest()
+def note_lookup(entry: str, data: bytes | None, found: bool = True) -> None:
+    """Append ``[entry, sha256 of data, found]`` to ``$MAM_LOOKUPS_FILE``, if set: a result file a chapter read or
+    wrote (``data``: its content), or found absent (``found=False``; ``data``: what lay at its path, None for no
+    file), or :data:`LISTING` + a folder it listed whole (``data``: :func:`listing`)."""
+    if os.environ.get(LOOKUPS_ENV):
+        _append(LOOKUPS_ENV, [entry, None if data is None else hashlib.sha256(data).hexdigest(), found])
 
 
-def _report_use(path: Path, data: bytes) -> None:
-    """Note in the progress file which stored result a chapter used, with its content hash (a chapter whose results,
-    notebook, preset and library are unchanged can then be reused: :mod:`mamlib.report.execute`)."""
-    if os.environ.get(PROGRESS_ENV):
-        report_progress(event="used", file=str(path.resolve()), sha256=hashlib.sha256(data).hexdigest())
-
-
-#: The misses already noted, per progress file: (progress file, result file, content hash seen) — so a rank that
-#: polls for the other ranks' results notes each miss once, not once per poll.
-_ABSENT_NOTED: set[tuple[str, str, str | None]] = set()
-
-
-def _report_absent(path: Path, data: bytes | None) -> None:
-    """Note in the progress file that a chapter looked a result up and found none, with what lay at its path (the
-    content hash of an unreadable or ill-formed record, None when there was no file): a chapter that reported a
-    result absent must run again once that result is stored (:mod:`mamlib.report.execute`)."""
-    progress = os.environ.get(PROGRESS_ENV)
-    if not progress:
-        return
-    file, sha = str(path.resolve()), None if data is None else hashlib.sha256(data).hexdigest()
-    if (progress, file, sha) not in _ABSENT_NOTED:
-        _ABSENT_NOTED.add((progress, file, sha))
-        report_progress(event="absent", file=file, sha256=sha)
+def listing(root: Path) -> bytes:
+    """The sorted names of the records in a results folder, one a line (what :meth:`ResultStore.records` reads)."""
+    return "\n".join(sorted(p.name for p in Path(root).glob("*.json"))).encode()
 
 
 @functools.cache
@@ -214,8 +197,8 @@ def run_grid(
     mine = [i for i, r in enumerate(stored) if r is None and i % world == rank]
     label = f"{desc} [rank {rank}/{world}]" if world > 1 else desc
     bar = tqdm(total=len(mine), desc=label, disable=not progress or not mine, leave=False)
-    report_progress(event="grid", desc=label, total=len(configs), stored=len(configs) - sum(r is None for r in stored),
-                    todo=len(mine))
+    _append(PROGRESS_ENV, {"event": "grid", "desc": label, "total": len(configs),
+                           "stored": len(configs) - sum(r is None for r in stored), "todo": len(mine)})
     for i in mine:
         start = time.perf_counter()
         result = dict(evaluate(configs[i]))
@@ -228,7 +211,7 @@ def run_grid(
                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         stored[i] = result
         bar.update(1)
-        report_progress(event="done", desc=label, seconds=seconds)
+        _append(PROGRESS_ENV, {"event": "done", "desc": label, "seconds": seconds})
     bar.close()
     if world > 1:
         _wait_for_others(store, configs, stored, rank, poll_seconds)
