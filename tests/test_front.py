@@ -97,6 +97,23 @@ def test_the_block_in_a_verdict_is_chosen_on_dev_not_on_test():
     assert labels == ["c: layer 0 (chosen on dev) − unmerged", "c: layer 1 (oracle: chosen on test) − unmerged"]
 
 
+def test_table1_never_compares_the_unmerged_model_with_itself():
+    """When dev chose λ = 0, Chapter 1's interval compares the smallest non-zero λ with the unmerged model, labelled
+    as shown (not chosen), instead of an empty λ = 0 − unmerged row; a dev-chosen λ is labelled as chosen."""
+    from mamlib.report.table1 import Table1
+
+    good, bad = "a b c d", "x y c d"
+    rows = [_item_rows("test", "all", 0.0, "none", [good] * 4 + [bad] * 4),
+            _item_rows("test", "all", 0.1, "source", [bad] * 8), _item_rows("test", "all", 0.2, "source", [bad] * 8)]
+    df = pd.DataFrame(rows)
+    for dev_lam, label in ((0.0, "c: λ = 0.10 (dev chose not to merge; shown) − unmerged"),
+                           (0.2, "c: λ = 0.20 (chosen on dev) − unmerged")):
+        t1 = Table1({"c": df}, {}, {}, pd.DataFrame({"lambda": {"c": dev_lam}}), "wer")
+        table = t1.intervals()
+        assert list(table.index) == [label]
+        assert table.iloc[0, 0] == 25.0  # 4 of 8 utterances go from 0 to 2 errors of 4 words: +25 points
+
+
 def test_a_significant_harm_reaches_the_front_pages_evidence():
     df = _scripted_sweep()
     comps = sweep_comparisons("Table 2", "speech recognition", "c", df, value="wer", chosen=(0.1, "0"),
