@@ -134,8 +134,10 @@ def test_a_corpus_without_counterpart_stands_beside_no_paper_number():
     t1 = Table1({}, {"lj": _block([10.0, 9.0, 12.0]), "alsa": _block([20.0, 30.0, 250.0])},
                 {"lj": paper, "alsa": None}, choices, "wer", "whisper ← minilm", {"alsa": "lj"})
     tables = t1.tables("mini")
-    assert set(tables["alsa"].columns.get_level_values(0)) == {"ours (mini: alsa, test)"}
-    assert "paper (LJ Speech)" in set(tables["lj"].columns.get_level_values(0))
+    assert set(tables["alsa"].index.get_level_values(0)) == {"ours (mini: alsa, test)"}
+    assert tables["lj"].index.get_level_values(0).unique().tolist() == ["ours (mini: lj, test)", "paper (LJ Speech)"]
+    assert list(tables["lj"].columns) == ["Source", "N(0,1)"]  # one set of source columns, read down
+    assert tables["lj"].loc[("paper (LJ Speech)", 0.1), "Source"] == pytest.approx(9.06)
     assert t1.caption("alsa").endswith(NO_COUNTERPART) and "LJ Speech (HuBERT-large" in t1.caption("lj")
     lj_fig, alsa_fig = t1.figures()
     titles = [ax.get_title() for ax in lj_fig.axes]

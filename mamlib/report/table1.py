@@ -45,20 +45,21 @@ class Table1:
         return "WER" if self.value == "wer" else "error"
 
     def tables(self, preset: str, split: str = "test") -> dict[str, pd.DataFrame]:
-        """Ours beside the paper's, per corpus, under labelled column groups (ours alone where the paper has no
-        counterpart: see :meth:`caption`)."""
+        """Ours above the paper's, per corpus, as labelled row groups under the same source columns, so a column
+        reads down from our λ sweep to the paper's and the table keeps to the page's width (ours alone where the
+        paper has no counterpart: see :meth:`caption`)."""
         out = {}
         for label, ours in self.ours.items():
-            groups, paper = {f"ours ({preset}: {label}, {split})": ours}, self.paper.get(label)
+            groups, paper = {f"ours ({preset}: {label}, {split})": ours.sort_index()}, self.paper.get(label)
             if paper is not None:
-                groups[f"paper ({dataset_of(paper)})"] = paper
-            out[label] = pd.concat(groups, axis=1).sort_index()
+                groups[f"paper ({dataset_of(paper)})"] = paper.sort_index()
+            out[label] = pd.concat(groups, axis=0, names=["", ours.index.name])
         return out
 
     def caption(self, label: str, split: str = "test") -> str:
         """The caption of corpus ``label``'s table: what is shown, and which of the paper's datasets stands beside."""
         paper = self.paper.get(label)
-        beside = f"beside the paper's {_paper_title(paper)}" if paper is not None else NO_COUNTERPART
+        beside = f"the paper's {_paper_title(paper)} below ours" if paper is not None else NO_COUNTERPART
         return f"Table 1 — {label}: {split} {self.metric} (%) by λ and source; {beside}"
 
     def figures(self, ylabel: str | None = None) -> list:

@@ -40,9 +40,11 @@ class LayerPicks:
                              for label, ks in self.ks.items()}).T.rename_axis("corpus")
 
     def table(self) -> pd.DataFrame:
-        """Which layers each metric picks, one column group per corpus and normalization."""
-        return pd.concat({f"{label} ({'raw' if norm == 'none' else 'L2-normalized'})": picks_table(p)
-                          for (label, norm), p in self.picked.items()}, axis=1)
+        """Which layers each metric picks: one row per corpus, normalization and metric, one column per k (rows
+        grow with corpora and metrics, the width only with k)."""
+        table = pd.concat({(label, "raw" if norm == "none" else "L2-normalized"): picks_table(p).T
+                           for (label, norm), p in self.picked.items()}, names=["corpus", "scores", "metric"])
+        return table.rename(columns=lambda k: f"k = {k}").rename_axis(columns=None)
 
     def changed_by_normalization(self) -> dict[str, int]:
         """How many picks L2 normalization changes, out of how many."""
