@@ -57,14 +57,15 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def combine(
-    target: Tensor, sources: Iterable[Tensor | None], lams: Sequence[Lambda], norm_matched: Sequence[bool] = ()
+    target: Tensor, sources: Iterable[Tensor | None], lams: Sequence[Lambda], norm_matched: Sequence[bool] | None = None
 ) -> Tensor:
     """The blend kernel, Eq. 1 over several sources: ``target·(1 − Σ_s λ_s) + Σ_s λ_s·W_s`` with no check of λ.
 
     Computed in :func:`accumulation_dtype` and cast back to ``target``'s dtype once. ``sources`` may be a generator
     (each source is read when it is added, so a streamed merge holds one at a time); a source of None counts as zero
-    (a missing bias). ``norm_matched[s]`` rescales source ``s`` to the target's Frobenius norm first
-    (:func:`match_norm`, in the accumulation dtype). λ may be tensors: the result is differentiable in them (Eq. 3).
+    (a missing bias). ``norm_matched[s]`` (one flag per source, when given) rescales source ``s`` to the target's
+    Frobenius norm first (:func:`match_norm`, in the accumulation dtype). λ may be tensors: the result is
+    differentiable in them (Eq. 3).
     """
     acc = target.to(accumulation_dtype(target.dtype))
     out = acc * (1 - sum(lams))
@@ -74,7 +75,7 @@ def combine(
         if tuple(source.shape) != tuple(acc.shape):
             raise ValueError(f"a source of shape {list(source.shape)} for a target of {list(acc.shape)}")
         term = source.to(acc.dtype)
-        out = out + lam * (match_norm(term, acc) if s < len(norm_matched) and norm_matched[s] else term)
+        out = out + lam * (match_norm(term, acc) if norm_matched and norm_matched[s] else term)
     return out.to(target.dtype)
 
 
