@@ -140,6 +140,7 @@ def test_a_valid_config_parses_to_its_parts(folders, tmp_path):
         ({"target": {"model": "minilm", "famly": "bert"}}, r"^target\.famly: unknown key"),
         ({"bias": "sum"}, r"^bias must be one of \['target', 'interpolate'\]"),
         ({"projections": ["q", "o"]}, r"^projections must be a non-empty list of distinct names"),
+        ({"projections": [{"a": 1}]}, r"^projections must be a non-empty list of distinct names"),
         ({"families": [{"name": "x", "projections": {"q": "a", "k": "b", "v": "c"}}]},
          r"^families\[0\]\.pattern: missing"),
         ({"families": [{"name": "x", "pattern": r"l\.(\d+)", "projections": {"q": "a", "k": "b", "v": "c"}}]},

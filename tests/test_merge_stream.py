@@ -220,6 +220,13 @@ def test_only_the_qkv_tensors_are_read_whole(models, tmp_path, monkeypatch):
 # -- dtypes, shards, index, record and card ------------------------------------------------------------------------
 
 
+def test_the_plan_and_record_name_the_dtype_each_target_is_merged_in():
+    from mamlib.cli.merge_command import _accumulation
+
+    assert [_accumulation(d) for d in ("bfloat16", "float16", "float32", "float64")] == [
+        "float32", "float32", "float32", "float64"]
+
+
 def test_a_sharded_bfloat16_merge_keeps_the_dtype_and_writes_an_index(models, tmp_path, capsys):
     cfg = _write(tmp_path, _cfg(models, "hubert-bf16", ("bert3", 0.25, {})))
     assert main(["merge", str(cfg), "--max-shard-size", "30kB"]) == 0

@@ -18,9 +18,7 @@ EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mam", description="Multimodal Attention Merging on your own models.",
-    )
+    parser = argparse.ArgumentParser(prog="mam", description="Multimodal Attention Merging on your own models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     merge = commands.add_parser(
         "merge", help="merge the attention Q/K/V of one or more sources into a target and write a checkpoint",

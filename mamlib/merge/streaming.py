@@ -21,8 +21,9 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -110,8 +111,7 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[s
     tensors: dict[str, StoredTensor] = {}
     for key, info in header.items():
         try:
-            dtype, shape, (begin, end) = info["dtype"], tuple(int(n) for n in info["shape"]), info["data_offsets"]
-            begin, end = int(begin), int(end)
+            dtype, shape, (begin, end) = info["dtype"], tuple(map(int, info["shape"])), map(int, info["data_offsets"])
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"{path}: tensor {key!r} has a malformed header entry {info!r}") from None
         if not 0 <= begin <= end <= size - start:
@@ -158,7 +158,6 @@ class Checkpoint:
     """A model folder's weights as stored, read without loading the model: ``tensors`` maps every stored key to its
     :class:`StoredTensor`, in file order; ``format`` is ``"safetensors"`` or ``"bin"``."""
 
-    folder: Path
     files: list[Path]
     tensors: dict[str, StoredTensor]
     format: str
@@ -170,10 +169,10 @@ class Checkpoint:
         """The weights of ``folder`` (see :data:`WEIGHT_LAYOUTS`) from their headers (a ``.bin`` file's from its
         memory-mapped state dict), or None when it holds none of those files."""
         folder = Path(folder)
-        path = next((folder / name for name, _ in WEIGHT_LAYOUTS if (folder / name).is_file()), None)
-        if path is None:
+        layouts = [(folder / name, fmt) for name, fmt in WEIGHT_LAYOUTS if (folder / name).is_file()]
+        if not layouts:
             return None
-        fmt = dict(WEIGHT_LAYOUTS)[path.name]
+        path, fmt = layouts[0]
         index = path if path.name.endswith(".index.json") else None
         files = _index_files(path) if index else [path]
         tensors: dict[str, StoredTensor] = {}
@@ -186,7 +185,7 @@ class Checkpoint:
                     if t.dtype not in _NAMES:
                         raise CheckpointError(f"{file}: tensor {k!r} has dtype {t.dtype}, which safetensors "
                                               "cannot store")
-                    found[k] = StoredTensor(k, _NAMES[t.dtype], tuple(t.shape), t.numel() * t.element_size(), file, -1)
+                    found[k] = StoredTensor(k, _NAMES[t.dtype], tuple(t.shape), t.nbytes, file, -1)
             for key, entry in found.items():
                 if key in tensors:
                     raise CheckpointError(f"{folder}: tensor {key!r} is stored twice ({tensors[key].file.name} and "
@@ -195,7 +194,7 @@ class Checkpoint:
         if not tensors:
             raise CheckpointError(f"{folder}: {', '.join(f.name for f in files)} hold no tensors")
         order = sorted(tensors.values(), key=lambda t: (files.index(t.file), t.offset))
-        return cls(folder, files, {t.key: t for t in order}, fmt, index)
+        return cls(files, {t.key: t for t in order}, fmt, index)
 
     @property
     def total_size(self) -> int:
@@ -218,14 +217,10 @@ class Checkpoint:
         if entry.dtype not in DTYPES:
             raise CheckpointError(f"{entry.file}: tensor {key!r} has dtype {entry.dtype}, which torch cannot read")
         buf = torch.empty(entry.nbytes, dtype=torch.uint8)
-        with open(entry.file, "rb", buffering=0) as f:
+        with open(entry.file, "rb") as f:  # a buffered reader's readinto fills the buffer unless the file ends
             f.seek(entry.offset)
-            view, done = memoryview(buf.numpy()), 0
-            while done < entry.nbytes:
-                n = f.readinto(view[done:])
-                if not n:
-                    raise CheckpointError(f"{entry.file}: ends inside tensor {key!r}")
-                done += n
+            if f.readinto(buf.numpy()) != entry.nbytes:
+                raise CheckpointError(f"{entry.file}: ends inside tensor {key!r}")
         return buf.view(DTYPES[entry.dtype]).reshape(entry.shape)
 
     def copy_to(self, key: str, writer: ShardWriter) -> None:
@@ -301,15 +296,11 @@ def locate_attention(
     shapes: Mapping[Key, tuple[int, ...]] | None = None, *, what: str = "checkpoint",
 ) -> AttentionKeys:
     """The stored keys of the Q/K/V modules ``modules`` (``(layer, projection)`` → module name, as ``family`` found
-    them in the model) among the checkpoint's keys ``stored``.
-
-    Tried in turn: each module name plus ``.weight``; the same with one prefix dropped from the module names and/or
-    one added (a ``bert.`` the model has and the checkpoint lacks, or the other way round), found from the longest
-    suffix that some stored key shares with the first module name and accepted only if every module then has a
-    stored weight; ``family``'s own pattern over the stored names (which accepts both spellings of models that
-    transformers renames on loading). ``shapes`` (the model's weight shapes) are checked against the stored ones.
-    """
-    order = sorted(modules, key=lambda k: (k[0], PROJECTIONS.index(k[1]) if k[1] in PROJECTIONS else 99, k[1]))
+    them in the model) among the checkpoint's keys ``stored``: each module name plus ``.weight``, with a prefix
+    dropped and/or added where the checkpoint's differs (:func:`_prefix_rule`), else ``family``'s own pattern over the
+    stored names (which accepts both spellings of models that transformers renames on loading). ``shapes`` (the
+    model's weight shapes) are checked against the stored ones."""
+    order = sorted(modules, key=lambda k: (k[0], PROJECTIONS.index(k[1])))
     names = [modules[k] for k in order]
     rule = _prefix_rule(names, stored)
     if rule is not None:
@@ -317,8 +308,12 @@ def locate_attention(
         weights = {k: add + name[len(drop):] + ".weight" for k, name in zip(order, names)}
         how = "module names" + (f" without the prefix {drop!r}" if drop else "") + (
             f" with the prefix {add!r}" if add else "")
-    else:
-        weights = _pattern_keys(stored, family)
+    else:  # the stored weights the family's pattern finds, each projection exactly once
+        hits: dict[Key, list[str]] = {}
+        for key in stored:
+            if key.endswith(".weight") and (hit := family.match(key.removesuffix(".weight"))) is not None:
+                hits.setdefault(hit, []).append(key)
+        weights = {k: keys[0] for k, keys in hits.items() if len(keys) == 1}
         if set(weights) != set(modules):
             sample = [k for k in stored if k.endswith(".weight")][:6]
             raise CheckpointError(
@@ -327,19 +322,18 @@ def locate_attention(
                 f"(some of them: {sample})"
             )
         how = f"the {family.name!r} pattern over the stored names"
-    biases: dict[Key, str | None] = {}
     for k, key in weights.items():
-        entry = stored[key]
-        if shapes is not None and tuple(shapes[k]) != entry.shape:
-            raise CheckpointError(f"{what}: {key} is stored as {list(entry.shape)}, but the model's config makes it "
-                                  f"{list(shapes[k])}")
-        bias = key[: -len("weight")] + "bias"
-        biases[k] = bias if bias in stored else None
-    return AttentionKeys(weights, biases, how)
+        if shapes is not None and tuple(shapes[k]) != stored[key].shape:
+            raise CheckpointError(f"{what}: {key} is stored as {list(stored[key].shape)}, but the model's config makes "
+                                  f"it {list(shapes[k])}")
+    biases = {k: key.removesuffix("weight") + "bias" for k, key in weights.items()}
+    return AttentionKeys(weights, {k: b if b in stored else None for k, b in biases.items()}, how)
 
 
 def _prefix_rule(names: Sequence[str], stored: Mapping[str, StoredTensor]) -> tuple[str, str] | None:
-    """``(drop, add)`` such that ``add + name.removeprefix(drop) + ".weight"`` is stored for every module name."""
+    """``(drop, add)`` such that ``add + name.removeprefix(drop) + ".weight"`` is stored for every module name (a
+    ``bert.`` the model has and the checkpoint lacks, or the other way round), tried from the longest suffix that a
+    stored key shares with the first name."""
     parts = names[0].split(".")
     for i in range(len(parts)):
         tail = ".".join(parts[i:]) + ".weight"
@@ -349,16 +343,6 @@ def _prefix_rule(names: Sequence[str], stored: Mapping[str, StoredTensor]) -> tu
             if all(n.startswith(drop) and add + n[len(drop):] + ".weight" in stored for n in names):
                 return drop, add
     return None
-
-
-def _pattern_keys(stored: Mapping[str, StoredTensor], family: AttentionFamily) -> dict[Key, str]:
-    found: dict[Key, list[str]] = {}
-    for key in stored:
-        if key.endswith(".weight"):
-            hit = family.match(key[: -len(".weight")])
-            if hit is not None:
-                found.setdefault(hit, []).append(key)
-    return {k: keys[0] for k, keys in found.items() if len(keys) == 1}
 
 
 def check_blendable(stored: Mapping[str, StoredTensor], keys: AttentionKeys, projections: Iterable[str],
@@ -395,8 +379,8 @@ class ShardWriter:
     """One safetensors file written front to back: the header (known in advance from the tensors' shapes), then
     each tensor's bytes in header order. :meth:`close` flushes it to disk and checks every byte was written."""
 
-    def __init__(self, path: Path, tensors: Sequence[OutputTensor], metadata: Mapping[str, str] | None = None):
-        header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
+    def __init__(self, path: Path, tensors: Sequence[OutputTensor]):
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
         offset = 0
         for t in tensors:
             header[t.key] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
@@ -422,9 +406,7 @@ class ShardWriter:
 
     def write_tensor(self, tensor: Tensor) -> None:
         """Append ``tensor``'s bytes (C order)."""
-        flat = tensor.detach().contiguous().reshape(-1)
-        if flat.numel():
-            self.write(flat.view(torch.uint8).numpy().data)
+        self.write(tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy())
 
     def copy_range(self, source: Path, offset: int, nbytes: int) -> None:
         """Append ``nbytes`` of ``source`` from ``offset``, in chunks: in the kernel (``copy_file_range``) where it
@@ -478,82 +460,49 @@ class SourceTerms:
         return None if key is None else self.checkpoint.read(key)
 
 
-@dataclass
-class StreamedCheckpoint:
-    """What :func:`stream_merge` wrote: the file names (shards, then the index when there is one), the bytes of
-    tensors, how many tensors were merged and copied, and the dtypes the merged tensors were written in."""
-
-    files: list[str]
-    total_size: int
-    merged: int = 0
-    copied: int = 0
-    merged_dtypes: Counter[str] = field(default_factory=Counter)
-
-
-def _merges(
-    target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
-    projections: Sequence[str], bias: str,
-) -> dict[str, Callable[[], Tensor]]:
-    """Target key → a function computing its merged tensor with the blend kernel
-    :func:`~mamlib.merge.interpolation.combine` (each source read when it is added), for every Q/K/V weight (and,
-    with ``bias == "interpolate"``, bias) that some source enters with a non-zero λ."""
-
-    def merged(key: str, active: list[tuple[SourceTerms, float]], layer: int, proj: str, leaf: str) -> Tensor:
-        reads = (src.read(src.layer_map[layer], proj, leaf) for src, _ in active)
-        return combine(target.read(key), reads, [lam for _, lam in active],
-                       [src.norm_matched and leaf == "weight" for src, _ in active])
-
-    out: dict[str, Callable[[], Tensor]] = {}
-    for layer in range(target_keys.num_layers):
-        active = [(src, row[layer]) for src, row in zip(sources, table) if row[layer] != 0.0]
-        for proj in projections if active else ():
-            for leaf in ("weight", "bias") if bias == "interpolate" else ("weight",):
-                key = target_keys.key(layer, proj, leaf)
-                if key is not None:
-                    out[key] = partial(merged, key, active, layer, proj, leaf)
-    return out
-
-
 def stream_merge(
     target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
     folder: Path, *, projections: Sequence[str] = PROJECTIONS, bias: str = "target",
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, on_file: Callable[[Path], None] | None = None,
-) -> StreamedCheckpoint:
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE, on_file: Callable[[Path], None],
+) -> dict[str, Any]:
     """Write the merge of ``sources`` into ``target`` (``table`` is the checked ``[source][layer]`` λ) into the
-    existing folder ``folder`` as safetensors shards (and their index when there are several). ``on_file`` is
-    called with each file once it is complete (e.g. to hash it while the next one is written)."""
-    replacements = _merges(target, target_keys, sources, table, projections, bias)
+    existing folder ``folder`` as safetensors shards (and their index when there are several); ``on_file`` gets each
+    file once it is complete (e.g. to hash it while the next is written). Returns the record of what was written."""
+    # Every Q/K/V weight (and, with bias="interpolate", bias) some source changes → its layer, projection, leaf and
+    # the sources entering that layer with a non-zero λ.
+    blends: dict[str, tuple[int, str, str, list[tuple[SourceTerms, float]]]] = {}
+    leaves = ("weight", "bias") if bias == "interpolate" else ("weight",)
+    for layer in range(target_keys.num_layers):
+        active = [(src, row[layer]) for src, row in zip(sources, table) if row[layer] != 0.0]
+        for proj, leaf in product(projections if active else (), leaves):
+            if (key := target_keys.key(layer, proj, leaf)) is not None:
+                blends[key] = (layer, proj, leaf, active)
     shards = plan_shards(list(target.tensors.values()), max_shard_size)
-    result = StreamedCheckpoint(files=list(shards), total_size=target.total_size)
     try:
         for name, shard in shards.items():
             writer = ShardWriter(folder / name, shard)
             try:
                 for t in shard:
-                    if t.key not in replacements:
+                    if t.key not in blends:
                         target.copy_to(t.key, writer)
-                        result.copied += 1
                         continue
-                    tensor = replacements[t.key]()
-                    if tuple(tensor.shape) != t.shape or _NAMES.get(tensor.dtype) != t.dtype:
-                        raise CheckpointError(f"merged {t.key} came out {tensor.dtype} {list(tensor.shape)}, stored as "
-                                              f"{t.dtype} {list(t.shape)}")
-                    writer.write_tensor(tensor)
-                    result.merged += 1
-                    result.merged_dtypes[torch_dtype_name(t.dtype)] += 1
+                    layer, proj, leaf, active = blends[t.key]  # each source read when the blend kernel adds it
+                    reads = (src.read(src.layer_map[layer], proj, leaf) for src, _ in active)
+                    writer.write_tensor(combine(target.read(t.key), reads, [lam for _, lam in active],
+                                                [src.norm_matched and leaf == "weight" for src, _ in active]))
                 writer.close()
             except BaseException:
                 writer.abort()
                 raise
-            if on_file is not None:
-                on_file(folder / name)
+            on_file(folder / name)
     finally:
         target.release()
     if len(shards) > 1:
-        index = {"metadata": {"total_size": result.total_size},
+        index = {"metadata": {"total_size": target.total_size},
                  "weight_map": {t.key: name for name, shard in shards.items() for t in shard}}
         (folder / SAFETENSORS_INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        result.files.append(SAFETENSORS_INDEX)
-        if on_file is not None:
-            on_file(folder / SAFETENSORS_INDEX)
-    return result
+        on_file(folder / SAFETENSORS_INDEX)
+    merged = [t for shard in shards.values() for t in shard if t.key in blends]
+    return {"weight_files": list(shards) + [SAFETENSORS_INDEX] * (len(shards) > 1), "total_size": target.total_size,
+            "tensors_merged": len(merged), "tensors_copied": len(target.tensors) - len(merged),
+            "merged_dtypes": dict(Counter(torch_dtype_name(t.dtype) for t in merged))}
