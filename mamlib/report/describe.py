@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -137,14 +137,18 @@ def aec_facts(ch: Chapter) -> dict[str, str]:
 # -- transcripts longer than their references ------------------------------------------------------------------
 
 
-def _table1_rows(sweeps: Mapping[str, pd.DataFrame]) -> list[tuple[str, pd.Series]]:
-    out = []
+def _table1_rows(sweeps: Mapping[str, pd.DataFrame]) -> Iterator[tuple[str, pd.Series]]:
+    """Table 1's test rows (all layers merged) of every corpus with stored transcripts, with the corpus."""
     for label, df in sweeps.items():
-        if "hypotheses" not in df.columns:
-            continue
-        part = df[(df["split"] == "test") & (df["layers"] == "all")]
-        out += [(label, row) for _, row in part.iterrows()]
-    return out
+        if "hypotheses" in df.columns:
+            yield from ((label, row) for _, row in df[(df["split"] == "test") & (df["layers"] == "all")].iterrows())
+
+
+def _transcripts(sweeps: Mapping[str, pd.DataFrame]) -> Iterator[tuple[str, pd.Series, str, str, str, int, int]]:
+    """Every transcript of :func:`_table1_rows`: corpus, row, item id, reference, hypothesis, their word counts."""
+    for label, row in _table1_rows(sweeps):
+        for uid, ref, hyp in zip(row["ids"], row["references"], row["hypotheses"]):
+            yield label, row, uid, ref, hyp, _words(ref), _words(hyp)
 
 
 def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_RATIO, limit: int = 6,
@@ -155,17 +159,13 @@ def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_
     per corpus and source variant, at most ``limit`` rows; hypotheses cut to ``width`` characters. Empty when no
     transcript is that long."""
     labels = {name: v.label for name, v in source_variants().items()}
-    found = []
-    for corpus, row in _table1_rows(sweeps):
-        for uid, ref, hyp in zip(row["ids"], row["references"], row["hypotheses"]):
-            n_ref, n_hyp = _words(ref), _words(hyp)
-            if n_hyp > ratio * max(n_ref, 1):
-                source = "unmerged" if row["source"] == "none" else labels.get(row["source"], row["source"])
-                text = str(hyp) if len(str(hyp)) <= width else str(hyp)[: width - 1].rstrip() + "…"
-                found.append({"corpus": corpus, "source": source, "λ": float(row["lambda"]), "item": uid,
-                              "words (ref → hyp)": f"{n_ref} → {n_hyp}", "reference": ref, "hypothesis": text,
-                              "_ratio": n_hyp / max(n_ref, 1)})
     columns = ["corpus", "source", "λ", "item", "words (ref → hyp)", "reference", "hypothesis"]
+    found = [{"corpus": corpus, "source": "unmerged" if row["source"] == "none" else labels.get(row["source"],
+                                                                                                 row["source"]),
+              "λ": float(row["lambda"]), "item": uid, "words (ref → hyp)": f"{n_ref} → {n_hyp}", "reference": ref,
+              "hypothesis": str(hyp) if len(str(hyp)) <= width else str(hyp)[: width - 1].rstrip() + "…",
+              "_ratio": n_hyp / max(n_ref, 1)}
+             for corpus, row, uid, ref, hyp, n_ref, n_hyp in _transcripts(sweeps) if n_hyp > ratio * max(n_ref, 1)]
     if not found:
         return pd.DataFrame(columns=columns).set_index(["corpus", "source", "λ"])
     frame = pd.DataFrame(found).sort_values("_ratio", ascending=False, kind="stable")
@@ -176,16 +176,11 @@ def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_
 def loop_findings(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_RATIO) -> dict[str, str]:
     """How many of Table 1's test transcripts are over ``ratio`` times their reference's length, how many
     configurations pass 100 % WER, and one sentence saying so (glue key ``loops``)."""
-    rows = _table1_rows(sweeps)
-    n_hyps = n_long = n_long_unmerged = 0
-    for _, row in rows:
-        for ref, hyp in zip(row["references"], row["hypotheses"]):
-            n_hyps += 1
-            if _words(hyp) > ratio * max(_words(ref), 1):
-                n_long += 1
-                n_long_unmerged += row["source"] == "none"
+    every = list(_transcripts(sweeps))
+    long = [row["source"] for _, row, _, _, _, n_ref, n_hyp in every if n_hyp > ratio * max(n_ref, 1)]
+    n_hyps, n_long, n_long_unmerged = len(every), len(long), long.count("none")
     longer = "twice" if ratio == 2 else f"{ratio:g} times"
-    errors = [float(row["wer"]) for _, row in rows]
+    errors = [float(row["wer"]) for _, row in _table1_rows(sweeps)]
     over = sum(e > 100.0 for e in errors)
     worst = max(errors) if errors else math.nan
     if not n_hyps:
