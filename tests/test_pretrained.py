@@ -14,6 +14,7 @@ from mamlib import models as P
 from mamlib.asr.metrics import normalize_transcript
 from mamlib.asr.whisper import WhisperTranscriber
 from mamlib.common.audio import load_audio
+from mamlib.common.tensors import masked_mean
 from mamlib.merge.families import attention_modules, detect_family
 from mamlib.merge.merger import AttentionMerger, evenly_spaced_layer_map
 from mamlib.models import vit_s14, whisper_tiny
@@ -119,7 +120,11 @@ def test_vit_matches_onnx_backbone() -> None:
 
 def test_minilm_similarity(minilm) -> None:
     model, tokenizer = minilm
-    emb = P.minilm_embed(model, tokenizer, ["a cat sits", "a kitten is sitting", "the stock market fell sharply today"])
+    batch = tokenizer(["a cat sits", "a kitten is sitting", "the stock market fell sharply today"], padding=True,
+                      return_tensors="pt")
+    with torch.inference_mode():  # all-MiniLM-L6-v2's sentence embedding: mean pooling, then L2 normalization
+        hidden = model(**batch).last_hidden_state
+    emb = torch.nn.functional.normalize(masked_mean(hidden, batch["attention_mask"].bool()), dim=-1)
     sim = emb @ emb.T
     assert sim[0, 1] > 0.6 and sim[0, 1] > sim[0, 2] + 0.3 and sim[1, 1] == pytest.approx(1.0)
 

@@ -4,13 +4,18 @@ import pytest
 import torch
 
 from mamlib.aec.encoders import embed
-from mamlib.aec.head import classification_error, labels
+from mamlib.aec.head import labels, predict
 from mamlib.presets.schema import load_preset
 from mamlib.report.tables import table1_block
 from mamlib.sweeps.aec import AECRig, AECSweep, preset_clips
 from mamlib.sweeps.choose import choose_lambda
 from mamlib.sweeps.grid import SweepGrid
 from mamlib.sweeps.store import ResultStore
+
+
+def error(head, features, targets) -> float:
+    """Classification error in percent, computed by hand from the head's predictions."""
+    return 100.0 * int((predict(head, features) != targets).sum()) / len(targets)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +36,12 @@ def test_sweep_scores_with_the_unmerged_head(rig, tmp_path):
     assert not {"encoder", "clips", "mergers"} & set(vars(fresh))
     # The λ = 0 row equals the head evaluated directly on the untouched encoder.
     head = rig.head()
-    direct = classification_error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))
+    direct = error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))
     base = df[(df["split"] == "test") & (df["source"] == "none")]["error"].iloc[0]
     assert base == pytest.approx(direct)
     # A merged row equals the same head evaluated inside the merge, by hand.
     with rig.mergers["noise-standard"].merged(0.2):
-        merged = classification_error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))
+        merged = error(head, embed(rig.encoder.encode, rig.clips.test, 10), labels(rig.clips.test))
     row = df[(df["split"] == "test") & (df["source"] == "noise-standard")]["error"].iloc[0]
     assert row == pytest.approx(merged)
     table = table1_block(df, value="error")

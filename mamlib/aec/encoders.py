@@ -52,9 +52,8 @@ def embed(encoder_fn: EncoderFn, clips: Sequence[Clip | np.ndarray | Tensor], ba
         frames, frame_mask = encoder_fn(batch, mask)
         if frames.dim() != 3 or frames.shape[0] != batch.shape[0]:
             raise ValueError(f"encoder_fn must return (batch, time, dim) frames, got {tuple(frames.shape)}")
-        if frame_mask is not None:
-            frame_mask = frame_mask.to(frames.device, torch.bool)
-        pooled.append(masked_mean(frames, None if frame_mask is None else ~frame_mask).float().cpu())
+        valid = None if frame_mask is None else ~frame_mask.to(frames.device, torch.bool)
+        pooled.append(masked_mean(frames, valid).float().cpu())
     return torch.cat(pooled)
 
 
@@ -93,10 +92,8 @@ def whisper_encoder_fn(model: nn.Module, feature_extractor) -> EncoderFn:
         waves = [waveform[i, :n].detach().float().cpu().numpy() for i, n in enumerate(lengths)]
         inputs = extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         frames = encoder(inputs["input_features"].to(param.device, param.dtype)).last_hidden_state
-        keep = [whisper_frames(n, extractor.n_samples) for n in lengths]
-        steps = torch.arange(frames.shape[1], device=frames.device)
-        mask = steps.unsqueeze(0) >= torch.tensor(keep, device=frames.device).unsqueeze(1)
-        return frames, mask
+        keep = torch.tensor([whisper_frames(n, extractor.n_samples) for n in lengths], device=frames.device)
+        return frames, torch.arange(frames.shape[1], device=frames.device) >= keep[:, None]
 
     return encode
 

@@ -8,7 +8,7 @@ the merged attention alone ("zero-shot")::
     fn = beats_encoder_fn(model)
     head = train_linear_head(embed(fn, split.train), labels(split.train), epochs=20, lr=1e-3, seed=0)
     with merger.merged(0.1):
-        err = classification_error(head, embed(fn, split.test), labels(split.test))
+        err = (predict(head, embed(fn, split.test)) != labels(split.test)).float().mean() * 100
 
 The paper fine-tunes with AdamW (lr 1e-3 for AEC, batch 32; Sec. 4.2); the head here uses the same optimizer.
 """
@@ -26,6 +26,7 @@ from mamlib.aec.esc50 import Clip
 def labels(clips: Sequence[Clip]) -> Tensor:
     """The class indices of ``clips`` as a long tensor."""
     return torch.tensor([c.label for c in clips], dtype=torch.long)
+
 
 def train_linear_head(
     features: Tensor,
@@ -91,11 +92,3 @@ def predict(head: nn.Module, features: Tensor) -> Tensor:
     """Predicted class indices of ``head`` for pooled ``features``."""
     param = next(head.parameters())
     return head(features.to(param.device, param.dtype)).argmax(dim=-1).cpu()
-
-
-def classification_error(head: nn.Module, features: Tensor, targets: Tensor) -> float:
-    """Classification error in percent (the paper's metric for ESC-50: 100 · wrong / total)."""
-    if len(targets) == 0 or len(features) != len(targets):
-        raise ValueError(f"need as many features as targets, at least one (got {len(features)}, {len(targets)})")
-    wrong = (predict(head, features) != targets.cpu()).sum().item()
-    return 100.0 * wrong / len(targets)

@@ -122,12 +122,7 @@ class BEATsConfig:
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint ``cfg`` dict (known keys plus ``extra``)."""
         out = asdict(self)
-        extra = out.pop("extra")
-        return {**extra, **out}
-
-    @property
-    def head_dim(self) -> int:
-        return self.encoder_embed_dim // self.encoder_attention_heads
+        return {**out.pop("extra"), **out}
 
 
 def _coerce(name: str, value: Any, typ: str) -> Any:
@@ -231,7 +226,7 @@ class BEATsAttention(nn.Module):
         super().__init__()
         dim, heads = cfg.encoder_embed_dim, cfg.encoder_attention_heads
         self.num_heads = heads
-        self.head_dim = cfg.head_dim
+        self.head_dim = dim // heads
         self.num_buckets = cfg.num_buckets
         self.max_distance = cfg.max_distance
         self.q_proj = nn.Linear(dim, dim)
@@ -239,9 +234,8 @@ class BEATsAttention(nn.Module):
         self.v_proj = nn.Linear(dim, dim)
         self.out_proj = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(cfg.attention_dropout)
-        self.relative_attention_bias: nn.Embedding | None = None
-        if cfg.relative_position_embedding and owns_position_table:
-            self.relative_attention_bias = nn.Embedding(cfg.num_buckets, heads)
+        own_table = cfg.relative_position_embedding and owns_position_table
+        self.relative_attention_bias = nn.Embedding(cfg.num_buckets, heads) if own_table else None
         self.gru_rel_pos = cfg.gru_rel_pos
         if self.gru_rel_pos:
             self.grep_linear = nn.Linear(self.head_dim, 8)
@@ -249,8 +243,6 @@ class BEATsAttention(nn.Module):
 
     def position_bias(self, length: int) -> Tensor:
         """The ``(heads, length, length)`` relative position bias (from the shared table)."""
-        if self.relative_attention_bias is None:
-            raise RuntimeError("this attention layer has no relative position table")
         pos = torch.arange(length, device=self.relative_attention_bias.weight.device)
         buckets = relative_position_bucket(pos[None, :] - pos[:, None], self.num_buckets, self.max_distance)
         return self.relative_attention_bias(buckets).permute(2, 0, 1)
@@ -265,11 +257,8 @@ class BEATsAttention(nn.Module):
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, position_bias: Tensor | None = None) -> Tensor:
         """``x``: ``(batch, time, dim)``; ``padding_mask``: ``(batch, time)``, True at padding keys."""
         batch, time, _ = x.shape
-
-        def heads(t: Tensor) -> Tensor:
-            return t.view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
-
-        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
+        q, k, v = (p(x).view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
+                   for p in (self.q_proj, self.k_proj, self.v_proj))
         scores = (q * self.head_dim**-0.5) @ k.transpose(-1, -2)
         if position_bias is not None:
             bias = position_bias.unsqueeze(0)

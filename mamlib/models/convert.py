@@ -27,15 +27,14 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Copy ``state`` into ``model``; any missing, unexpected or misshaped key raises :class:`ConversionError`. A
     parameter tied to another (e.g. an output projection sharing the token embedding) counts as present when the
     one it shares storage with is given."""
-    own = model.state_dict()
-    shared = _tied_aliases(model)
-    missing = sorted(k for k in set(own) - set(state) if shared.get(k) not in state)
+    own = model.state_dict(keep_vars=True)
+    first: dict[int, str] = {}  # the first name of each storage
+    for name, tensor in own.items():
+        first.setdefault(tensor.data_ptr(), name)
+    missing = sorted(k for k in set(own) - set(state) if not (own[k].numel() and first[own[k].data_ptr()] in state))
     unexpected = sorted(set(state) - set(own))
-    bad_shapes = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
+    bad_shapes = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                  for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
     if unexpected or missing or bad_shapes:
         raise ConversionError(
             f"checkpoint does not fit {type(model).__name__}: missing {_head(missing)}, "
@@ -46,15 +45,6 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 
 def _head(items: list[str], n: int = 10) -> str:
     return str(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
-
-
-def _tied_aliases(model: nn.Module) -> dict[str, str]:
-    """``{name: first name}`` for the parameters that share storage with an earlier one."""
-    first: dict[int, str] = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        first.setdefault(tensor.data_ptr(), name)
-    return {name: first[tensor.data_ptr()] for name, tensor in model.state_dict(keep_vars=True).items()
-            if first[tensor.data_ptr()] != name and tensor.numel() > 0}
 
 
 def empty_model(cls: type, config) -> nn.Module:

