@@ -210,11 +210,9 @@ def _edits(references: Sequence[str], hypotheses: Sequence[str], unit: str) -> t
     out = process([str(r) for r in references], [str(h) for h in hypotheses])
     counts = np.zeros((len(references), 3), dtype=np.int64)
     for n, chunks in enumerate(out.alignments):
-        for c in chunks:
-            if c.type == "insert":
-                counts[n, 0] += c.hyp_end_idx - c.hyp_start_idx
-            elif c.type != "equal":
-                counts[n, 1 if c.type == "substitute" else 2] += c.ref_end_idx - c.ref_start_idx
+        for c in (c for c in chunks if c.type != "equal"):  # an edit spans words of one side, or as many of both
+            counts[n, ("insert", "substitute", "delete").index(c.type)] += max(c.ref_end_idx - c.ref_start_idx,
+                                                                               c.hyp_end_idx - c.hyp_start_idx)
     return counts, np.asarray([len(r) for r in out.references], dtype=np.int64)
 
 
@@ -235,10 +233,7 @@ def word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[n
 
 def _get(row: Row, key: str) -> Any:
     """``row[key]``, or None when missing or NaN (a column that other rows of the frame have)."""
-    try:
-        value = row[key]
-    except (KeyError, IndexError):
-        return None
+    value = row.get(key)
     return None if isinstance(value, float) and np.isnan(value) else value
 
 

@@ -51,28 +51,22 @@ def _align_words(references: Sequence[str], hypotheses: Sequence[str]) -> list[_
         inserted: list[list[int]] = [[] for _ in range(len(ref) + 1)]
         anchor: list[Anchor] = [("slot", 0)] * len(hyp)
         for c in chunks:
+            hyp_idx = range(c.hyp_start_idx, c.hyp_end_idx)  # empty for a deletion
             if c.type == "insert":
-                for j in range(c.hyp_start_idx, c.hyp_end_idx):
-                    inserted[c.ref_start_idx].append(j)
-                    anchor[j] = ("slot", c.ref_start_idx)
-                continue
+                inserted[c.ref_start_idx] += hyp_idx
+            for off, j in enumerate(hyp_idx):
+                anchor[j] = ("slot", c.ref_start_idx) if c.type == "insert" else ("ref", c.ref_start_idx + off)
             if c.type == "equal":
-                for i in range(c.ref_start_idx, c.ref_end_idx):
-                    ref_ok[i] = True
-            if c.type in ("equal", "substitute"):
-                for off in range(c.hyp_end_idx - c.hyp_start_idx):
-                    anchor[c.hyp_start_idx + off] = ("ref", c.ref_start_idx + off)
+                ref_ok[c.ref_start_idx : c.ref_end_idx] = [True] * (c.ref_end_idx - c.ref_start_idx)
         result.append(_Aligned(list(ref), list(hyp), ref_ok, inserted, anchor))
     return result
 
 
 def _mark(words: Sequence[str], anchors: Sequence[Anchor], fixed: set[Anchor], broken: set[Anchor]) -> str:
     """The words joined by spaces, HTML-escaped, those anchored at ``fixed`` / ``broken`` places highlighted."""
-    out = []
-    for w, at in zip(words, anchors):
-        style = FIXED_STYLE if at in fixed else BROKEN_STYLE if at in broken else None
-        out.append(html.escape(w) if style is None else f'<span style="{style}">{html.escape(w)}</span>')
-    return " ".join(out)
+    styles = [FIXED_STYLE if at in fixed else BROKEN_STYLE if at in broken else None for at in anchors]
+    return " ".join(html.escape(w) if s is None else f'<span style="{s}">{html.escape(w)}</span>'
+                    for w, s in zip(words, styles))
 
 
 @dataclass(frozen=True)
@@ -91,26 +85,20 @@ class WordChange:
     mam_html: str
 
 
+def _one_way(a: _Aligned, b: _Aligned) -> tuple[tuple[str, ...], set[Anchor]]:
+    """What ``a`` gets wrong and ``b`` right: the reference words and (prefixed ``+``) the words ``a`` inserts where
+    ``b`` inserts fewer, in reference order, and their anchors."""
+    pos = [i for i in range(len(a.ref)) if not a.ref_ok[i] and b.ref_ok[i]]
+    slots = [k for k in range(len(a.ref) + 1) if len(a.inserted[k]) > len(b.inserted[k])]
+    words = sorted([((i, 1), a.ref[i]) for i in pos] + [((k, 0), "+" + a.hyp[j]) for k in slots for j in a.inserted[k]])
+    return tuple(w for _, w in words), {("ref", i) for i in pos} | {("slot", k) for k in slots}
+
+
 def _word_change(base: _Aligned, mam: _Aligned) -> WordChange:
-    n = len(base.ref)
-    fixed_pos = {i for i in range(n) if not base.ref_ok[i] and mam.ref_ok[i]}
-    broken_pos = {i for i in range(n) if base.ref_ok[i] and not mam.ref_ok[i]}
-    fixed_slots = {k for k in range(n + 1) if len(base.inserted[k]) > len(mam.inserted[k])}
-    broken_slots = {k for k in range(n + 1) if len(mam.inserted[k]) > len(base.inserted[k])}
-
-    fixed: list[tuple[tuple[int, int], str]] = [((i, 1), base.ref[i]) for i in fixed_pos]
-    fixed += [((k, 0), "+" + base.hyp[j]) for k in fixed_slots for j in base.inserted[k]]
-    broken: list[tuple[tuple[int, int], str]] = [((i, 1), base.ref[i]) for i in broken_pos]
-    broken += [((k, 0), "+" + mam.hyp[j]) for k in broken_slots for j in mam.inserted[k]]
-
-    fixed_at = {("ref", i) for i in fixed_pos} | {("slot", k) for k in fixed_slots}
-    broken_at = {("ref", i) for i in broken_pos} | {("slot", k) for k in broken_slots}
-    return WordChange(
-        fixed=tuple(w for _, w in sorted(fixed)), broken=tuple(w for _, w in sorted(broken)),
-        reference_html=_mark(base.ref, [("ref", i) for i in range(n)], fixed_at, broken_at),
-        baseline_html=_mark(base.hyp, base.anchor, fixed_at, broken_at),
-        mam_html=_mark(mam.hyp, mam.anchor, fixed_at, broken_at),
-    )
+    (fixed, fixed_at), (broken, broken_at) = _one_way(base, mam), _one_way(mam, base)
+    ref_anchors = [("ref", i) for i in range(len(base.ref))]
+    return WordChange(fixed, broken, *(_mark(words, anchors, fixed_at, broken_at) for words, anchors in
+                                       ((base.ref, ref_anchors), (base.hyp, base.anchor), (mam.hyp, mam.anchor))))
 
 
 def word_changes(reference: str, baseline: str, mam: str) -> WordChange:
@@ -152,8 +140,8 @@ class TranscriptChanges:
         cols = TABLE4_COLUMNS[:6]
         part = self.shown(limit)
         if part.empty:  # an empty table would show a header and nothing else: say why instead
-            part = pd.DataFrame([{c: "" for c in cols}])
-            part.loc[0, "reference"] = "no transcript changed: MAM and the unmerged model wrote the same words"
+            why = "no transcript changed: MAM and the unmerged model wrote the same words"
+            part = pd.DataFrame([dict.fromkeys(cols, "") | {"reference": why}])
             return part[cols].style.hide(axis="index").set_caption(caption)
         if len(part) < len(self.table):
             caption += f" (the {limit} most improved and the {limit} most worsened of {len(self.table)})"
@@ -172,17 +160,13 @@ def transcript_changes(baseline: Row, mam: Row) -> TranscriptChanges:
     """Table 4 (Sec. 4.3) from two ASR sweep rows on the same utterances, sorted by improvement in word errors
     (largest first, ties in corpus order); empty, every utterance identical, when MAM's row is the baseline's."""
     ids, refs, hyp_b, hyp_m = _asr_pair(baseline, mam, "Table 4")
-    e_b, _ = word_errors(refs, hyp_b)
-    e_m, _ = word_errors(refs, hyp_m)
+    (e_b, _), (e_m, _) = word_errors(refs, hyp_b), word_errors(refs, hyp_m)
     changed = [i for i in range(len(ids)) if hyp_b[i] != hyp_m[i]]
-    al_b = _align_words([refs[i] for i in changed], [hyp_b[i] for i in changed])
-    al_m = _align_words([refs[i] for i in changed], [hyp_m[i] for i in changed])
-    rows = []
-    for i, wc in zip(changed, map(_word_change, al_b, al_m)):
-        rows.append({"id": ids[i], "reference": wc.reference_html, "baseline": wc.baseline_html,
-                     "MAM": wc.mam_html, "errors (baseline)": int(e_b[i]), "errors (MAM)": int(e_m[i]),
-                     "improvement": int(e_b[i] - e_m[i]), "fixed": ", ".join(wc.fixed),
-                     "broken": ", ".join(wc.broken)})
+    al_b, al_m = (_align_words([refs[i] for i in changed], [hyp[i] for i in changed]) for hyp in (hyp_b, hyp_m))
+    rows = [{"id": ids[i], "reference": wc.reference_html, "baseline": wc.baseline_html, "MAM": wc.mam_html,
+             "errors (baseline)": int(e_b[i]), "errors (MAM)": int(e_m[i]), "improvement": int(e_b[i] - e_m[i]),
+             "fixed": ", ".join(wc.fixed), "broken": ", ".join(wc.broken)}
+            for i, wc in zip(changed, map(_word_change, al_b, al_m))]
     table = pd.DataFrame(rows, columns=["id", *TABLE4_COLUMNS]).set_index("id")
     table = table.sort_values("improvement", ascending=False, kind="mergesort")
     counts = {"improved": int((e_m < e_b).sum()), "worsened": int((e_m > e_b).sum()),
@@ -242,9 +226,7 @@ def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset
     """Our character-level shares per corpus (label → :func:`improvement_table`), rows ``ours (preset: label)``,
     above the paper's row (``paper (dataset)``) of the dataset each corpus stands in for (``dataset_for``; None: no
     counterpart)."""
-    rows = {}
-    for label, table in ours.items():
-        rows[f"ours ({preset}: {label})"] = table.loc["characters", list(EDIT_TYPES)]
+    rows = {f"ours ({preset}: {label})": table.loc["characters", list(EDIT_TYPES)] for label, table in ours.items()}
     for dataset in dict.fromkeys(d for d in (dataset_for[label] for label in ours) if d is not None):
         match = paper[paper["dataset"] == dataset]
         if not match.empty:
@@ -264,8 +246,7 @@ def speaker_wer(baseline: Row, mam: Row, speakers: Mapping[str, str]) -> pd.Data
     missing = [i for i in ids if i not in speakers]
     if missing:
         raise ValueError(f"no speaker for {len(missing)} utterance(s), e.g. {missing[:3]}")
-    e_b, words = word_errors(refs, hyp_b)
-    e_m, _ = word_errors(refs, hyp_m)
+    (e_b, words), (e_m, _) = word_errors(refs, hyp_b), word_errors(refs, hyp_m)
     frame = pd.DataFrame({"speaker": [speakers[i] for i in ids], "words": words, "e_b": e_b, "e_m": e_m})
     g = frame.groupby("speaker", sort=True)
     out = pd.DataFrame({"utterances": g.size(), "words": g["words"].sum()})

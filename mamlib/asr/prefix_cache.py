@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -83,13 +84,6 @@ def _fingerprint(tensors: Iterable[Tensor]) -> Tensor:
     return torch.cat(stats).cpu() if stats else torch.zeros(0, dtype=torch.float64)
 
 
-@dataclass
-class _Entry:
-    hidden: dict[int, Tensor]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-
 class PrefixCache:
     """Hidden states entering layers ``levels`` of a ``*ForCTC`` model, for a fixed list of input batches.
     ``parts`` describes another network the same way (:func:`whisper_encoder_parts` for Whisper's encoder).
@@ -99,14 +93,8 @@ class PrefixCache:
     tensors live on the model's device.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        batches: Iterable[Mapping[str, Tensor]],
-        levels: int | Sequence[int],
-        *,
-        parts: Callable[[nn.Module], SuffixParts] | None = None,
-    ) -> None:
+    def __init__(self, model: nn.Module, batches: Iterable[Mapping[str, Tensor]], levels: int | Sequence[int], *,
+                 parts: Callable[[nn.Module], SuffixParts] | None = None) -> None:
         if model.training:
             raise ValueError("PrefixCache needs the model in eval mode (dropout and LayerDrop off): call model.eval()")
         self.model = model
@@ -129,12 +117,11 @@ class PrefixCache:
         ]
 
     @torch.inference_mode()
-    def _capture(self, batch: Mapping[str, Tensor]) -> _Entry:
+    def _capture(self, batch: Mapping[str, Tensor]) -> tuple[dict[int, Tensor], tuple[Any, ...], dict[str, Any]]:
+        """The hidden states entering each level, and the extra arguments the encoder hands its layers."""
         hidden: dict[int, Tensor] = {}
         extra: dict[str, Any] = {}
-        deepest = max(self.levels)
-        layers = self._parts.layers
-        handles = []
+        deepest, layers = max(self.levels), self._parts.layers
 
         def store(level: int, h: Tensor) -> None:
             hidden[level] = h.detach().clone()
@@ -150,23 +137,18 @@ class PrefixCache:
             store(self.num_layers, output[0] if isinstance(output, tuple) else output)
 
         device = next(self.model.parameters()).device
+        handles = [layers[level].register_forward_pre_hook(partial(pre_hook, level), with_kwargs=True)
+                   if level < self.num_layers else layers[-1].register_forward_hook(post_hook) for level in self.levels]
         try:
-            for level in self.levels:
-                if level < self.num_layers:
-                    handles.append(layers[level].register_forward_pre_hook(partial(pre_hook, level), with_kwargs=True))
-                else:
-                    handles.append(layers[self.num_layers - 1].register_forward_hook(post_hook))
-            try:
+            with suppress(_StopForward):
                 self.model(**{k: v.to(device) for k, v in batch.items()})
-            except _StopForward:
-                pass
         finally:
             for h in handles:
                 h.remove()
         missing = [level for level in self.levels if level not in hidden]
         if missing:
             raise RuntimeError(f"the forward pass never reached cache levels {missing}")
-        return _Entry(hidden, extra.get("args", ()), extra.get("kwargs", {}))
+        return hidden, extra.get("args", ()), extra.get("kwargs", {})
 
     def usable_level(self) -> int:
         """The deepest level below which nothing changed since the cache was built (by the fingerprints); ValueError
@@ -189,10 +171,10 @@ class PrefixCache:
     def batch_logits(self, index: int, level: int) -> Tensor:
         """Logits ``[batch, frames, vocab]`` of batch ``index`` (Whisper's encoder: its last hidden state), running
         layers ``level ..`` and the head only; the prefix is not re-checked (:meth:`usable_level` does that)."""
-        entry = self._entries[index]
-        h = entry.hidden[level]
+        hidden, args, kwargs = self._entries[index]
+        h = hidden[level]
         for layer in self._parts.layers[level:]:
-            out = layer(h, *entry.args, **entry.kwargs)
+            out = layer(h, *args, **kwargs)
             h = out[0] if isinstance(out, tuple) else out
         if self._parts.final_norm is not None:
             h = self._parts.final_norm(h)
@@ -200,12 +182,9 @@ class PrefixCache:
 
 
 class CachedTranscriber(ABC):
-    """A recognizer's transcripts of a fixed list of waveforms with the unmerged bottom of its network computed once
-    (Sec. 3.1–3.2: what every configuration of a sweep shares). The batches' inputs and the layers below each level
-    of ``start_layer`` (one layer, or every block start of a Table 2 sweep) run once, in a :class:`PrefixCache`;
-    :meth:`transcribe` runs the rest from the deepest level the current weights leave unchanged and returns exactly
-    what ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns.
-    """
+    """A recognizer's transcripts of fixed waveforms, the layers below each level of ``start_layer`` (one layer, or
+    every block start of a Table 2 sweep) run once in a :class:`PrefixCache`: :meth:`transcribe` returns exactly what
+    ``transcriber.transcribe(waves, batch_size=…, batch_seconds=…)`` returns."""
 
     #: The length every clip is padded to anyway (Whisper's 30 s window), which a ``batch_seconds`` budget counts.
     padded_seconds = 0.0

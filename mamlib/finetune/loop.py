@@ -9,7 +9,6 @@ run resumes from its last checkpoint to the weights of an uninterrupted one.
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -105,7 +103,7 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
     optimizer step. Under ``accelerate launch`` the run is data-parallel over every process; with
     ``data_parallel=False`` this process trains it alone (the book's sharded builds give whole runs to processes).
     """
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup, set_seed
 
     if not examples:
         raise ValueError("no training examples")
@@ -118,13 +116,10 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
     task.prepare(model)
     if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable()
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
+    set_seed(seed)  # Python's, numpy's (transformers draws SpecAugment masks from it) and torch's generators
     steps_per_epoch = len(step_groups(len(examples), settings, seed, 0, rank, world))
     total = settings.epochs * steps_per_epoch
-    if settings.max_steps is not None:
-        total = min(total, settings.max_steps)
+    total = total if settings.max_steps is None else min(total, settings.max_steps)
     weights = lmam.other_parameters(model) if lmam is not None else [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": weights, "lr": settings.lr, "weight_decay": settings.weight_decay}]
     if lmam is not None and lmam.parameters():
@@ -182,9 +177,8 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
         bar.close()
     finally:
         for name, before in patched.items():
-            if before is None:
-                own.__dict__.pop(name, None)
-            else:
+            own.__dict__.pop(name, None)
+            if before is not None:
                 own.__dict__[name] = before
         own.eval()
         if low_precision:

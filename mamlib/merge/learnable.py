@@ -81,17 +81,9 @@ class LearnableMerge:
     >>> lmam.bake(); model.save_pretrained("merged")   # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        target: nn.Module,
-        source: nn.Module | AttentionWeights,
-        *,
-        init: float | Sequence[float] = 0.05,
-        layer_map: Sequence[int] | None = None,
-        target_family: str | AttentionFamily | None = None,
-        source_family: str | AttentionFamily | None = None,
-        projections: Sequence[str] = PROJECTIONS,
-    ) -> None:
+    def __init__(self, target: nn.Module, source: nn.Module | AttentionWeights, *, init: float | Sequence[float] = 0.05,
+                 layer_map: Sequence[int] | None = None, target_family: str | AttentionFamily | None = None,
+                 source_family: str | AttentionFamily | None = None, projections: Sequence[str] = PROJECTIONS) -> None:
         merger = AttentionMerger(target, source, target_family=target_family, source_family=source_family,
                                  projections=projections, layer_map=layer_map)
         starts = per_layer_lambdas(merger.num_layers, init, where="initial λ")

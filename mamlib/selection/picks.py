@@ -63,12 +63,9 @@ def layer_similarities(
     else:
         raise ValueError(f"no layer-representation reader for a {type(transcriber).__name__}")
     s = text_layer_representations(source, tokenizer, [normalize_transcript(u.text) for u in utterances])
-    frames = []
-    for norm in normalizations:
-        table = similarity_table(t, s, layer_map=layer_map, normalize=norm)
-        long = table.reset_index().melt(id_vars="layer", var_name="metric", value_name="score")
-        frames.append(long.assign(normalization=norm))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([similarity_table(t, s, layer_map=layer_map, normalize=norm).reset_index()
+                      .melt(id_vars="layer", var_name="metric", value_name="score").assign(normalization=norm)
+                      for norm in normalizations], ignore_index=True)
 
 
 def picks(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -77,47 +78,37 @@ def _read_sites(model: nn.Module, site: Site, family: str | AttentionFamily | No
     raise ValueError(f"no attention output projection ({', '.join(_OUT_PROJECTIONS)}) in {type(layers[0]).__name__}")
 
 
-@torch.inference_mode()
-def layer_representations(
-    model: nn.Module, inputs: Mapping[str, Tensor], pool_mask: Tensor | None, *, site: Site = "layer",
-    family: str | AttentionFamily | None = None,
-) -> Tensor:
-    """Mean-pooled per-layer representations of one batch, ``[n_layers, batch, width]`` (float32, on CPU):
-    ``model(**inputs)`` run once with a forward hook at every ``site``, averaging the positions ``pool_mask [batch,
-    seq]`` marks (None: all). ``family`` is detected when None."""
+def _pooled(model: nn.Module, batches: list[list[int]], encode: Encode, site: Site, family: str | None) -> Tensor:
+    """Mean-pooled per-layer representations ``[n_layers, n_samples, width]`` (float32, on CPU) in sample order: the
+    model runs once per batch (inputs and pooling mask from ``encode``) with a forward hook at every ``site``."""
+    if not batches:
+        raise ValueError("no samples given")
     sites = _read_sites(model, site, family)
+    model.eval()
+    device = next(model.parameters()).device
     pooled: dict[int, Tensor] = {}
+    batch: dict[str, Tensor] = {}
+    reps = []
 
-    def hook(i: int) -> Callable[..., None]:
-        def pool(_module: nn.Module, _args: Any, output: Any) -> None:
-            hidden = output[0] if isinstance(output, (tuple, list)) else output
-            pooled[i] = masked_mean(hidden.float(), pool_mask)
+    def pool(i: int, _module: nn.Module, _args: Any, output: Any) -> None:
+        hidden = output[0] if isinstance(output, (tuple, list)) else output
+        pooled[i] = masked_mean(hidden.float(), batch["mask"]).cpu()
 
-        return pool
-
-    handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(sites)]
+    handles = [m.register_forward_hook(partial(pool, i)) for i, m in enumerate(sites)]
     try:
-        model(**inputs)
+        for idx in batches:
+            inputs, batch["mask"] = encode(idx, device)
+            pooled.clear()
+            with torch.inference_mode():
+                model(**inputs)
+            missing = [i for i in range(len(sites)) if i not in pooled]
+            if missing:
+                raise RuntimeError(f"layers {missing} did not run in the forward pass")
+            reps.append(torch.stack([pooled[i] for i in range(len(sites))]))
     finally:
         for h in handles:
             h.remove()
-    missing = [i for i in range(len(sites)) if i not in pooled]
-    if missing:
-        raise RuntimeError(f"layers {missing} did not run in the forward pass")
-    return torch.stack([pooled[i].cpu() for i in range(len(sites))])
-
-
-def _pooled(model: nn.Module, batches: list[list[int]], encode: Encode, site: Site, family: str | None) -> Tensor:
-    """:func:`layer_representations` of every batch (inputs from ``encode``), gathered into sample order."""
-    if not batches:
-        raise ValueError("no samples given")
-    model.eval()
-    device = next(model.parameters()).device
-    reps = torch.cat([layer_representations(model, *encode(idx, device), site=site, family=family) for idx in batches],
-                     dim=1)
-    out = torch.empty_like(reps)
-    out[:, [i for idx in batches for i in idx]] = reps
-    return out
+    return torch.cat(reps, dim=1)[:, np.argsort([i for idx in batches for i in idx])]  # back into sample order
 
 
 def _in_order(n: int, batch_size: int) -> list[list[int]]:

@@ -75,17 +75,13 @@ def normalize_representations(x: Any, how: Normalization) -> np.ndarray:
     a = _as_array(x, "representations")
     if how == "none":
         return a
-    if how == "l2":
-        norms = np.linalg.norm(a, axis=-1, keepdims=True)
-        if np.any(norms == 0):
-            raise ValueError("cannot L2-normalise an all-zero representation")
-        return a / norms
-    if how == "rms":
-        rms = np.sqrt((a**2).sum(axis=-1).mean(axis=-1, keepdims=True))[..., None]
-        if np.any(rms == 0):
-            raise ValueError("cannot RMS-normalise an all-zero layer")
-        return a / rms
-    raise ValueError(f"normalize must be 'none', 'l2' or 'rms', got {how!r}")
+    if how not in ("l2", "rms"):
+        raise ValueError(f"normalize must be 'none', 'l2' or 'rms', got {how!r}")
+    norms = (np.linalg.norm(a, axis=-1, keepdims=True) if how == "l2"
+             else np.sqrt((a**2).sum(axis=-1).mean(axis=-1, keepdims=True))[..., None])
+    if np.any(norms == 0):
+        raise ValueError(f"cannot {how.upper()}-normalise an all-zero {'representation' if how == 'l2' else 'layer'}")
+    return a / norms
 
 
 def _check_metric(metric: str) -> None:
