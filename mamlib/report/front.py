@@ -199,11 +199,6 @@ class Headline:
         more = f"; ≈{needed:,} test items would detect it" if needed else ""
         return f"cannot tell: the paper's {signed(self.paper_delta)} points is below this set's {res}{more}"
 
-    @property
-    def same_direction(self) -> bool:
-        return (self.merged_model and self.paper_dataset is not None and self.delta != 0
-                and (self.delta < 0) == (self.paper_delta < 0))
-
 
 def _pct(x: float) -> str:
     return "–" if pd.isna(x) else f"{x:+.1f}%".replace("-", "−")
@@ -267,10 +262,7 @@ class Front:
         counts = self.counts()
         parts = [f"{n} {OUTCOMES[o]}" for o, n in counts.items() if n]
         return {"preset": self.preset, "n": len(self.rows), "reproduced": counts["reproduced"],
-                "same_direction": sum(r.same_direction for r in self.rows),
-                "outcomes": "; ".join(parts) or "none",
-                "tables": ", ".join(dict.fromkeys(r.table for r in self.rows)) or "none",
-                "missing": ", ".join(self.missing) or "none",
+                "outcomes": "; ".join(parts) or "none", "missing": ", ".join(self.missing) or "none",
                 "gaps": "; ".join(self.gaps) or "none"}
 
 
