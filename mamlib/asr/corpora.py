@@ -1,10 +1,6 @@
-"""Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora.
-
-The book goes through :func:`load_corpus`, which finds a dataset among :data:`ASR_DATASETS` and reads its
-:class:`~mamlib.asr.recognizers.Utterance` s (16 kHz mono float32, text, speaker) in a fixed order. Every loader is
-``load(folder, split, n, **options)``: the dataset's folder (or the audio cache, for the synthesized ones), a ``split``
-(``"dev"``, ``"test"``, ``"train"`` for fine-tuning, Table 5, or ``"all"``), at most ``n`` utterances, and the
-keyword-only options a preset may set; it returns :class:`UtteranceFile` s, their audio not read yet.
+"""Test sets for the ASR experiments: synthetic stand-ins that run anywhere, and the paper's real corpora, read
+through :func:`load_corpus`. Every loader of :data:`ASR_DATASETS` is ``load(folder, split, n, **options)`` (the
+dataset's folder or the audio cache; ``train`` is for fine-tuning, Table 5) and returns :class:`UtteranceFile` s.
 
 Synthetic (from ``data/sentences.txt``, via :mod:`mamlib.asr.synth`): ``smoke`` (the shortest sentences, two
 espeak-ng voices), ``lj-like`` (hibari's one "heart" voice, for LJ Speech's one reader), ``vctk-like`` (several
@@ -16,8 +12,7 @@ Real (the GPU preset): ``ljspeech`` (LJ Speech 1.1) and ``vctk`` (VCTK 0.92 or 0
 ``sha256("split:" + key)`` read as a number in [0, 1) below 0.1 is dev, below 0.2 test, the rest train. The key is
 the utterance id for LJ Speech and the normalized sentence for VCTK, whose speakers read many of the same
 sentences: a sentence never crosses splits. The ``n`` cap keeps the ``n`` utterances with the smallest
-``sha256("subset:" + id)`` (the first 100 are inside the first 200), in id order; only their audio is read.
-"""
+``sha256("subset:" + id)`` (the first 100 are inside the first 200), in id order; only their audio is read."""
 
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ import csv
 import hashlib
 import itertools
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -65,29 +60,21 @@ class Sentence:
     text: str
 
 
-def _check_split(split: str) -> str:
+def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    return split
 
 
-def sentences(split: str = "all", path: str | Path | None = None) -> list[Sentence]:
-    """The sentences of ``split`` in file order: odd lines of ``data/sentences.txt`` dev, even lines test, ``all``
-    both; ``train`` every line of ``data/train_sentences.txt``. Blank lines are skipped."""
+def sentences(split: str = "all") -> list[Sentence]:
+    """The sentences of ``split`` in file order (module docstring); blank lines are skipped."""
     _check_split(split)
     train = split == "train"
-    path = Path(path) if path is not None else TRAIN_SENTENCES_FILE if train else SENTENCES_FILE
+    path = TRAIN_SENTENCES_FILE if train else SENTENCES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"sentence list not found: {path} (it ships in the repository's data/ folder)")
-    out: list[Sentence] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text:
-            continue
-        part = "train" if train else "dev" if lineno % 2 == 1 else "test"
-        if split in ("all", part):
-            out.append(Sentence(f"{'t' if train else 's'}{lineno:04d}", text))
-    return out
+    lines = enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+    return [Sentence(f"{'t' if train else 's'}{k:04d}", line.strip()) for k, line in lines
+            if line.strip() and split in ("all", "train" if train else "dev" if k % 2 == 1 else "test")]
 
 
 @dataclass(frozen=True)
@@ -131,8 +118,7 @@ def _read_aloud(prefix: str, sents: Sequence[Sentence], voices: Sequence[str], c
 
 def smoke_corpus(cache_dir: Path, split: str, n: int | None = None) -> list[UtteranceFile]:
     """A tiny two-voice espeak-ng set: the split's ``n`` (default :data:`SMOKE_SIZE`) shortest sentences (fewest
-    words, ties by id; ``all``: dev's and test's) in id order, read alternately by ``en-us`` and ``en-gb``. Cold it
-    takes well under a second per sentence; cached, milliseconds."""
+    words, ties by id; ``all``: dev's and test's) in id order, read alternately by ``en-us`` and ``en-gb``."""
     if split == "all":
         return smoke_corpus(cache_dir, "dev", n) + smoke_corpus(cache_dir, "test", n)
     pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: SMOKE_SIZE if n is None else n]
@@ -160,21 +146,14 @@ def alsa_transcript(path: str | Path) -> str:
 
 def alsa_real_clips(cache_dir: Path, split: str, n: int | None = None, *, directory: str | Path = ALSA_DIR
                     ) -> list[UtteranceFile]:
-    """The 8 real human recordings shipped by Debian's alsa-utils ("Front Center", "Rear Left", ...), read from
-    ``directory`` (nothing is cached).
-
-    ``Noise.wav`` (no speech) is left out. Too few to split: every split but train gets the same 8 clips, so use them
-    as a real-voice sanity check, never to choose settings.
-    """
+    """The 8 speech recordings of Debian's alsa-utils in ``directory`` (not ``Noise.wav``). Too few to split: every
+    split but train gets the same 8 clips, a real-voice sanity check, never one to choose settings on."""
     if split == "train":
         raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
     directory = Path(directory)
-    missing = [name for name in ALSA_SPEECH if not (directory / f"{name}.wav").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"the alsa-utils speech clips are missing from {directory} ({', '.join(missing)}.wav): install them with "
-            "`sudo apt-get install alsa-utils` (or `make setup`)"
-        )
+    if missing := [name for name in ALSA_SPEECH if not (directory / f"{name}.wav").is_file()]:
+        raise FileNotFoundError(f"the alsa-utils speech clips are missing from {directory} ({', '.join(missing)}.wav): "
+                                "install them with `sudo apt-get install alsa-utils` (or `make setup`)")
     return [UtteranceFile(f"alsa-{name}", directory / f"{name}.wav", alsa_transcript(name), "alsa")
             for name in ALSA_SPEECH][:n]
 
@@ -207,11 +186,9 @@ def _find_ljspeech(root: Path) -> Path:
     found = unpacked_root(root, ("LJSpeech-1.1",), lambda c: (c / "metadata.csv").is_file() and (c / "wavs").is_dir())
     if found is not None:
         return found
-    raise FileNotFoundError(
-        f"LJ Speech not found at {root}. Download LJSpeech-1.1 from {LJSPEECH_URL} and unpack it so that "
-        f"{root}/metadata.csv (lines 'ID|raw text|normalized text') and {root}/wavs/ID.wav exist "
-        "(the unpacked LJSpeech-1.1 folder itself, or its parent, may be given)."
-    )
+    raise FileNotFoundError(f"LJ Speech not found at {root}. Download LJSpeech-1.1 from {LJSPEECH_URL} and unpack it "
+                            f"so that {root}/metadata.csv (lines 'ID|raw text|normalized text') and {root}/wavs/ID.wav "
+                            "exist (the unpacked LJSpeech-1.1 folder itself, or its parent, may be given).")
 
 
 @cache
@@ -240,30 +217,25 @@ def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[
             for uid in select_ids(list(texts), split, n)]
 
 
-_VCTK_LAYOUTS: tuple[tuple[str, str, Callable[[str, str, str], str]], ...] = (
-    ("wav48_silence_trimmed", "0.92", lambda spk, uid, mic: f"{spk}/{uid}_{mic}.flac"),
-    ("wav48", "0.80", lambda spk, uid, mic: f"{spk}/{uid}.wav"),
-)
+#: VCTK's audio layouts: folder, release, an utterance's file name.
+_VCTK_LAYOUTS = (("wav48_silence_trimmed", "0.92", "{spk}/{uid}_{mic}.flac"), ("wav48", "0.80", "{spk}/{uid}.wav"))
 
 
 def _vctk_layout_error(root: Path, why: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"VCTK not found at {root}: {why}. Download VCTK (0.92) from {VCTK_URL} and unpack it so that "
-        f"{root}/txt/pXXX/pXXX_NNN.txt and {root}/wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac exist "
-        "(the older 0.80 layout, wav48/pXXX/pXXX_NNN.wav, also works; so does the folder holding "
-        "VCTK-Corpus-0.92/)."
-    )
+    return FileNotFoundError(f"VCTK not found at {root}: {why}. Download VCTK (0.92) from {VCTK_URL} and unpack it "
+                             f"so that {root}/txt/pXXX/pXXX_NNN.txt and {root}/wav48_silence_trimmed/pXXX/pXXX_NNN_mic1"
+                             ".flac exist (the older 0.80 layout, wav48/pXXX/pXXX_NNN.wav, also works; so does the "
+                             "folder holding VCTK-Corpus-0.92/).")
 
 
-def _find_vctk(path: str | Path) -> tuple[Path, tuple[str, str, Callable[[str, str, str], str]]]:
-    """The VCTK release folder under ``path`` and its audio layout (folder, release, file name of an utterance)."""
-    root = unpacked_root(path, VCTK_FOLDERS, lambda c: (c / "txt").is_dir()) or Path(path)
-    if not (root / "txt").is_dir():
-        raise _vctk_layout_error(root, "no txt/ folder")
-    layout = next((lay for lay in _VCTK_LAYOUTS if (root / lay[0]).is_dir()), None)
-    if layout is None:
-        raise _vctk_layout_error(root, "neither wav48_silence_trimmed/ nor wav48/ is there")
-    return root, layout
+def _find_vctk(path: str | Path) -> tuple[Path, tuple[str, str, str]]:
+    """The VCTK release folder under ``path`` and its audio layout (:data:`_VCTK_LAYOUTS`)."""
+    root = unpacked_root(path, VCTK_FOLDERS, lambda c: (c / "txt").is_dir())
+    if root is None:
+        raise _vctk_layout_error(Path(path), "no txt/ folder")
+    if layout := next((lay for lay in _VCTK_LAYOUTS if (root / lay[0]).is_dir()), None):
+        return root, layout
+    raise _vctk_layout_error(root, "neither wav48_silence_trimmed/ nor wav48/ is there")
 
 
 @cache
@@ -278,11 +250,12 @@ def identify_vctk(path: str) -> dict[str, Any]:
 def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1") -> list[UtteranceFile]:
     """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
     Transcripts without a recording (a few exist in the release) are skipped with a warning."""
-    root, (audio, _, name_of) = _find_vctk(root)
-    items: dict[str, tuple[str, Path, str]] = {}
+    root, (audio, _, name) = _find_vctk(root)
+    items: dict[str, UtteranceFile] = {}
     skipped: list[str] = []
     for speaker in sorted(d for d in (root / "txt").iterdir() if d.is_dir()):
-        found = [(txt, root / audio / name_of(speaker.name, txt.stem, mic)) for txt in sorted(speaker.glob("*.txt"))]
+        found = [(txt, root / audio / name.format(spk=speaker.name, uid=txt.stem, mic=mic))
+                 for txt in sorted(speaker.glob("*.txt"))]
         if found and not any(wav.is_file() for _, wav in found):
             raise _vctk_layout_error(root, f"speaker {speaker.name} has {len(found)} transcripts but none of its "
                                            f"recordings, e.g. {found[0][1]} (mic {mic!r})")
@@ -290,15 +263,15 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
             if not wav.is_file():
                 skipped.append(txt.stem)
             else:
-                items[txt.stem] = (speaker.name, wav, txt.read_text(encoding="utf-8", errors="replace").strip())
+                text = txt.read_text(encoding="utf-8", errors="replace").strip()
+                items[txt.stem] = UtteranceFile(txt.stem, wav, text, speaker.name)
     if not items:
         raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {root / audio}")
     if skipped:
         warnings.warn(f"VCTK: {len(skipped)} transcripts have no {audio} recording and are skipped "
                       f"(e.g. {', '.join(skipped[:3])})", stacklevel=2)
-    keys = {uid: normalize_transcript(text) for uid, (_, _, text) in items.items()}
-    return [UtteranceFile(uid, items[uid][1], items[uid][2], items[uid][0])
-            for uid in select_ids(list(items), split, n, keys)]
+    keys = {uid: normalize_transcript(f.text) for uid, f in items.items()}
+    return [items[uid] for uid in select_ids(list(items), split, n, keys)]
 
 
 # -- the registry's ASR entries, and the one way in --------------------------------------------------------------
@@ -315,23 +288,11 @@ ASR_DATASETS: dict[str, Dataset] = {d.name: d for d in (
 )}
 
 
-def load_corpus(
-    dataset: str,
-    split: str,
-    *,
-    cache_dir: str | Path | None = None,
-    path: str | Path | None = None,
-    n: int | None = None,
-    stream: bool = False,
-    **options: Any,
-) -> list[Utterance] | OnDisk:
-    """The utterances of ASR dataset ``dataset`` (:data:`ASR_DATASETS`) for ``split``.
-
-    ``path`` is the folder of a dataset read from one (ljspeech, vctk); ``cache_dir`` holds synthesized audio
-    (default: :func:`~mamlib.common.paths.cache_root`); ``n`` caps the number of utterances; ``stream=True`` leaves
-    the audio on disk until each utterance is used (:class:`OnDisk`); ``options`` go to the loader (its keyword-only
-    arguments: ``seed`` for lj-like, ``voices`` for vctk-like, ``mic`` for vctk, ``directory`` for alsa-real).
-    """
+def load_corpus(dataset: str, split: str, *, cache_dir: str | Path | None = None, path: str | Path | None = None,
+                n: int | None = None, stream: bool = False, **options: Any) -> list[Utterance] | OnDisk:
+    """The utterances of ASR dataset ``dataset`` (:data:`ASR_DATASETS`) for ``split``: ``path`` is the folder of one
+    read from disk, ``cache_dir`` holds synthesized audio, ``n`` caps the count, ``stream=True`` leaves the audio on
+    disk until used (:class:`OnDisk`), ``options`` go to the loader (its keyword-only arguments)."""
     entry = pick(ASR_DATASETS, dataset, "ASR dataset")
     _check_split(split)
     if n is not None and n < 0:

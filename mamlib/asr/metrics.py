@@ -1,8 +1,7 @@
 """Transcript normalization and word error rate (Table 1–5's WER, Table 6's error types).
 
 WER and alignments come from jiwer; this module fixes one normalization for references and hypotheses alike and
-keeps every utterance's strings and error counts for the later error analyses (Tables 4 and 6).
-"""
+keeps every utterance's strings and error counts for the later error analyses (Tables 4 and 6)."""
 
 from __future__ import annotations
 
@@ -22,15 +21,12 @@ _LONE_PERIOD = re.compile(r"(?<!\d)\.|\.(?!\d)")
 _SPACES = re.compile(r"\s+")
 
 
-def _ascii_lower(text: str) -> str:
-    t = unicodedata.normalize("NFKD", text)
-    t = "".join(c for c in t if not unicodedata.combining(c)).lower()
-    return t.replace("'", "").replace("\u2019", "")
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _words(text: str, keep: re.Pattern[str]) -> str:
-    t = _LONE_PERIOD.sub(" ", keep.sub(" ", text))
-    return _SPACES.sub(" ", t).strip()
+    return _SPACES.sub(" ", _LONE_PERIOD.sub(" ", keep.sub(" ", text))).strip()
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +41,7 @@ def normalize_transcript(text: str) -> str:
     (Table 4's ``oswalds``, ``four legged``), numbers as digits via the English number normalizer of transformers'
     Whisper (``100,000`` = ``one hundred thousand``; ``$1,500`` = ``fifteen hundred dollars`` = ``1500``; ``3.5`` =
     ``three point five``; ``nine one one`` → ``911``), every other non-alphanumeric character a space."""
-    t = _THOUSANDS.sub("", _ascii_lower(text))
+    t = _THOUSANDS.sub("", _strip_accents(text).lower().replace("'", "").replace("\u2019", ""))
     return _words(_numbers()(_words(t, _NOT_KEPT_FOR_NUMBERS)), _NON_WORD)
 
 
@@ -110,16 +106,11 @@ _SPOKEN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
 
 def spoken_transcript(text: str, alphabet: Collection[str]) -> str:
     """A transcript as it is spoken, written in a character recognizer's ``alphabet``: the training target of CTC
-    fine-tuning (Sec. 4.2), never used for scoring (:func:`normalize_transcript` is).
-
-    Digits are spelled out with num2words as they are read (:data:`_SPOKEN`: ``$5.50`` → ``five dollars fifty
-    cents``, ``5%`` → ``five percent``, ``1930s`` → ``nineteen thirties``, ``21st`` → ``twenty-first``, ``1899`` →
-    ``eighteen ninety-nine``, ``2.5`` → ``two point five``); accents are dropped, letters take the alphabet's case,
-    any other character it lacks becomes a word break (apostrophes stay when it has one: HuBERT's ``o'clock``).
-    """
+    fine-tuning (Sec. 4.2), never used for scoring (:func:`normalize_transcript` is). Digits are spelled out as they
+    are read (:data:`_SPOKEN`), accents dropped, letters put in the alphabet's case; any other character it lacks
+    becomes a word break (apostrophes stay when it has one: HuBERT's ``o'clock``)."""
     upper = sum(c.isupper() for c in alphabet) > sum(c.islower() for c in alphabet)
-    t = unicodedata.normalize("NFKD", _THOUSANDS.sub("", text))
-    t = "".join(c for c in t if not unicodedata.combining(c))
+    t = _strip_accents(_THOUSANDS.sub("", text))
     for pattern, spell in _SPOKEN:
         t = pattern.sub(lambda m, spell=spell: f" {spell(m)} ", t)
     t = t.upper() if upper else t.lower()

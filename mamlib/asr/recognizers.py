@@ -1,10 +1,6 @@
-"""Batched speech recognition for the ASR experiments (Sec. 4: HuBERT fine-tuned with CTC).
-
-Utterances are sorted by length and batched so that padding stays small — by count, or by a budget of padded audio
-seconds (``batch_seconds``), so that short clips make large batches; every batch carries an attention mask when the
-model was trained with one. Decoding is greedy (arg-max per frame, CTC collapse in the tokenizer); the arg-max runs
-on the model's device and the tokenizer runs once all batches are queued, so an accelerator never waits for it.
-"""
+"""Batched speech recognition for the ASR experiments (Sec. 4: HuBERT fine-tuned with CTC): length-sorted batches
+(:func:`audio_batches`), greedy decoding whose tokenizer runs once all batches are queued, so an accelerator never
+waits for it (:class:`CTCDecoder`)."""
 
 from __future__ import annotations
 
@@ -47,10 +43,8 @@ class Transcriber(Protocol):
 
 def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: float | None = None,
                   padded_seconds: float = 0.0) -> list[list[int]]:
-    """Length-sorted evaluation batches of ``waves`` (every recognizer of Sec. 4's experiments): at most
-    ``batch_size`` clips and, if given, ``batch_seconds`` of padded audio each
-    (:func:`~mamlib.common.tensors.length_sorted_batches`). ``padded_seconds``: the length every clip is padded to
-    anyway (Whisper's 30 s window), which is what the budget then counts."""
+    """Length-sorted evaluation batches of ``waves``: at most ``batch_size`` clips and ``batch_seconds`` of padded
+    audio (counting ``padded_seconds``, Whisper's 30 s window, for shorter clips) each."""
     batch_seconds = check_seconds_budget(batch_seconds)
     budget = None if batch_seconds is None else max(1, int(batch_seconds * SAMPLE_RATE))
     return length_sorted_batches([len(w) for w in waves], batch_size, budget,
@@ -89,9 +83,8 @@ class CTCTranscriber:
         """Model inputs for one batch: padded, normalized waveforms, plus an attention mask when the feature
         extractor is configured to return one (as HuBERT-large's is); on the CPU, in the model's dtype."""
         use_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
-        feats = self.feature_extractor(
-            list(waves), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt", return_attention_mask=use_mask
-        )
+        feats = self.feature_extractor(list(waves), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
+                                       return_attention_mask=use_mask)
         inputs = {"input_values": feats["input_values"].to(next(self.model.parameters()).dtype)}
         if use_mask:
             inputs["attention_mask"] = feats["attention_mask"]

@@ -4,8 +4,7 @@ Two engines: ``espeak-ng`` (Debian package; formant synthesis with many English 
 piped ``--stdout`` was seen to come out shorter) and ``hibari-tts`` (PyPI, Apache-2.0; a small neural voice, only its
 bundled "heart" is used; deterministic for a seed; 24 kHz). Every result is a 16 kHz mono 16-bit WAV at
 ``cache_dir/<engine>/<key>.wav``, ``key`` a SHA-256 of engine, version, voice, settings and text (:func:`cache_key`),
-written to a temporary name and renamed into place, so an interrupted run never leaves a truncated entry.
-"""
+written to a temporary name and renamed into place, so an interrupted run never leaves a truncated entry."""
 
 from __future__ import annotations
 
@@ -39,14 +38,8 @@ class SynthesisError(RuntimeError):
 
 def cache_key(engine: str, voice: str, text: str, **settings: Any) -> str:
     """Hex SHA-256 naming one synthesis request (engine incl. version, voice, settings, text, output rate)."""
-    payload = {
-        "schema": _KEY_SCHEMA,
-        "engine": engine,
-        "voice": voice,
-        "text": text,
-        "sample_rate": SAMPLE_RATE,
-        "settings": {k: settings[k] for k in sorted(settings)},
-    }
+    payload = {"schema": _KEY_SCHEMA, "engine": engine, "voice": voice, "text": text, "sample_rate": SAMPLE_RATE,
+               "settings": settings}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -73,12 +66,10 @@ def _cached(engine: str, voice: str, text: str, cache_dir: str | Path,
 
 
 def _espeak_binary() -> str:
-    exe = shutil.which(ESPEAK)
-    if exe is None:
-        raise SynthesisError(
-            "espeak-ng is not installed: run `sudo apt-get install espeak-ng` (or `make setup`) to synthesize speech"
-        )
-    return exe
+    if exe := shutil.which(ESPEAK):
+        return exe
+    raise SynthesisError("espeak-ng is not installed: run `sudo apt-get install espeak-ng` (or `make setup`) to "
+                         "synthesize speech")
 
 
 @lru_cache(maxsize=1)

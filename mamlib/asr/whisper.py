@@ -1,7 +1,6 @@
 """Batched greedy transcription with a transformers Whisper model (a :class:`~mamlib.asr.recognizers.Transcriber`):
 length-sorted batches of log-mel features (padded to the 30 s window) decoded greedily with the English
-no-timestamps prompt (tiny.en). Attention merging targets the encoder's self-attention (family ``whisper-encoder``).
-"""
+no-timestamps prompt (tiny.en). Attention merging targets the encoder's self-attention (family ``whisper-encoder``)."""
 
 from __future__ import annotations
 
@@ -26,25 +25,20 @@ TOKENS_PER_SECOND = 6.0
 
 
 class WhisperTranscriber:
-    """Greedy decoding with a ``WhisperForConditionalGeneration``.
-
-    ``processor_or_parts`` is a ``WhisperProcessor`` or a ``(feature_extractor, tokenizer)`` pair. Clips longer
-    than 30 s are rejected (Whisper would silently truncate them).
-    """
+    """Greedy decoding with a ``WhisperForConditionalGeneration`` and a ``WhisperProcessor`` or its ``(feature
+    extractor, tokenizer)``; clips longer than 30 s are rejected (Whisper would silently truncate them)."""
 
     def __init__(self, model: nn.Module, processor_or_parts, device: str | torch.device = "cpu", *,
                  max_new_tokens: int = 128) -> None:
         self.feature_extractor, self.tokenizer = (
             processor_or_parts if isinstance(processor_or_parts, (tuple, list))
             else (processor_or_parts.feature_extractor, processor_or_parts.tokenizer))
-        self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        self.model, self.device = model.eval().to(device), torch.device(device)
         self.max_new_tokens = max_new_tokens
         gen = copy.deepcopy(model.generation_config)
-        gen.do_sample, gen.num_beams, gen.return_timestamps = False, 1, False
-        # A bound on the whole decoder sequence (prompt + new tokens): setting only ``max_new_tokens`` makes
-        # transformers warn that the checkpoint's ``max_length`` is also set.
-        gen.max_new_tokens, gen.max_length = None, len(WHISPER_EN_PROMPT) + max_new_tokens
+        # Greedy, no timestamps; :meth:`_decode` bounds the whole decoder sequence (prompt + new tokens) per batch:
+        # setting only ``max_new_tokens`` makes transformers warn that the checkpoint's ``max_length`` is also set.
+        gen.do_sample, gen.num_beams, gen.return_timestamps, gen.max_new_tokens = False, 1, False, None
         self.generation_config = gen
 
     @torch.inference_mode()
@@ -81,11 +75,8 @@ class WhisperTranscriber:
 
 
 class CachedWhisperTranscriber(CachedTranscriber):
-    """Greedy Whisper transcription (:class:`WhisperTranscriber`) with the encoder's unmerged bottom computed once
-    (Tables 2 and 3 on the mini preset): log-mel features, the convolutions and the encoder layers below each cache
-    level run once per split; every configuration runs the encoder from the deepest level it leaves unchanged and
-    the decoder on that encoder output.
-    """
+    """Greedy Whisper transcription (:class:`WhisperTranscriber`) with the encoder's unmerged bottom (features,
+    convolutions, layers below each cache level) computed once per split (Tables 2 and 3 on the mini preset)."""
 
     transcriber: WhisperTranscriber
     padded_seconds = MAX_SECONDS

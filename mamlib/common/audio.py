@@ -1,13 +1,12 @@
-"""Reading audio for the experiments: mono float32 at 16 kHz (what HuBERT, Whisper and BEATs take).
-
-I/O goes through ``soundfile`` and resampling through ``torchaudio.functional.resample``.
-"""
+"""Reading audio for the experiments: mono float32 at 16 kHz (what HuBERT, Whisper and BEATs take), read and
+written with ``soundfile``, resampled with ``torchaudio.functional.resample``."""
 
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -36,25 +35,27 @@ def resample(wave: np.ndarray, orig_sr: int, new_sr: int = SAMPLE_RATE) -> np.nd
     return torchaudio.functional.resample(tensor, orig_sr, new_sr).numpy()
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A mono float32 waveform at ``sample_rate`` from a WAV/FLAC/OGG file.
+def decode_audio(source: str | BinaryIO, where: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A mono float32 waveform at ``sample_rate`` from an encoded WAV/FLAC/OGG file or file object; ValueError
+    (naming ``where``) for audio that cannot be decoded, holds no samples or holds NaN or infinite ones."""
+    try:
+        wave, sr = sf.read(source, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise ValueError(f"cannot decode audio {where}: {err}") from err
+    if wave.shape[0] == 0:
+        raise ValueError(f"audio {where} holds no samples")
+    mono = wave.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise ValueError(f"audio {where} contains NaN or infinite samples")
+    return resample(mono, sr, sample_rate)
 
-    Raises FileNotFoundError for a missing file and ValueError (naming the file) for one that cannot be decoded
-    or holds no samples.
-    """
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A mono float32 waveform at ``sample_rate`` from a WAV/FLAC/OGG file (FileNotFoundError if it is missing)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
-    try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise ValueError(f"cannot decode audio file {path}: {err}") from err
-    if wave.shape[0] == 0:
-        raise ValueError(f"audio file {path} holds no samples")
-    mono = wave.mean(axis=1)
-    if not np.isfinite(mono).all():
-        raise ValueError(f"audio file {path} contains NaN or infinite samples")
-    return resample(mono, sr, sample_rate)
+    return decode_audio(str(path), f"file {path}", sample_rate)
 
 
 def save_audio(path: str | Path, wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

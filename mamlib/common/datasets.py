@@ -2,8 +2,7 @@
 :func:`mamlib.presets.schema.find_dataset`) and, for one read from disk, its identity in the results keys — name,
 release and a fingerprint of its file list and transcripts or labels, never where it lies: a moved folder keeps its
 results, edited data does not. Audio content is not hashed (tens of gigabytes on every build); each ``identify`` is
-computed once per folder and process.
-"""
+computed once per folder and process."""
 
 from __future__ import annotations
 

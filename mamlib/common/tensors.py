@@ -8,11 +8,8 @@ from torch import Tensor
 
 
 def masked_mean(hidden: Tensor, valid: Tensor | None) -> Tensor:
-    """Mean over the sequence axis of ``hidden [B, T, H]``, counting only positions where ``valid [B, T]`` is True.
-
-    ``valid=None`` counts every position. A padding mask (True at padding) is passed as ``~padding_mask``. A sample
-    without any valid position is an error.
-    """
+    """Mean over the sequence axis of ``hidden [B, T, H]`` of the positions where ``valid [B, T]`` is True (None:
+    all; a padding mask is passed as ``~padding_mask``); ValueError for a sample without any."""
     if hidden.dim() != 3:
         raise ValueError(f"expected hidden states [batch, time, width], got shape {tuple(hidden.shape)}")
     if valid is None:
@@ -26,29 +23,24 @@ def masked_mean(hidden: Tensor, valid: Tensor | None) -> Tensor:
     return (hidden * m).sum(dim=1) / counts
 
 
-def length_sorted_batches(
-    lengths: Sequence[int], batch_size: int, max_samples: int | None = None, padded_length: int = 0
-) -> list[list[int]]:
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_samples: int | None = None,
+                          padded_length: int = 0) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first), so that padding stays small.
 
     A batch holds at most ``batch_size`` items and, when ``max_samples`` is given, at most ``max_samples`` padded
     samples (its longest item, or ``padded_length`` if the model pads every item to that, × its size): a budget of
     audio rather than a count, so that batches of short clips are large and batches of long clips small. An item
-    longer than the budget forms a batch of its own.
-    """
+    longer than the budget forms a batch of its own."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if max_samples is not None and max_samples < 1:
         raise ValueError(f"max_samples must be positive, got {max_samples}")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    if max_samples is None:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    budget = float("inf") if max_samples is None else max_samples
     batches: list[list[int]] = []
-    for i in order:  # longest first: a batch's first item is its longest
-        current = batches[-1] if batches else None
-        longest = max(lengths[current[0]], padded_length) if current else 0
-        if current is None or len(current) >= batch_size or longest * (len(current) + 1) > max_samples:
-            batches.append([i])
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):  # longest first: a batch's first is its longest
+        last = batches[-1] if batches else None
+        if last and len(last) < batch_size and max(lengths[last[0]], padded_length) * (len(last) + 1) <= budget:
+            last.append(i)
         else:
-            current.append(i)
+            batches.append([i])
     return batches

@@ -18,7 +18,7 @@ from mamlib.common.datasets import Dataset, pick
 from mamlib.common.paths import resolve_path
 from mamlib.finetune.settings import TrainSettings
 from mamlib.merge.schedule import lambda_values, layer_indices
-from mamlib.merge.sources import NoiseSettings
+from mamlib.merge.sources import TABLE1_VARIANTS, NoiseSettings
 from mamlib.models.kinds import ModelSpec
 
 PRESET_DIR = Path(__file__).parent
@@ -35,9 +35,8 @@ def yaml_keys(fills: Callable[..., Any], *, drop: tuple[str, ...] = (), add: tup
 
 
 def find_dataset(name: str, task: str | None = None) -> Dataset:
-    """The one lookup of the dataset registry: the entry of dataset ``name`` (of ``task``, ``asr`` or ``aec``, when
-    given), declared next to its loader (:data:`mamlib.asr.corpora.ASR_DATASETS`,
-    :data:`mamlib.aec.data.AEC_DATASETS`); ValueError listing the known ones otherwise."""
+    """The registry entry of dataset ``name`` (of ``task``, ``asr`` or ``aec``, when given); ValueError listing the
+    known ones otherwise."""
     from mamlib.aec.data import AEC_DATASETS
     from mamlib.asr.corpora import ASR_DATASETS
 
@@ -153,8 +152,6 @@ class MergeSetup:
     @property
     def source_variants(self) -> tuple[str, ...]:
         """The source variants this setup sweeps: Table 1's four, plus the norm-matched source when asked for."""
-        from mamlib.merge.sources import TABLE1_VARIANTS
-
         return TABLE1_VARIANTS + ("source-normed",) if self.norm_matched else TABLE1_VARIANTS
 
 
@@ -174,14 +171,14 @@ class ASRSetup(MergeSetup):
         object.__setattr__(self, "batch_seconds", check_seconds_budget(self.batch_seconds, "asr.batch_seconds"))
         if not self.corpora:
             raise ValueError("asr.corpora is empty")
+        with_dev = [k for k, c in self.corpora.items() if not c.select_on]
         for label, c in self.corpora.items():
-            if c.select_on is not None and (c.select_on not in self.corpora or self.corpora[c.select_on].select_on):
+            if c.select_on is not None and c.select_on not in with_dev:
                 raise ValueError(f"asr.corpora.{label}.select_on must name another corpus that has a dev split")
         for label in self.finetune.corpora if self.finetune else ():
-            if label not in self.corpora or self.corpora[label].select_on:
-                choices = [k for k, c in self.corpora.items() if not c.select_on]
+            if label not in with_dev:
                 raise ValueError(f"asr.finetune.corpora: {label!r} must name a corpus of asr.corpora with a dev "
-                                 f"split of its own (choices: {choices})")
+                                 f"split of its own (choices: {with_dev})")
 
     def batching(self) -> dict[str, Any]:
         """The batch count and the audio budget that forms batches by padded seconds (None: by count only)."""
@@ -220,8 +217,6 @@ class Preset:
 
 
 # Every key a preset may hold is a field of the dataclass (or a keyword of the function) it fills: ``yaml_keys``.
-
-
 def _given(d: Mapping[str, Any], *names: str) -> dict[str, Any]:
     """The keys of ``d`` among ``names`` that the preset sets (absent ones keep the dataclass's default)."""
     return {k: d[k] for k in names if k in d and d[k] is not None}
@@ -233,24 +228,24 @@ def _model(d: Any, where: str) -> ModelSpec:
     return ModelSpec(kind=d["kind"], name=d.get("name", ""), options=dict(options), where=where)
 
 
-def _corpus(label: str, d: Any, where: str, task: str, extra: frozenset[str] = frozenset()) -> CorpusSpec:
+def _corpus(d: Any, where: str, task: str, label: str | None = None) -> CorpusSpec:
+    """An ASR corpus is labelled by its key in ``asr.corpora``; AEC data by its own ``label:`` (default: dataset)."""
     if isinstance(d, Mapping) and "kind" in d and "dataset" not in d:
         raise ValueError(f"{where}.kind: a corpus names its data with 'dataset:' (called 'kind' before mamlib 0.5)")
-    check_keys(d, yaml_keys(CorpusSpec, drop=("label",)) | extra, where, required=("dataset",))
+    check_keys(d, yaml_keys(CorpusSpec, drop=() if label is None else ("label",)), where, required=("dataset",))
     try:
         dataset = find_dataset(d["dataset"], task)
     except ValueError as err:
         raise ValueError(f"{where}.dataset: {err}") from None
-    check_keys(d.get("options") or {}, yaml_keys(dataset.load), f"{where}.options")
-    return CorpusSpec(label=label, **{**{k: v for k, v in d.items() if k not in extra},
-                                      "options": dict(d.get("options") or {})})
+    options = check_keys(d.get("options") or {}, yaml_keys(dataset.load), f"{where}.options")
+    return CorpusSpec(**{"label": d["dataset"] if label is None else label, **d, "options": dict(options)})
 
 
 def load_preset(name_or_path: str) -> Preset:
     """The preset called ``name_or_path`` (``smoke``, ``mini``, ``paper``, ...) or read from a YAML file path. One
     may start from another with ``extends: <name or path>``, its own keys overriding the other's mapping by mapping
     (``asr: {dtype: bfloat16}`` changes only that key)."""
-    return parse_preset(_read(name_or_path, ()), where=f"preset {name_or_path}")
+    return parse_preset(_read(name_or_path, ()))
 
 
 def _read(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
@@ -283,10 +278,8 @@ def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def parse_preset(raw: Any, where: str = "preset") -> Preset:
+def parse_preset(raw: Any) -> Preset:
     """A :class:`Preset` from its YAML mapping (strict: see the module docstring)."""
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{where}: the file must hold a mapping (name:, asr:, ...), got {type(raw).__name__}")
     check_keys(raw, yaml_keys(Preset, drop=("raw",)), "preset", required=("name", "asr"))
     return Preset(name=str(raw["name"]), asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None,
                   raw=dict(raw), **_given(raw, "description", "device"))
@@ -340,7 +333,7 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
 def _asr(d: Any) -> ASRSetup:
     check_keys(d, yaml_keys(ASRSetup), "asr", required=("target", "source", "corpora", "lambdas"))
     check_keys(d["corpora"], frozenset(d["corpora"] or {}), "asr.corpora")
-    corpora = {label: _corpus(label, c, f"asr.corpora.{label}", "asr") for label, c in d["corpora"].items()}
+    corpora = {label: _corpus(c, f"asr.corpora.{label}", "asr", label) for label, c in d["corpora"].items()}
     return ASRSetup(corpora=corpora, **_given(d, "batch_seconds"), **_common(d, "asr"))
 
 
@@ -351,13 +344,7 @@ def _aec(d: Any) -> AECSetup:
                required=("target", "source", "data", "lambdas"))
     folds = check_keys(d.get("folds") or {}, frozenset({"train", "dev", "test"}), "aec.folds")
     head = check_keys(d.get("head") or {}, yaml_keys(train_linear_head, drop=("num_classes",)), "aec.head")
-    data = d["data"]
-    label = data.get("label", data.get("dataset", "")) if isinstance(data, Mapping) else ""
-    return AECSetup(
-        data=_corpus(label, data, "aec.data", "aec", extra=frozenset({"label"})),
-        head=dict(head),
-        **{name: value for name, value in (("train_folds", tuple(folds["train"]) if "train" in folds else None),
-                                           ("dev_fold", folds.get("dev")), ("test_fold", folds.get("test")))
-           if value is not None},
-        **_common(d, "aec"),
-    )
+    given = {f"{k}_fold": v for k, v in _given(folds, "dev", "test").items()}
+    if "train" in folds:
+        given["train_folds"] = tuple(folds["train"])
+    return AECSetup(data=_corpus(d["data"], "aec.data", "aec"), head=dict(head), **given, **_common(d, "aec"))
