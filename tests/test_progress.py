@@ -33,6 +33,20 @@ def test_run_grid_reports_what_it_computes_and_what_it_reads(tmp_path, monkeypat
     assert (shown.computed, shown.stored) == (4, 1)
 
 
+def test_a_progress_line_written_in_two_parts_is_counted_once(tmp_path):
+    log = tmp_path / "progress.jsonl"
+    done = json.dumps({"event": "done", "desc": "demo", "seconds": 0.1})
+    log.write_text(json.dumps({"event": "grid", "desc": "demo", "total": 3, "stored": 1, "todo": 2}) + "\n"
+                   + done + "\n" + done[:9])
+    shown = ConsoleProgress(log, enabled=False)
+    shown.poll()
+    assert (shown.computed, shown.stored) == (1, 1)
+    with open(log, "a") as f:
+        f.write(done[9:] + "\n")
+    shown.finish()
+    assert (shown.computed, shown.stored) == (2, 1)
+
+
 def test_grids_describe_themselves():
     assert SweepGrid().describe() == "all layers"
     assert SweepGrid(variants=("source",), lambdas=(0.1, 0.2), layer_sets=((0, 1), (2, 3))).describe() == \

@@ -25,8 +25,10 @@ import pandas as pd
 
 from mamlib.common.paths import repo_root
 from mamlib.report.chapter import Chapter
-from mamlib.report.paper import paper_counterpart
-from mamlib.sweeps.store import ResultStore
+from mamlib.report.paper import paper_counterpart, paper_ks
+from mamlib.selection.picks import METRIC_LABELS, scaled_ks
+from mamlib.sweeps.choose import table2_blocks
+from mamlib.sweeps.finetune import METHOD_LABELS
 
 #: The parts of the book a configuration can serve, in the book's order (the first level of every table's index).
 TABLE1 = "1 · Table 1"
@@ -105,13 +107,6 @@ def _total(values: Sequence[float | None], minutes: bool = False) -> float | str
     return round(sum(known), 2) if known else NOT_RECORDED
 
 
-def _indexed(rows: Mapping[tuple[str, str], Mapping[str, Any]], names: list[str]) -> pd.DataFrame:
-    """One row per two-level key of ``rows``, the index levels named ``names``."""
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = pd.MultiIndex.from_tuples(list(rows), names=names)
-    return table
-
-
 def _rank(order: Sequence[str], item: str) -> int:
     """Where ``item`` comes in ``order`` (after all of it when it is not there)."""
     return order.index(item) if item in order else len(order)
@@ -141,7 +136,7 @@ def compute_table(records: Sequence[Record], audio: AudioSeconds,
 
     rows = {key: row(groups[key]) for key in sorted(groups, key=part_order)}
     rows[("total", "")] = row([r for key in rows for r in groups[key]])
-    return _indexed(rows, ["part", "task"])
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["part", "task"])
 
 
 def hardware_table(records: Sequence[Record]) -> pd.DataFrame:
@@ -149,8 +144,8 @@ def hardware_table(records: Sequence[Record]) -> pd.DataFrame:
     walls: dict[str, list[float | None]] = {}
     for record in records:
         walls.setdefault(str(_noted(record, "hardware") or NOT_RECORDED), []).append(wall_seconds(record))
-    rows = {name: {"records": len(w), "wall (s)": _total(w)} for name, w in sorted(walls.items(), 
-            key=lambda x: -len(x[1]))}
+    rows = {name: {"records": len(w), "wall (s)": _total(w)}
+            for name, w in sorted(walls.items(), key=lambda x: -len(x[1]))}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("hardware")
 
 
@@ -160,17 +155,14 @@ def finetune_table(records: Sequence[Record], corpus_of: Callable[[Mapping[str, 
     optimizer steps, examples seen (at most steps × the effective batch of the run's settings), training seconds the
     runs measured (``train_seconds``), and the minutes of test audio their evaluations processed. A MAM → FT run
     from λ = 0 is FT's own run, stored once."""
-    from mamlib.sweeps.finetune import METHOD_LABELS
-
     groups: dict[tuple[str, str, str], list[Record]] = {}
     for r in records:
         if attribute(r["config"]) == TABLE5:
             key = (task_of(r["config"]), corpus_of(r["config"]) or "–", str(r["config"].get("method")))
             groups.setdefault(key, []).append(r)
     rows = {}
-    for task, corpus, method in sorted(groups, key=lambda k: (_rank(list(TASKS), k[0]), k[1],
-                                                              _rank(list(METHOD_LABELS), k[2]))):
-        runs = groups[(task, corpus, method)]
+    for (_, corpus, method), runs in sorted(groups.items(), key=lambda g: (
+            _rank(list(TASKS), g[0][0]), g[0][1], _rank(list(METHOD_LABELS), g[0][2]))):
         steps = [int(r["result"].get("steps", 0)) for r in runs]
         batch = [int(r["config"].get("settings", {}).get("batch_size", 0)) for r in runs]
         trained = [r["result"].get("train_seconds") for r in runs]
@@ -180,18 +172,14 @@ def finetune_table(records: Sequence[Record], corpus_of: Callable[[Mapping[str, 
             "test audio (min)": _total([audio(r["config"]) for r in runs], minutes=True)}
     if not rows:
         return pd.DataFrame(columns=["runs", "steps", "examples", "training (s)", "test audio (min)"])
-    return _indexed(rows, ["corpus", "method"])
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["corpus", "method"])
 
 
 def stored_depths(records: Sequence[Record], dtypes: Mapping[str, str] | None = None) -> dict[str, int]:
     """The depth of each task's target as Chapter 1 stored it (``<task>-target-depth`` records, in the task's own
     dtype when ``dtypes`` names it); a task without such a record is absent."""
-    out = {}
-    for r in records:
-        c = r["config"]
-        if attribute(c) == DEPTH and (dtypes is None or c.get("dtype") == dtypes.get(task_of(c), c.get("dtype"))):
-            out[task_of(c)] = int(r["result"]["num_layers"])
-    return out
+    return {task_of(c): int(r["result"]["num_layers"]) for r in records if attribute(c := r["config"]) == DEPTH
+            and (dtypes is None or c.get("dtype") == dtypes.get(task_of(c), c.get("dtype")))}
 
 
 def corpus_label(config: Mapping[str, Any], corpora: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str | None:
@@ -204,10 +192,8 @@ def corpus_label(config: Mapping[str, Any], corpora: Mapping[str, Mapping[str, M
     if not isinstance(config.get("corpus"), Mapping):
         return None
     stored = json.loads(json.dumps(config["corpus"]))  # as stored: tuples → lists
-    for label, key in own.items():
-        if json.loads(json.dumps(key)) in (stored, {k: v for k, v in stored.items() if k != "n_train"}):
-            return label
-    return None
+    keys = (stored, {k: v for k, v in stored.items() if k != "n_train"})
+    return next((label for label, key in own.items() if json.loads(json.dumps(key)) in keys), None)
 
 
 @dataclass
@@ -231,8 +217,6 @@ class ComputeReport:
     @property
     def blocks(self) -> dict[str, list[list[int]]]:
         """Table 2's blocks per task whose target depth is stored."""
-        from mamlib.sweeps.choose import table2_blocks
-
         return {task: table2_blocks(task, depth) for task, depth in self.depths.items()}
 
     def by_table(self) -> pd.DataFrame:
@@ -263,44 +247,35 @@ class ComputeReport:
         and the block, over blocks × non-zero λ; Table 3: Table 1's λ, then the pick among metrics × k; Table 5's MAM
         row: over Table 1's all-layer grid and Table 2's blocks × non-zero λ; the fine-tuned rows: nothing chosen,
         the preset's settings once per seed. A count that needs a depth this store lacks shows "–"."""
-        from mamlib.report.paper import paper_ks
-        from mamlib.selection.picks import METRIC_LABELS, scaled_ks
-
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: dict[tuple[str, str], tuple[str, int | None]] = {}  # (row, corpus) → (chosen on dev, candidates)
         for task, corpora in self.corpora.items():
             lams = self.lambdas[task]
-            n_blocks = len(self.blocks[task]) if task in self.blocks else None
-            nonzero = sum(x > 0 for x in lams)
+            blocks = len(self.blocks[task]) * sum(x > 0 for x in lams) if task in self.blocks else None
             for label in corpora:
                 chooser = self.select_on.get(label)
                 where = f" (on {chooser}'s dev)" if chooser else ""
-                rows[("Table 1", label)] = {"chosen on dev": f"λ{where}", "candidates": len(lams)}
-                rows[("Table 2", label)] = {"chosen on dev": f"λ and block{where}",
-                                            "candidates": None if n_blocks is None else n_blocks * nonzero}
+                rows[("Table 1", label)] = (f"λ{where}", len(lams))
+                rows[("Table 2", label)] = (f"λ and block{where}", blocks)
                 if task == "asr" and not chooser:
-                    rows[("Table 3", label)] = {
-                        "chosen on dev": "λ (Table 1's), then metric × k",
-                        "candidates": len(METRIC_LABELS) * len(scaled_ks(self.depths["asr"], paper_ks(
-                            self.paper_dataset[label]))) if "asr" in self.depths else None}
+                    rows[("Table 3", label)] = ("λ (Table 1's), then metric × k", len(METRIC_LABELS) * len(scaled_ks(
+                        self.depths["asr"], paper_ks(self.paper_dataset[label]))) if "asr" in self.depths else None)
                 if label in self.finetuned:
-                    rows[("Table 5, MAM", label)] = {"chosen on dev": "λ and layers (all or a block)",
-                                                     "candidates": None if n_blocks is None
-                                                     else len(lams) + n_blocks * nonzero}
-                    rows[("Table 5, fine-tuned", label)] = {
-                        "chosen on dev": f"nothing: the preset's settings, {self.finetuned[label][1]} seeds",
-                        "candidates": 0}
-        table = _indexed(rows, ["reported row", "corpus"])
+                    rows[("Table 5, MAM", label)] = ("λ and layers (all or a block)",
+                                                     None if blocks is None else len(lams) + blocks)
+                    rows[("Table 5, fine-tuned", label)] = (
+                        f"nothing: the preset's settings, {self.finetuned[label][1]} seeds", 0)
+        table = pd.DataFrame(list(rows.values()), columns=["chosen on dev", "candidates"],
+                             index=pd.MultiIndex.from_tuples(list(rows), names=["reported row", "corpus"]))
         table["candidates"] = table["candidates"].astype("Int64")
         return table.sort_index(level=0, sort_remaining=False)
 
 
-def chapter_records(ch: Chapter, store: ResultStore | None = None) -> list[dict[str, Any]]:
+def chapter_records(ch: Chapter) -> list[dict[str, Any]]:
     """The records of ``ch``'s preset and device that this mamlib keys (records of another version are stale),
     each looked up by its configuration — so a re-render knows the appendix read them
     (:mod:`mamlib.report.execute`)."""
-    store = store or ch.store
-    return [r for r in store.records() if r["config"].get("preset") == ch.preset.name
-            and r["config"].get("device") == ch.preset.device and store.get(r["config"]) is not None]
+    return [r for r in ch.store.records() if r["config"].get("preset") == ch.preset.name
+            and r["config"].get("device") == ch.preset.device and ch.store.get(r["config"]) is not None]
 
 
 def audio_seconds(ch: Chapter, corpus_of: Callable[[Mapping[str, Any]], str | None]) -> AudioSeconds:
@@ -324,22 +299,21 @@ def compute_report(ch: Chapter) -> ComputeReport:
     """The compute of ``ch``'s preset and device: its records in the store (:func:`chapter_records`) whose corpus
     is one of the preset's (or that evaluate no data), and what the search-budget table needs. Reads only."""
     preset = ch.preset
+    setups = {"asr": preset.asr} if preset.aec is None else {"asr": preset.asr, "aec": preset.aec}
     corpora: dict[str, dict[str, dict[str, Any]]] = {
         "asr": {label: spec.as_dict() for label, spec in preset.asr.corpora.items()}}
-    dtypes = {"asr": preset.asr.dtype}
-    lambdas = {"asr": tuple(preset.asr.lambdas)}
+    dtypes = {task: setup.dtype for task, setup in setups.items()}
     ft = preset.asr.finetune
     finetuned = {label: ("asr", len(ft.seeds)) for label in ft.corpora} if ft else {}
     if preset.aec is not None:
         corpora["aec"] = {preset.aec.data.label: ch.aec_rig.data_key()}
-        dtypes["aec"] = preset.aec.dtype
-        lambdas["aec"] = tuple(preset.aec.lambdas)
         if preset.aec.finetune is not None:
             finetuned[preset.aec.data.label] = ("aec", len(preset.aec.finetune.seeds))
     records = [r for r in chapter_records(ch)
                if evaluated_split(r["config"]) is None or corpus_label(r["config"], corpora) is not None]
     return ComputeReport(
-        preset.name, preset.device, records, corpora, dtypes, stored_depths(records, dtypes), lambdas,
+        preset.name, preset.device, records, corpora, dtypes, stored_depths(records, dtypes),
+        {task: tuple(setup.lambdas) for task, setup in setups.items()},
         audio_seconds(ch, lambda config: corpus_label(config, corpora)),
         paper_dataset={label: paper_counterpart(spec.dataset) or "LJ Speech"
                        for label, spec in preset.asr.corpora.items()},

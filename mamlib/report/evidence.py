@@ -47,27 +47,18 @@ class Comparison:
 
 
 def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, value: str,
-                      chosen: tuple[float, str] | None = None, layers: Iterable[str] | None = None,
-                      lambdas: Iterable[float] | None = None,
+                      chosen: tuple[float, str], layers: Iterable[str], lambdas: Iterable[float] | None = None,
                       compare: Callable[..., PairedInterval] = compare_to_unmerged) -> list[Comparison]:
-    """Every test row of the real source in sweep frame ``df`` (restricted to ``layers`` and ``lambdas`` when
-    given) against the unmerged row (``compare(df, λ, layers=…)``). ``chosen`` is the (λ, layers) dev chose, if any."""
+    """Every test row of the real source in sweep frame ``df`` on ``layers`` (and ``lambdas`` when given) against
+    the unmerged row (``compare(df, λ, layers=…)``), once per (λ, layers). ``chosen`` is the (λ, layers) dev chose."""
     test = df[(df["split"] == "test") & (df["source"] == "source") & (df["lambda"] > 0)]
-    if layers is not None:
-        test = test[test["layers"].isin(list(layers))]
+    test = test[test["layers"].isin(list(layers))]
     if lambdas is not None:
         test = test[np.isin(test["lambda"].astype(float).round(9), np.round(list(lambdas), 9))]
-    out, seen = [], set()
-    for _, row in test.iterrows():
-        key = (round(float(row["lambda"]), 9), str(row["layers"]))
-        if key in seen:
-            continue
-        seen.add(key)
-        lam, block = key
-        what = f"λ = {lam:.2f}, {layers_phrase(block)}"
-        is_chosen = chosen is not None and abs(chosen[0] - lam) < 1e-9 and chosen[1] == block
-        out.append(Comparison(table, task, corpus, what, is_chosen, compare(df, lam, layers=block)))
-    return out
+    keys = dict.fromkeys((round(float(lam), 9), str(block)) for lam, block in zip(test["lambda"], test["layers"]))
+    return [Comparison(table, task, corpus, f"λ = {lam:.2f}, {layers_phrase(block)}",
+                       abs(chosen[0] - lam) < 1e-9 and chosen[1] == block, compare(df, lam, layers=block))
+            for lam, block in keys]
 
 
 def clear_results(comparisons: Sequence[Comparison]) -> pd.DataFrame:
@@ -123,8 +114,7 @@ def split_size(df: pd.DataFrame, split: str) -> tuple[int, int] | None:
 
 
 def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[Comparison],
-                     paper_effects: Mapping[str, float | None], dev_from: Mapping[str, str] | None = None,
-                     ) -> pd.DataFrame:
+                     paper_effects: Mapping[str, float | None], dev_from: Mapping[str, str]) -> pd.DataFrame:
     """Per corpus: test and dev size, what one item or word is worth in points, the median resolution (±points at
     95 %) of its comparisons, the paper's effect for its counterpart dataset and the test items that would detect
     it at this set's per-item variance. ``dev_from`` names, for a corpus without a dev split of its own, the corpus
@@ -132,10 +122,10 @@ def resolution_table(sweeps: Mapping[str, pd.DataFrame], comparisons: Sequence[C
     rows = {}
     for label, df in sweeps.items():
         test = split_size(df, "test")
-        chooser = (dev_from or {}).get(label)
+        chooser = dev_from.get(label)
         dev = split_size(sweeps[chooser] if chooser in sweeps else df, "dev")
-        own = [c.interval for c in comparisons if c.corpus == label and c.interval.detectable]
-        detect = float(np.median([iv.detectable for iv in own])) if own else float("nan")
+        own = [c.interval.detectable for c in comparisons if c.corpus == label and c.interval.detectable]
+        detect = float(np.median(own)) if own else float("nan")
         effect = paper_effects.get(label)
         needed = items_needed(detect, test[0], effect) if effect and detect == detect and test and test[0] > 1 else None
         unit = "word" if "wer" in df.columns else "item"
@@ -159,18 +149,14 @@ def noise_controls(label: str, df: pd.DataFrame, value: str) -> list[tuple[float
     """The (λ, noise control, its error, the real source's error) on test where a noise control of Table 1 matched
     or beat the real source at the same λ on all layers."""
     test = df[(df["split"] == "test") & (df["layers"] == "all") & (df["lambda"] > 0)]
+    test = test.assign(lam=test["lambda"].astype(float), error=test[value].astype(float))
+    test = test.sort_values("lam", kind="stable")
+    real = test[test["source"] == "source"].drop_duplicates("lam").set_index("lam")["error"]
+    noise = test[test["source"] != "source"].assign(real=lambda d: d["lam"].map(real))
+    noise = noise[noise["error"] <= noise["real"]]
     labels = {name: v.label for name, v in source_variants().items()}
-    out = []
-    for lam in sorted(test["lambda"].astype(float).unique()):
-        at = test[np.isclose(test["lambda"].astype(float), lam)]
-        real = at[at["source"] == "source"]
-        if real.empty:
-            continue
-        source_error = float(real.iloc[0][value])
-        for _, row in at[at["source"] != "source"].iterrows():
-            if float(row[value]) <= source_error:
-                out.append((lam, labels.get(row["source"], str(row["source"])), float(row[value]), source_error))
-    return out
+    return [(lam, labels.get(s, str(s)), e, r) for lam, s, e, r in zip(noise["lam"], noise["source"], noise["error"],
+                                                                       noise["real"])]
 
 
 def identical_metric_picks(picked: Mapping[tuple[str, int], Sequence[int]]) -> bool:
@@ -179,14 +165,10 @@ def identical_metric_picks(picked: Mapping[tuple[str, int], Sequence[int]]) -> b
     return total > 0 and agree == total
 
 
-def negative_results(
-    comparisons: Sequence[Comparison],
-    noise: Mapping[str, list[tuple[float, str, float, float]]],
-    dev_chose_zero: Sequence[str],
-    degenerate_picks: Sequence[str],
-    learned: Mapping[str, tuple[float, float, float]],
-    finetune_worse: Mapping[str, list[tuple[str, float, float]]],
-) -> list[str]:
+def negative_results(comparisons: Sequence[Comparison], noise: Mapping[str, list[tuple[float, str, float, float]]],
+                     dev_chose_zero: Sequence[str], degenerate_picks: Sequence[str],
+                     learned: Mapping[str, tuple[float, float, float]],
+                     finetune_worse: Mapping[str, list[tuple[str, float, float]]]) -> list[str]:
     """Sentences for the front page's box of negative and null results, each from the data passed in:
     significant harms, noise controls matching the real source (per corpus), corpora on which dev chose λ = 0,
     Table 3 selections where every metric agrees, L-MAM's learned λ against its start (task → (start, min, max)),

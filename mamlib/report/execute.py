@@ -112,13 +112,6 @@ def environment_paths(raw: Any, where: str = "preset") -> dict[str, str | None]:
     return found
 
 
-def resolved_preset(preset: str) -> dict[str, Any]:
-    """The preset ``preset`` as a chapter sees it: its mapping as written (after ``extends``) and every path in it
-    that comes from the environment, resolved (:func:`environment_paths`)."""
-    raw = load_preset(preset).raw
-    return {"preset": raw, "environment": environment_paths(raw)}
-
-
 def library_digest() -> str:
     """A hash of what every chapter's output depends on besides its notebook, preset and stored results: mamlib's
     sources and presets, the repository's ``data/`` files, the cache folder and the ``MAM_*`` environment."""
@@ -143,8 +136,10 @@ class ChapterCache:
 
     def inputs(self, nb: Path, preset: str) -> str:
         """A hash of what the chapter ``nb`` depends on besides the results store: the library digest, the notebook
-        and the preset as resolved (:func:`resolved_preset`)."""
-        raw = json.dumps(resolved_preset(preset), sort_keys=True, default=str)
+        and the preset as a chapter sees it — its mapping as written (after ``extends``) and every path in it that
+        comes from the environment, resolved (:func:`environment_paths`)."""
+        mapping = load_preset(preset).raw
+        raw = json.dumps({"preset": mapping, "environment": environment_paths(mapping)}, sort_keys=True, default=str)
         return hashlib.sha256(f"{self.library}:{_sha256(nb)}:{raw}".encode()).hexdigest()
 
     def reuse(self, nb: Path, preset: str, target: Path) -> int | None:
@@ -157,9 +152,8 @@ class ChapterCache:
         except (OSError, ValueError):
             return None
         results = record.get("results", {})
-        if record.get("inputs") != self.inputs(nb, preset) or not kept.is_file():
-            return None
-        if not all(_current_hash(f) == sha for f, sha in results.items()):
+        if (record.get("inputs") != self.inputs(nb, preset) or not kept.is_file()
+                or not all(_current_hash(f) == sha for f, sha in results.items())):
             return None
         shutil.copyfile(kept, target)
         return len(results)
@@ -186,11 +180,12 @@ class ConsoleProgress:
     def poll(self) -> None:
         if not self.path.is_file():
             return
-        with open(self.path) as f:
+        with open(self.path, "rb") as f:
             f.seek(self.offset)
-            lines = f.readlines()
-            self.offset = f.tell()
-        for line in lines:
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # a line still being written is read whole on the next poll
+        self.offset += end
+        for line in data[:end].splitlines():
             try:
                 event = json.loads(line)
             except ValueError:

@@ -22,7 +22,6 @@ import html
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -48,7 +47,7 @@ from mamlib.report.table2 import aec_table2, asr_table2, dev_block_label
 from mamlib.report.table3 import chosen_picks, pick_sets
 from mamlib.report.table5 import finetune_table5
 from mamlib.sweeps.choose import relative_change
-from mamlib.sweeps.finetune import METHOD_LABELS
+from mamlib.sweeps.finetune import METHOD_LABELS, METHODS
 from mamlib.sweeps.grid import layer_label, layers_phrase
 from mamlib.sweeps.store import ResultStore
 
@@ -146,8 +145,7 @@ class Headline:
     @property
     def outside_noise(self) -> bool:
         if self.seed_se is not None:
-            d = self.detectable
-            return d is not None and self.delta != 0 and abs(self.delta) > d
+            return abs(self.delta) > 2.0 * self.seed_se  # False for NaN: one seed tells nothing
         return self.interval is not None and self.interval.excludes_zero
 
     @property
@@ -178,26 +176,20 @@ class Headline:
     @property
     def verdict(self) -> str:
         """The outcome in words, with the numbers that decide it."""
-        o, d = self.outcome, self.detectable
-        if o == "not-merged":
-            return "dev chose not to merge (λ = 0 on dev): nothing to compare"
+        d, paper, needed = self.detectable, signed(self.paper_delta), self.items_needed
         res = f"±{d:.2f}" if d is not None else "unknown"
-        if o == "harm":
-            return f"harm: {signed(self.delta)} points, outside noise" + (
-                f" (the paper: {signed(self.paper_delta)})" if self.paper_dataset else "")
-        if o == "reproduced":
-            return f"reproduced: fewer errors, outside noise (resolution {res})"
-        if o == "no-counterpart":
-            where = "outside" if self.outside_noise else "within"
-            return f"no counterpart in the paper; {where} noise (resolution {res})"
-        if o == "absent":
-            return (f"not reproduced: the paper's {signed(self.paper_delta)} points was detectable here ({res}), "
-                    "none found")
-        if o == "identical":
-            return "identical results: the rows compared gave the same errors, with no spread to judge noise by"
-        needed = self.items_needed
-        more = f"; ≈{needed:,} test items would detect it" if needed else ""
-        return f"cannot tell: the paper's {signed(self.paper_delta)} points is below this set's {res}{more}"
+        return {
+            "not-merged": "dev chose not to merge (λ = 0 on dev): nothing to compare",
+            "harm": f"harm: {signed(self.delta)} points, outside noise"
+                    + (f" (the paper: {paper})" if self.paper_dataset else ""),
+            "reproduced": f"reproduced: fewer errors, outside noise (resolution {res})",
+            "no-counterpart": f"no counterpart in the paper; {'outside' if self.outside_noise else 'within'} noise "
+                              f"(resolution {res})",
+            "absent": f"not reproduced: the paper's {paper} points was detectable here ({res}), none found",
+            "identical": "identical results: the rows compared gave the same errors, with no spread to judge noise by",
+            "undetectable": f"cannot tell: the paper's {paper} points is below this set's {res}"
+                            + (f"; ≈{needed:,} test items would detect it" if needed else ""),
+        }[self.outcome]
 
 
 def _pct(x: float) -> str:
@@ -219,9 +211,9 @@ class Front:
         """One row per headline (linked to its table), harms first: our setting (chosen on dev), error and Δ with
         its interval, what the test set can detect, the paper's, and the verdict — HTML strings."""
         e = html.escape
+        columns = [f"ours ({self.preset})", "detectable", "paper", "verdict"]
         records, index = [], []
-        order = list(OUTCOMES)
-        for r in sorted(self.rows, key=lambda r: order.index(r.outcome)):
+        for r in sorted(self.rows, key=lambda r: list(OUTCOMES).index(r.outcome)):
             name = f"{e(r.table)} · {e(r.task)} · {e(r.corpus)}"
             href = table_link(r.table, r.task) if links else None
             index.append(f'<a href="{href}">{name}</a>' if href else name)
@@ -238,19 +230,15 @@ class Front:
             paper = ("no counterpart in the paper" if r.paper_dataset is None else
                      f"<b>{e(r.paper_dataset)}</b>: {e(r.paper_setting)}<br>{r.paper_base:.2f} → {r.paper_merged:.2f}"
                      f" (Δ {signed(r.paper_delta)}, {_pct(relative_change(r.paper_base, r.paper_merged))})")
-            records.append({f"ours ({self.preset})": ours, "detectable": detect, "paper": paper,
-                            "verdict": e(r.verdict)})
-        columns = [f"ours ({self.preset})", "detectable", "paper", "verdict"]
+            records.append([ours, detect, paper, e(r.verdict)])
         return pd.DataFrame.from_records(records, index=pd.Index(index, name="table · task · corpus"),
                                          columns=columns)
 
-    def styled(self, caption: str | None = None):
-        if caption is None and not self.rows:
-            caption = f"No table of this build ({self.preset}) has its results in the store"
-        caption = caption or (f"This build ({self.preset}) beside the paper, every setting chosen on dev: error % "
-                              "unmerged → merged (relative change), Δ = merged − unmerged in points with its 95% "
-                              "interval (negative = fewer errors); detectable = the smallest Δ the test set can tell "
-                              "from noise at 95%")
+    def styled(self):
+        caption = (f"This build ({self.preset}) beside the paper, every setting chosen on dev: error % unmerged → "
+                   "merged (relative change), Δ = merged − unmerged in points with its 95% interval (negative = fewer "
+                   "errors); detectable = the smallest Δ the test set can tell from noise at 95%" if self.rows else
+                   f"No table of this build ({self.preset}) has its results in the store")
         return self.table().style.set_caption(caption).set_properties(**{"text-align": "left"})
 
     def counts(self) -> dict[str, int]:
@@ -279,13 +267,11 @@ def _paper_table1(dataset: str) -> PaperSide:
 
 
 def _paper_table2(dataset: str) -> PaperSide:
-    """Table 2: the best block (the unmerged error from Table 1 where Table 2 has no "none" row)."""
-    part = paper_table("table2").query("dataset == @dataset")
-    none = part[part["layers"] == "none"]["value"]
-    blocks = part[part["layers"] != "none"]
-    best = blocks.loc[blocks["value"].idxmin()]
-    base = float(none.iloc[0]) if len(none) else _paper_table1(dataset)[1]
-    return f"{layers_phrase(str(best['layers']))}, λ = {float(best['lambda']):.2f}", base, float(best["value"])
+    """Table 2: the best block against the table's unmerged ("none") row."""
+    part = paper_table("table2").query("dataset == @dataset").set_index("layers")
+    best = part.drop(index="none")["value"].idxmin()
+    return (f"{layers_phrase(best)}, λ = {float(part.loc[best, 'lambda']):.2f}", float(part.loc["none", "value"]),
+            float(part.loc[best, "value"]))
 
 
 def _paper_table3(dataset: str) -> PaperSide | None:
@@ -293,11 +279,9 @@ def _paper_table3(dataset: str) -> PaperSide | None:
     paper = paper_table3()
     if dataset not in paper.index.get_level_values("dataset"):
         return None
-    table = paper.loc[dataset]
-    long = table.reset_index().melt(id_vars=list(table.index.names), var_name="metric", value_name="value")
-    best = long.loc[long["value"].astype(float).idxmin()]
-    return (f"{best['metric']}, k = {int(best['k'])}, λ = {float(best['lambda']):.2f}",
-            _paper_table1(dataset)[1], float(best["value"]))
+    cells = paper.loc[dataset].T.stack(["lambda", "k"])  # metric by metric, each in the table's row order
+    metric, lam, k = cells.idxmin()
+    return f"{metric}, k = {int(k)}, λ = {float(lam):.2f}", _paper_table1(dataset)[1], float(cells.min())
 
 
 def _paper_table5(dataset: str) -> PaperSide:
@@ -325,7 +309,6 @@ READERS: dict[str, dict[str, Callable[[Chapter], Any]]] = {
     "1": {"asr": asr_table1, "aec": aec_table1}, "2": {"asr": asr_table2, "aec": aec_table2},
     "3": {"asr": chosen_picks}, "5": {"all": lambda ch: finetune_table5(ch, progress=False)},
 }
-Compare = Callable[..., PairedInterval]
 
 
 class Merged(NamedTuple):
@@ -342,18 +325,12 @@ class Merged(NamedTuple):
     value: str
     evaluated: list[str]
 
-    def headline(self, compare: Compare = compare_to_unmerged, **paper: Any) -> Headline:
+    def headline(self, compare: Callable[..., PairedInterval] = compare_to_unmerged, **paper: Any) -> Headline:
         """The setting chosen on dev against the unmerged model, beside ``paper`` (:func:`_paper`)."""
         df, value = self.frame, self.value
         return Headline(self.table, self.task, self.corpus, self.setting, float(select_row(df, source="none")[value]),
                         float(select_row(df, lam=self.lam, layers=self.layers)[value]),
                         interval=compare(df, self.lam, layers=self.layers), **paper)
-
-    def comparisons(self, compare: Compare = compare_to_unmerged) -> list[Comparison]:
-        """Every layer set evaluated at the chosen λ against the unmerged model."""
-        return sweep_comparisons(self.table, self.task, self.corpus, self.frame, value=self.value,
-                                 chosen=(self.lam, self.layers), layers=self.evaluated, lambdas=[self.lam],
-                                 compare=compare)
 
 
 class Tables:
@@ -402,21 +379,17 @@ class Tables:
                 out += [Merged("Table 3", task, label, f"{c.label}, λ = {c.lam:.2f} (all chosen on dev)",
                                frames[label], c.lam, layer_label(c.layers), "wer",
                                [layer_label(s) for s in pick_sets(lp, label)]) for label, c in choices.items()]
-            elif task == TASKS["asr"]:
-                out += [_block(task, label, df, read.lambdas[label], read.chosen(label), "wer",
-                               [layer_label(b) for b in read.blocks]) for label, df in read.sweeps.items()]
+                continue
+            if task == TASKS["asr"]:  # Table 2: per corpus, the block and λ chosen on dev
+                corpora = [(label, df, read.lambdas[label], read.chosen(label)) for label, df in read.sweeps.items()]
+                value, evaluated = "wer", [layer_label(b) for b in read.blocks]
             else:
-                out.append(_block(task, self.ch.preset.aec.data.label, read.sweep, read.lam,
-                                  dev_block_label(read.sweep, read.lam, value="error"), "error",
-                                  [x for x in read.sweep["layers"].unique() if x != "all"]))
+                corpora = [(self.ch.preset.aec.data.label, read.sweep, read.lam,
+                            dev_block_label(read.sweep, read.lam, value="error"))]
+                value, evaluated = "error", [x for x in read.sweep["layers"].unique() if x != "all"]
+            out += [Merged("Table 2", task, corpus, f"{layers_phrase(block)}, λ = {lam:.2f} (both chosen on dev)", df,
+                           lam, block, value, evaluated) for corpus, df, lam, block in corpora]
         return out
-
-
-def _block(task: str, corpus: str, df: pd.DataFrame, lam: float, block: str, value: str,
-           evaluated: list[str]) -> Merged:
-    """A corpus of Table 2: ``block`` and ``lam`` chosen on dev."""
-    return Merged("Table 2", task, corpus, f"{layers_phrase(block)}, λ = {lam:.2f} (both chosen on dev)", df, lam,
-                  block, value, evaluated)
 
 
 def table1_headlines(t: Tables) -> list[Headline]:
@@ -438,14 +411,11 @@ def table5_headlines(t: Tables) -> list[Headline]:
     """Table 5: L-MAM + FT against plain FT (means over seeds), per fine-tuned task."""
     (t5,) = t.parts("5").values()
     stats = t5.stats().set_index(["corpus", "row"])
-    rows = []
-    for label in t5.mam:
-        ft, lm = stats.loc[(label, "ft")], stats.loc[(label, "l-mam")]
-        task = "speech recognition" if label in t.ch.preset.asr.corpora else "audio events"
-        rows.append(Headline("Table 5", task, label, f"FT → L-MAM + FT, means over {int(ft['n'])} seeds",
-                             float(ft["mean"]), float(lm["mean"]), seed_se=t5.versus_ft(label)[1],
-                             **_paper(paper_counterpart(t5.datasets[label]), _paper_table5)))
-    return rows
+    return [Headline("Table 5", TASKS["asr" if label in t.ch.preset.asr.corpora else "aec"], label,
+                     f"FT → L-MAM + FT, means over {int(stats.loc[(label, 'ft'), 'n'])} seeds",
+                     float(stats.loc[(label, "ft"), "mean"]), float(stats.loc[(label, "l-mam"), "mean"]),
+                     seed_se=t5.versus_ft(label)[1], **_paper(paper_counterpart(t5.datasets[label]), _paper_table5))
+            for label in t5.mam]
 
 
 def table_gaps(ch: Chapter) -> list[str]:
@@ -454,8 +424,7 @@ def table_gaps(ch: Chapter) -> list[str]:
     no_dev = [label for label in ch.preset.asr.corpora if label not in ch.selectable]
     if no_dev:
         gaps.append(f"Table 3 has no row for {', '.join(no_dev)} (no dev split of its own to score layers on)")
-    ft = ch.preset.asr.finetune
-    tuned = set(ft.corpora) if ft is not None else set()
+    tuned = set(ch.preset.asr.finetune.corpora) if ch.preset.asr.finetune is not None else set()
     skipped = [label for label in ch.preset.asr.corpora if label not in tuned and label in ch.selectable]
     if skipped:
         why = "the preset fine-tunes " + (", ".join(sorted(tuned)) if tuned else "no ASR corpus")
@@ -468,46 +437,34 @@ def table_gaps(ch: Chapter) -> list[str]:
 def evidence_of(t: Tables) -> Evidence:
     """Every comparison the chapters make with the unmerged model, sorted into the front page's evidence (tables
     whose results are absent contribute nothing)."""
-    comparisons: list[Comparison] = []
-    sweeps: dict[str, pd.DataFrame] = {}
-    dev_from: dict[str, str] = {}
-    noise: dict[str, list[tuple[float, str, float, float]]] = {}
-    dev_zero: list[str] = []
-    for task, t1 in t.parts("1", strict=False).items():
-        dev_from.update(t1.chosen_on)
-        for label, df in t1.sweeps.items():
-            lam = float(t1.choices.loc[label, "lambda"])
-            sweeps[label] = df
-            comparisons += sweep_comparisons("Table 1", task, label, df, value=t1.value, chosen=(lam, "all"),
-                                             layers=["all"], compare=t.interval)
-            noise[label] = noise_controls(label, df, t1.value)
-            if lam == 0:
-                dev_zero.append(label)
-    for m in t.merged("2", strict=False) + t.merged("3", strict=False):
-        comparisons += m.comparisons(t.interval)
+    t1s = t.parts("1", strict=False).items()
+    sweeps = {label: df for _, t1 in t1s for label, df in t1.sweeps.items()}
+    dev_from = {label: chooser for _, t1 in t1s for label, chooser in t1.chosen_on.items()}
+    dev_zero = [label for _, t1 in t1s for label in t1.sweeps if t1.choices.loc[label, "lambda"] == 0]
+    noise = {label: noise_controls(label, df, t1.value) for _, t1 in t1s for label, df in t1.sweeps.items()}
+    comparisons = [c for task, t1 in t1s for label, df in t1.sweeps.items()
+                   for c in sweep_comparisons("Table 1", task, label, df, value=t1.value, layers=["all"],
+                                              chosen=(float(t1.choices.loc[label, "lambda"]), "all"),
+                                              compare=t.interval)]
+    for m in t.merged("2", strict=False) + t.merged("3", strict=False):  # every layer set at the chosen λ
+        comparisons += sweep_comparisons(m.table, m.task, m.corpus, m.frame, value=m.value, chosen=(m.lam, m.layers),
+                                         layers=m.evaluated, lambdas=[m.lam], compare=t.interval)
     degenerate = [label for lp, choices, _ in t.parts("3", strict=False).values() for label in choices
                   if identical_metric_picks(lp.picked[(label, "none")])]
     learned: dict[str, tuple[float, float, float]] = {}
     worse: dict[str, list[tuple[str, float, float]]] = {}
     for t5 in t.parts("5", strict=False).values():
-        stats = t5.stats().set_index(["corpus", "row"])
-        for label in t5.mam:
-            if (moved := t5.lambda_range(label)) is not None:
-                learned[label] = moved
-            base = float(stats.loc[(label, "none"), "mean"])
-            rows = [(METHOD_LABELS[r], float(stats.loc[(label, r), "mean"]) - base, float(stats.loc[(label, r), "sd"]))
-                    for r in ("ft", "mam-ft", "l-mam") if float(stats.loc[(label, r), "mean"]) > base]
-            if rows:
-                worse[label] = rows
+        learned.update({label: moved for label in t5.mam if (moved := t5.lambda_range(label)) is not None})
+        stats = t5.stats()
+        stats["delta"] = stats["mean"] - stats["corpus"].map(t5.unmerged)
+        for label, rows in stats[stats["row"].isin(METHODS) & (stats["delta"] > 0)].groupby("corpus", sort=False):
+            worse[label] = [(METHOD_LABELS[r], d, sd) for r, d, sd in zip(rows["row"], rows["delta"], rows["sd"])]
     unique: dict[tuple[str, str], Comparison] = {}
     for c in comparisons:
         unique.setdefault((c.corpus, c.what), c)
     comparisons = list(unique.values())
-    effects = {}
-    for label in sweeps:
-        if (dataset := t.dataset(label)) is not None:
-            _, base, merged = _paper_table1(dataset)
-            effects[label] = merged - base
+    paper = {label: _paper_table1(dataset) for label in sweeps if (dataset := t.dataset(label)) is not None}
+    effects = {label: merged - base for label, (_, base, merged) in paper.items()}
     return Evidence(clear_results(comparisons), resolution_table(sweeps, comparisons, effects, dev_from),
                     negative_results(comparisons, noise, dev_zero, degenerate, learned, worse))
 
@@ -515,8 +472,8 @@ def evidence_of(t: Tables) -> Evidence:
 #: The tables the front page summarizes, in order, with the function that reads each one's headlines.
 TABLES: dict[str, Callable[[Tables], list[Headline]]] = {
     "Table 1": table1_headlines,
-    "Table 2": partial(merged_headlines, table="2"),
-    "Table 3": partial(merged_headlines, table="3"),
+    "Table 2": lambda t: merged_headlines(t, "2"),
+    "Table 3": lambda t: merged_headlines(t, "3"),
     "Table 5": table5_headlines,
 }
 
