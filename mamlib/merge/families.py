@@ -71,13 +71,9 @@ class AttentionFamily:
 
 
 _REGISTRY: Registry[AttentionFamily] = Registry("attention family")
-
-
-def register_family(family: AttentionFamily, *, replace: bool = False) -> AttentionFamily:
-    """Add ``family`` to the registry consulted by :func:`attention_modules` and :func:`detect_family`."""
-    return _REGISTRY.register(family.name, family, replace=replace)
-
-
+#: Add a family to the registry consulted by :func:`attention_modules` and :func:`detect_family`; every registered
+#: family, by name; one by name (ValueError if unknown).
+register_family = _REGISTRY.register
 registered_families = _REGISTRY.all
 get_family = _REGISTRY.get
 
@@ -116,11 +112,11 @@ for _i, _entry in enumerate(yaml.safe_load((Path(__file__).parent / "families.ym
     register_family(family_from_dict(_entry, f"families.yml[{_i}]"))
 
 
-def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[int, dict[str, nn.Linear]]:
+def attention_modules(model: nn.Module, family: str | AttentionFamily | None) -> dict[int, dict[str, nn.Linear]]:
     """The Q/K/V ``nn.Linear`` modules of ``model``, as ``{layer: {"q": ..., "k": ..., "v": ...}}``.
 
-    Raises ValueError when the family finds nothing, when a layer lacks one of Q/K/V, or when layer indices
-    are not the contiguous range ``0 .. L-1``.
+    ``family`` is detected when None. Raises ValueError when the family finds nothing, when a layer lacks one of
+    Q/K/V, or when layer indices are not the contiguous range ``0 .. L-1``.
     """
     fam = resolve_family(model, family)
     found: dict[int, dict[str, nn.Linear]] = {}
@@ -148,7 +144,7 @@ def attention_modules(model: nn.Module, family: str | AttentionFamily) -> dict[i
 
 def attention_depth(model: nn.Module, family: str | AttentionFamily | None = None) -> int:
     """The number of attention layers of ``model`` (``family`` detected when None)."""
-    return len(attention_modules(model, resolve_family(model, family)))
+    return len(attention_modules(model, family))
 
 
 def detect_family(model: nn.Module) -> AttentionFamily:
@@ -158,23 +154,20 @@ def detect_family(model: nn.Module) -> AttentionFamily:
     listing its transformers ``config.model_type``, then the first registered. A model no family fits gets a
     ValueError listing its Linear modules and how to register a family (:func:`unknown_model_message`).
     """
-    fits = matching_families(model, _REGISTRY.all().values())
+    fits = matching_families(model, registered_families().values())
     if not fits:
         raise ValueError(unknown_model_message(model))
     # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
     # are interchangeable for merging; the one that lists the model's class is preferred as its name.
     ids = [{(layer, p): id(m) for layer, projs in modules.items() for p, m in projs.items()} for _, modules in fits]
-    first_family = fits[0][0]
-    for other in ids[1:]:
-        if other != ids[0]:
-            raise ValueError(
-                f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
-            )
-    preferred = [f for f, _ in fits if type(model).__name__ in f.classes]
-    if not preferred:
-        model_type = getattr(getattr(model, "config", None), "model_type", None)
-        preferred = [f for f, _ in fits if model_type is not None and model_type in f.model_types]
-    return preferred[0] if preferred else first_family
+    if any(other != ids[0] for other in ids[1:]):
+        raise ValueError(
+            f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
+        )
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    by_class = [f for f, _ in fits if type(model).__name__ in f.classes]
+    by_type = [f for f, _ in fits if model_type is not None and model_type in f.model_types]
+    return (by_class or by_type or [fits[0][0]])[0]
 
 
 def matching_families(
@@ -186,7 +179,7 @@ def matching_families(
         try:
             fits.append((fam, attention_modules(model, fam)))
         except ValueError:
-            continue
+            pass
     return fits
 
 
@@ -201,13 +194,9 @@ _QKV_LEAVES: dict[str, str] = {
 def linear_module_layout(model: nn.Module) -> list[str]:
     """The distinct names of ``model``'s ``nn.Linear`` modules with every layer index (a dotted all-digit part that
     is not the last) folded into ``N``, in order of first appearance: ``encoder.layers.N.attention.q_proj``."""
-    seen: dict[str, None] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            parts = name.split(".")
-            folded = [("N" if p.isdigit() and i < len(parts) - 1 else p) for i, p in enumerate(parts)]
-            seen.setdefault(".".join(folded), None)
-    return list(seen)
+    names = [name.split(".") for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    return list(dict.fromkeys(".".join("N" if p.isdigit() and i < len(parts) - 1 else p for i, p in enumerate(parts))
+                              for parts in names))
 
 
 def suggest_family(model: nn.Module, name: str | None = None) -> AttentionFamily | None:
@@ -247,7 +236,7 @@ def unknown_model_message(model: nn.Module, limit: int = 12) -> str:
         "mine", r"blocks\.(?P<layer>\d+)\.attn\.(?P<proj>wq|wk|wv)", {"q": "wq", "k": "wk", "v": "wv"})
     q, k, v = (fam.projections[p] for p in PROJECTIONS)
     return (
-        f"no registered attention family ({sorted(_REGISTRY.all())}) matches {type(model).__name__}; "
+        f"no registered attention family ({sorted(registered_families())}) matches {type(model).__name__}; "
         f"its Linear modules (N = layer index): {_linear_names(model, limit)}. Register a family for it in Python "
         f"with mamlib.register_family(mamlib.AttentionFamily(name={fam.name!r}, pattern=r'{fam.pattern}', "
         f"projections={dict(fam.projections)!r})), or in a merge YAML with a `families:` entry such as "

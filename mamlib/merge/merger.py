@@ -146,9 +146,8 @@ class MultiSourceMerger:
     ) -> list[list[float]]:
         """Write the merge for ``lams`` (one spec per source, or a table) into the target, always from the
         originals; return the checked ``[source][layer]`` table."""
-        table = self.lambdas(lams, layers)
-        for i in range(self.num_layers):
-            at_i = [row[i] for row in table]
+        table = lambda_table(self.num_layers, lams, layers, labels=self.labels)
+        for i, at_i in enumerate(zip(*table)):
             for p in self.projections:
                 lin = self._modules[i][p]
                 lin.weight.copy_(self.merged_tensor(i, p, "weight", at_i))
@@ -171,7 +170,8 @@ class MultiSourceMerger:
     def merged(
         self, lams: Sequence[LambdaSpec], layers: Sequence[Iterable[int] | None] | None = None
     ) -> Iterator[list[list[float]]]:
-        """``with merger.merged([0.05, 0.05]): ...`` — merged inside the block, restored after."""
+        """``with merger.merged([0.05, 0.05]): ...`` (one source: ``merged(0.1)``) — merged inside the block, restored
+        after."""
         try:
             yield self.apply(lams, layers)
         finally:
@@ -181,23 +181,19 @@ class MultiSourceMerger:
         """Layer by layer, for a ``[source][layer]`` table (checked like :meth:`lambdas`): which source layer of
         which source enters each target layer with what λ, the target's remaining weight ``1 − Σ λ``, and the Q/K/V
         shapes."""
-        table = self.lambdas(table)
-        rows: list[dict[str, object]] = []
-        for i in range(self.num_layers):
-            at_i = [row[i] for row in table]
-            rows.append({
-                "target_layer": i,
-                "sources": [{"source": label, "source_layer": lmap[i], "lambda": lam}
-                            for label, lmap, lam in zip(self.labels, self.layer_maps, at_i)],
-                "target_lambda": 1.0 - sum(at_i),
-                "shapes": {p: list(self.original.shape(i, p)) for p in self.projections},
-            })
-        return rows
+        return [{
+            "target_layer": i,
+            "sources": [{"source": label, "source_layer": lmap[i], "lambda": lam}
+                        for label, lmap, lam in zip(self.labels, self.layer_maps, at_i)],
+            "target_lambda": 1.0 - sum(at_i),
+            "shapes": {p: list(self.original.shape(i, p)) for p in self.projections},
+        } for i, at_i in enumerate(zip(*lambda_table(self.num_layers, table, labels=self.labels)))]
 
 
-class AttentionMerger:
+class AttentionMerger(MultiSourceMerger):
     """Writes Eq. 1/2/3 merges of ``source`` (a model or :class:`AttentionWeights`, e.g. a noise source) into
-    ``target``'s Q/K/V projections, in place and reversibly — the one-source view of :class:`MultiSourceMerger`.
+    ``target``'s Q/K/V projections, in place and reversibly — the one-source view of :class:`MultiSourceMerger`
+    (``source`` and ``layer_map`` name its one source and map; ``restore``, ``merged`` and ``projection`` are its).
     ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
     """
 
@@ -207,44 +203,21 @@ class AttentionMerger:
         projections: Sequence[str] = PROJECTIONS, layer_map: Sequence[int] | None = None, bias: BiasMode = "target",
         norm_matched: bool = False,
     ) -> None:
-        src = source if isinstance(source, AttentionWeights) else AttentionWeights.from_model(source, source_family)
-        self._merger = MultiSourceMerger(target, [src], layer_maps=[layer_map], norm_matched=norm_matched,
-                                         labels=["source"], target_family=target_family, projections=projections,
-                                         bias=bias)
-        self.target = target
-        self.original = self._merger.original
-        self.source = src
-        self.layer_map = self._merger.layer_maps[0]
-        self.norm_matched = norm_matched
-        self.projections = self._merger.projections
-        self.bias = bias
-        self.num_layers = self._merger.num_layers
+        super().__init__(target, [source], layer_maps=[layer_map], norm_matched=norm_matched, labels=["source"],
+                         target_family=target_family, source_families=[source_family], projections=projections,
+                         bias=bias)
+        self.source = self.sources[0]
+        self.layer_map = self.layer_maps[0]
 
-    def projection(self, layer: int, proj: str) -> nn.Linear:
-        """The target's live ``nn.Linear`` for ``layer``/``proj`` (holds the merge while one is applied)."""
-        return self._merger.projection(layer, proj)
-
-    def source_matrix(self, layer: int, proj: str) -> Tensor:
+    def source_matrix(self, layer: int, proj: str) -> Tensor:  # type: ignore[override]
         """The source matrix for target ``layer``/``proj`` after the layer map (norm matching happens in the blend)."""
-        return self._merger.source_matrix(0, layer, proj)
+        return super().source_matrix(0, layer, proj)
 
-    def lambdas(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:
+    def lambdas(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:  # type: ignore[override]
         """Per-layer factors (:func:`~mamlib.merge.schedule.per_layer_lambdas`): a number plus optional layer subset
         (Eq. 2), or one value per layer (Eq. 3)."""
         return per_layer_lambdas(self.num_layers, lam, layers)
 
-    def apply(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:
+    def apply(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:  # type: ignore[override]
         """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
-        return self._merger.apply([self.lambdas(lam, layers)])[0]
-
-    def restore(self) -> None:
-        """Put the target's original Q/K/V back."""
-        self._merger.restore()
-
-    @contextmanager
-    def merged(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> Iterator[list[float]]:
-        """``with merger.merged(0.1): ...`` — the target is merged inside the block and restored after."""
-        try:
-            yield self.apply(lam, layers)
-        finally:
-            self.restore()
+        return super().apply([self.lambdas(lam, layers)])[0]

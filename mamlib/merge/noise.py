@@ -20,9 +20,6 @@ from mamlib.merge.merger import AttentionWeights, Key
 NoiseLike = Literal["source", "target", "standard"]
 Pooling = Literal["matrix", "model"]
 
-#: Table 1's column names, by what the noise is drawn like.
-NOISE_LABELS: dict[str, str] = {"source": "N(Source)", "target": "N(Target)", "standard": "N(0,1)"}
-
 
 def moments(weights: AttentionWeights, pooling: Pooling = "matrix") -> dict[Key, tuple[float, float]]:
     """Mean and (population) standard deviation of each weight matrix, or of all of them pooled, by key."""
@@ -61,10 +58,8 @@ def noise_weights(like: AttentionWeights, stats_from: AttentionWeights | None, *
 def noise_source(like: NoiseLike, target: AttentionWeights, source: AttentionWeights, *, seed: int,
                  pooling: Pooling = "matrix", layer_map: Sequence[int] | None = None) -> AttentionWeights:
     """The noise of one Table 1 column, drawn ``like`` the source's moments, the target's, or ``"standard"``."""
-    if like == "source":
-        return noise_weights(target, source, seed=seed, pooling=pooling, layer_map=layer_map)
-    if like == "target":
-        return noise_weights(target, target, seed=seed, pooling=pooling)
-    if like == "standard":
-        return noise_weights(target, None, seed=seed)
-    raise ValueError(f"noise must be drawn like one of {sorted(NOISE_LABELS)}, got {like!r}")
+    stats_from = {"source": source, "target": target, "standard": None}
+    if like not in stats_from:
+        raise ValueError(f"noise must be drawn like one of {sorted(stats_from)}, got {like!r}")
+    return noise_weights(target, stats_from[like], seed=seed, pooling=pooling,
+                         layer_map=layer_map if like == "source" else None)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-T = TypeVar("T")
+
+class Named(Protocol):
+    name: str
+
+
+T = TypeVar("T", bound=Named)
 
 
 class Registry(Generic[T]):
-    """Entries by name, in registration order; ``what`` names them in error messages."""
+    """Entries by their ``name``, in registration order; ``what`` names them in error messages."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str, entry: T, *, replace: bool = False) -> T:
-        """Add ``entry`` under ``name`` (ValueError if the name is taken, unless ``replace``)."""
-        if name in self._entries and not replace:
-            raise ValueError(f"{self.what} {name!r} is already registered (pass replace=True)")
-        self._entries[name] = entry
+    def register(self, entry: T, *, replace: bool = False) -> T:
+        """Add ``entry`` under its name (ValueError if the name is taken, unless ``replace``)."""
+        if entry.name in self._entries and not replace:
+            raise ValueError(f"{self.what} {entry.name!r} is already registered (pass replace=True)")
+        self._entries[entry.name] = entry
         return entry
 
     def get(self, name: str) -> T:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from mamlib.merge.merger import AttentionMerger, AttentionWeights
-from mamlib.merge.noise import Pooling, noise_source
+from mamlib.merge.noise import NoiseLike, Pooling, noise_source
 from mamlib.merge.registry import Registry
 from mamlib.merge.schedule import resolve_layer_map
 
@@ -25,9 +25,6 @@ class NoiseSettings:
 
     seed: int = 0
     pooling: Pooling = "matrix"
-
-    def as_dict(self) -> dict[str, object]:
-        return {"seed": self.seed, "pooling": self.pooling}
 
 
 @dataclass(frozen=True)
@@ -55,33 +52,22 @@ class SourceVariant:
 
 
 def _real(norm_matched: bool) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
-    def build(target: nn.Module, inputs: MergeInputs) -> AttentionMerger:
-        return AttentionMerger(target, inputs.source, layer_map=inputs.layer_map, norm_matched=norm_matched)
-
-    return build
+    return lambda target, inputs: AttentionMerger(target, inputs.source, layer_map=inputs.layer_map,
+                                                  norm_matched=norm_matched)
 
 
-def _noise(like: str) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
-    def build(target: nn.Module, inputs: MergeInputs) -> AttentionMerger:
-        weights = noise_source(like, inputs.target, inputs.source, seed=inputs.noise.seed,  # type: ignore[arg-type]
-                               pooling=inputs.noise.pooling, layer_map=inputs.layer_map)
-        return AttentionMerger(target, weights)
-
-    return build
+def _noise(like: NoiseLike) -> Callable[[nn.Module, MergeInputs], AttentionMerger]:
+    return lambda target, inputs: AttentionMerger(target, noise_source(
+        like, inputs.target, inputs.source, seed=inputs.noise.seed, pooling=inputs.noise.pooling,
+        layer_map=inputs.layer_map))
 
 
 _REGISTRY: Registry[SourceVariant] = Registry("source variant")
-
-
-def register_source_variant(variant: SourceVariant, *, replace: bool = False) -> SourceVariant:
-    """Add ``variant`` to the registry (ValueError if the name is taken, unless ``replace``)."""
-    return _REGISTRY.register(variant.name, variant, replace=replace)
-
-
-#: Every registered source variant, in registration (= table column) order; one by name (ValueError if unknown).
+#: Add a variant to the registry (ValueError if its name is taken, unless ``replace``); every registered variant, in
+#: registration (= table column) order; one by name (ValueError if unknown).
+register_source_variant = _REGISTRY.register
 source_variants = _REGISTRY.all
 get_source_variant = _REGISTRY.get
-
 
 for _variant in (
     SourceVariant("source", "Source", True, _real(False)),

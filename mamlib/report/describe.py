@@ -99,8 +99,7 @@ def clip_rows(splits: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
 def chance_levels(splits: Mapping[str, Sequence[Any]]) -> dict[str, float]:
     """Sec. 4.1's "chance-level error" for these clips: with C classes a uniform guess is right 1/C of the time
     (error 1 − 1/C), and always answering the test split's largest class is right its share of the time."""
-    every = [c for cs in splits.values() for c in cs]
-    n_classes = len({c.label for c in every})
+    n_classes = len({c.label for cs in splits.values() for c in cs})
     test = list(splits.get("test", []))
     top = Counter(c.label for c in test).most_common(1)[0][1] if test else 0
     return {"classes": n_classes, "chance": 100.0 / n_classes if n_classes else math.nan,
@@ -166,9 +165,7 @@ def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_
               "hypothesis": str(hyp) if len(str(hyp)) <= width else str(hyp)[: width - 1].rstrip() + "…",
               "_ratio": n_hyp / max(n_ref, 1)}
              for corpus, row, uid, ref, hyp, n_ref, n_hyp in _transcripts(sweeps) if n_hyp > ratio * max(n_ref, 1)]
-    if not found:
-        return pd.DataFrame(columns=columns).set_index(["corpus", "source", "λ"])
-    frame = pd.DataFrame(found).sort_values("_ratio", ascending=False, kind="stable")
+    frame = pd.DataFrame(found, columns=[*columns, "_ratio"]).sort_values("_ratio", ascending=False, kind="stable")
     frame = frame.drop_duplicates(["corpus", "source"]).head(limit)
     return frame[columns].set_index(["corpus", "source", "λ"])
 

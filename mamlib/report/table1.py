@@ -52,7 +52,7 @@ class Table1:
         for label, ours in self.ours.items():
             groups, paper = {f"ours ({preset}: {label}, {split})": ours.sort_index()}, self.paper.get(label)
             if paper is not None:
-                groups[f"paper ({dataset_of(paper)})"] = paper.sort_index()
+                groups[f"paper ({paper.attrs['dataset']})"] = paper.sort_index()
             out[label] = pd.concat(groups, axis=0, names=["", ours.index.name])
         return out
 
@@ -88,11 +88,8 @@ class Table1:
         out = {}
         for label, df in self.sweeps.items():
             noise_lam = self.shown_lambda(label)
-            if float(self.choices.loc[label, "lambda"]) > 0:
-                out[f"{label}: λ = {noise_lam:.2f} (chosen on dev) − unmerged"] = compare_to_unmerged(df, noise_lam)
-            else:
-                out[f"{label}: λ = {noise_lam:.2f} (dev chose not to merge; shown) − unmerged"] = compare_to_unmerged(
-                    df, noise_lam)
+            how = "chosen on dev" if float(self.choices.loc[label, "lambda"]) > 0 else "dev chose not to merge; shown"
+            out[f"{label}: λ = {noise_lam:.2f} ({how}) − unmerged"] = compare_to_unmerged(df, noise_lam)
             if ((df["source"] == "noise-source") & (df["lambda"] == noise_lam)).any():
                 noise = select_row(df, source="noise-source", lam=noise_lam)
                 out[f"{label}: Source − N(Source) at λ = {noise_lam:.2f}"] = compare_rows(
@@ -117,13 +114,10 @@ class Table1:
         return out
 
 
-def dataset_of(paper_block: pd.DataFrame) -> str:
-    return str(paper_block.attrs.get("dataset", "paper"))
-
-
 def _paper_title(paper_block: pd.DataFrame) -> str:
-    """The paper's dataset of a block, with the paper's models behind it."""
-    return f"{dataset_of(paper_block)} ({PAPER_MODELS.get(dataset_of(paper_block), 'its models')})"
+    """The paper's dataset of a block (named in its ``attrs``), with the paper's models behind it."""
+    dataset = paper_block.attrs["dataset"]
+    return f"{dataset} ({PAPER_MODELS.get(dataset, 'its models')})"
 
 
 def _paper_for(dataset: str) -> pd.DataFrame | None:
@@ -183,6 +177,5 @@ def table1_findings(asr: Table1, aec: Table1 | None = None) -> dict[str, object]
         a = aec.choices.iloc[0]
         out.update({"aec_lambda": f"{a['lambda']:.2f}", "aec_base": f"{a['test_unmerged']:.2f}",
                     "aec_merged": f"{a['test']:.2f}", "aec_rel_change": signed(a["relative_change"], 1),
-                    "aec_ci": compare_to_unmerged(next(iter(aec.sweeps.values())), float(a["lambda"]),
-                                                  ).describe()})
+                    "aec_ci": compare_to_unmerged(next(iter(aec.sweeps.values())), float(a["lambda"])).describe()})
     return out

@@ -74,8 +74,7 @@ def layer_picks(ch: Chapter) -> LayerPicks:
                                  "text source")
         layer_map = resolve_layer_map(setup.layer_map, ch.depth("asr"), attention_depth(text.model))
         table = layer_similarities(rig.transcriber, text.model, text.tokenizer, ch.corpora[config["label"]]["dev"],
-                                   layer_map, batch_size=setup.batch_size,
-                                   batch_seconds=setup.batch_seconds)
+                                   layer_map, batch_size=setup.batch_size, batch_seconds=setup.batch_seconds)
         return {"scores": table.to_dict("records")}
 
     configs = [results_config(ch.preset, setup, ch.preset.asr.corpora[label].as_dict(), "asr-similarity",
@@ -134,13 +133,12 @@ def table3_dev_choices(ch: Chapter, lp: LayerPicks, lambdas: dict[str, float]) -
     if key in lp.choices:
         return lp.choices[key]
     out = {}
-    order = list(METRIC_LABELS)
     for label in ch.selectable:
         picked = lp.picked[(label, "none")]
         df = pick_sweep(ch, lp, label, (lambdas[label],), "dev")
         dev = {row["layers"]: float(row[ch.sweep(label).value]) for _, row in df.iterrows()
                if row["split"] == "dev" and row["source"] == "source"}
-        metric, k = min(picked, key=lambda mk: (dev[layer_label(picked[mk])], mk[1], order.index(mk[0])))
+        metric, k = min(picked, key=lambda mk: (dev[layer_label(picked[mk])], mk[1], list(METRIC_LABELS).index(mk[0])))
         layers = tuple(picked[(metric, k)])
         out[label] = PickChoice(metric, int(k), layers, float(lambdas[label]), dev[layer_label(layers)])
     lp.choices[key] = out

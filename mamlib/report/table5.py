@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from mamlib.analysis.bootstrap import select_row
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import paper_counterpart, paper_table
 from mamlib.report.table2 import dev_block_label
@@ -61,8 +62,8 @@ class Table5:
             part = self.runs[self.runs["corpus"] == label]
             for method in METHODS:
                 v = part[part["method"] == method]["value"]
-                rows.append({"corpus": label, "row": method, "mean": float(v.mean()),
-                             "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"), "n": len(v)})
+                rows.append({"corpus": label, "row": method, "mean": float(v.mean()), "sd": float(v.std()),
+                             "n": len(v)})
         return pd.DataFrame(rows)
 
     def layout(self, preset: str) -> pd.DataFrame:
@@ -124,17 +125,11 @@ class Table5:
     def differences(self) -> pd.DataFrame:
         """Per task: L-MAM + FT minus FT and MAM → FT minus FT (means over seeds), with the spread of FT's seeds,
         so the prose can say whether a difference is larger than seed-to-seed noise."""
-        stats = self.stats().set_index(["corpus", "row"])
-        out = []
-        for label in self.mam:
-            ft = stats.loc[(label, "ft")]
-            out.append({"corpus": label,
-                        "L-MAM + FT − FT": stats.loc[(label, "l-mam"), "mean"] - ft["mean"],
-                        "MAM → FT − FT": stats.loc[(label, "mam-ft"), "mean"] - ft["mean"],
-                        "FT − unmerged": ft["mean"] - stats.loc[(label, "none"), "mean"],
-                        "sd of FT over seeds": ft["sd"]})
-        return pd.DataFrame(out).set_index("corpus").round(2)
-
+        stats = self.stats().pivot(index="corpus", columns="row").loc[list(self.mam)]
+        mean = stats["mean"]
+        return pd.DataFrame({"L-MAM + FT − FT": mean["l-mam"] - mean["ft"],
+                             "MAM → FT − FT": mean["mam-ft"] - mean["ft"], "FT − unmerged": mean["ft"] - mean["none"],
+                             "sd of FT over seeds": stats[("sd", "ft")]}).round(2)
 
     def versus_ft(self, label: str) -> tuple[float, float, bool]:
         """L-MAM + FT against FT on task ``label``: the difference of the means over seeds, its standard error from
@@ -189,9 +184,7 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
         runs.append(df.assign(value=df[target.value])[["corpus", "method", "seed", "value", "lambdas", "losses",
                                                         "steps", "train_seconds"]])
         mam[target.label] = choice
-        base = sweep.run()
-        base = base[(base["split"] == "test") & (base["lambda"] == 0.0)]
-        unmerged[target.label] = float(base[sweep.value].iloc[0])
+        unmerged[target.label] = float(select_row(sweep.run(), lam=0.0)[sweep.value])
         init[target.label] = settings.lambda_init
         scored_in[target.label] = rig.setup.dtype
 
@@ -207,9 +200,8 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
             best = dev_block_label(rows, lam, value=sweep.value)  # Table 2's block chosen on dev, as Chapter 2's
             blocks[label] = next(b for b in asr_blocks if layer_label(b) == best)
     if ch.preset.aec is not None and ch.preset.aec.finetune is not None:
-        rig, ft_aec = ch.aec_rig, ch.preset.aec.finetune
-        label = ch.preset.aec.data.label
-        datasets[label] = ch.preset.aec.data.dataset
+        rig, ft_aec, data = ch.aec_rig, ch.preset.aec.finetune, ch.preset.aec.data
+        datasets[data.label] = data.dataset
         study(rig, "aec", aec_target(rig), ch.aec_sweep, ch.preset.aec.lambdas, ft_aec, ft_aec.settings)
     return Table5(pd.concat(runs, ignore_index=True), mam, unmerged, datasets, init, blocks, scored_in)
 

@@ -17,10 +17,7 @@ def by_source(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     """Rows λ, one column per source variant (in the registry's order, under its table label): Table 1's layout."""
     table = frame.pivot_table(index="lambda", columns="source", values=value)
     labels = {name: variant.label for name, variant in source_variants().items()}
-    table = table[[k for k in labels if k in table.columns]]
-    table.columns = [labels[c] for c in table.columns]
-    table.index.name = "λ"
-    return table
+    return table[[k for k in labels if k in table.columns]].rename(columns=labels).rename_axis(index="λ", columns=None)
 
 
 def table1_block(df: pd.DataFrame, split: str = "test", value: str = "wer") -> pd.DataFrame:
@@ -95,8 +92,4 @@ def styled(table: pd.DataFrame | pd.Series, caption: str, digits: int = 2):
         table = table.to_frame()
     text = partial(cell_text, digits=digits)
     style = table.style.format(text, na_rep=MISSING).set_caption(caption)
-    for level in range(table.index.nlevels):
-        style = style.format_index(text, axis=0, level=level, na_rep=MISSING)
-    for level in range(table.columns.nlevels):
-        style = style.format_index(text, axis=1, level=level, na_rep=MISSING)
-    return style
+    return style.format_index(text, axis=0, na_rep=MISSING).format_index(text, axis=1, na_rep=MISSING)

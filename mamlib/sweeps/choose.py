@@ -77,8 +77,7 @@ def layerwise_sweep(sweep: Sweep, lambdas: Sequence[float], blocks: Sequence[Seq
     smaller λ), then every block at that λ on test. Returns the rows and the λ. ``dev`` is the dev sweep of the
     corpus that chooses λ, for corpora without a dev split of their own; the rows are then this corpus's test rows."""
     own_dev = dev is None
-    if dev is None:
-        dev = block_dev_sweep(sweep, lambdas, blocks)
+    dev = block_dev_sweep(sweep, lambdas, blocks) if own_dev else dev
     candidates = dev[(dev["split"] == "dev") & (dev["source"] == "source") & (dev["layers"] != "all")]
     lam = best_lambda(candidates, sweep.value)
     test = sweep.run(SweepGrid(variants=("source",), lambdas=(0.0, lam), layer_sets=tuple(tuple(b) for b in blocks),

@@ -154,10 +154,8 @@ class FinetuneStudy:
         start = config["start"]
         with nullcontext() if start is None else rig.merger.merged(start["lambda"], start["layers"]):
             model = target.copy_model()
-        lmam = None
-        if config["method"] == "l-mam":
-            lmam = LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
-                                  layer_map=rig.merger.layer_map)
+        lmam = (LearnableMerge(target.merge_root(model), rig.merger.source, init=self.settings.lambda_init,
+                               layer_map=rig.merger.layer_map) if config["method"] == "l-mam" else None)
         run_dir = self.run_root / config_key(config)
         log = train(model, target.make_task(), target.train_examples(), self.settings, seed=config["seed"],
                     run_dir=run_dir, lmam=lmam, device=rig.preset.device, progress=self.progress, data_parallel=False,

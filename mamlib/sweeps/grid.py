@@ -6,7 +6,7 @@ the (variant, λ, layers, split) configurations, :func:`sweep_configs` spells ea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from itertools import product
 from typing import Any, Protocol
@@ -150,7 +150,7 @@ def sweep_configs(rig: MergeRig, data: Mapping[str, Any], grid: SweepGrid, defau
             configs.append(results_config(
                 rig.preset, setup, data, setup.experiment, source="none" if baseline else variant,
                 source_model=None if baseline else setup.source.as_dict(),
-                noise=None if baseline or not source_variant.random else setup.noise.as_dict(),
+                noise=None if baseline or not source_variant.random else asdict(setup.noise),
                 split=split, **{"lambda": float(lam)}, layers=None if baseline or layers is None else list(layers)))
     return configs
 

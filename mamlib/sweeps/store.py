@@ -44,11 +44,8 @@ def _result_of(data: bytes | None, config: Mapping[str, Any]) -> dict[str, Any] 
         record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
-        return None
-    if record.get("config") != json.loads(json.dumps(config)):
-        return None
-    return record["result"]
+    well_formed = isinstance(record, dict) and isinstance(record.get("result"), dict)
+    return record["result"] if well_formed and record.get("config") == json.loads(json.dumps(config)) else None
 
 
 class ResultStore:
@@ -163,13 +160,9 @@ def hardware(device: str) -> str:
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(torch.device(device))
     model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    with suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
     return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
@@ -202,8 +195,7 @@ def run_grid(
     for i in mine:
         start = time.perf_counter()
         result = dict(evaluate(configs[i]))
-        bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
-        if bad:
+        if bad := [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]:
             raise ValueError(f"evaluation of {dict(configs[i])} returned non-finite {bad}; nothing stored")
         seconds = time.perf_counter() - start
         store.put(configs[i], result, {"seconds": round(seconds, 3),
@@ -223,13 +215,10 @@ def _wait_for_others(store: ResultStore, configs: Sequence[Mapping[str, Any]], s
     timeout = float(os.environ.get("MAM_SHARD_TIMEOUT", SHARD_TIMEOUT))
     start = time.monotonic()
     while True:
-        missing = [i for i, r in enumerate(stored) if r is None]
-        for i in missing:
-            stored[i] = store.get(configs[i])
-        if all(r is not None for r in stored):
+        stored[:] = [store.get(c) if r is None else r for c, r in zip(configs, stored)]
+        if (left := sum(r is None for r in stored)) == 0:
             return
         if time.monotonic() - start > timeout:
-            left = sum(r is None for r in stored)
             raise TimeoutError(f"rank {rank} waited {timeout:.0f} s for {left} configuration(s) of the other ranks "
                                f"in {store.root}: did a process die? Launch again; stored results are kept")
         time.sleep(poll_seconds)
