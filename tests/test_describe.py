@@ -161,3 +161,25 @@ def test_sweep_figure_keeps_its_own_scale_when_ours_pass_100():
     assert not fig.axes[0].get_shared_y_axes().joined(*fig.axes)
     assert "own y-scale" in fig.axes[0].get_title() and "300 %" in fig.axes[0].get_title()
     plt.close("all")
+
+
+def test_the_learned_lambda_figure_is_the_same_on_every_draw():
+    import hashlib
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from mamlib.report.table5 import Table5, plot_learned_lambdas
+    from mamlib.sweeps.finetune import MAMChoice
+
+    runs = pd.DataFrame([{"corpus": "lj", "method": "l-mam", "seed": s, "value": 1.0,
+                          "lambdas": [0.04 + 0.001 * s, 0.05, 0.045]} for s in range(3)])
+    t5 = Table5(runs, {"lj": MAMChoice(0.1, None, 1.0, 1.0)}, {"lj": 2.0}, {"lj": "lj-like"}, {"lj": 0.05})
+    drawn = []
+    for state in (0, 1):  # whatever numpy's global random state, no point moves
+        np.random.seed(state)
+        buf = io.BytesIO()
+        plot_learned_lambdas(t5).savefig(buf, format="png")
+        drawn.append(hashlib.sha256(buf.getvalue()).hexdigest())
+    assert drawn[0] == drawn[1]
+    plt.close("all")

@@ -219,8 +219,8 @@ def plot_learned_lambdas(t5: Table5):
         if block:
             ax.axvspan(block[0] - 0.4, block[-1] + 0.4, color="tab:orange", alpha=0.15,
                        label=f"Table 2 block chosen on dev (layers {layer_label(block)})")
-        sns.stripplot(data=part, x="layer", y="λ", hue="seed", native_scale=True, jitter=0.08, ax=ax,
-                      palette="Blues_d")
+        sns.stripplot(data=part, x="layer", y="λ", hue="seed", native_scale=True, jitter=False, dodge=True, ax=ax,
+                      palette="Blues_d")  # seeds side by side, not jittered at random: a rebuild draws the same figure
         means = part.groupby("layer")["λ"].mean()
         ax.plot(means.index, means.to_numpy(), color="black", marker="o", label="mean over seeds")
         ax.axhline(t5.lambda_init[label], color="grey", ls="--", label="start λ")
