@@ -284,7 +284,7 @@ def test_degenerate_paired_differences():
     assert single_system_resolution([0, 0, 0, 0], W4) == 0.0
     assert single_system_resolution(BASE4, W4) > 0.0
     iv = paired_bootstrap(BASE4, BASE4, W4, n_resamples=200)
-    assert (iv.detectable, iv.detectable_from) == (0.0, "paired")
+    assert iv.detectable == 0.0
     assert iv.items_for(1.0) is None
     with pytest.raises(ValueError, match="two items"):
         detectable_difference([1], [0])
@@ -309,16 +309,16 @@ def test_paired_interval_carries_what_it_can_detect():
     iv = paired_bootstrap(BASE4, MERGED4, W4, n_resamples=500)
     assert iv.difference == pytest.approx(-5.0)  # 100 · (3 − 4) / 20
     assert iv.detectable == pytest.approx(20.1949, abs=1e-4)
-    assert iv.detectable_from == "paired" and iv.n_items == 4
+    assert iv.n_items == 4
     # 4 · (20.1949 / 5)² = 65.25 → 66 items for a 5-point effect; 4 · (20.1949 / 20.1949)² = 4
     assert iv.items_for(5.0) == 66
     assert iv.items_for(-5.0) == 66
     # older constructions and stored dicts still work; nothing known → None
     old = PairedInterval(-2.0, -3.0, -0.5, 10, 100)
-    assert old.detectable is None and old.detectable_from is None and old.items_for(1.0) is None
+    assert old.detectable is None and old.items_for(1.0) is None
     assert PairedInterval(**asdict(iv)) == iv
     d = asdict(iv)
-    assert d["detectable"] == iv.detectable and d["detectable_from"] == "paired"
+    assert d["detectable"] == iv.detectable
 
 
 def test_compare_rows_fills_detectable():
@@ -328,7 +328,8 @@ def test_compare_rows_fills_detectable():
     iv = compare_rows(BASE, MAM, n_resamples=500)
     assert iv.detectable == pytest.approx(Z975 * 100 * math.sqrt(446 / 15552), rel=1e-12)
     assert iv.detectable == pytest.approx(33.1912, abs=1e-4)
-    assert iv.detectable_from == "paired"
+    (e_a, n), (e_b, _) = item_errors(BASE), item_errors(MAM)
+    assert iv.detectable == detectable_difference(e_a, e_b, n)  # from the paired differences
     # identical rows: the baseline's resolution instead. e = [1, 0, 1, 0], E = 2/12 = 1/6, w̄ = 3
     # e − E·w = [1/2, -2/3, 2/3, -1/2]; z = [1/6, -2/9, 2/9, -1/6]; Σz² = 2/36 + 8/81 = 25/162
     # SE² = 25/1944; √2 · SE = √(50/1944) = 0.160375; half-width = 31.4330 points
@@ -336,7 +337,7 @@ def test_compare_rows_fills_detectable():
     assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
     assert same.detectable == pytest.approx(Z975 * 100 * math.sqrt(50 / 1944), rel=1e-12)
     assert same.detectable == pytest.approx(31.4330, abs=1e-4)
-    assert same.detectable_from == "baseline"
+    assert same.detectable == single_system_resolution(*item_errors(BASE))  # the paired differences are all zero
     table = intervals_table({"λ = 0.10": iv, "λ = 0": same, "old": PairedInterval(-2.0, -3.0, -0.5, 10, 100)})
     assert table.loc["λ = 0", "detectable (±pts)"] == pytest.approx(31.4330, abs=1e-4)
     assert np.isnan(table.loc["old", "detectable (±pts)"])

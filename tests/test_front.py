@@ -21,7 +21,7 @@ from mamlib.report.table2 import Table2, best_block_label, dev_block_label
 def _row(corpus: str, merged: float, low: float, high: float, detectable: float = 0.5,
          dataset: str | None = "LJ Speech", lam: float = 0.05) -> Headline:
     iv = PairedInterval(difference=merged - 10.0, low=low, high=high, n_items=16, n_resamples=1000, level=0.95,
-                        detectable=detectable, detectable_from="paired")
+                        detectable=detectable)
     paper = {"paper_setting": "λ = 0.10", "paper_base": 9.25, "paper_merged": 9.06} if dataset else {}
     return Headline("Table 1", "speech recognition", corpus, f"λ = {lam:.2f} (chosen on dev)", 10.0, merged, dataset,
                     interval=iv, merged_model=lam > 0, **paper)

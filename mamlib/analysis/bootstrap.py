@@ -39,8 +39,8 @@ class PairedInterval:
     """The difference B − A of two error rates on the same items (percentage points) with its bootstrap interval.
 
     ``detectable`` (points, at ``level``) is the smallest difference the test set tells from noise, from the paired
-    differences (``detectable_from="paired"``) or, when the two systems made identical errors, from A alone
-    (``"baseline"``, :func:`single_system_resolution`); None when unknown (a single item, older callers).
+    differences or, when the two systems made identical errors, from A alone (:func:`single_system_resolution`);
+    None when unknown (a single item, older callers).
     """
 
     difference: float
@@ -50,7 +50,6 @@ class PairedInterval:
     n_resamples: int
     level: float = 0.95
     detectable: float | None = None
-    detectable_from: str | None = None
 
     @property
     def excludes_zero(self) -> bool:
@@ -60,15 +59,12 @@ class PairedInterval:
     @property
     def verdict(self) -> str:
         """``"within noise"`` when the interval includes zero, else ``"fewer errors"`` / ``"more errors"`` (for B)."""
-        if not self.excludes_zero:
-            return "within noise"
-        return "fewer errors" if self.high < 0.0 else "more errors"
+        return "fewer errors" if self.high < 0.0 else "more errors" if self.low > 0.0 else "within noise"
 
     def describe(self, digits: int = 2) -> str:
         """One phrase for prose, e.g. ``-1.25 points (95% interval -3.10 to +0.60): within noise``."""
-        f = f"{{:+.{digits}f}}"
-        return (f"{f.format(self.difference)} points ({100 * self.level:.0f}% interval {f.format(self.low)} to "
-                f"{f.format(self.high)}): {self.verdict}")
+        return (f"{self.difference:+.{digits}f} points ({100 * self.level:.0f}% interval {self.low:+.{digits}f} to "
+                f"{self.high:+.{digits}f}): {self.verdict}")
 
     def items_for(self, effect: float) -> int | None:
         """Test items needed to detect ``|effect|`` points (:func:`items_needed`); None when the noise is unknown
@@ -138,8 +134,7 @@ def paired_bootstrap(
     low, high = np.quantile(stats, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     diff = scale * (b.sum() - a.sum()) / n.sum()
     detectable = detectable_difference(a, b, n, level, scale=scale) if len(n) > 1 else None
-    return PairedInterval(float(diff), float(low), float(high), len(n), int(n_resamples), float(level),
-                          detectable, None if detectable is None else "paired")
+    return PairedInterval(float(diff), float(low), float(high), len(n), int(n_resamples), float(level), detectable)
 
 
 # -- what a comparison can detect ---------------------------------------------------------------------------------
@@ -285,11 +280,10 @@ def compare_rows(
     same items — a λ, a block, a pick or a Table 5 row against the unmerged model. Where the paired differences are
     degenerate (identical errors), ``detectable`` is the baseline's :func:`single_system_resolution`."""
     check_paired(baseline, other)
-    e_a, n = item_errors(baseline)
-    e_b, _ = item_errors(other)
+    (e_a, n), (e_b, _) = item_errors(baseline), item_errors(other)
     iv = paired_bootstrap(e_a, e_b, n, n_resamples=n_resamples, level=level, seed=seed)
     if iv.detectable == 0.0:
-        iv = replace(iv, detectable=single_system_resolution(e_a, n, level), detectable_from="baseline")
+        iv = replace(iv, detectable=single_system_resolution(e_a, n, level))
     return iv
 
 
@@ -337,6 +331,4 @@ def intervals_table(intervals: Mapping[str, PairedInterval], value: str = "WER")
                "outside noise": "yes" if iv.excludes_zero else "no", "verdict": iv.verdict}
         for name, iv in intervals.items()
     }
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "comparison"
-    return out
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("comparison")

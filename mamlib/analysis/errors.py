@@ -212,13 +212,9 @@ def improvement_split(baseline: Row, mam: Row, unit: str = "character") -> Impro
 def improvement_table(baseline: Row, mam: Row) -> pd.DataFrame:
     """Table 6's row for one corpus in characters and, by the same definition, in words: each type's share (%) of
     the removed edits, the number of removed edits and of improved utterances."""
-    rows = {}
-    for unit in ("character", "word"):
-        s = improvement_split(baseline, mam, unit)
-        rows[f"{unit}s"] = {**s.shares, "edits removed": s.total, "improved utterances": s.n_improved}
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "unit"
-    return out
+    splits = {f"{unit}s": improvement_split(baseline, mam, unit) for unit in ("character", "word")}
+    return pd.DataFrame.from_dict({unit: {**s.shares, "edits removed": s.total, "improved utterances": s.n_improved}
+                                   for unit, s in splits.items()}, orient="index").rename_axis("unit")
 
 
 def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset_for: Mapping[str, str | None],

@@ -53,17 +53,13 @@ def analyse_sweep(
     interval = compare_rows(base, merged, n_resamples=n_resamples, seed=seed)
     if not is_asr_row(base):
         return PairAnalysis(label, lam, base, merged, interval, chosen)
-    per_speaker = None
-    if speakers is not None and len({speakers.get(str(i)) for i in base["ids"]}) > 1:
-        per_speaker = speaker_wer(base, merged, speakers)
+    several = speakers is not None and len({speakers.get(str(i)) for i in base["ids"]}) > 1
     return PairAnalysis(label, lam, base, merged, interval, chosen, transcript_changes(base, merged),
-                        improvement_table(base, merged), per_speaker)
+                        improvement_table(base, merged), speaker_wer(base, merged, speakers) if several else None)
 
 
 def _join(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
 
 
 def _described(a: PairAnalysis, value: str) -> str:

@@ -86,9 +86,14 @@ class BEATsConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name != "extra":
-                object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), str(f.type)))
+        for f in fields(self)[:-1]:  # all but ``extra``, as their default's type: a bool from 0/1, an int from 2.0
+            value, kind = getattr(self, f.name), type(f.default)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = {bool: isinstance(value, int) and value in (0, 1), float: number, str: isinstance(value, str),
+                  int: number and (isinstance(value, int) or value.is_integer())}[kind]
+            if not ok:
+                raise ValueError(f"BEATs config: {f.name} must be {kind.__name__}, got {value!r}")
+            object.__setattr__(self, f.name, kind(value))
         small = next((n for n in _POSITIVE if getattr(self, n) < 1), None)
         if small is not None:
             raise ValueError(f"BEATs config: {small} must be positive, got {getattr(self, small)}")
@@ -112,28 +117,16 @@ class BEATsConfig:
         """Build from a checkpoint's ``cfg`` dict (missing keys take the defaults; unknown ones go to ``extra``)."""
         if not isinstance(cfg, Mapping):
             raise ValueError(f"BEATs config must be a dict, got {type(cfg).__name__}")
-        known = {f.name for f in fields(cls)} - {"extra"}
+        own = {f.name for f in fields(cls)[:-1]}  # all but ``extra``
         bad = [k for k in cfg if not isinstance(k, str)]
         if bad:
             raise ValueError(f"BEATs config keys must be strings, got {bad[:5]}")
-        extra = {k: v for k, v in cfg.items() if k not in known}
-        return cls(**{k: v for k, v in cfg.items() if k in known}, extra=extra)
+        return cls(**{k: v for k, v in cfg.items() if k in own}, extra={k: v for k, v in cfg.items() if k not in own})
 
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint ``cfg`` dict (known keys plus ``extra``)."""
         out = asdict(self)
         return {**out.pop("extra"), **out}
-
-
-def _coerce(name: str, value: Any, typ: str) -> Any:
-    """``value`` as a field of type ``typ``: a bool from a bool or 0/1, an int from an integral number."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    ok = {"bool": isinstance(value, int) and value in (0, 1), "int": number and integral, "float": number,
-          "str": isinstance(value, str)}[typ]
-    if not ok:
-        raise ValueError(f"BEATs config: {name} must be {typ}, got {value!r}")
-    return {"bool": bool, "int": int, "float": float, "str": str}[typ](value)
 
 
 #: The released BEATs (iter3, iter3+) architecture: 12 layers × 768, 12 heads (their checkpoints' ``cfg``).
@@ -225,26 +218,21 @@ class BEATsAttention(nn.Module):
     def __init__(self, cfg: BEATsConfig, *, owns_position_table: bool) -> None:
         super().__init__()
         dim, heads = cfg.encoder_embed_dim, cfg.encoder_attention_heads
+        self.cfg = cfg
         self.num_heads = heads
         self.head_dim = dim // heads
-        self.num_buckets = cfg.num_buckets
-        self.max_distance = cfg.max_distance
-        self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
         self.dropout = nn.Dropout(cfg.attention_dropout)
         own_table = cfg.relative_position_embedding and owns_position_table
         self.relative_attention_bias = nn.Embedding(cfg.num_buckets, heads) if own_table else None
-        self.gru_rel_pos = cfg.gru_rel_pos
-        if self.gru_rel_pos:
+        if cfg.gru_rel_pos:
             self.grep_linear = nn.Linear(self.head_dim, 8)
             self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
 
     def position_bias(self, length: int) -> Tensor:
         """The ``(heads, length, length)`` relative position bias (from the shared table)."""
         pos = torch.arange(length, device=self.relative_attention_bias.weight.device)
-        buckets = relative_position_bucket(pos[None, :] - pos[:, None], self.num_buckets, self.max_distance)
+        buckets = relative_position_bucket(pos[None, :] - pos[:, None], self.cfg.num_buckets, self.cfg.max_distance)
         return self.relative_attention_bias(buckets).permute(2, 0, 1)
 
     def gate(self, q: Tensor) -> Tensor:
@@ -262,7 +250,7 @@ class BEATsAttention(nn.Module):
         scores = (q * self.head_dim**-0.5) @ k.transpose(-1, -2)
         if position_bias is not None:
             bias = position_bias.unsqueeze(0)
-            if self.gru_rel_pos:
+            if self.cfg.gru_rel_pos:
                 bias = self.gate(q) * bias
             scores = scores + bias
         if padding_mask is not None:
@@ -309,33 +297,30 @@ class BEATsEncoder(nn.Module):
         dim = cfg.encoder_embed_dim
         self.pos_conv = nn.Sequential(WeightNormConv1d(dim, cfg.conv_pos, cfg.conv_pos_groups), nn.GELU())
         self.layers = nn.ModuleList(BEATsLayer(cfg, owns_position_table=i == 0) for i in range(cfg.encoder_layers))
-        self.relative_position_embedding = cfg.relative_position_embedding
-        if self.relative_position_embedding:
-            table = self.layers[0].self_attn.relative_attention_bias
-            for layer in self.layers[1:]:  # one table, registered under every layer as in the original checkpoints
-                layer.self_attn.relative_attention_bias = table
+        table = self.layers[0].self_attn.relative_attention_bias
+        for layer in self.layers[1:]:  # one table (or None), under every layer as in the original checkpoints
+            layer.self_attn.relative_attention_bias = table
         self.layer_norm = nn.LayerNorm(dim)
-        self.layer_norm_first = cfg.layer_norm_first
         self.dropout = nn.Dropout(cfg.dropout)
-        self.layerdrop = cfg.encoder_layerdrop
-        self.gradient_decay = cfg.layer_wise_gradient_decay_ratio
+        self.cfg = cfg
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """``x``: ``(batch, patches, dim)`` → ``(batch, patches, dim)``."""
         if padding_mask is not None:
             x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
         x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
-        if not self.layer_norm_first:
+        if not self.cfg.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
-        bias = self.layers[0].self_attn.position_bias(x.shape[1]) if self.relative_position_embedding else None
+        bias = self.layers[0].self_attn.position_bias(x.shape[1]) if self.cfg.relative_position_embedding else None
+        decay, layerdrop = self.cfg.layer_wise_gradient_decay_ratio, self.cfg.encoder_layerdrop
         for layer in self.layers:
-            if self.training and self.gradient_decay != 1.0:
-                x = x * self.gradient_decay + x.detach() * (1.0 - self.gradient_decay)
-            if self.training and self.layerdrop > 0 and torch.rand(()).item() < self.layerdrop:
+            if self.training and decay != 1.0:
+                x = x * decay + x.detach() * (1.0 - decay)
+            if self.training and layerdrop > 0 and torch.rand(()).item() < layerdrop:
                 continue
             x = layer(x, padding_mask, bias)
-        if self.layer_norm_first:
+        if self.cfg.layer_norm_first:
             x = self.layer_norm(x)
         return x
 
@@ -355,9 +340,8 @@ class BEATs(nn.Module):
         p = cfg.input_patch_size
         self.patch_embedding = nn.Conv2d(1, cfg.embed_dim, kernel_size=p, stride=p, bias=cfg.conv_bias)
         self.layer_norm = nn.LayerNorm(cfg.embed_dim)
-        self.post_extract_proj = (
-            nn.Linear(cfg.embed_dim, cfg.encoder_embed_dim) if cfg.embed_dim != cfg.encoder_embed_dim else None
-        )
+        dims = cfg.embed_dim, cfg.encoder_embed_dim
+        self.post_extract_proj = nn.Linear(*dims) if dims[0] != dims[1] else None
         self.dropout_input = nn.Dropout(cfg.dropout_input)
         self.encoder = BEATsEncoder(cfg)
         self.predictor: nn.Linear | None = None
@@ -453,16 +437,11 @@ def load_beats_checkpoint(path: str | Path) -> BEATs:
 
 # The Whisper-encoder pattern also fits these names, but both pick out the very same modules, which
 # ``detect_family`` accepts; the optional ``beats.`` prefix covers a BEATs wrapped as a submodule of that name.
-register_family(
-    AttentionFamily(
-        name="beats",
-        pattern=r"(?:beats\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
-        projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"},
-        description="BEATs audio encoders (mamlib.models.beats.BEATs, original checkpoint names)",
-        classes=("BEATs",),
-    ),
-    replace=True,
-)
+register_family(AttentionFamily(
+    name="beats", pattern=r"(?:beats\.)?encoder\.layers\.(?P<layer>\d+)\.self_attn\.(?P<proj>q_proj|k_proj|v_proj)",
+    projections={"q": "q_proj", "k": "k_proj", "v": "v_proj"}, classes=("BEATs",),
+    description="BEATs audio encoders (mamlib.models.beats.BEATs, original checkpoint names)",
+), replace=True)
 
 
 def _build_tiny(spec: Spec) -> LoadedModel:

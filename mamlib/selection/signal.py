@@ -63,16 +63,14 @@ def signal_summary(scores: pd.DataFrame, picked: Mapping[str, Picks]) -> dict[st
                  "Table 3's metric columns are identical.")
     else:
         first = f"The metrics pick the same layers in {agree} of {total} picks (k and normalization)."
-    if math.isnan(cos_lo):
-        second = ""
-    else:
-        second = (f" After L2 normalization the paired audio and text vectors have cosine similarities from "
-                  f"{_fmt(cos_lo)} to {_fmt(cos_hi)} and Euclidean distances from {_fmt(d_lo)} to {_fmt(d_hi)}, "
-                  f"within {gap:.3f} of √2 ≈ 1.414, the distance of orthogonal unit vectors")
-        second += (f": every |cosine| is below {ORTHOGONAL_COSINE:g}, the paired vectors are nearly orthogonal in "
-                   "every layer, and the scores carry too little similarity to choose layers by." if orthogonal else
-                   f": some |cosine| reaches {ORTHOGONAL_COSINE:g} or more, so the vectors are not orthogonal and the "
-                   "ranking can reflect how alike the layers are.")
+    second = "" if math.isnan(cos_lo) else (
+        f" After L2 normalization the paired audio and text vectors have cosine similarities from {_fmt(cos_lo)} to "
+        f"{_fmt(cos_hi)} and Euclidean distances from {_fmt(d_lo)} to {_fmt(d_hi)}, within {gap:.3f} of √2 ≈ 1.414, "
+        "the distance of orthogonal unit vectors" + (
+            f": every |cosine| is below {ORTHOGONAL_COSINE:g}, the paired vectors are nearly orthogonal in every "
+            "layer, and the scores carry too little similarity to choose layers by." if orthogonal else
+            f": some |cosine| reaches {ORTHOGONAL_COSINE:g} or more, so the vectors are not orthogonal and the "
+            "ranking can reflect how alike the layers are."))
     return {"agree": agree, "picks": total, "per_normalization": per_norm, "cosine_min": cos_lo,
             "cosine_max": cos_hi, "distance_min": d_lo, "distance_max": d_hi, "sqrt2_gap": gap,
             "orthogonal": orthogonal, "sentence": first + second}
