@@ -526,7 +526,7 @@ def test_sizes_shards_and_headers(tmp_path):
         assert torch.equal(f.get_tensor("a"), torch.arange(6.0).reshape(2, 3)) and f.metadata() == {"format": "pt"}
         assert f.get_tensor("b").dtype == torch.bfloat16
     assert (tmp_path / "x.safetensors").stat().st_size % 8 == 0
-    header, _ = read_safetensors_header(tmp_path / "x.safetensors")
+    header = read_safetensors_header(tmp_path / "x.safetensors")
     assert header["b"].offset + 8 == (tmp_path / "x.safetensors").stat().st_size
     short = ShardWriter(tmp_path / "short.safetensors", [OutputTensor("a", "F32", (2,), 8)])
     with pytest.raises(OSError, match=r"wrote \d+ of \d+ bytes"):

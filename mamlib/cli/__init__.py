@@ -65,18 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fetch":
         fetch()
     elif args.command == "merge":
-        import yaml
         from transformers.utils import logging as hf_logging
 
-        from mamlib.cli.merge_command import one_line, run_merge
+        from mamlib.cli.merge_command import run_merge
         from mamlib.cli.merge_config import MergeError
+        from mamlib.merge.streaming import one_line
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # "Loading weights" bars would bury the plan
         try:
             run_merge(args.config, dry_run=args.dry_run, force=args.force, out=sys.stdout,
                       max_shard_size=args.max_shard_size)
-        except (MergeError, ValueError, OSError, yaml.YAMLError) as err:
+        except (MergeError, ValueError, OSError) as err:
             print(f"mam: error: {one_line(err, limit=2000)}", file=sys.stderr)
             return EXIT_ERROR
         finally:

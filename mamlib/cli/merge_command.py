@@ -11,7 +11,9 @@ inputs and outputs, plan), then rename it into place (over an existing output on
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import json
 import os
 import platform
@@ -19,9 +21,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +39,7 @@ from mamlib.merge.interpolation import accumulation_dtype
 from mamlib.merge.merger import MultiSourceMerger
 from mamlib.merge.streaming import (
     DEFAULT_MAX_SHARD_SIZE,
+    TORCH_DTYPE_NAMES,
     WEIGHT_LAYOUTS,
     AttentionKeys,
     Checkpoint,
@@ -45,9 +48,9 @@ from mamlib.merge.streaming import (
     check_blendable,
     format_size,
     locate_attention,
+    one_line,
     plan_shards,
     stream_merge,
-    torch_dtype_name,
 )
 from mamlib.models.build import build_model
 from mamlib.models.kinds import ModelSpec, model_kinds
@@ -70,8 +73,7 @@ _HUB_CACHE = re.compile(r"/models--(?P<org>[\w.-]+?)--(?P<name>[\w.-]+)/snapshot
 @dataclass
 class LoadedInput:
     """A target or source as opened: the network on the ``meta`` device (names and shapes, no weights), the folder
-    it is read from, its ``checkpoint``, its attention family, where its Q/K/V are stored (``keys``), and the sha256
-    of its weight files (filled in while the merge is written)."""
+    it is read from, its ``checkpoint``, its attention family and where its Q/K/V are stored (``keys``)."""
 
     ref: ModelRef
     model: nn.Module
@@ -80,7 +82,6 @@ class LoadedInput:
     provenance: str
     family: AttentionFamily
     keys: AttentionKeys
-    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def weight_files(self) -> list[Path]:
@@ -90,16 +91,17 @@ class LoadedInput:
     def dtype(self) -> str:
         """The dtype most of the Q/K/V weights are stored in (``"bfloat16"``)."""
         stored = [self.checkpoint.tensors[k].dtype for k in self.keys.weights.values()]
-        return torch_dtype_name(max(set(stored), key=stored.count))
+        return TORCH_DTYPE_NAMES[max(set(stored), key=stored.count)]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, sha256: Callable[[Path], Future[str]]) -> dict[str, Any]:
+        """Its entry in the record; ``sha256`` gives each weight file's hash."""
         return {
             "model": self.ref.model, "origin": self.ref.origin, "location": self.ref.location,
             "folder": str(self.folder), "provenance": self.provenance, "class": type(self.model).__name__,
             "family": self.family.name, "dtype": self.dtype,
             "weights": {"format": self.checkpoint.format, "files": [f.name for f in self.checkpoint.files],
                         "total_size": self.checkpoint.total_size, "qkv_keys": self.keys.how},
-            "files_sha256": dict(self.files),
+            "files_sha256": {p.name: sha256(p).result() for p in self.weight_files},
         }
 
 
@@ -110,13 +112,12 @@ class MergeOutcome:
     plan: list[dict[str, Any]]
     output: Path | None
     record: dict[str, Any] | None
-    text: str
-
 
 
 def _accumulation(dtype: str) -> str:
     """The dtype a target stored as ``dtype`` is merged in (:func:`~mamlib.merge.interpolation.accumulation_dtype`)."""
     return str(accumulation_dtype(getattr(torch, dtype))).removeprefix("torch.")
+
 
 def run_merge(
     config_path: str | Path, *, dry_run: bool = False, force: bool = False, out: TextIO | None = None,
@@ -124,7 +125,7 @@ def run_merge(
 ) -> MergeOutcome:
     """Run ``mam merge`` on ``config_path``; the plan and a summary are printed to ``out`` (None: silent). The
     weights are written as safetensors shards of at most ``max_shard_size`` bytes."""
-    started = time.perf_counter()
+    started, out = time.perf_counter(), out or io.StringIO()
     config = load_merge_config(config_path)
     check_output_folder(config.output, force)
     target = load_input(config.target, config.families, config.projections)
@@ -133,8 +134,8 @@ def run_merge(
     try:
         merger = MultiSourceMerger(
             target.model, [s.model for s in sources],
-            layer_maps=[s.layer_map for s in config.sources],
-            norm_matched=[s.norm_matched for s in config.sources], labels=[s.ref.label for s in config.sources],
+            layer_maps=[s.layer_map for s in config.sources], norm_matched=[s.norm_matched for s in config.sources],
+            labels=[s.ref.label for s in config.sources],
             target_family=target.family, source_families=[s.family for s in sources],
             projections=config.projections, bias=config.bias,  # type: ignore[arg-type]
         )
@@ -143,10 +144,9 @@ def run_merge(
         raise MergeError(str(err)) from None
     plan = merger.plan(table)
     text = format_plan(config, target, sources, merger, plan, dry_run=dry_run, max_shard_size=max_shard_size)
-    if out is not None:
-        print(text, file=out, flush=True)
+    print(text, file=out, flush=True)
     if dry_run:
-        return MergeOutcome(plan, None, None, text)
+        return MergeOutcome(plan, None, None)
     import transformers
 
     record: dict[str, Any] = {
@@ -157,10 +157,9 @@ def run_merge(
         "config": config.raw, "dtype": target.dtype, "inputs": {}, "lambdas": table, "plan": plan,
     }
     written = write_merge(config, target, sources, merger, table, record, max_shard_size, force=force)
-    summary = f"wrote {config.output}: {', '.join(sorted(written))} ({time.perf_counter() - started:.1f} s)"
-    if out is not None:
-        print(summary, file=out, flush=True)
-    return MergeOutcome(plan, config.output, record, text + "\n" + summary)
+    print(f"wrote {config.output}: {', '.join(sorted(written))} ({time.perf_counter() - started:.1f} s)", file=out,
+          flush=True)
+    return MergeOutcome(plan, config.output, record)
 
 
 # -- loading ------------------------------------------------------------------------------------------------------
@@ -175,8 +174,7 @@ def load_input(ref: ModelRef, families: Sequence[AttentionFamily], projections: 
     try:
         folder = input_folder(ref)
         config = AutoConfig.from_pretrained(folder)
-        checkpoint = Checkpoint.find(folder)
-        if checkpoint is None:
+        if (checkpoint := Checkpoint.find(folder)) is None:
             raise CheckpointError(f"{folder} holds no weights ({', '.join(name for name, _ in WEIGHT_LAYOUTS)})")
         cls = model_class_of(config)
         with torch.device("meta"):
@@ -289,63 +287,51 @@ def write_merge(
     and rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder
     is removed and an existing output is left as it was. Returns the names of the files written."""
     output = config.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    tmp = output.parent / f".{output.name}.partial-{os.getpid()}-{time.time_ns()}"
+    tmp.mkdir(parents=True)  # with the umask's mode, which the output folder keeps
+    # The sha256 of each file, once, in worker threads (file reads and hashlib release the GIL): the inputs and each
+    # finished shard are hashed while the next is written. After an error, the queued hashes are dropped.
+    hashing = ThreadPoolExecutor(max(1, min(4, (os.cpu_count() or 2) - 1)), "mam-sha256")  # a core left to the merge
+    digest = functools.cache(lambda path: hashing.submit(sha256_file, path))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's private 0700 would otherwise become the output folder's mode
         save_processors(target, tmp)
-        with BackgroundHasher() as hasher:  # the inputs and each finished shard hashed while the next is written
-            for item in (target, *sources):
-                hasher.hash(*item.weight_files)
-            terms = [SourceTerms(src.checkpoint, src.keys, lmap, cfg.norm_matched)
-                     for src, lmap, cfg in zip(sources, merger.layer_maps, config.sources)]
-            started, threads = time.perf_counter(), torch.get_num_threads()
-            torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
-            try:
-                merged = stream_merge(target.checkpoint, target.keys, terms, table, tmp, projections=config.projections,
-                                      bias=config.bias, max_shard_size=max_shard_size, on_file=hasher.hash)
-            finally:
-                torch.set_num_threads(threads)
-            record["merge"] = {"mode": "streaming", "dtype": target.dtype,
-                               "accumulation_dtype": _accumulation(target.dtype), "max_shard_size": max_shard_size,
-                               **merged, "seconds": round(time.perf_counter() - started, 3)}
-            for item in (target, *sources):
-                item.files = {p.name: hasher.result(p) for p in item.weight_files}
-            record["inputs"] = {"target": target.describe(), "sources": [s.describe() for s in sources]}
-            (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
-            hashes = {p.name: hasher.result(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        for path in (p for item in (target, *sources) for p in item.weight_files):
+            digest(path)
+        terms = [SourceTerms(src.checkpoint, src.keys, lmap, cfg.norm_matched)
+                 for src, lmap, cfg in zip(sources, merger.layer_maps, config.sources)]
+        started, threads = time.perf_counter(), torch.get_num_threads()
+        torch.set_num_threads(max(1, threads - 1))  # one core is the hasher's; small ops lose more by sharing
+        try:
+            merged = stream_merge(target.checkpoint, target.keys, terms, table, tmp, projections=config.projections,
+                                  bias=config.bias, max_shard_size=max_shard_size, on_file=digest)
+        finally:
+            torch.set_num_threads(threads)
+        record["merge"] = {"mode": "streaming", "dtype": target.dtype,
+                           "accumulation_dtype": _accumulation(target.dtype), "max_shard_size": max_shard_size,
+                           **merged, "seconds": round(time.perf_counter() - started, 3)}
+        record["inputs"] = {"target": target.describe(digest), "sources": [s.describe(digest) for s in sources]}
+        (tmp / CARD_NAME).write_text(model_card(config, target, sources, record), encoding="utf-8")
+        hashes = {p.name: digest(p).result() for p in sorted(tmp.iterdir()) if p.is_file()}
         record["output"] = {"folder": str(output), "files_sha256": hashes}
         (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-        names = [p.name for p in tmp.iterdir()]
-        _move_into_place(tmp, output, force)
-        return names
+        hashing.shutdown()
+        if output.exists():  # with --force: the old output is moved aside, and removed once the new one is in place
+            check_output_folder(output, force)
+            old = tmp.with_name(f".{output.name}.old-{os.getpid()}-{time.time_ns()}")
+            os.rename(output, old)
+            try:
+                os.rename(tmp, output)
+            except BaseException:
+                os.rename(old, output)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, output)
+        return [*hashes, RECORD_NAME]
     except BaseException:
+        hashing.shutdown(cancel_futures=True)  # waits for the hashes in progress, which may read files of tmp
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-class BackgroundHasher(ThreadPoolExecutor):
-    """sha256 of files in worker threads (file reads and hashlib release the GIL), so hashing overlaps writing.
-    Leaving the ``with`` block waits for the hashes in progress; after an error, the queued ones are cancelled."""
-
-    def __init__(self) -> None:
-        workers = max(1, min(4, (os.cpu_count() or 2) - 1))  # leave a core to the merge itself
-        super().__init__(max_workers=workers, thread_name_prefix="mam-sha256")
-        self._hashes: dict[Path, Future[str]] = {}
-
-    def hash(self, *paths: Path) -> None:
-        for path in paths:
-            if path not in self._hashes:
-                self._hashes[path] = self.submit(sha256_file, path)
-
-    def result(self, path: Path) -> str:
-        self.hash(path)
-        return self._hashes[path].result()
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
 def save_processors(target: LoadedInput, folder: Path) -> None:
@@ -355,21 +341,6 @@ def save_processors(target: LoadedInput, folder: Path) -> None:
         if (p.is_file() and not p.name.startswith(".") and p.name not in _NOT_COPIED
                 and p.suffix not in WEIGHT_SUFFIXES and not p.name.endswith(".index.json")):
             shutil.copy2(p, folder / p.name)
-
-
-def _move_into_place(tmp: Path, output: Path, force: bool) -> None:
-    if not output.exists():
-        os.rename(tmp, output)
-        return
-    check_output_folder(output, force)
-    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-    os.rename(output, old / output.name)
-    try:
-        os.rename(tmp, output)
-    except BaseException:
-        os.rename(old / output.name, output)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- the model card ------------------------------------------------------------------------------------------------
@@ -383,12 +354,11 @@ def card_model_id(item: LoadedInput) -> tuple[str, bool]:
     if item.ref.origin == "packaged":
         known = model_kinds()[item.ref.model].base_model
         return (known, True) if known else (item.ref.model, False)
-    cached = _HUB_CACHE.search(item.folder.as_posix())
-    if cached:  # a snapshot folder of the Hugging Face cache: models--org--name/snapshots/<revision>
+    # a snapshot folder of the Hugging Face cache: models--org--name/snapshots/<revision>
+    if cached := _HUB_CACHE.search(item.folder.as_posix()):
         return f"{cached['org']}/{cached['name']}", True
     origin = getattr(getattr(item.model, "config", None), "_name_or_path", "") or ""
-    if origin and not Path(origin).expanduser().exists() and not origin.startswith(("/", ".", "~")) \
-            and origin.count("/") == 1:
+    if origin.count("/") == 1 and not origin.startswith(("/", ".", "~")) and not Path(origin).expanduser().exists():
         return origin, True
     return Path(item.ref.location).name, False
 
@@ -449,8 +419,7 @@ def _lambda_summary(row: Sequence[float]) -> float | dict[str, Any] | list[float
     value per layer."""
     if len(set(row)) == 1:
         return row[0]
-    nonzero = {lam for lam in row if lam}
-    if len(nonzero) == 1:
+    if len(nonzero := {lam for lam in row if lam}) == 1:
         return {"value": nonzero.pop(), "layers": [i for i, lam in enumerate(row) if lam]}
     return list(row)
 
@@ -464,38 +433,28 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def one_line(err: BaseException, limit: int = 400) -> str:
-    """An exception's message on one line, cut to ``limit`` characters."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _what(item: LoadedInput) -> str:
-    return f"{item.ref.model}: {type(item.model).__name__}, family {item.family.name}"
-
-
 def format_plan(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
     plan: Sequence[dict[str, Any]], *, dry_run: bool, max_shard_size: int,
 ) -> str:
     """The layer-by-layer plan as text: what each target layer takes from which source layer, with what λ."""
-    lines = [f"mam merge {config.path.name}" + (" (dry run: nothing is written)" if dry_run else "")]
-    lines.append(f"target     {_what(target)}, {merger.num_layers} attention layers")
-    for s, (src, cfg, lmap) in enumerate(zip(sources, config.sources, merger.layer_maps)):
+    what = [f"{i.ref.model}: {type(i.model).__name__}, family {i.family.name}" for i in (target, *sources)]
+    lines = [f"mam merge {config.path.name}" + (" (dry run: nothing is written)" if dry_run else ""),
+             f"target     {what[0]}, {merger.num_layers} attention layers"]
+    for s, (cfg, lmap) in enumerate(zip(config.sources, merger.layer_maps)):
         how = ("given" if cfg.layer_map is not None
                else "identity" if merger.sources[s].num_layers == merger.num_layers else "evenly spaced")
-        lines.append(f"sources[{s}] {_what(src)}, {merger.sources[s].num_layers} attention layers, "
+        lines.append(f"sources[{s}] {what[s + 1]}, {merger.sources[s].num_layers} attention layers, "
                      f"layer map {lmap} ({how})" + (", norm-matched" if cfg.norm_matched else ""))
-    lines.append(f"merging {', '.join(merger.projections)}; biases: {config.bias}")
-    lines.append(f"weights    read tensor by tensor; target {target.checkpoint.describe()}")
-    lines += [f"           sources[{s}] {src.checkpoint.describe()}" for s, src in enumerate(sources)]
     shards = len(plan_shards(list(target.checkpoint.tensors.values()), max_shard_size))
-    lines.append(f"writing    {target.dtype} (merged in {_accumulation(target.dtype)}), {shards} safetensors "
-                 f"shard{'s' if shards > 1 else ''}"
-                 f" of at most {format_size(max_shard_size)}")
     heads = [f"sources[{s}]" for s in range(len(sources))]
     width = max(14, *(len(h) + 2 for h in heads))
-    lines.append("layer  " + "".join(f"{h:<{width}}" for h in heads) + f"{'target':<8}shape")
+    lines += [f"merging {', '.join(merger.projections)}; biases: {config.bias}",
+              f"weights    read tensor by tensor; target {target.checkpoint.describe()}",
+              *(f"           sources[{s}] {src.checkpoint.describe()}" for s, src in enumerate(sources)),
+              f"writing    {target.dtype} (merged in {_accumulation(target.dtype)}), {shards} safetensors "
+              f"shard{'s' if shards > 1 else ''} of at most {format_size(max_shard_size)}",
+              "layer  " + "".join(f"{h:<{width}}" for h in heads) + f"{'target':<8}shape"]
     for row in plan:
         cells = [f"L{e['source_layer']} × {e['lambda']:.4g}" if e["lambda"] else "·" for e in row["sources"]]
         shapes = {tuple(v) for v in row["shapes"].values()}

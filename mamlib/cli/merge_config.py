@@ -123,24 +123,19 @@ def parse_merge_config(raw: Any, base_dir: str | Path = ".") -> MergeConfig:
     t = raw["target"]  # a model, or {model, family}
     t = {"model": t} if isinstance(t, str) else check_keys(t, _TARGET_KEYS, "target", required=("model",))
     target = _ref(t, "target", base)
-    sources = raw["sources"]
-    if not isinstance(sources, list) or not sources:
+    if not isinstance(sources := raw["sources"], list) or not sources:
         raise ValueError(f"sources must be a non-empty list of sources (each with model and lambda), got {sources!r}")
     parsed = tuple(_source(s, f"sources[{i}]", base) for i, s in enumerate(sources))
-    output = raw["output"]
-    if not isinstance(output, str) or not output.strip():
+    if not isinstance(output := raw["output"], str) or not output.strip():
         raise ValueError(f"output must be a folder path, got {output!r}")
-    bias = raw.get("bias", "target")
-    if bias not in get_args(BiasMode):
+    if (bias := raw.get("bias", "target")) not in get_args(BiasMode):
         raise ValueError(f"bias must be one of {list(get_args(BiasMode))}, got {bias!r}")
     projections = raw.get("projections", list(PROJECTIONS))
-    if (not isinstance(projections, list) or not projections or not all(isinstance(p, str) for p in projections)
-            or len(set(projections)) != len(projections)
-            or not set(projections) <= set(PROJECTIONS)):
+    if (not isinstance(projections, list) or not projections or any(p not in PROJECTIONS for p in projections)
+            or len(set(projections)) != len(projections)):
         raise ValueError(f"projections must be a non-empty list of distinct names from {list(PROJECTIONS)}, "
                          f"got {projections!r}")
-    families = raw.get("families") or []
-    if not isinstance(families, list):
+    if not isinstance(families := raw.get("families") or [], list):
         raise ValueError(f"families must be a list of families (name, pattern, projections), got {families!r}")
     fams = tuple(family_from_dict(check_keys(f, _FAMILY_KEYS, f"families[{i}]", ("name", "pattern", "projections")),
                                   f"families[{i}]") for i, f in enumerate(families))
@@ -183,10 +178,8 @@ def _ref(d: Mapping[str, Any], where: str, base_dir: Path) -> ModelRef:
 def _source(d: Any, where: str, base: Path) -> SourceConfig:
     ref = _ref(check_keys(d, _SOURCE_KEYS, where, required=("model", "lambda")), where, base)
     lam, layers = _lambda(d["lambda"], f"{where}.lambda")
-    layer_map = d.get("layer_map")
-    layer_map = None if layer_map is None else tuple(layer_indices(layer_map, f"{where}.layer_map"))
-    norm = d.get("norm_matched", False)
-    if not isinstance(norm, bool):
+    layer_map = None if d.get("layer_map") is None else tuple(layer_indices(d["layer_map"], f"{where}.layer_map"))
+    if not isinstance(norm := d.get("norm_matched", False), bool):
         raise ValueError(f"{where}.norm_matched must be true or false, got {norm!r}")
     return SourceConfig(ref, lam, layers, layer_map, norm)
 

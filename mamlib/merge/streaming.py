@@ -19,7 +19,7 @@ import os
 import re
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -46,13 +46,14 @@ COPY_CHUNK = 64 * 2**20
 #: The largest safetensors header accepted (the format's own reader refuses more than 100 MB).
 MAX_HEADER = 100 * 10**6
 
-_DTYPE_NAMES: dict[str, str] = {
+#: safetensors dtype names → torch's (``"BF16"`` → ``"bfloat16"``).
+TORCH_DTYPE_NAMES: dict[str, str] = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
     "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "U16": "uint16", "U32": "uint32", "U64": "uint64",
     "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu", "C64": "complex64",
 }
 #: safetensors dtype names → the torch dtypes this build of torch has.
-DTYPES: dict[str, torch.dtype] = {k: getattr(torch, v) for k, v in _DTYPE_NAMES.items() if hasattr(torch, v)}
+DTYPES: dict[str, torch.dtype] = {k: getattr(torch, v) for k, v in TORCH_DTYPE_NAMES.items() if hasattr(torch, v)}
 _NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
 #: The stored dtypes a Q/K/V tensor may have to be merged (a quantized checkpoint is refused).
 BLENDABLE: tuple[str, ...] = ("F16", "BF16", "F32", "F64")
@@ -62,36 +63,26 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or merged as stored; the message names the file or the tensor."""
 
 
-def torch_dtype_name(dtype: str) -> str:
-    """``"BF16"`` → ``"bfloat16"`` (the name a stored dtype has in torch; unknown names are returned as they are)."""
-    return _DTYPE_NAMES.get(dtype, dtype)
-
-
 @dataclass(frozen=True)
 class OutputTensor:
-    """One tensor of a safetensors file: its key, safetensors dtype name, shape and size in bytes."""
+    """One tensor of a safetensors file: its key, safetensors dtype name, shape and size in bytes; for a tensor of a
+    checkpoint as stored, also its file and where its bytes start (-1 in a ``.bin`` file, whose tensors are read
+    through ``torch.load``)."""
 
     key: str
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
-
-
-@dataclass(frozen=True)
-class StoredTensor(OutputTensor):
-    """A tensor of a checkpoint as stored: also its file and where its bytes start (-1 in a ``.bin`` file, whose
-    tensors are read through ``torch.load``)."""
-
-    file: Path
-    offset: int
+    file: Path | None = None
+    offset: int = -1
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
 
 
-def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[str, str]]:
-    """The tensors a safetensors file holds, from its header alone, and its ``__metadata__``; CheckpointError naming
-    the file when the header is not a valid one or points outside the file."""
+def read_safetensors_header(path: Path) -> dict[str, OutputTensor]:
+    """The tensors a safetensors file holds, from its header alone; CheckpointError naming the file when the header
+    is not a valid one or points outside the file."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -106,9 +97,9 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[s
             raise CheckpointError(f"{path}: not a safetensors file (its header is not JSON: {err})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors file (its header is not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
+    header.pop("__metadata__", None)
     start = 8 + length
-    tensors: dict[str, StoredTensor] = {}
+    tensors: dict[str, OutputTensor] = {}
     for key, info in header.items():
         try:
             dtype, shape, (begin, end) = info["dtype"], tuple(map(int, info["shape"])), map(int, info["data_offsets"])
@@ -120,24 +111,33 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, StoredTensor], dict[s
         if dtype in DTYPES and math.prod(shape) * DTYPES[dtype].itemsize != end - begin:
             raise CheckpointError(f"{path}: tensor {key!r} ({dtype} {list(shape)}) spans {end - begin} bytes, "
                                   f"not {math.prod(shape) * DTYPES[dtype].itemsize}")
-        tensors[key] = StoredTensor(key, dtype, shape, end - begin, path, start + begin)
-    return tensors, metadata
+        tensors[key] = OutputTensor(key, dtype, shape, end - begin, path, start + begin)
+    return tensors
 
 
 def load_bin(path: Path) -> dict[str, Tensor]:
     """A PyTorch ``.bin`` state dict through ``torch.load(weights_only=True, mmap=True)``, nothing else; anything
-    that way cannot read (a pickle with other objects, the legacy non-zip format) is refused naming the file."""
+    that way cannot read (a pickle with other objects, the legacy non-zip format), or that safetensors cannot store,
+    is refused naming the file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - every way torch.load can fail is a refusal naming the file
-        text = " ".join(str(err).split())[:300]
         raise CheckpointError(
-            f"{path}: refused: torch.load(weights_only=True, mmap=True) cannot read it ({text}); mam merge unpickles "
-            "nothing else — convert it to safetensors, or save it again with torch.save"
+            f"{path}: refused: torch.load(weights_only=True, mmap=True) cannot read it ({one_line(err, 300)}); mam "
+            "merge unpickles nothing else — convert it to safetensors, or save it again with torch.save"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
         raise CheckpointError(f"{path}: refused: not a flat state dict of named tensors ({type(state).__name__})")
+    for key, tensor in state.items():
+        if tensor.dtype not in _NAMES:
+            raise CheckpointError(f"{path}: tensor {key!r} has dtype {tensor.dtype}, which safetensors cannot store")
     return state
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """An exception's message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _index_files(index: Path) -> list[Path]:
@@ -147,8 +147,7 @@ def _index_files(index: Path) -> list[Path]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{index}: not a weight index (a JSON object with a weight_map): {err}") from None
     files = [index.parent / name for name in names]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
+    if missing := [f.name for f in files if not f.is_file()]:
         raise CheckpointError(f"{index} lists shard(s) that are not in the folder: {missing}")
     return files
 
@@ -156,10 +155,10 @@ def _index_files(index: Path) -> list[Path]:
 @dataclass
 class Checkpoint:
     """A model folder's weights as stored, read without loading the model: ``tensors`` maps every stored key to its
-    :class:`StoredTensor`, in file order; ``format`` is ``"safetensors"`` or ``"bin"``."""
+    :class:`OutputTensor`, in file order; ``format`` is ``"safetensors"`` or ``"bin"``."""
 
     files: list[Path]
-    tensors: dict[str, StoredTensor]
+    tensors: dict[str, OutputTensor]
     format: str
     index: Path | None = None
     _bin: tuple[Path, dict[str, Tensor]] | None = field(default=None, init=False, repr=False)
@@ -169,23 +168,16 @@ class Checkpoint:
         """The weights of ``folder`` (see :data:`WEIGHT_LAYOUTS`) from their headers (a ``.bin`` file's from its
         memory-mapped state dict), or None when it holds none of those files."""
         folder = Path(folder)
-        layouts = [(folder / name, fmt) for name, fmt in WEIGHT_LAYOUTS if (folder / name).is_file()]
-        if not layouts:
+        path, fmt = next(((folder / n, f) for n, f in WEIGHT_LAYOUTS if (folder / n).is_file()), (None, ""))
+        if path is None:
             return None
-        path, fmt = layouts[0]
         index = path if path.name.endswith(".index.json") else None
         files = _index_files(path) if index else [path]
-        tensors: dict[str, StoredTensor] = {}
+        tensors: dict[str, OutputTensor] = {}
         for file in files:
-            if fmt == "safetensors":
-                found, _ = read_safetensors_header(file)
-            else:
-                found = {}
-                for k, t in load_bin(file).items():
-                    if t.dtype not in _NAMES:
-                        raise CheckpointError(f"{file}: tensor {k!r} has dtype {t.dtype}, which safetensors "
-                                              "cannot store")
-                    found[k] = StoredTensor(k, _NAMES[t.dtype], tuple(t.shape), t.nbytes, file, -1)
+            found = read_safetensors_header(file) if fmt == "safetensors" else {
+                k: OutputTensor(k, _NAMES[t.dtype], tuple(t.shape), t.nbytes, file, -1)
+                for k, t in load_bin(file).items()}
             for key, entry in found.items():
                 if key in tensors:
                     raise CheckpointError(f"{folder}: tensor {key!r} is stored twice ({tensors[key].file.name} and "
@@ -205,7 +197,7 @@ class Checkpoint:
         sizes: Counter[str] = Counter()
         for t in self.tensors.values():
             sizes[t.dtype] += t.nbytes
-        kinds = ", ".join(torch_dtype_name(d) for d, _ in sizes.most_common())
+        kinds = ", ".join(TORCH_DTYPE_NAMES.get(d, d) for d, _ in sizes.most_common())
         what = f"{len(self.files)} {self.format} shards" if len(self.files) > 1 else self.files[0].name
         return f"{what}, {format_size(self.total_size)} ({kinds})"
 
@@ -231,7 +223,7 @@ class Checkpoint:
         else:
             writer.copy_range(entry.file, entry.offset, entry.nbytes)
 
-    def _bin_tensor(self, entry: StoredTensor) -> Tensor:
+    def _bin_tensor(self, entry: OutputTensor) -> Tensor:
         # One .bin file's memory map at a time: the pages a map has touched stay resident until it is dropped.
         if self._bin is None or self._bin[0] != entry.file:
             self._bin = None
@@ -260,11 +252,10 @@ def parse_size(text: str | int) -> int:
     """``"5GB"`` → 5·10⁹, ``"500MiB"`` → 500·2²⁰, ``1000`` → 1000 bytes (as ``save_pretrained``'s max_shard_size)."""
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
-    else:
-        m = _SIZE.fullmatch(str(text))
-        if m is None:
-            raise ValueError(f"not a size: {text!r} (write e.g. 5GB, 500MB or 2GiB)")
+    elif m := _SIZE.fullmatch(str(text)):
         value = int(float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"not a size: {text!r} (write e.g. 5GB, 500MB or 2GiB)")
     if value < 1:
         raise ValueError(f"a shard size must be positive, got {text!r}")
     return value
@@ -292,7 +283,7 @@ class AttentionKeys:
 
 
 def locate_attention(
-    stored: Mapping[str, StoredTensor], modules: Mapping[Key, str], family: AttentionFamily,
+    stored: Mapping[str, OutputTensor], modules: Mapping[Key, str], family: AttentionFamily,
     shapes: Mapping[Key, tuple[int, ...]] | None = None, *, what: str = "checkpoint",
 ) -> AttentionKeys:
     """The stored keys of the Q/K/V modules ``modules`` (``(layer, projection)`` → module name, as ``family`` found
@@ -330,7 +321,7 @@ def locate_attention(
     return AttentionKeys(weights, {k: b if b in stored else None for k, b in biases.items()}, how)
 
 
-def _prefix_rule(names: Sequence[str], stored: Mapping[str, StoredTensor]) -> tuple[str, str] | None:
+def _prefix_rule(names: Sequence[str], stored: Mapping[str, OutputTensor]) -> tuple[str, str] | None:
     """``(drop, add)`` such that ``add + name.removeprefix(drop) + ".weight"`` is stored for every module name (a
     ``bert.`` the model has and the checkpoint lacks, or the other way round), tried from the longest suffix that a
     stored key shares with the first name."""
@@ -345,13 +336,12 @@ def _prefix_rule(names: Sequence[str], stored: Mapping[str, StoredTensor]) -> tu
     return None
 
 
-def check_blendable(stored: Mapping[str, StoredTensor], keys: AttentionKeys, projections: Iterable[str],
+def check_blendable(stored: Mapping[str, OutputTensor], keys: AttentionKeys, projections: Sequence[str],
                     *, what: str = "checkpoint") -> None:
     """CheckpointError unless every Q/K/V weight and bias of ``projections`` is stored as F16, BF16, F32 or F64."""
-    chosen = set(projections)
     for (layer, proj), key in keys.weights.items():
-        for k in (key, keys.biases[(layer, proj)]):
-            if proj in chosen and k is not None and stored[k].dtype not in BLENDABLE:
+        for k in (key, keys.biases[(layer, proj)]) if proj in projections else ():
+            if k is not None and stored[k].dtype not in BLENDABLE:
                 raise CheckpointError(f"{what}: {k} is stored as {stored[k].dtype}; mam merge blends only "
                                       f"{'/'.join(BLENDABLE)} tensors (not quantized ones)")
 
@@ -454,11 +444,6 @@ class SourceTerms:
     layer_map: Sequence[int]
     norm_matched: bool = False
 
-    def read(self, layer: int, proj: str, leaf: str) -> Tensor | None:
-        """The stored ``leaf`` (``"weight"`` or ``"bias"``) of source ``layer``/``proj`` (None: no such bias)."""
-        key = self.keys.key(layer, proj, leaf)
-        return None if key is None else self.checkpoint.read(key)
-
 
 def stream_merge(
     target: Checkpoint, target_keys: AttentionKeys, sources: Sequence[SourceTerms], table: Sequence[Sequence[float]],
@@ -487,7 +472,8 @@ def stream_merge(
                         target.copy_to(t.key, writer)
                         continue
                     layer, proj, leaf, active = blends[t.key]  # each source read when the blend kernel adds it
-                    reads = (src.read(src.layer_map[layer], proj, leaf) for src, _ in active)
+                    keys = (src.keys.key(src.layer_map[layer], proj, leaf) for src, _ in active)
+                    reads = (None if key is None else src.checkpoint.read(key) for (src, _), key in zip(active, keys))
                     writer.write_tensor(combine(target.read(t.key), reads, [lam for _, lam in active],
                                                 [src.norm_matched and leaf == "weight" for src, _ in active]))
                 writer.close()
@@ -505,4 +491,4 @@ def stream_merge(
     merged = [t for shard in shards.values() for t in shard if t.key in blends]
     return {"weight_files": list(shards) + [SAFETENSORS_INDEX] * (len(shards) > 1), "total_size": target.total_size,
             "tensors_merged": len(merged), "tensors_copied": len(target.tensors) - len(merged),
-            "merged_dtypes": dict(Counter(torch_dtype_name(t.dtype) for t in merged))}
+            "merged_dtypes": dict(Counter(TORCH_DTYPE_NAMES[t.dtype] for t in merged))}
