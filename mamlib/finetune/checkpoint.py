@@ -36,8 +36,8 @@ def save_checkpoint(run_dir: str | os.PathLike[str], model: nn.Module, optimizer
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
     torch.save({"cpu": torch.get_rng_state(), **cuda}, tmp / "rng.pt")
-    name, keys, pos, has_gauss, gauss = np.random.get_state()  # transformers draws SpecAugment masks from numpy
-    host = {"numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+    # transformers draws SpecAugment masks from numpy's generator; both host generators are stored as JSON lists.
+    host = {"numpy": [x.tolist() if isinstance(x, np.ndarray) else x for x in np.random.get_state()],
             "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
     (tmp / "state.json").write_text(json.dumps({**state, "host_rng": host}))
     shutil.rmtree(old, ignore_errors=True)
@@ -76,8 +76,6 @@ def resume(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.o
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     host = state.pop("host_rng")
-    name, keys, pos, has_gauss, gauss = host["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss_next = host["python"]
-    random.setstate((version, tuple(internal), gauss_next))
+    np.random.set_state(tuple(host["numpy"]))  # numpy takes the key as a list
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in host["python"]))
     return state

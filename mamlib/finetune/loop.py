@@ -118,8 +118,7 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
         model.gradient_checkpointing_enable()
     set_seed(seed)  # Python's, numpy's (transformers draws SpecAugment masks from it) and torch's generators
     steps_per_epoch = len(step_groups(len(examples), settings, seed, 0, rank, world))
-    total = settings.epochs * steps_per_epoch
-    total = total if settings.max_steps is None else min(total, settings.max_steps)
+    total = min(settings.epochs * steps_per_epoch, settings.max_steps or float("inf"))
     weights = lmam.other_parameters(model) if lmam is not None else [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": weights, "lr": settings.lr, "weight_decay": settings.weight_decay}]
     if lmam is not None and lmam.parameters():
@@ -129,7 +128,7 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
     # Under mixed precision ``prepare`` replaces the model's forward with an autocast wrapper, which would score every
     # later evaluation in bf16; the instance attributes it sets are put back afterwards.
-    own, patched = model, {name: vars(model).get(name) for name in ("forward", "_original_forward")}
+    own, patched = model, {name: v for name, v in vars(model).items() if name in ("forward", "_original_forward")}
     model, optimizer = accelerator.prepare(model, optimizer)
     inner = accelerator.unwrap_model(model)
     try:
@@ -176,10 +175,9 @@ def train(model: nn.Module, task: Task, examples: Sequence[Any], settings: Train
                 on_step(step, mean_loss)
         bar.close()
     finally:
-        for name, before in patched.items():
+        for name in ("forward", "_original_forward"):
             own.__dict__.pop(name, None)
-            if before is not None:
-                own.__dict__[name] = before
+        own.__dict__.update(patched)
         own.eval()
         if low_precision:
             with torch.no_grad():

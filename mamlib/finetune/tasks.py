@@ -51,12 +51,24 @@ def _waves(items: Sequence[Utterance]) -> list[np.ndarray]:
 
 
 @dataclass
-class CTCTask:
-    """CTC fine-tuning (mean over the batch, impossible alignments zeroed) of a ``*ForCTC`` model with a character
-    tokenizer (HuBERT-large-ft's layout); its convolutional feature encoder stays frozen, as usual for CTC."""
+class _HubASRTask:
+    """A recognizer of the Hugging Face hub: its feature extractor and tokenizer make the batch, its own loss given
+    ``labels`` is the loss."""
 
     feature_extractor: Any
     tokenizer: Any
+
+    def prepare(self, model: nn.Module) -> None:
+        return None
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return model(**batch).loss
+
+
+@dataclass  # so that its __init__ calls __post_init__
+class CTCTask(_HubASRTask):
+    """CTC fine-tuning (mean over the batch, impossible alignments zeroed) of a ``*ForCTC`` model with a character
+    tokenizer (HuBERT-large-ft's layout); its convolutional feature encoder stays frozen, as usual for CTC."""
 
     def __post_init__(self) -> None:
         delimiter = getattr(self.tokenizer, "word_delimiter_token", None)
@@ -83,19 +95,9 @@ class CTCTask:
         batch = {"input_values": feats["input_values"], "labels": pad_labels([self.labels(u.text) for u in items])}
         return {**batch, "attention_mask": feats["attention_mask"]} if use_mask else batch
 
-    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return model(**batch).loss
 
-
-@dataclass
-class WhisperTask:
+class WhisperTask(_HubASRTask):
     """Whisper's sequence-to-sequence loss (teacher forcing) on the no-timestamps English prompt it decodes with."""
-
-    feature_extractor: Any
-    tokenizer: Any
-
-    def prepare(self, model: nn.Module) -> None:
-        return None
 
     def labels(self, text: str) -> list[int]:
         """``<|notimestamps|>`` + the text's tokens + ``<|endoftext|>`` (the model prepends
@@ -106,9 +108,6 @@ class WhisperTask:
     def collate(self, items: Sequence[Utterance]) -> dict[str, Tensor]:
         feats = self.feature_extractor(_waves(items), sampling_rate=SAMPLE_RATE, return_tensors="pt")
         return {"input_features": feats["input_features"], "labels": pad_labels([self.labels(u.text) for u in items])}
-
-    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return model(**batch).loss
 
 
 class AudioClassifier(nn.Module):

@@ -20,12 +20,9 @@ def check_inputs(preset: Preset) -> None:
             where = f" (now {path!r}, which does not exist)" if path else ""
             missing.append(f"- {source}: set {setting}{where}")
 
-    specs = {f"asr.corpora.{label}": spec for label, spec in preset.asr.corpora.items()}
-    if preset.aec is not None:
-        specs["aec.data"] = preset.aec.data
-    for where, spec in specs.items():
-        entry = find_dataset(spec.dataset)
-        if entry.path_env is not None:
+    aec = {} if preset.aec is None else {"aec.data": preset.aec.data}
+    for where, spec in {**{f"asr.corpora.{k}": c for k, c in preset.asr.corpora.items()}, **aec}.items():
+        if (entry := find_dataset(spec.dataset)).path_env is not None:
             need(entry.source, spec.resolved_path(), spec.path_env or f"{where}.path")
     if preset.aec is not None and preset.aec.target.kind == "beats-checkpoint":
         options = preset.aec.target.options

@@ -217,15 +217,17 @@ class Preset:
 
 
 # Every key a preset may hold is a field of the dataclass (or a keyword of the function) it fills: ``yaml_keys``.
-def _given(d: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """The keys of ``d`` among ``names`` that the preset sets (absent ones keep the dataclass's default)."""
-    return {k: d[k] for k in names if k in d and d[k] is not None}
+def _fill(cls: Any, d: Mapping[str, Any], **parsed: Any) -> Any:
+    """``cls`` of the ``parsed`` values and of every other key of ``d`` that names one of its fields, as written
+    (absent or null: the field's default)."""
+    names = {f.name for f in fields(cls)} - set(parsed)
+    return cls(**{k: v for k, v in d.items() if k in names and v is not None}, **parsed)
 
 
 def _model(d: Any, where: str) -> ModelSpec:
     check_keys(d, yaml_keys(ModelSpec, drop=("where",)), where, required=("kind",))
     options = check_keys(d.get("options") or {}, frozenset(d.get("options") or {}), f"{where}.options")
-    return ModelSpec(kind=d["kind"], name=d.get("name", ""), options=dict(options), where=where)
+    return _fill(ModelSpec, d, options=dict(options), where=where)
 
 
 def _corpus(d: Any, where: str, task: str, label: str | None = None) -> CorpusSpec:
@@ -238,7 +240,7 @@ def _corpus(d: Any, where: str, task: str, label: str | None = None) -> CorpusSp
     except ValueError as err:
         raise ValueError(f"{where}.dataset: {err}") from None
     options = check_keys(d.get("options") or {}, yaml_keys(dataset.load), f"{where}.options")
-    return CorpusSpec(**{"label": d["dataset"] if label is None else label, **d, "options": dict(options)})
+    return _fill(CorpusSpec, d, label=d.get("label", d["dataset"]) if label is None else label, options=dict(options))
 
 
 def load_preset(name_or_path: str) -> Preset:
@@ -281,8 +283,8 @@ def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 def parse_preset(raw: Any) -> Preset:
     """A :class:`Preset` from its YAML mapping (strict: see the module docstring)."""
     check_keys(raw, yaml_keys(Preset, drop=("raw",)), "preset", required=("name", "asr"))
-    return Preset(name=str(raw["name"]), asr=_asr(raw["asr"]), aec=_aec(raw["aec"]) if raw.get("aec") else None,
-                  raw=dict(raw), **_given(raw, "description", "device"))
+    return _fill(Preset, raw, name=str(raw["name"]), asr=_asr(raw["asr"]),
+                 aec=_aec(raw["aec"]) if raw.get("aec") else None, raw=dict(raw))
 
 
 def _finetune(d: Any, where: str, with_corpora: bool) -> FinetuneSetup | None:
@@ -326,7 +328,6 @@ def _common(d: Mapping[str, Any], where: str) -> dict[str, Any]:
         lambdas=tuple(lambdas),
         layer_map=None if d.get("layer_map") is None else tuple(layer_indices(d["layer_map"], f"{where}.layer_map")),
         finetune=_finetune(d.get("finetune"), f"{where}.finetune", with_corpora=where == "asr"),
-        **_given(d, "noise_seed", "noise_pooling", "batch_size", "norm_matched", "dtype"),
     )
 
 
@@ -334,7 +335,7 @@ def _asr(d: Any) -> ASRSetup:
     check_keys(d, yaml_keys(ASRSetup), "asr", required=("target", "source", "corpora", "lambdas"))
     check_keys(d["corpora"], frozenset(d["corpora"] or {}), "asr.corpora")
     corpora = {label: _corpus(c, f"asr.corpora.{label}", "asr", label) for label, c in d["corpora"].items()}
-    return ASRSetup(corpora=corpora, **_given(d, "batch_seconds"), **_common(d, "asr"))
+    return _fill(ASRSetup, d, corpora=corpora, **_common(d, "asr"))
 
 
 def _aec(d: Any) -> AECSetup:
@@ -344,7 +345,6 @@ def _aec(d: Any) -> AECSetup:
                required=("target", "source", "data", "lambdas"))
     folds = check_keys(d.get("folds") or {}, frozenset({"train", "dev", "test"}), "aec.folds")
     head = check_keys(d.get("head") or {}, yaml_keys(train_linear_head, drop=("num_classes",)), "aec.head")
-    given = {f"{k}_fold": v for k, v in _given(folds, "dev", "test").items()}
-    if "train" in folds:
-        given["train_folds"] = tuple(folds["train"])
-    return AECSetup(data=_corpus(d["data"], "aec.data", "aec"), head=dict(head), **given, **_common(d, "aec"))
+    given = {"train_folds": tuple(folds["train"])} if "train" in folds else {}
+    given |= {f"{k}_fold": folds[k] for k in ("dev", "test") if folds.get(k) is not None}
+    return _fill(AECSetup, d, data=_corpus(d["data"], "aec.data", "aec"), head=dict(head), **given, **_common(d, "aec"))
