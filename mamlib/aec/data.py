@@ -13,11 +13,12 @@ from mamlib.common.datasets import Dataset, pick
 
 #: The registry's AEC entries (:class:`~mamlib.common.datasets.Dataset`).
 AEC_DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset("synthetic-aec", synthetic_clips, "ESC-50"),
-    Dataset("animal-sounds", animal_sound_clips, "ESC-50"),
+    Dataset("synthetic-aec", synthetic_clips, "ESC-50", made="synthetic (tones and noise)"),
+    Dataset("animal-sounds", animal_sound_clips, "ESC-50",
+            made="real (CC0 animal recordings and freedesktop event sounds)"),
     Dataset("esc50", load_esc50, "ESC-50", "MAM_ESC50",
             f"ESC-50 — {ESC50_URL} (the folder holding meta/esc50.csv and audio/, or the parquet copy ashraq/esc50)",
-            identify_esc50),
+            identify_esc50, made="real (ESC-50)"),
 )}
 
 

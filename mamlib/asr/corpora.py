@@ -277,14 +277,14 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
 # -- the registry's ASR entries, and the one way in --------------------------------------------------------------
 
 ASR_DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset("smoke", smoke_corpus, "LJ Speech"),
-    Dataset("lj-like", lj_like_corpus, "LJ Speech"),
-    Dataset("vctk-like", vctk_like_corpus, "VCTK"),
+    Dataset("smoke", smoke_corpus, "LJ Speech", made="synthetic (espeak-ng)"),
+    Dataset("lj-like", lj_like_corpus, "LJ Speech", made="synthetic (one hibari TTS voice)"),
+    Dataset("vctk-like", vctk_like_corpus, "VCTK", made="synthetic (espeak-ng accents)"),
     # Eight two-word phrases by one real voice are not LJ Speech's read book sentences: no counterpart.
-    Dataset("alsa-real", alsa_real_clips),
+    Dataset("alsa-real", alsa_real_clips, made="real (alsa-utils recordings)"),
     Dataset("ljspeech", ljspeech_corpus, "LJ Speech", "MAM_LJSPEECH", f"LJ Speech 1.1 — {LJSPEECH_URL}",
-            identify_ljspeech),
-    Dataset("vctk", vctk_corpus, "VCTK", "MAM_VCTK", f"VCTK 0.92 — {VCTK_URL}", identify_vctk),
+            identify_ljspeech, made="real (LJ Speech 1.1)"),
+    Dataset("vctk", vctk_corpus, "VCTK", "MAM_VCTK", f"VCTK 0.92 — {VCTK_URL}", identify_vctk, made="real (VCTK)"),
 )}
 
 

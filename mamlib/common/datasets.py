@@ -19,7 +19,8 @@ from mamlib.common.paths import cache_root
 class Dataset:
     """A dataset a preset may name: its loader (keyword-only arguments: the options a preset may set), the paper's
     dataset it stands in for (None: none comparable) and, for one read from a folder the user names, ``path_env``
-    (the paper preset's variable for it), ``source`` (where to get it) and ``identify`` (release and fingerprint)."""
+    (the paper preset's variable for it), ``source`` (where to get it) and ``identify`` (release and fingerprint);
+    ``made`` says how its audio was made, for the book's description of the data (Sec. 4's setup)."""
 
     name: str
     load: Callable[..., Any]
@@ -27,6 +28,7 @@ class Dataset:
     path_env: str | None = None
     source: str = ""
     identify: Callable[[str], dict[str, Any]] | None = None
+    made: str = ""
 
     def folder(self, path: str | Path | None, cache_dir: str | Path | None, setting: str = "path=") -> Path:
         """What the loader reads from: the dataset's folder ``path`` (FileNotFoundError, saying where to get it, when

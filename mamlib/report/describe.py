@@ -16,24 +16,10 @@ import pandas as pd
 
 from mamlib.asr.recognizers import Utterance
 from mamlib.merge.sources import source_variants
+from mamlib.presets.schema import find_dataset
 from mamlib.report.chapter import Chapter
 from mamlib.report.paper import paper_counterpart
 
-#: How each ASR dataset's speech was made (the numbers come from the data).
-SPEECH_KIND: dict[str, str] = {
-    "smoke": "synthetic (espeak-ng)",
-    "lj-like": "synthetic (one hibari TTS voice)",
-    "vctk-like": "synthetic (espeak-ng accents)",
-    "alsa-real": "real (alsa-utils recordings)",
-    "ljspeech": "real (LJ Speech 1.1)",
-    "vctk": "real (VCTK)",
-}
-#: How each AEC dataset's sounds were made.
-SOUND_KIND: dict[str, str] = {
-    "synthetic-aec": "synthetic (tones and noise)",
-    "animal-sounds": "real (CC0 animal recordings and freedesktop event sounds)",
-    "esc50": "real (ESC-50)",
-}
 #: A transcript is shown as looping when it has more than this many times its reference's words.
 LOOP_RATIO = 2.0
 
@@ -61,7 +47,7 @@ def corpus_row(dataset: str, splits: Mapping[str, Sequence[Utterance]], select_o
     dev = splits.get("dev")
     return {
         "dataset": dataset,
-        "speech": SPEECH_KIND.get(dataset, "–"),
+        "speech": find_dataset(dataset).made or "–",
         "speakers": len({u.speaker for u in every}),
         "dev items": str(len(dev)) if dev is not None else f"none (λ from {select_on}'s dev)" if select_on else "none",
         "test items": len(test),
@@ -124,7 +110,7 @@ def aec_facts(ch: Chapter) -> dict[str, str]:
     levels = chance_levels(splits)
     lengths = sorted({round(c.seconds, 2) for cs in splits.values() for c in cs})
     return {
-        "aec_dataset": dataset, "aec_kind": SOUND_KIND.get(dataset, "–"),
+        "aec_dataset": dataset, "aec_kind": find_dataset(dataset).made or "–",
         "aec_recordings": str(len({_recording(c) for cs in splits.values() for c in cs})),
         "aec_classes": str(levels["classes"]), **{f"aec_{name}": str(len(clips)) for name, clips in splits.items()},
         "aec_clip_seconds": f"{lengths[0]:g}" if len(lengths) == 1 else f"{lengths[0]:g}–{lengths[-1]:g}",
