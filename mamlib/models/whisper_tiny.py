@@ -74,12 +74,10 @@ def whisper_state_from_ct2(variables: Mapping[str, np.ndarray], d_model: int = 3
             raise ConversionError(f"{name}: expected a fused first dimension {len(projections)}×{d_model}, "
                                   f"got {array.shape}")
         for proj, part in zip(projections, np.split(array, len(projections)), strict=True):
-            if leaf == "bias" and proj.endswith("k_proj"):
-                if np.abs(part).max() > 1e-6:
-                    raise ConversionError(f"{name}: the key part of the fused bias is not zero; Whisper's k_proj "
-                                          "has none")
-            else:
+            if leaf != "bias" or not proj.endswith("k_proj"):
                 state[f"{prefix}{proj}.{leaf}"] = part
+            elif np.abs(part).max() > 1e-6:
+                raise ConversionError(f"{name}: the key part of the fused bias is not zero; Whisper's k_proj has none")
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
 
 
@@ -97,8 +95,7 @@ def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = No
     found = {"spec": ct2.spec, **ct2.scalars()}
     expect = {"spec": "WhisperSpec", "encoder/num_heads": 6, "decoder/num_heads": 6, "decoder/pre_norm": 1,
               "decoder/scale_embeddings": 0}
-    wrong = {k: (found.get(k), v) for k, v in expect.items() if found.get(k) != v}
-    if wrong:
+    if wrong := {k: (found.get(k), v) for k, v in expect.items() if found.get(k) != v}:
         raise ConversionError(f"{ct2.path}: settings differ from Whisper tiny.en (found, expected): {wrong}")
     config = WhisperConfig(
         vocab_size=51864, num_mel_bins=80, encoder_layers=4, encoder_attention_heads=6, decoder_layers=4,
@@ -117,18 +114,13 @@ def load_whisper_tiny_en(origin: Origin = "package", cache_dir: Path | None = No
         begin_suppress_tokens=list(suppress.get("suppress_ids_begin", [220, WHISPER_EOT])),
         no_timestamps_token_id=WHISPER_NO_TIMESTAMPS, is_multilingual=False, return_timestamps=False,
     )
-    return model.eval(), whisper_processor(folder / "tokenizer.json")
+    from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
-
-def whisper_processor(tokenizer_json: Path):
-    """A ``WhisperProcessor`` from a tokenizers ``tokenizer.json`` and the default Whisper feature extractor."""
-    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizerFast
-
-    tokenizer = WhisperTokenizerFast(tokenizer_file=str(tokenizer_json))
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
     ids = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>"])
     if ids != [WHISPER_EOT, WHISPER_SOT, WHISPER_NO_TIMESTAMPS]:
-        raise ConversionError(f"{tokenizer_json}: unexpected special token ids {ids}")
-    return WhisperProcessor(feature_extractor=WhisperFeatureExtractor(), tokenizer=tokenizer)
+        raise ConversionError(f"{folder / 'tokenizer.json'}: unexpected special token ids {ids}")
+    return model.eval(), WhisperProcessor(feature_extractor=WhisperFeatureExtractor(), tokenizer=tokenizer)
 
 
 def _build(spec: Spec) -> LoadedModel:

@@ -36,16 +36,15 @@ def config_key(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def _result_of(data: bytes | None, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The result in a stored record's bytes ``data`` if they hold a well-formed record of ``config``, else None."""
-    if data is None:
-        return None
+def _read(path: Path) -> tuple[bytes | None, Any]:
+    """The bytes of a stored record (None when it cannot be read) and the JSON they hold (None when they hold none)."""
     try:
-        record = json.loads(data.decode("utf-8"))
+        data = path.read_bytes()
+        return data, json.loads(data.decode("utf-8"))
+    except OSError:
+        return None, None
     except (UnicodeDecodeError, ValueError):
-        return None
-    well_formed = isinstance(record, dict) and isinstance(record.get("result"), dict)
-    return record["result"] if well_formed and record.get("config") == json.loads(json.dumps(config)) else None
+        return data, None
 
 
 class ResultStore:
@@ -66,13 +65,11 @@ class ResultStore:
         garbage, JSON that is not an object, a record for another configuration or without its result), which the
         next :meth:`put` then replaces. The lookup is noted, found or absent (:func:`note_lookup`)."""
         path = self._path(config)
-        try:
-            data: bytes | None = path.read_bytes()
-        except OSError:
-            data = None
-        result = _result_of(data, config)
-        note_lookup(str(path.resolve()), data, found=result is not None)
-        return result
+        data, record = _read(path)
+        found = (isinstance(record, dict) and isinstance(record.get("result"), dict)
+                 and record.get("config") == json.loads(json.dumps(config)))
+        note_lookup(str(path.resolve()), data, found=found)
+        return record["result"] if found else None
 
     def put(self, config: Mapping[str, Any], result: Mapping[str, Any],
             compute: Mapping[str, Any] | None = None) -> None:
@@ -80,9 +77,7 @@ class ResultStore:
         hardware, when) beside it — never part of the result or of the key."""
         path = self._path(config)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        record: dict[str, Any] = {"config": config, "result": result}
-        if compute is not None:
-            record["compute"] = dict(compute)
+        record = {"config": config, "result": result, **({} if compute is None else {"compute": dict(compute)})}
         data = json.dumps(record).encode()
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -93,15 +88,8 @@ class ResultStore:
         noted (:func:`note_lookup`): a page that shows the whole store runs again when it changes."""
         paths = sorted(self.root.glob("*.json"))
         note_lookup(LISTING + str(self.root.resolve()), listing(self.root))
-        out = []
-        for path in paths:
-            try:
-                record = json.loads(path.read_bytes().decode("utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError):
-                continue
-            if isinstance(record, dict) and isinstance(record.get("config"), dict) and "result" in record:
-                out.append(record)
-        return out
+        records = [_read(path)[1] for path in paths]
+        return [r for r in records if isinstance(r, dict) and isinstance(r.get("config"), dict) and "result" in r]
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*.json"))
@@ -205,20 +193,13 @@ def run_grid(
         bar.update(1)
         _append(PROGRESS_ENV, {"event": "done", "desc": label, "seconds": seconds})
     bar.close()
-    if world > 1:
-        _wait_for_others(store, configs, stored, rank, poll_seconds)
-    return [{**config, **result} for config, result in zip(configs, stored)]
-
-
-def _wait_for_others(store: ResultStore, configs: Sequence[Mapping[str, Any]], stored: list[dict[str, Any] | None],
-                     rank: int, poll_seconds: float) -> None:
-    timeout = float(os.environ.get("MAM_SHARD_TIMEOUT", SHARD_TIMEOUT))
-    start = time.monotonic()
-    while True:
-        stored[:] = [store.get(c) if r is None else r for c, r in zip(configs, stored)]
+    start = time.monotonic()  # the other ranks' shares: read from the store as they come
+    while world > 1:
+        stored = [store.get(c) if r is None else r for c, r in zip(configs, stored)]
         if (left := sum(r is None for r in stored)) == 0:
-            return
-        if time.monotonic() - start > timeout:
+            break
+        if time.monotonic() - start > (timeout := float(os.environ.get("MAM_SHARD_TIMEOUT", SHARD_TIMEOUT))):
             raise TimeoutError(f"rank {rank} waited {timeout:.0f} s for {left} configuration(s) of the other ranks "
                                f"in {store.root}: did a process die? Launch again; stored results are kept")
         time.sleep(poll_seconds)
+    return [{**config, **result} for config, result in zip(configs, stored)]
