@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mamlib.asr.recognizers import CTCDecoder, CTCTranscriber, Transcriber, audio_batches
+from mamlib.asr.recognizers import CTCTranscriber, Transcriber, audio_batches, ctc_texts
 
 
 class _StopForward(Exception):
@@ -37,29 +37,20 @@ class _StopForward(Exception):
 
 @dataclass(frozen=True)
 class SuffixParts:
+    """What a cache re-runs: the layers, then the ``head`` on the last one's output (final norm, dropout, lm_head);
+    every other tensor of the network is its frontend."""
+
     layers: nn.ModuleList
-    final_norm: nn.Module | None
-    dropout: nn.Module
-    lm_head: nn.Module
-    frontend: list[nn.Parameter | Tensor]
-
-
-def _suffix_parts(layers: nn.ModuleList, final_norm: nn.Module | None, head: nn.Module, dropout: nn.Module,
-                  everything: nn.Module) -> SuffixParts:
-    """The suffix (layers, final norm, head) and, as the frontend, every other tensor of ``everything``."""
-    suffix = {id(t) for m in (layers, head, *([final_norm] if final_norm is not None else []))
-              for t in (*m.parameters(), *m.buffers())}
-    frontend = [t for t in (*everything.parameters(), *everything.buffers()) if id(t) not in suffix]
-    return SuffixParts(layers, final_norm, dropout, head, frontend)
+    head: nn.Module
 
 
 def whisper_encoder_parts(encoder: nn.Module) -> SuffixParts:
     """A Whisper encoder as a cacheable network: the convolutions and positions are the frontend, the suffix its
-    layers and final LayerNorm; the "head" is the identity, so a batch's output is the encoder's last hidden state."""
+    layers and final LayerNorm (the "head"), so a batch's output is the encoder's last hidden state."""
     layers = getattr(encoder, "layers", None)
     if not isinstance(layers, nn.ModuleList) or not hasattr(encoder, "conv1"):
         raise ValueError(f"{type(encoder).__name__} is not a Whisper encoder (conv1, layers, layer_norm)")
-    return _suffix_parts(layers, encoder.layer_norm, nn.Identity(), nn.Identity(), encoder)
+    return SuffixParts(layers, encoder.layer_norm)
 
 
 def _ctc_parts(model: nn.Module) -> SuffixParts:
@@ -73,9 +64,8 @@ def _ctc_parts(model: nn.Module) -> SuffixParts:
         )
     if getattr(base, "adapter", None) is not None:
         raise ValueError("models with an adapter after the encoder (config.add_adapter) are not supported")
-    stable = bool(getattr(model.config, "do_stable_layer_norm", False))
-    final_norm = encoder.layer_norm if stable else None
-    return _suffix_parts(layers, final_norm, lm_head, getattr(model, "dropout", None) or nn.Identity(), model)
+    final_norm = [encoder.layer_norm] if getattr(model.config, "do_stable_layer_norm", False) else []
+    return SuffixParts(layers, nn.Sequential(*final_norm, getattr(model, "dropout", None) or nn.Identity(), lm_head))
 
 
 @torch.no_grad()
@@ -99,6 +89,8 @@ class PrefixCache:
             raise ValueError("PrefixCache needs the model in eval mode (dropout and LayerDrop off): call model.eval()")
         self.model = model
         self._parts = (parts or _ctc_parts)(model)
+        suffix = {id(t) for m in (self._parts.layers, self._parts.head) for t in (*m.parameters(), *m.buffers())}
+        self._frontend = [t for t in (*model.parameters(), *model.buffers()) if id(t) not in suffix]
         self.num_layers = len(self._parts.layers)
         wanted = [levels] if isinstance(levels, int) else list(levels)
         if not wanted:
@@ -112,7 +104,7 @@ class PrefixCache:
 
     def _segment_fingerprints(self) -> list[Tensor]:
         """Fingerprints of the frontend (index 0) and of each layer ``i`` below the deepest level (index ``i + 1``)."""
-        return [_fingerprint(self._parts.frontend)] + [
+        return [_fingerprint(self._frontend)] + [
             _fingerprint([*layer.parameters(), *layer.buffers()]) for layer in self._parts.layers[: max(self.levels)]
         ]
 
@@ -176,9 +168,7 @@ class PrefixCache:
         for layer in self._parts.layers[level:]:
             out = layer(h, *args, **kwargs)
             h = out[0] if isinstance(out, tuple) else out
-        if self._parts.final_norm is not None:
-            h = self._parts.final_norm(h)
-        return self._parts.lm_head(self._parts.dropout(h))
+        return self._parts.head(h)
 
 
 class CachedTranscriber(ABC):
@@ -243,7 +233,4 @@ class CachedCTCTranscriber(CachedTranscriber):
         return self.transcriber.batch_inputs(waves)
 
     def _texts(self, outputs: Iterator[tuple[list[int], Tensor]]) -> list[str]:
-        decoder = CTCDecoder(self.model, self.transcriber.tokenizer, len(self.waves))
-        for idx, logits in outputs:
-            decoder.add(idx, logits, [len(self.waves[i]) for i in idx])
-        return decoder.texts()
+        return ctc_texts(self.model, self.transcriber.tokenizer, self.waves, outputs)

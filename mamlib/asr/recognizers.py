@@ -1,10 +1,10 @@
 """Batched speech recognition for the ASR experiments (Sec. 4: HuBERT fine-tuned with CTC): length-sorted batches
 (:func:`audio_batches`), greedy decoding whose tokenizer runs once all batches are queued, so an accelerator never
-waits for it (:class:`CTCDecoder`)."""
+waits for it (:func:`ctc_texts`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,25 +51,18 @@ def audio_batches(waves: Sequence[np.ndarray], batch_size: int, batch_seconds: f
                                  padded_length=int(padded_seconds * SAMPLE_RATE))
 
 
-class CTCDecoder:
-    """Greedy CTC decoding of padded batches (Sec. 4): :meth:`add` keeps a batch's arg-max on its device (no host
-    synchronisation); :meth:`texts` decodes each utterance's own frames (not padding's) with the tokenizer."""
-
-    def __init__(self, model: nn.Module, tokenizer, num_items: int) -> None:
-        self._model, self._tokenizer, self._num_items = model, tokenizer, num_items
-        self._pending: list[tuple[list[int], torch.Tensor, list[int]]] = []
-
-    def add(self, idx: Sequence[int], logits: torch.Tensor, num_samples: Sequence[int]) -> None:
-        self._pending.append((list(idx), logits.argmax(dim=-1), list(num_samples)))
-
-    def texts(self) -> list[str]:
-        out = [""] * self._num_items
-        for idx, ids, num_samples in self._pending:
-            frames = self._model._get_feat_extract_output_lengths(torch.tensor(num_samples))
-            texts = self._tokenizer.batch_decode([row[: int(n)] for row, n in zip(ids.cpu(), frames, strict=True)])
-            for i, text in zip(idx, texts, strict=True):
-                out[i] = text
-        return out
+def ctc_texts(model: nn.Module, tokenizer, waves: Sequence[np.ndarray],
+              outputs: Iterable[tuple[list[int], torch.Tensor]]) -> list[str]:
+    """Greedy CTC decoding (Sec. 4) of ``waves`` from each padded batch's indices and logits: every batch's arg-max
+    stays on its device until all are queued (no host synchronisation), then the tokenizer decodes each utterance's
+    own frames (not padding's)."""
+    pending = [(idx, logits.argmax(dim=-1)) for idx, logits in outputs]
+    texts: dict[int, str] = {}
+    for idx, ids in pending:
+        frames = model._get_feat_extract_output_lengths(torch.tensor([len(waves[i]) for i in idx]))
+        rows = [row[: int(n)] for row, n in zip(ids.cpu(), frames, strict=True)]
+        texts.update(zip(idx, tokenizer.batch_decode(rows), strict=True))
+    return [texts[i] for i in range(len(waves))]
 
 
 class CTCTranscriber:
@@ -85,21 +78,19 @@ class CTCTranscriber:
         use_mask = bool(getattr(self.feature_extractor, "return_attention_mask", False))
         feats = self.feature_extractor(list(waves), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt",
                                        return_attention_mask=use_mask)
-        inputs = {"input_values": feats["input_values"].to(next(self.model.parameters()).dtype)}
-        if use_mask:
-            inputs["attention_mask"] = feats["attention_mask"]
-        return inputs
+        feats["input_values"] = feats["input_values"].to(next(self.model.parameters()).dtype)
+        return dict(feats)
 
     @torch.inference_mode()
     def transcribe(self, waves: Sequence[np.ndarray], *, batch_size: int = 8, batch_seconds: float | None = None,
                    progress: bool = False) -> list[str]:
-        decoder = CTCDecoder(self.model, self.tokenizer, len(waves))
-        batches = audio_batches(waves, batch_size, batch_seconds)
-        for idx in tqdm(batches, desc="CTC batches", disable=not progress, leave=False):
-            batch = self.batch_inputs([waves[i] for i in idx])
-            inputs = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            decoder.add(idx, self.model(**inputs).logits, [len(waves[i]) for i in idx])
-        return decoder.texts()
+        def logits() -> Iterator[tuple[list[int], torch.Tensor]]:
+            for idx in tqdm(audio_batches(waves, batch_size, batch_seconds), desc="CTC batches", disable=not progress,
+                            leave=False):
+                batch = self.batch_inputs([waves[i] for i in idx])
+                yield idx, self.model(**{k: v.to(self.device, non_blocking=True) for k, v in batch.items()}).logits
+
+        return ctc_texts(self.model, self.tokenizer, waves, logits())
 
 
 def evaluate_asr(transcriber: Transcriber, utterances: Sequence[Utterance], *, batch_size: int = 8,

@@ -73,12 +73,8 @@ def picks(
 ) -> dict[tuple[str, int], list[int]]:
     """The top-k layers of every metric and k (Eq. 2's subset ℓ) under one normalization."""
     part = scores[scores["normalization"] == normalization]
-    out = {}
-    for metric in METRICS:
-        col = part[part["metric"] == metric].sort_values("layer")["score"].to_numpy()
-        for k in ks:
-            out[(metric, k)] = top_k_layers(col, metric, k)
-    return out
+    col = {m: part[part["metric"] == m].sort_values("layer")["score"].to_numpy() for m in METRICS}
+    return {(m, k): top_k_layers(col[m], m, k) for m in METRICS for k in ks}
 
 
 def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame:
@@ -87,8 +83,7 @@ def picks_table(picked: Mapping[tuple[str, int], Sequence[int]]) -> pd.DataFrame
     rows: dict[int, dict[str, str]] = {}
     for (metric, k), layers in picked.items():
         rows.setdefault(k, {})[metric] = layer_label(layers)
-    table = pd.DataFrame(rows).T
-    table.index.name = "k"
+    table = pd.DataFrame(rows).T.rename_axis("k")
     return table[[m for m in METRIC_LABELS if m in table.columns]].rename(columns=METRIC_LABELS)
 
 
@@ -112,6 +107,4 @@ def table3_block(sweep: Sweep, picked: Mapping[tuple[str, int], Sequence[int]], 
     runs = sweep.run(SweepGrid(variants=("source",), lambdas=(lam,), layer_sets=tuple(sets), splits=("test",)))
     error_of = {row["layers"]: row[sweep.value] for _, row in runs.iterrows() if row["source"] == "source"}
     rows = {(lam, k): {m: error_of[layer_label(picked[(m, k)])] for m in METRIC_LABELS} for k in ks}
-    table = pd.DataFrame(rows).T
-    table.index.names = ["λ", "k"]
-    return table.rename(columns=METRIC_LABELS), lam
+    return pd.DataFrame(rows).T.rename_axis(["λ", "k"]).rename(columns=METRIC_LABELS), lam

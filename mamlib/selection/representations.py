@@ -46,10 +46,6 @@ Normalization = Literal["none", "l2", "rms"]
 METRICS: tuple[str, ...] = ("euclidean", "inner_product", "swd")
 #: Whether a larger score means "more similar" (only the inner product is a similarity; the others are distances).
 HIGHER_IS_MORE_SIMILAR: dict[str, bool] = {"euclidean": False, "inner_product": True, "swd": False}
-#: Default number of random directions for the Sliced Wasserstein Distance.
-DEFAULT_PROJECTIONS = 256
-#: Default seed for the SWD projections.
-DEFAULT_SEED = 0
 
 # The attention sub-layer's output projection, relative to a layer module (HuBERT/Wav2Vec2, Whisper, BERT).
 _OUT_PROJECTIONS: tuple[str, ...] = ("attention.out_proj", "self_attn.out_proj", "attention.output.dense")

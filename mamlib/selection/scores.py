@@ -14,14 +14,7 @@ import pandas as pd
 from torch import Tensor
 
 from mamlib.merge.schedule import check_layer_map
-from mamlib.selection.representations import (
-    DEFAULT_PROJECTIONS,
-    DEFAULT_SEED,
-    HIGHER_IS_MORE_SIMILAR,
-    METRICS,
-    Metric,
-    Normalization,
-)
+from mamlib.selection.representations import HIGHER_IS_MORE_SIMILAR, METRICS, Metric, Normalization
 
 
 def _as_array(x: Any, name: str) -> np.ndarray:
@@ -57,9 +50,7 @@ def inner_product(a: Any, b: Any) -> float:
     return float(np.einsum("nh,nh->n", x, y).mean())
 
 
-def sliced_wasserstein(
-    a: Any, b: Any, *, n_projections: int = DEFAULT_PROJECTIONS, seed: int = DEFAULT_SEED, p: int = 2
-) -> float:
+def sliced_wasserstein(a: Any, b: Any, *, n_projections: int = 256, seed: int = 0, p: int = 2) -> float:
     """Sliced Wasserstein Distance [20] between the empirical distributions (uniform weights) of the rows of ``a``
     and ``b`` (row counts may differ) by POT, ``n_projections`` directions drawn from ``seed``, order ``p`` (lower =
     more similar)."""
@@ -118,10 +109,8 @@ def similarity_table(
     target: Any, source: Any, *, layer_map: Sequence[int] | None = None, normalize: Normalization = "none"
 ) -> pd.DataFrame:
     """:func:`layer_scores` of every metric, as a DataFrame indexed by target layer (one column per metric)."""
-    frame = pd.DataFrame({m: layer_scores(target, source, m, layer_map=layer_map, normalize=normalize)
-                          for m in METRICS})
-    frame.index.name = "layer"
-    return frame
+    return pd.DataFrame({m: layer_scores(target, source, m, layer_map=layer_map, normalize=normalize)
+                         for m in METRICS}).rename_axis("layer")
 
 
 def rank_layers(scores: Any, metric: str) -> list[int]:
