@@ -256,6 +256,13 @@ def test_paper_projection(tmp_path):
     assert table.loc[("total", ""), "paper, H200 (h)"] == "0.82 (8 GPUs: 0.10)"
     assert "projected, not measured" in projection.caption
     assert paper_projection(tmp_path / "absent.json") is None
+    transcribed = tmp_path / "transcribed.json"
+    transcribed.write_text(json.dumps({**PROJECTION, "source": "transcribed once from RESULTS.md"}))
+    assert "(transcribed once from RESULTS.md)" in paper_projection(transcribed).caption
+    for broken in ("{", json.dumps({**PROJECTION, "rows": [{"chapter": "1"}]})):
+        path.write_text(broken)
+        with pytest.raises(ValueError, match=r"paper_cost.json is not a projection written by .*paper_cost.py"):
+            paper_projection(path)
 
 
 def test_projection_of_this_checkout():

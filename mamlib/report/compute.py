@@ -323,16 +323,19 @@ def compute_report(ch: Chapter) -> ComputeReport:
 
 @dataclass(frozen=True)
 class Projection:
-    """The paper preset's projected cost as recorded: the table, and when it was recorded."""
+    """The paper preset's projected cost as recorded: the table, when it was recorded, and how the file was made
+    (``source``: empty when ``benchmarks/paper_cost.py`` wrote it; else, e.g., transcribed from an earlier run)."""
 
     table: pd.DataFrame
     recorded: str
+    source: str = ""
 
     @property
     def caption(self) -> str:
         when = f" on {self.recorded}" if self.recorded else ""
+        how = f" ({self.source})" if self.source else ""
         return (f"Paper preset, projected, not measured: benchmarks/paper_cost.py, recorded{when} in "
-                "benchmarks/paper_cost.json (GPU hours from an H200's measured sweep rate)")
+                f"benchmarks/paper_cost.json{how}; GPU hours from an H200's measured sweep rate")
 
 
 #: The presets whose hours on one H200 the projection holds (``gpu_h``), and the GPUs of its parallel total.
@@ -349,12 +352,18 @@ def paper_projection(path: str | Path | None = None) -> Projection | None:
     path = Path(path) if path is not None else None if root is None else root / "benchmarks" / "paper_cost.json"
     if path is None or not path.is_file():
         return None
-    data = json.loads(path.read_text())
-    rows = {(r["chapter"], r["task"]): [str(r["configurations"]), f"{r['audio_h']:.1f}",
-                                        f"{r['training_audio_h']:.1f}" if r["training_audio_h"] else "—",
-                                        *(f"{r['gpu_h'][p]:.2f}" for p in PROJECTED)] for r in data["rows"]}
-    total = data["total_gpu_h"]
-    rows[("total", "")] = ["", "", "", *(f"{total[p]:.2f} ({GPUS} GPUs: {total[p] / GPUS:.2f})" for p in PROJECTED)]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = {(r["chapter"], r["task"]): [str(r["configurations"]), f"{r['audio_h']:.1f}",
+                                            f"{r['training_audio_h']:.1f}" if r["training_audio_h"] else "—",
+                                            *(f"{r['gpu_h'][p]:.2f}" for p in PROJECTED)] for r in data["rows"]}
+        total = data["total_gpu_h"]
+        rows[("total", "")] = ["", "", "", *(f"{total[p]:.2f} ({GPUS} GPUs: {total[p] / GPUS:.2f})"
+                                             for p in PROJECTED)]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a projection written by benchmarks/paper_cost.py ({type(err).__name__}: "
+                         f"{err}); run `python benchmarks/paper_cost.py` to write it again") from None
     return Projection(pd.DataFrame(list(rows.values()), index=pd.MultiIndex.from_tuples(list(rows), names=[
         "chapter", "task"]), columns=["configs", "audio (h)", "training audio (h)",
-                                      *(f"{p}, H200 (h)" for p in PROJECTED)]), data.get("recorded", ""))
+                                      *(f"{p}, H200 (h)" for p in PROJECTED)]), data.get("recorded", ""),
+                      data.get("source", ""))
