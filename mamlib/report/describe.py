@@ -136,6 +136,11 @@ def _transcripts(sweeps: Mapping[str, pd.DataFrame]) -> Iterator[tuple[str, pd.S
             yield label, row, uid, ref, hyp, _words(ref), _words(hyp)
 
 
+def _loops(n_ref: int, n_hyp: int, ratio: float) -> bool:
+    """Whether a transcript of ``n_hyp`` words is a loop: more than ``ratio`` times its reference's words."""
+    return n_hyp > ratio * max(n_ref, 1)
+
+
 def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_RATIO, limit: int = 6,
                         width: int = 160) -> pd.DataFrame:
     """Test transcripts of Table 1's configurations (every λ and source variant, all layers merged) with more than
@@ -150,7 +155,7 @@ def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_
               "λ": float(row["lambda"]), "item": uid, "words (ref → hyp)": f"{n_ref} → {n_hyp}", "reference": ref,
               "hypothesis": str(hyp) if len(str(hyp)) <= width else str(hyp)[: width - 1].rstrip() + "…",
               "_ratio": n_hyp / max(n_ref, 1)}
-             for corpus, row, uid, ref, hyp, n_ref, n_hyp in _transcripts(sweeps) if n_hyp > ratio * max(n_ref, 1)]
+             for corpus, row, uid, ref, hyp, n_ref, n_hyp in _transcripts(sweeps) if _loops(n_ref, n_hyp, ratio)]
     frame = pd.DataFrame(found, columns=[*columns, "_ratio"]).sort_values("_ratio", ascending=False, kind="stable")
     frame = frame.drop_duplicates(["corpus", "source"]).head(limit)
     return frame[columns].set_index(["corpus", "source", "λ"])
@@ -160,7 +165,7 @@ def loop_findings(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_RATIO)
     """How many of Table 1's test transcripts are over ``ratio`` times their reference's length, how many
     configurations pass 100 % WER, and one sentence saying so (glue key ``loops``)."""
     every = list(_transcripts(sweeps))
-    long = [row["source"] for _, row, _, _, _, n_ref, n_hyp in every if n_hyp > ratio * max(n_ref, 1)]
+    long = [row["source"] for _, row, _, _, _, n_ref, n_hyp in every if _loops(n_ref, n_hyp, ratio)]
     n_hyps, n_long, n_long_unmerged = len(every), len(long), long.count("none")
     longer = "twice" if ratio == 2 else f"{ratio:g} times"
     errors = [float(row["wer"]) for _, row in _table1_rows(sweeps)]

@@ -144,8 +144,8 @@ class Headline:
 
     @property
     def outside_noise(self) -> bool:
-        if self.seed_se is not None:
-            return abs(self.delta) > 2.0 * self.seed_se  # False for NaN: one seed tells nothing
+        if self.seed_se is not None:  # one seed (NaN) tells nothing: no detectable difference
+            return (d := self.detectable) is not None and abs(self.delta) > d
         return self.interval is not None and self.interval.excludes_zero
 
     @property

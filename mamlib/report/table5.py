@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -25,7 +25,7 @@ from mamlib.sweeps.finetune import (
     asr_target,
     choose_mam,
 )
-from mamlib.sweeps.grid import layer_label
+from mamlib.sweeps.grid import SweepGrid, layer_label
 
 #: Table 5's rows in the paper's order, with its check marks (MAM, FT, L-MAM).
 ROWS: dict[str, tuple[str, str, str]] = {"none": ("", "", ""), "mam": ("✓", "", ""), "ft": ("", "✓", ""),
@@ -54,7 +54,12 @@ class Table5:
         return "rows scored in " + ", ".join(f"{d} ({label})" for label, d in self.scored_in.items()) + ", no autocast"
 
     def stats(self) -> pd.DataFrame:
-        """Mean, standard deviation (over seeds) and count of the test error per task and row."""
+        """Mean, standard deviation (over seeds) and count of the test error per task and row (a copy of
+        :attr:`_stats`, computed once)."""
+        return self._stats.copy()
+
+    @cached_property
+    def _stats(self) -> pd.DataFrame:
         rows = []
         for label in self.mam:
             rows.append({"corpus": label, "row": "none", "mean": self.unmerged[label], "sd": float("nan"), "n": 1})
@@ -117,7 +122,12 @@ class Table5:
         return "; ".join(out) or "no L-MAM run in this build"
 
     def lambdas(self) -> pd.DataFrame:
-        """The learned λ_i of every L-MAM run: one row per task, seed and layer."""
+        """The learned λ_i of every L-MAM run: one row per task, seed and layer (a copy of :attr:`_lambdas`, computed
+        once)."""
+        return self._lambdas.copy()
+
+    @cached_property
+    def _lambdas(self) -> pd.DataFrame:
         part = self.runs[self.runs["method"] == "l-mam"]
         return pd.DataFrame([{"corpus": r["corpus"], "seed": r["seed"], "layer": i, "λ": lam}
                              for _, r in part.iterrows() for i, lam in enumerate(r["lambdas"])])
@@ -184,7 +194,8 @@ def finetune_table5(ch: Chapter, progress: bool = True) -> Table5:
         runs.append(df.assign(value=df[target.value])[["corpus", "method", "seed", "value", "lambdas", "losses",
                                                         "steps", "train_seconds"]])
         mam[target.label] = choice
-        unmerged[target.label] = float(select_row(sweep.run(), lam=0.0)[sweep.value])
+        unmerged[target.label] = float(select_row(sweep.run(SweepGrid(variants=("source",), lambdas=(0.0,),
+                                                                      splits=("test",))), lam=0.0)[sweep.value])
         init[target.label] = settings.lambda_init
         scored_in[target.label] = rig.setup.dtype
 
