@@ -92,6 +92,17 @@ def test_audio_pooling_ignores_padding(hubert: HubertForCTC, waves: list[np.ndar
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
 
 
+def test_a_bfloat16_target_is_pooled_in_its_own_dtype(hubert: HubertForCTC, waves: list[np.ndarray]) -> None:
+    import copy
+
+    fe = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    half = copy.deepcopy(hubert).to(torch.bfloat16)
+    reps = audio_layer_representations(half, fe, waves[:2], batch_size=2)
+    assert reps.shape == (3, 2, WIDTH) and torch.isfinite(reps.float()).all()
+    full = audio_layer_representations(hubert, fe, waves[:2], batch_size=2)
+    torch.testing.assert_close(reps.float(), full.float(), atol=0.15, rtol=0.1)  # bf16 rounding, same layers
+
+
 @pytest.mark.parametrize("use_mask", [True, False])
 def test_layer_site_is_each_layers_output(hubert: HubertForCTC, waves: list[np.ndarray], use_mask: bool) -> None:
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=use_mask)

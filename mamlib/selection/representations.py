@@ -132,7 +132,7 @@ def audio_layer_representations(
     def encode(idx: list[int], device: torch.device) -> tuple[dict[str, Tensor], Tensor]:
         feats = feature_extractor([waves[i] for i in idx], sampling_rate=SAMPLE_RATE, padding=True,
                                   return_tensors="pt", return_attention_mask=use_mask)
-        values = feats["input_values"].to(device)
+        values = feats["input_values"].to(device=device, dtype=next(model.parameters()).dtype)  # a bf16 target too
         inputs = {"input_values": values} | ({"attention_mask": feats["attention_mask"].to(device)} if use_mask else {})
         # frames of each waveform, and (last) of the padded batch
         frames = frames_of(torch.tensor([len(waves[i]) for i in idx] + [values.shape[1]], device=device)).long()
