@@ -194,3 +194,18 @@ def test_freedesktop_clips() -> None:
     assert {c.category for c in clips} == {"dog", "alarm-clock-elapsed"}
     assert {c.label for c in clips if c.category != "dog"} == {ALL_CLASSES.index("alarm-clock-elapsed")}
     assert ALL_CLASSES[len(ANIMAL_CLASSES) :] == FREEDESKTOP_CLASSES
+
+
+def test_an_unreadable_recording_is_an_error_not_a_skipped_class(monkeypatch) -> None:
+    import mamlib.aec.sound_clips as sound_clips
+
+    real = sound_clips.load_audio
+
+    def load(path):
+        if "owl" in str(path):
+            raise ValueError(f"{path}: cannot decode the audio (corrupt)")
+        return real(path)
+
+    monkeypatch.setattr(sound_clips, "load_audio", load)
+    with pytest.raises(ValueError, match=r"owl.*cannot decode"):
+        animal_sound_clips()

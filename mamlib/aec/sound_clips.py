@@ -161,8 +161,8 @@ def animal_sound_clips(cache_dir: Path | None = None, *, clip_seconds: float = 1
     for name in sorted(names, key=ALL_CLASSES.index):
         path = (ANIMAL_SOUNDS.file(_ANIMAL_MP3.format(name), cache_dir) if name in ANIMAL_CLASSES
                 else freedesktop_sound_path(name))
+        wave = load_audio(path)  # unreadable audio is an error naming the file, never "too short"
         try:
-            wave = load_audio(path)
             windows = cut_recording(wave, clip_seconds=clip_seconds, hop_seconds=hop_seconds, gap_seconds=gap_seconds,
                                     eval_hop_seconds=eval_hop_seconds, min_rms_ratio=min_rms_ratio, name=name)
         except ValueError:
