@@ -3,6 +3,7 @@ reload, resumption after a kill, divergence, gradient accumulation."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -252,9 +253,15 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert again.resumed_at == 4 and again.losses == log.losses
 
 
-def test_corrupt_checkpoint_starts_over(tmp_path):
+@pytest.mark.parametrize("damage", ["optimizer", "host_rng"])
+def test_corrupt_checkpoint_starts_over(tmp_path, damage):
     _, _, log = _run(tmp_path, lmam=False)
-    (tmp_path / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
+    if damage == "optimizer":
+        (tmp_path / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
+    else:  # a state.json without the host generators: nothing may be restored before that is known
+        state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+        del state["host_rng"]
+        (tmp_path / "checkpoint" / "state.json").write_text(json.dumps(state))
     with pytest.warns(UserWarning, match="unreadable"):
         _, _, log2 = _run(tmp_path, lmam=False)
     assert log2.resumed_at is None and log2.losses == log.losses

@@ -60,9 +60,13 @@ def resume(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.o
         return None
     try:
         weights = load_file(str(path / "model.safetensors"))
-        optim, sched, rng = (torch.load(path / f"{part}.pt", weights_only=True)
-                             for part in ("optimizer", "scheduler", "rng"))
+        optim, sched, rng = (torch.load(path / f"{part}.pt", map_location="cpu", weights_only=True)
+                             for part in ("optimizer", "scheduler", "rng"))  # the optimizer moves its state back
         state = json.loads((path / "state.json").read_text())
+        host = state.pop("host_rng")
+        numpy_state = tuple(host["numpy"])  # numpy takes the key as a list
+        python_state = tuple(tuple(x) if isinstance(x, list) else x for x in host["python"])
+        cpu_rng = rng["cpu"]
     except Exception:  # noqa: BLE001 — any unreadable part makes the whole checkpoint unusable
         warnings.warn(f"training checkpoint {path} is unreadable; the run starts over", stacklevel=3)
         return None
@@ -72,10 +76,9 @@ def resume(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.o
     except (RuntimeError, ValueError, KeyError) as err:
         raise ValueError(f"the training checkpoint does not fit this model or optimizer: {err}") from err
     scheduler.load_state_dict(sched)
-    torch.set_rng_state(rng["cpu"])
+    torch.set_rng_state(cpu_rng)
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    host = state.pop("host_rng")
-    np.random.set_state(tuple(host["numpy"]))  # numpy takes the key as a list
-    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in host["python"]))
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
     return state
