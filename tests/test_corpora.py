@@ -173,6 +173,9 @@ def test_ljspeech_split_cap_and_text(tmp_path) -> None:
     capped = corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)
     assert len(capped) == 5 and [u.id for u in capped] == sorted(u.id for u in capped)
     assert {u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=3)} <= {u.id for u in capped}
+    for split, n, message in (("valid", None, "unknown split 'valid'"), ("dev", -1, "non-negative")):
+        with pytest.raises(ValueError, match=message):  # a loader called directly checks as load_corpus does
+            corpora.ljspeech_corpus(tmp_path, split, n)
     assert [u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)] == [u.id for u in capped]
 
 

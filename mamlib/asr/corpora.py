@@ -60,9 +60,12 @@ class Sentence:
     text: str
 
 
-def _check_split(split: str) -> None:
+def _check_split(split: str, n: int | None = None) -> None:
+    """ValueError for an unknown split or a negative count."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if n is not None and n < 0:
+        raise ValueError(f"n must be None or non-negative, got {n}")
 
 
 def sentences(split: str = "all") -> list[Sentence]:
@@ -176,6 +179,7 @@ def select_ids(ids: Sequence[str], split: str, n: int | None = None, keys: Mappi
                ) -> list[str]:
     """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order.
     ``keys`` maps an id to the key its split is drawn from (default: the id itself)."""
+    _check_split(split, n)  # the loaders are public: a direct call is checked as load_corpus's
     chosen = [i for i in ids if split == "all" or split_of(i if keys is None else keys[i]) == split]
     if n is not None:
         chosen = sorted(chosen, key=lambda i: (_unit_hash("subset", i), i))[:n]
@@ -294,8 +298,6 @@ def load_corpus(dataset: str, split: str, *, cache_dir: str | Path | None = None
     read from disk, ``cache_dir`` holds synthesized audio, ``n`` caps the count, ``stream=True`` leaves the audio on
     disk until used (:class:`OnDisk`), ``options`` go to the loader (its keyword-only arguments)."""
     entry = pick(ASR_DATASETS, dataset, "ASR dataset")
-    _check_split(split)
-    if n is not None and n < 0:
-        raise ValueError(f"n must be None or non-negative, got {n}")
+    _check_split(split, n)
     files = entry.load(entry.folder(path, cache_dir), split, n, **options)
     return OnDisk(files) if stream else [f.load() for f in files]
