@@ -144,5 +144,5 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], ids: S
     counts = ("substitutions", "deletions", "insertions", "hits")
     rows = [{"id": i, "reference": r, "hypothesis": h, "wer": (one := jiwer.process_words(r, h)).wer,
              **{k: getattr(one, k) for k in counts}} for i, r, h in zip(ids, refs, hyps)]
-    out = jiwer.process_words(refs, hyps)
-    return WERReport(float(out.wer), *(getattr(out, k) for k in counts), utterances=pd.DataFrame(rows))
+    s, d, i, h = (sum(row[k] for row in rows) for k in counts)  # the corpus counts are the utterances' summed
+    return WERReport((s + d + i) / (h + s + d), s, d, i, h, utterances=pd.DataFrame(rows))  # jiwer's corpus WER
