@@ -103,9 +103,12 @@ class AudioEncoder:
     """An audio classifier's encoder: the network to merge into, how to run it (:data:`EncoderFn`), and the built
     model it came from (to make an independent copy, e.g. for fine-tuning)."""
 
-    model: nn.Module
     encode: EncoderFn
     loaded: LoadedModel
+
+    @property
+    def model(self) -> nn.Module:
+        return self.loaded.model
 
     def copy(self) -> AudioEncoder:
         """An independent deep copy (its own weights), run the same way."""
@@ -115,7 +118,7 @@ class AudioEncoder:
 def audio_encoder(loaded: LoadedModel) -> AudioEncoder:
     """The :class:`AudioEncoder` of a built BEATs model or of a Whisper model's encoder."""
     if loaded.architecture == "beats":
-        return AudioEncoder(loaded.model, beats_encoder_fn(loaded.model), loaded)
+        return AudioEncoder(beats_encoder_fn(loaded.model), loaded)
     if loaded.architecture == "whisper":
-        return AudioEncoder(loaded.model, whisper_encoder_fn(loaded.model, loaded.feature_extractor), loaded)
+        return AudioEncoder(whisper_encoder_fn(loaded.model, loaded.feature_extractor), loaded)
     raise ValueError(f"a {loaded.architecture!r} model is not an audio encoder (BEATs or Whisper)")
