@@ -35,6 +35,8 @@ def _with(path: str, value) -> dict:
                                                            r"allowed keys: \[\]"),
     ("asr.corpora.synthetic.dataset", "librispeech",
      r"asr\.corpora\.synthetic\.dataset: unknown ASR dataset 'librispeech'; known: smoke, lj-like"),
+    ("asr.corpora.synthetic.path", "/tmp/nowhere", r"asr\.corpora\.synthetic\.path: dataset 'smoke' is made or "
+                                                    r"shipped here, not read from a folder"),
     ("aec.data.options.n_class", 5, r"aec\.data\.options\.n_class: unknown key"),
     ("aec.head.epoch", 3, r"aec\.head\.epoch: unknown key; allowed keys: \['batch_size', 'epochs'"),
     ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test'"),

@@ -239,6 +239,9 @@ def _corpus(d: Any, where: str, task: str, label: str | None = None) -> CorpusSp
         dataset = find_dataset(d["dataset"], task)
     except ValueError as err:
         raise ValueError(f"{where}.dataset: {err}") from None
+    if dataset.path_env is None and (given := [k for k in ("path", "path_env") if d.get(k)]):
+        raise ValueError(f"{where}.{given[0]}: dataset {dataset.name!r} is made or shipped here, not read from a "
+                         "folder: it takes no path (the path would only change its results key)")
     options = check_keys(d.get("options") or {}, yaml_keys(dataset.load), f"{where}.options")
     return _fill(CorpusSpec, d, label=d.get("label", d["dataset"]) if label is None else label, options=dict(options))
 
