@@ -91,11 +91,12 @@ def test_a_page_with_nothing_absent_is_reused_and_a_computed_miss_is_not_absent(
 
 
 def _preset_with_path_env(tmp_path: Path, variable: str) -> str:
-    """The smoke preset with its first corpus read from the folder named by ``variable`` (written beside)."""
+    """The smoke preset with its first corpus an LJ Speech folder named by ``variable`` (written beside; a corpus
+    read from a folder: a synthesized one takes no path)."""
     raw = load_preset("smoke").raw
     label = next(iter(raw["asr"]["corpora"]))
     path = tmp_path / "env-preset.yml"
-    path.write_text(f"extends: smoke\nasr:\n  corpora:\n    {label}: {{path_env: {variable}}}\n")
+    path.write_text(f"extends: smoke\nasr:\n  corpora:\n    {label}: {{dataset: ljspeech, path_env: {variable}}}\n")
     return str(path)
 
 
