@@ -201,11 +201,13 @@ def test_chapter_records_keep_this_preset_device_and_version(tmp_path):
     ch.store.put(sweep(split="dev"), {"wer": 1.0})
     ch.store.put({**sweep(split="dev"), "preset": "mini"}, {"wer": 1.0})
     ch.store.put({**sweep(split="dev"), "device": "cuda"}, {"wer": 1.0})
-    # A record of another mamlib version lies under another key: the chapters no longer read it.
-    (ch.store.root / "0123456789abcdef0123.json").write_text(json.dumps({"config": sweep(split="test"),
-                                                                          "result": {"wer": 2.0}}))
+    # A record of another mamlib version lies under another key: the chapters no longer read it, also where it
+    # holds the same configuration as a current one (it would be counted twice).
+    for name, split in (("0123456789abcdef0123", "test"), ("3210fedcba9876543210", "dev")):
+        (ch.store.root / f"{name}.json").write_text(json.dumps({"config": sweep(split=split), "result": {"wer": 2.0}}))
     records = chapter_records(ch)
     assert [r["config"]["split"] for r in records] == ["dev"]
+    assert records[0]["result"] == {"wer": 1.0}
     assert records[0]["config"]["preset"] == "smoke" and records[0]["config"]["device"] == "cpu"
 
 

@@ -191,24 +191,19 @@ def items_needed(detectable: float, n_items: int, effect: float) -> int:
 
 
 def _edits(references: Sequence[str], hypotheses: Sequence[str], unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item ``[insertions, substitutions, deletions]`` and reference lengths from jiwer's alignments."""
+    """Per-item ``[insertions, substitutions, deletions]`` and reference lengths, from jiwer (one item at a time)."""
     if unit not in ("character", "word"):
         raise ValueError(f"unit must be 'character' or 'word', got {unit!r}")
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     if not references:
         return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    empty = [i for i, r in enumerate(references) if not str(r).strip()]
-    if empty:
+    if empty := [i for i, r in enumerate(references) if not str(r).strip()]:
         raise ValueError(f"reference(s) at position(s) {empty} are empty: no error rate is defined for them")
     process = jiwer.process_characters if unit == "character" else jiwer.process_words
-    out = process([str(r) for r in references], [str(h) for h in hypotheses])
-    counts = np.zeros((len(references), 3), dtype=np.int64)
-    for n, chunks in enumerate(out.alignments):
-        for c in (c for c in chunks if c.type != "equal"):  # an edit spans words of one side, or as many of both
-            counts[n, ("insert", "substitute", "delete").index(c.type)] += max(c.ref_end_idx - c.ref_start_idx,
-                                                                               c.hyp_end_idx - c.hyp_start_idx)
-    return counts, np.asarray([len(r) for r in out.references], dtype=np.int64)
+    outs = [process(str(r), str(h)) for r, h in zip(references, hypotheses)]
+    counts = np.asarray([[o.insertions, o.substitutions, o.deletions] for o in outs], dtype=np.int64)
+    return counts, np.asarray([len(o.references[0]) for o in outs], dtype=np.int64)
 
 
 def edit_counts(references: Sequence[str], hypotheses: Sequence[str], unit: str = "character") -> np.ndarray:

@@ -227,9 +227,7 @@ def table6_beside(ours: Mapping[str, pd.DataFrame], paper: pd.DataFrame, dataset
         match = paper[paper["dataset"] == dataset]
         if not match.empty:
             rows[f"paper ({dataset})"] = match.iloc[0][list(EDIT_TYPES)].astype(float)
-    out = pd.DataFrame(rows).T.astype(float)
-    out.columns = [f"{t} (%)" for t in EDIT_TYPES]
-    return out
+    return pd.DataFrame(rows).T.astype(float).set_axis([f"{t} (%)" for t in EDIT_TYPES], axis=1)
 
 
 # -- per speaker --------------------------------------------------------------------------------------------------
@@ -239,8 +237,7 @@ def speaker_wer(baseline: Row, mam: Row, speakers: Mapping[str, str]) -> pd.Data
     """WER (%) per speaker (accent) before and after merging — its word errors over its reference words — from two
     ASR rows on the same utterances and a map utterance id → speaker."""
     ids, refs, hyp_b, hyp_m = _asr_pair(baseline, mam, "the per-speaker WER")
-    missing = [i for i in ids if i not in speakers]
-    if missing:
+    if missing := [i for i in ids if i not in speakers]:
         raise ValueError(f"no speaker for {len(missing)} utterance(s), e.g. {missing[:3]}")
     (e_b, words), (e_m, _) = word_errors(refs, hyp_b), word_errors(refs, hyp_m)
     frame = pd.DataFrame({"speaker": [speakers[i] for i in ids], "words": words, "e_b": e_b, "e_m": e_m})

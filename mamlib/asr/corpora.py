@@ -258,17 +258,15 @@ def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str 
     items: dict[str, UtteranceFile] = {}
     skipped: list[str] = []
     for speaker in sorted(d for d in (root / "txt").iterdir() if d.is_dir()):
-        found = [(txt, root / audio / name.format(spk=speaker.name, uid=txt.stem, mic=mic))
+        found = [UtteranceFile(txt.stem, root / audio / name.format(spk=speaker.name, uid=txt.stem, mic=mic),
+                               txt.read_text(encoding="utf-8", errors="replace").strip(), speaker.name)
                  for txt in sorted(speaker.glob("*.txt"))]
-        if found and not any(wav.is_file() for _, wav in found):
+        present = {f.id: f for f in found if f.path.is_file()}
+        if found and not present:
             raise _vctk_layout_error(root, f"speaker {speaker.name} has {len(found)} transcripts but none of its "
-                                           f"recordings, e.g. {found[0][1]} (mic {mic!r})")
-        for txt, wav in found:
-            if not wav.is_file():
-                skipped.append(txt.stem)
-            else:
-                text = txt.read_text(encoding="utf-8", errors="replace").strip()
-                items[txt.stem] = UtteranceFile(txt.stem, wav, text, speaker.name)
+                                           f"recordings, e.g. {found[0].path} (mic {mic!r})")
+        items |= present
+        skipped += [f.id for f in found if f.id not in present]
     if not items:
         raise _vctk_layout_error(root, f"no transcript in txt/ has a matching recording under {root / audio}")
     if skipped:

@@ -137,8 +137,7 @@ class PrefixCache:
         finally:
             for h in handles:
                 h.remove()
-        missing = [level for level in self.levels if level not in hidden]
-        if missing:
+        if missing := [level for level in self.levels if level not in hidden]:
             raise RuntimeError(f"the forward pass never reached cache levels {missing}")
         return hidden, extra.get("args", ()), extra.get("kwargs", {})
 

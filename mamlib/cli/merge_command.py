@@ -166,9 +166,8 @@ def run_merge(
 
 
 def load_input(ref: ModelRef, families: Sequence[AttentionFamily], projections: Sequence[str]) -> LoadedInput:
-    """Open the model ``ref`` names from its folder (:func:`input_folder`): built on the ``meta`` device from its
-    ``config.json`` (no weight is allocated or read), its checkpoint from the headers; find its attention family and
-    its Q/K/V tensors, which must be stored in a dtype that can be blended. Any failure is a one-line MergeError."""
+    """Open the model ``ref`` names from its folder (:func:`input_folder`) on the ``meta`` device, its checkpoint from
+    the headers, and find its family and blendable Q/K/V tensors. Any failure is a one-line MergeError."""
     from transformers import AutoConfig, AutoModel
 
     try:
@@ -282,10 +281,8 @@ def write_merge(
     config: MergeConfig, target: LoadedInput, sources: Sequence[LoadedInput], merger: MultiSourceMerger,
     table: Sequence[Sequence[float]], record: dict[str, Any], max_shard_size: int, *, force: bool = False,
 ) -> list[str]:
-    """Write a temporary sibling of ``config.output`` — the target's processor files, the merged weights tensor by
-    tensor (:func:`~mamlib.merge.streaming.stream_merge`), the model card, the record with the sha256 of every file —
-    and rename it into place (replacing an existing output only with ``force``); on any failure the temporary folder
-    is removed and an existing output is left as it was. Returns the names of the files written."""
+    """Write the merge into a temporary sibling of ``config.output`` and rename it into place (see the module's
+    docstring); on any failure an existing output is left as it was. Returns the names of the files written."""
     output = config.output
     tmp = output.parent / f".{output.name}.partial-{os.getpid()}-{time.time_ns()}"
     tmp.mkdir(parents=True)  # with the umask's mode, which the output folder keeps

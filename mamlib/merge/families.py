@@ -50,8 +50,7 @@ class AttentionFamily:
 
     def __post_init__(self) -> None:
         regex = re.compile(self.pattern)
-        missing = {"layer", "proj"} - set(regex.groupindex)
-        if missing:
+        if missing := {"layer", "proj"} - set(regex.groupindex):
             raise ValueError(f"family {self.name!r}: pattern lacks the named group(s) {sorted(missing)}")
         if set(self.projections) != set(PROJECTIONS):
             raise ValueError(
@@ -109,16 +108,12 @@ for _i, _entry in enumerate(yaml.safe_load((Path(__file__).parent / "families.ym
 
 
 def attention_modules(model: nn.Module, family: str | AttentionFamily | None) -> dict[int, dict[str, nn.Linear]]:
-    """The Q/K/V ``nn.Linear`` modules of ``model``, as ``{layer: {"q": ..., "k": ..., "v": ...}}``.
-
-    ``family`` is detected when None. Raises ValueError when the family finds nothing, when a layer lacks one of
-    Q/K/V, or when layer indices are not the contiguous range ``0 .. L-1``.
-    """
+    """``model``'s Q/K/V ``nn.Linear`` modules as ``{layer: {"q": ..., "k": ..., "v": ...}}`` (``family`` detected
+    when None); ValueError when none are found, a layer lacks one of Q/K/V, or layers are not ``0 .. L-1``."""
     fam = resolve_family(model, family)
     found: dict[int, dict[str, nn.Linear]] = {}
     for name, module in model.named_modules():
-        hit = fam.match(name)
-        if hit is None:
+        if (hit := fam.match(name)) is None:
             continue
         if not isinstance(module, nn.Linear):
             raise ValueError(f"family {fam.name!r}: {name} is a {type(module).__name__}, expected nn.Linear")
@@ -146,15 +141,14 @@ def attention_depth(model: nn.Module, family: str | AttentionFamily | None = Non
 def detect_family(model: nn.Module) -> AttentionFamily:
     """The one registered family whose pattern finds a complete Q/K/V layout in ``model``.
 
-    Where several families find the very same modules, the one listing the model's class is preferred, then the one
-    listing its transformers ``config.model_type``, then the first registered. A model no family fits gets a
-    ValueError listing its Linear modules and how to register a family (:func:`unknown_model_message`).
+    Families that find the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike) are
+    interchangeable: the one listing the model's class is preferred, then the one listing its transformers
+    ``config.model_type``, then the first registered. A model no family fits gets a ValueError listing its Linear
+    modules and how to register a family (:func:`unknown_model_message`).
     """
     fits = matching_families(model, registered_families().values())
     if not fits:
         raise ValueError(unknown_model_message(model))
-    # Families that pick out the very same modules (ViT and DINOv2, BEATs and the Whisper encoder spell them alike)
-    # are interchangeable for merging; the one that lists the model's class is preferred as its name.
     ids = [{(layer, p): id(m) for layer, projs in modules.items() for p, m in projs.items()} for _, modules in fits]
     if any(other != ids[0] for other in ids[1:]):
         raise ValueError(

@@ -57,11 +57,9 @@ class AttentionWeights:
 
 class MultiSourceMerger:
     """Eq. 1 generalised to several sources, in place and reversibly: every target layer ``i`` gets
-    ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V — the one implementation
-    of writing merges into a model (:class:`AttentionMerger` is its one-source view). Each source (a model or
-    :class:`AttentionWeights`) has its own layer map (default evenly spaced), norm matching and λ spec (made a checked
-    table by :func:`~mamlib.merge.schedule.lambda_table`); ``labels`` name the sources in messages and plans.
-    """
+    ``W = Σ_s λ_s,i · W_s[map_s(i)] + (1 − Σ_s λ_s,i) · W_target`` for each of Q, K and V. Each source (a model or
+    :class:`AttentionWeights`) has its own layer map (default evenly spaced), norm matching and λ spec; ``labels``
+    name the sources in messages and plans."""
 
     def __init__(
         self, target: nn.Module, sources: Sequence[nn.Module | AttentionWeights], *,
@@ -73,8 +71,7 @@ class MultiSourceMerger:
         n = len(sources)
         if n == 0:
             raise ValueError("a merge needs at least one source")
-        unknown = set(projections) - set(PROJECTIONS)
-        if unknown or not projections:
+        if not projections or not set(projections) <= set(PROJECTIONS):
             raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {list(projections)}")
         if bias not in get_args(BiasMode):
             raise ValueError(f"bias must be one of {list(get_args(BiasMode))}, got {bias!r}")
@@ -131,8 +128,7 @@ class MultiSourceMerger:
         ``lams`` at that layer (a column of a checked table, not checked again), by the blend kernel
         :func:`~mamlib.merge.interpolation.combine` over the sources with a non-zero λ. A bias is merged only with
         ``bias="interpolate"`` (a source without one counting as zero); None where the target has none."""
-        table = self.original.weights if leaf == "weight" else self.original.biases
-        orig = table[(layer, proj)]
+        orig = (self.original.weights if leaf == "weight" else self.original.biases)[(layer, proj)]
         active = [s for s, lam in enumerate(lams) if lam != 0.0]
         if orig is None or not active or (leaf == "bias" and self.bias == "target"):
             return orig
@@ -192,10 +188,8 @@ class MultiSourceMerger:
 
 class AttentionMerger(MultiSourceMerger):
     """Writes Eq. 1/2/3 merges of ``source`` (a model or :class:`AttentionWeights`, e.g. a noise source) into
-    ``target``'s Q/K/V projections, in place and reversibly — the one-source view of :class:`MultiSourceMerger`
-    (``source`` and ``layer_map`` name its one source and map; ``restore``, ``merged`` and ``projection`` are its).
-    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into.
-    """
+    ``target``'s Q/K/V projections, in place and reversibly: the one-source view of :class:`MultiSourceMerger`.
+    ``norm_matched=True`` rescales each source matrix to the Frobenius norm of the target matrix it merges into."""
 
     def __init__(
         self, target: nn.Module, source: nn.Module | AttentionWeights, *,

@@ -116,9 +116,8 @@ def read_safetensors_header(path: Path) -> dict[str, OutputTensor]:
 
 
 def load_bin(path: Path) -> dict[str, Tensor]:
-    """A PyTorch ``.bin`` state dict through ``torch.load(weights_only=True, mmap=True)``, nothing else; anything
-    that way cannot read (a pickle with other objects, the legacy non-zip format), or that safetensors cannot store,
-    is refused naming the file."""
+    """A PyTorch ``.bin`` state dict through ``torch.load(weights_only=True, mmap=True)`` only; anything it cannot
+    read (other pickled objects, the legacy format), or that safetensors cannot store, is refused naming the file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - every way torch.load can fail is a refusal naming the file
@@ -286,11 +285,9 @@ def locate_attention(
     stored: Mapping[str, OutputTensor], modules: Mapping[Key, str], family: AttentionFamily,
     shapes: Mapping[Key, tuple[int, ...]] | None = None, *, what: str = "checkpoint",
 ) -> AttentionKeys:
-    """The stored keys of the Q/K/V modules ``modules`` (``(layer, projection)`` → module name, as ``family`` found
-    them in the model) among the checkpoint's keys ``stored``: each module name plus ``.weight``, with a prefix
-    dropped and/or added where the checkpoint's differs (:func:`_prefix_rule`), else ``family``'s own pattern over the
-    stored names (which accepts both spellings of models that transformers renames on loading). ``shapes`` (the
-    model's weight shapes) are checked against the stored ones."""
+    """The stored keys of the Q/K/V ``modules`` (``(layer, projection)`` → module name) among ``stored``: each module
+    name plus ``.weight`` with a prefix dropped and/or added (:func:`_prefix_rule`), else ``family``'s pattern over
+    the stored names (both spellings of models transformers renames); the model's ``shapes`` are checked."""
     order = sorted(modules, key=lambda k: (k[0], PROJECTIONS.index(k[1])))
     names = [modules[k] for k in order]
     rule = _prefix_rule(names, stored)
@@ -350,10 +347,8 @@ def check_blendable(stored: Mapping[str, OutputTensor], keys: AttentionKeys, pro
 
 
 def plan_shards(tensors: Sequence[OutputTensor], max_shard_size: int) -> dict[str, list[OutputTensor]]:
-    """File name → its tensors: ``tensors`` split in order into shards of at most ``max_shard_size`` bytes (a larger
-    tensor alone) by ``huggingface_hub``'s splitter, as ``save_pretrained`` splits a state dict and names the files
-    (``model.safetensors``, or ``model-00001-of-0000N.safetensors`` ...); within a shard, wider dtypes first (as
-    safetensors aligns them)."""
+    """File name → its tensors: ``tensors`` split into shards of at most ``max_shard_size`` bytes and named as
+    ``save_pretrained`` does (``huggingface_hub``'s splitter); within a shard, wider dtypes first (as safetensors)."""
     from huggingface_hub import split_state_dict_into_shards_factory
 
     by_key = {t.key: t for t in tensors}

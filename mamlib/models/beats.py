@@ -94,8 +94,7 @@ class BEATsConfig:
             if not ok:
                 raise ValueError(f"BEATs config: {f.name} must be {kind.__name__}, got {value!r}")
             object.__setattr__(self, f.name, kind(value))
-        small = next((n for n in _POSITIVE if getattr(self, n) < 1), None)
-        if small is not None:
+        if (small := next((n for n in _POSITIVE if getattr(self, n) < 1), None)) is not None:
             raise ValueError(f"BEATs config: {small} must be positive, got {getattr(self, small)}")
         dim = self.encoder_embed_dim
         problems = [f"encoder_embed_dim {dim} is not divisible by {n} {getattr(self, n)}"
@@ -118,8 +117,7 @@ class BEATsConfig:
         if not isinstance(cfg, Mapping):
             raise ValueError(f"BEATs config must be a dict, got {type(cfg).__name__}")
         own = {f.name for f in fields(cls)[:-1]}  # all but ``extra``
-        bad = [k for k in cfg if not isinstance(k, str)]
-        if bad:
+        if bad := [k for k in cfg if not isinstance(k, str)]:
             raise ValueError(f"BEATs config keys must be strings, got {bad[:5]}")
         return cls(**{k: v for k, v in cfg.items() if k in own}, extra={k: v for k, v in cfg.items() if k not in own})
 
@@ -157,11 +155,8 @@ def fbank_features(waveform: Tensor) -> Tensor:
         raise ValueError(f"expected a (batch, samples) waveform, got shape {tuple(waveform.shape)}")
     if waveform.shape[1] < FRAME_LENGTH:
         raise ValueError(f"waveform of {waveform.shape[1]} samples is shorter than one 25 ms frame ({FRAME_LENGTH})")
-    banks = [
-        kaldi.fbank(wave.float().unsqueeze(0) * 2**15, num_mel_bins=NUM_MEL_BINS, sample_frequency=SAMPLE_RATE,
-                    frame_length=25, frame_shift=10)
-        for wave in waveform
-    ]
+    banks = [kaldi.fbank(wave.float().unsqueeze(0) * 2**15, num_mel_bins=NUM_MEL_BINS, sample_frequency=SAMPLE_RATE,
+                         frame_length=25, frame_shift=10) for wave in waveform]
     return (torch.stack(banks) - FBANK_MEAN) / (2 * FBANK_STD)
 
 
@@ -249,15 +244,11 @@ class BEATsAttention(nn.Module):
                    for p in (self.q_proj, self.k_proj, self.v_proj))
         scores = (q * self.head_dim**-0.5) @ k.transpose(-1, -2)
         if position_bias is not None:
-            bias = position_bias.unsqueeze(0)
-            if self.cfg.gru_rel_pos:
-                bias = self.gate(q) * bias
-            scores = scores + bias
+            scores = scores + (self.gate(q) * position_bias if self.cfg.gru_rel_pos else position_bias)
         if padding_mask is not None:
             scores = scores.masked_fill(padding_mask[:, None, None, :], float("-inf"))
         attn = self.dropout(torch.softmax(scores, dim=-1))
-        out = (attn @ v).transpose(1, 2).reshape(batch, time, -1)
-        return self.out_proj(out)
+        return self.out_proj((attn @ v).transpose(1, 2).reshape(batch, time, -1))
 
 
 class BEATsLayer(nn.Module):
@@ -358,8 +349,7 @@ class BEATs(nn.Module):
         p = self.cfg.input_patch_size
         if fbank.shape[1] < p:
             raise ValueError(f"waveform gives {fbank.shape[1]} fbank frames, fewer than one {p}-frame patch")
-        features = self.patch_embedding(fbank.unsqueeze(1))  # (batch, embed, time steps, mel bands)
-        features = features.flatten(2).transpose(1, 2)  # time-major patches
+        features = self.patch_embedding(fbank.unsqueeze(1)).flatten(2).transpose(1, 2)  # time-major patches
         mask = None
         if padding_mask is not None:
             mask = patch_padding_mask(padding_mask.to(fbank.device, torch.bool), fbank.shape[1], p)
@@ -386,7 +376,7 @@ class BEATs(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ checkpoints
 
-_RELEASES = "https://github.com/microsoft/unilm/tree/master/beats"
+RELEASES = "https://github.com/microsoft/unilm/tree/master/beats"
 
 
 def beats_from_checkpoint_dict(checkpoint: Any, *, where: str = "checkpoint") -> BEATs:
@@ -394,8 +384,7 @@ def beats_from_checkpoint_dict(checkpoint: Any, *, where: str = "checkpoint") ->
     strictly (:func:`~mamlib.models.convert.load_strict`); ValueError naming what is wrong."""
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"{where} is not a BEATs checkpoint: it holds a {type(checkpoint).__name__}, not a dict")
-    missing = [k for k in ("cfg", "model") if k not in checkpoint]
-    if missing:
+    if missing := [k for k in ("cfg", "model") if k not in checkpoint]:
         raise ValueError(
             f"{where} is not a BEATs checkpoint: it lacks {missing} (has keys {sorted(map(str, checkpoint))[:8]}); "
             "expected a dict with 'cfg' (the architecture), 'model' (the state dict) and optionally 'label_dict'"
@@ -424,7 +413,7 @@ def load_beats_checkpoint(path: str | Path) -> BEATs:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"BEATs checkpoint not found: {path} (the released ones, e.g. "
-                                f"BEATs_iter3_plus_AS2M.pt, are linked from {_RELEASES})")
+                                f"BEATs_iter3_plus_AS2M.pt, are linked from {RELEASES})")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types for foreign, truncated or corrupt files
@@ -458,7 +447,7 @@ def _build_checkpoint(spec: Spec) -> LoadedModel:
         raise FileNotFoundError(
             f"model kind {spec.kind!r} needs a checkpoint file: set options.path in the preset"
             + (f" or the environment variable {env}" if env else "")
-            + f". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from {_RELEASES}"
+            + f". BEATs checkpoints (e.g. BEATs_iter3_plus_AS2M.pt) come from {RELEASES}"
         )
     return LoadedModel(load_beats_checkpoint(path), "beats")
 

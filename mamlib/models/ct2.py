@@ -54,13 +54,13 @@ class CT2Model:
         return {k: v for k, v in self.variables.items() if v.ndim > 0}
 
 
+@dataclass
 class _Cursor:
     """Bounds-checked sequential reads over a byte buffer; errors name the file and offset."""
 
-    def __init__(self, data: memoryview, path: Path) -> None:
-        self.data = data
-        self.path = path
-        self.pos = 0
+    data: memoryview
+    path: Path
+    pos: int = 0
 
     def fail(self, what: str, at: int | None = None) -> ValueError:
         at = self.pos if at is None else at
@@ -96,8 +96,7 @@ def read_ct2(path: str | Path, *, float32: bool = False) -> CT2Model:
     version / dtype. Arrays are copies (the file is not kept open).
     """
     path = Path(path)
-    data = memoryview(path.read_bytes())
-    cur = _Cursor(data, path)
+    cur = _Cursor(memoryview(path.read_bytes()), path)
     version = cur.unpack("I", "the binary version")
     if version != _VERSION:
         raise cur.fail(f"binary version {version}, expected {_VERSION}", 0)
@@ -136,6 +135,6 @@ def read_ct2(path: str | Path, *, float32: bool = False) -> CT2Model:
         if target not in variables:
             raise cur.fail(f"alias {alias!r} points to the unknown variable {target!r}", alias_at)
         aliases[alias] = target
-    if cur.pos != len(data):
-        raise cur.fail(f"{len(data) - cur.pos} unexpected trailing bytes after the last alias")
+    if cur.pos != len(cur.data):
+        raise cur.fail(f"{len(cur.data) - cur.pos} unexpected trailing bytes after the last alias")
     return CT2Model(path, spec, revision, variables, aliases)

@@ -40,11 +40,8 @@ def char_ctc_tokenizer() -> Wav2Vec2CTCTokenizer:
 
 
 def char_wordpiece_tokenizer():
-    """A character-level WordPiece tokenizer for the random text models (no vocabulary can be downloaded).
-
-    Every lower-case letter, digit and apostrophe is a token, word-initial or continuation (``##x``), so any
-    normalized transcript tokenizes without ``[UNK]``.
-    """
+    """A character-level WordPiece tokenizer for the random text models: every lower-case letter, digit and
+    apostrophe, word-initial or continuation (``##x``), so any normalized transcript tokenizes without ``[UNK]``."""
     from transformers import BertTokenizer
 
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789'")

@@ -125,9 +125,7 @@ def _position_embedding_pieces(path: Path, inits: Mapping, producer: Mapping, co
     if cls_pos not in inits or inits[cls_pos].shape[:2] != (1, 1):
         raise ConversionError(f"{path}: {positions.name} does not start with a [1, 1, D] class position embedding")
     ops: list[str] = []
-    for _ in range(16):
-        if name in inits:
-            break
+    while name not in inits and len(ops) < 16:
         node = producer[name]
         ops.append(node.op_type)
         name = node.input[0]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mamlib.common.paths import resolve_path
+from mamlib.models.beats import RELEASES
 from mamlib.presets.schema import Preset, find_dataset
-
-BEATS_SOURCE = "BEATs iter3+ AS2M — https://github.com/microsoft/unilm/tree/master/beats"
 
 
 def check_inputs(preset: Preset) -> None:
@@ -27,7 +26,8 @@ def check_inputs(preset: Preset) -> None:
     if preset.aec is not None and preset.aec.target.kind == "beats-checkpoint":
         options = preset.aec.target.options
         env = options.get("path_env")
-        need(BEATS_SOURCE, resolve_path(options.get("path"), env), env or "aec.target.options.path")
+        need(f"BEATs iter3+ AS2M — {RELEASES}", resolve_path(options.get("path"), env),
+             env or "aec.target.options.path")
     if missing:
         raise FileNotFoundError(f"preset {preset.name!r} needs inputs that are not on this machine:\n"
                                 + "\n".join(missing))

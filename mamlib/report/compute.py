@@ -271,11 +271,9 @@ class ComputeReport:
 
 
 def chapter_records(ch: Chapter) -> list[dict[str, Any]]:
-    """The records of ``ch``'s preset and device that this mamlib keys (records of another version are stale),
-    each looked up by its configuration — so a re-render knows the appendix read them
-    (:mod:`mamlib.report.execute`)."""
+    """The records of ``ch``'s preset and device that this mamlib keys (records of another version are stale)."""
     return [r for r in ch.store.records() if r["config"].get("preset") == ch.preset.name
-            and r["config"].get("device") == ch.preset.device and ch.store.get(r["config"]) is not None]
+            and r["config"].get("device") == ch.preset.device]
 
 
 def audio_seconds(ch: Chapter, corpus_of: Callable[[Mapping[str, Any]], str | None]) -> AudioSeconds:

@@ -93,8 +93,7 @@ def chance_levels(splits: Mapping[str, Sequence[Any]]) -> dict[str, float]:
 
 
 def _aec_splits(ch: Chapter) -> dict[str, list]:
-    clips = ch.aec_rig.clips
-    return {"train": clips.train, "dev": clips.dev, "test": clips.test}
+    return {split: getattr(ch.aec_rig.clips, split) for split in ("train", "dev", "test")}
 
 
 def describe_aec(ch: Chapter) -> pd.DataFrame:
@@ -148,10 +147,9 @@ def looping_transcripts(sweeps: Mapping[str, pd.DataFrame], ratio: float = LOOP_
     spills letters: each extra word is an insertion, and insertions are what lets a WER pass 100 %. The longest one
     per corpus and source variant, at most ``limit`` rows; hypotheses cut to ``width`` characters. Empty when no
     transcript is that long."""
-    labels = {name: v.label for name, v in source_variants().items()}
+    labels = {**{name: v.label for name, v in source_variants().items()}, "none": "unmerged"}
     columns = ["corpus", "source", "λ", "item", "words (ref → hyp)", "reference", "hypothesis"]
-    found = [{"corpus": corpus, "source": "unmerged" if row["source"] == "none" else labels.get(row["source"],
-                                                                                                 row["source"]),
+    found = [{"corpus": corpus, "source": labels.get(row["source"], row["source"]),
               "λ": float(row["lambda"]), "item": uid, "words (ref → hyp)": f"{n_ref} → {n_hyp}", "reference": ref,
               "hypothesis": str(hyp) if len(str(hyp)) <= width else str(hyp)[: width - 1].rstrip() + "…",
               "_ratio": n_hyp / max(n_ref, 1)}

@@ -45,7 +45,7 @@ from mamlib.report.paper import table1_block as paper_table1_block
 from mamlib.report.table1 import aec_table1, asr_table1
 from mamlib.report.table2 import aec_table2, asr_table2, dev_block_label
 from mamlib.report.table3 import chosen_picks, pick_sets
-from mamlib.report.table5 import finetune_table5
+from mamlib.report.table5 import ROWS, finetune_table5
 from mamlib.sweeps.choose import relative_change
 from mamlib.sweeps.finetune import METHOD_LABELS, METHODS
 from mamlib.sweeps.grid import layer_label, layers_phrase
@@ -211,7 +211,6 @@ class Front:
         """One row per headline (linked to its table), harms first: our setting (chosen on dev), error and Δ with
         its interval, what the test set can detect, the paper's, and the verdict — HTML strings."""
         e = html.escape
-        columns = [f"ours ({self.preset})", "detectable", "paper", "verdict"]
         records, index = [], []
         for r in sorted(self.rows, key=lambda r: list(OUTCOMES).index(r.outcome)):
             name = f"{e(r.table)} · {e(r.task)} · {e(r.corpus)}"
@@ -223,8 +222,7 @@ class Front:
                       if r.seed_se is not None else "")
             ours = (f"{e(r.setting)}<br>{r.base:.2f} → {r.merged:.2f}"
                     + (f" ({_pct(relative_change(r.base, r.merged))})" if r.merged_model else "") + spread)
-            d = r.detectable
-            detect = "–" if d is None else f"±{d:.2f}"
+            detect = "–" if r.detectable is None else f"±{r.detectable:.2f}"
             if r.items_needed and r.merged_model:
                 detect += f"<br>{r.items_needed:,} items for the paper's effect"
             paper = ("no counterpart in the paper" if r.paper_dataset is None else
@@ -232,7 +230,7 @@ class Front:
                      f" (Δ {signed(r.paper_delta)}, {_pct(relative_change(r.paper_base, r.paper_merged))})")
             records.append([ours, detect, paper, e(r.verdict)])
         return pd.DataFrame.from_records(records, index=pd.Index(index, name="table · task · corpus"),
-                                         columns=columns)
+                                         columns=[f"ours ({self.preset})", "detectable", "paper", "verdict"])
 
     def styled(self):
         caption = (f"This build ({self.preset}) beside the paper, every setting chosen on dev: error % unmerged → "
@@ -248,10 +246,9 @@ class Front:
     def findings(self) -> dict[str, Any]:
         """The counts the front page's prose quotes."""
         counts = self.counts()
-        parts = [f"{n} {OUTCOMES[o]}" for o, n in counts.items() if n]
         return {"preset": self.preset, "n": len(self.rows), "reproduced": counts["reproduced"],
-                "outcomes": "; ".join(parts) or "none", "missing": ", ".join(self.missing) or "none",
-                "gaps": "; ".join(self.gaps) or "none"}
+                "outcomes": "; ".join(f"{n} {OUTCOMES[o]}" for o, n in counts.items() if n) or "none",
+                "missing": ", ".join(self.missing) or "none", "gaps": "; ".join(self.gaps) or "none"}
 
 
 # -- the paper's side of each headline: (setting, unmerged error, merged error) -----------------------------------
@@ -286,8 +283,8 @@ def _paper_table3(dataset: str) -> PaperSide | None:
 
 def _paper_table5(dataset: str) -> PaperSide:
     """Table 5: FT and L-MAM + FT."""
-    column = paper_table("table5")[dataset]
-    return "FT → L-MAM + FT", float(column.iloc[2]), float(column.iloc[4])
+    column = paper_table("table5").set_axis(list(ROWS))[dataset]
+    return "FT → L-MAM + FT", float(column["ft"]), float(column["l-mam"])
 
 
 def _paper(dataset: str | None, side: Callable[[str], PaperSide | None]) -> dict[str, Any]:
@@ -325,17 +322,17 @@ class Merged(NamedTuple):
     value: str
     evaluated: list[str]
 
-    def headline(self, compare: Callable[..., PairedInterval] = compare_to_unmerged, **paper: Any) -> Headline:
+    def headline(self, **paper: Any) -> Headline:
         """The setting chosen on dev against the unmerged model, beside ``paper`` (:func:`_paper`)."""
         df, value = self.frame, self.value
         return Headline(self.table, self.task, self.corpus, self.setting, float(select_row(df, source="none")[value]),
                         float(select_row(df, lam=self.lam, layers=self.layers)[value]),
-                        interval=compare(df, self.lam, layers=self.layers), **paper)
+                        interval=compare_to_unmerged(df, self.lam, layers=self.layers), **paper)
 
 
 class Tables:
     """The chapters' tables as the results store holds them (:data:`READERS`), each read once per front page (None:
-    its results are absent), and the paired intervals of their rows against the unmerged model, each computed once."""
+    its results are absent)."""
 
     def __init__(self, ch: Chapter) -> None:
         self.ch, self.aec = ch, ch.preset.aec is not None
@@ -346,7 +343,6 @@ class Tables:
                     self.read[(table, task)] = read(ch) if task != "aec" or self.aec else None
                 except ResultsAbsent:
                     self.read[(table, task)] = None
-        self._intervals: dict[tuple[int, float, str], PairedInterval] = {}
 
     def parts(self, table: str, strict: bool = True) -> dict[str, Any]:
         """Table ``table``'s parts ("1": :class:`~mamlib.report.table1.Table1`, "2", "3", "5") by task, ASR first;
@@ -355,13 +351,6 @@ class Tables:
         if strict and any(self.read[k] is None for k in keys):
             raise ResultsAbsent(f"the results of Table {table} are not all stored")
         return {TASKS.get(k[1], k[1]): self.read[k] for k in keys if self.read[k] is not None}
-
-    def interval(self, df: pd.DataFrame, lam: float, layers: str = "all") -> PairedInterval:
-        """:func:`~mamlib.analysis.bootstrap.compare_to_unmerged` on one of these tables' sweep frames, memoized."""
-        key = (id(df), round(float(lam), 9), layers)
-        if key not in self._intervals:
-            self._intervals[key] = compare_to_unmerged(df, lam, layers=layers)
-        return self._intervals[key]
 
     def dataset(self, label: str) -> str | None:
         """The paper's dataset that corpus ``label`` (ASR, or the AEC clips) stands in for; None: no counterpart."""
@@ -395,7 +384,8 @@ class Tables:
 def table1_headlines(t: Tables) -> list[Headline]:
     """Table 1: λ chosen on dev, test error there and unmerged, per ASR corpus and for the AEC clips."""
     return [Headline("Table 1", task, str(label), f"λ = {c['lambda']:.2f} (chosen on dev), all layers",
-                     float(c["test_unmerged"]), float(c["test"]), interval=t.interval(t1.sweeps[label], c["lambda"]),
+                     float(c["test_unmerged"]), float(c["test"]),
+                     interval=compare_to_unmerged(t1.sweeps[label], c["lambda"]),
                      merged_model=float(c["lambda"]) > 0, **_paper(t.dataset(str(label)), _paper_table1))
             for task, t1 in t.parts("1").items() for label, c in t1.choices.iterrows()]
 
@@ -404,7 +394,7 @@ def merged_headlines(t: Tables, table: str) -> list[Headline]:
     """Table 2 (``table`` "2"): the block chosen on dev (lowest dev error at the dev-chosen λ); Table 3: the
     data-driven pick (metric, k) chosen on dev at the dev-chosen λ; each against the unmerged model."""
     side = _paper_table2 if table == "2" else _paper_table3
-    return [m.headline(t.interval, **_paper(t.dataset(m.corpus), side)) for m in t.merged(table)]
+    return [m.headline(**_paper(t.dataset(m.corpus), side)) for m in t.merged(table)]
 
 
 def table5_headlines(t: Tables) -> list[Headline]:
@@ -421,12 +411,10 @@ def table5_headlines(t: Tables) -> list[Headline]:
 def table_gaps(ch: Chapter) -> list[str]:
     """Rows a table lacks: corpora of the preset that a headline table does not cover, and why."""
     gaps = []
-    no_dev = [label for label in ch.preset.asr.corpora if label not in ch.selectable]
-    if no_dev:
+    if no_dev := [label for label in ch.preset.asr.corpora if label not in ch.selectable]:
         gaps.append(f"Table 3 has no row for {', '.join(no_dev)} (no dev split of its own to score layers on)")
     tuned = set(ch.preset.asr.finetune.corpora) if ch.preset.asr.finetune is not None else set()
-    skipped = [label for label in ch.preset.asr.corpora if label not in tuned and label in ch.selectable]
-    if skipped:
+    if skipped := [label for label in ch.preset.asr.corpora if label not in tuned and label in ch.selectable]:
         why = "the preset fine-tunes " + (", ".join(sorted(tuned)) if tuned else "no ASR corpus")
         gaps.append(f"Table 5 has no row for {', '.join(skipped)} ({why})")
     if ch.preset.aec is not None and ch.preset.aec.finetune is None:
@@ -444,11 +432,10 @@ def evidence_of(t: Tables) -> Evidence:
     noise = {label: noise_controls(label, df, t1.value) for _, t1 in t1s for label, df in t1.sweeps.items()}
     comparisons = [c for task, t1 in t1s for label, df in t1.sweeps.items()
                    for c in sweep_comparisons("Table 1", task, label, df, value=t1.value, layers=["all"],
-                                              chosen=(float(t1.choices.loc[label, "lambda"]), "all"),
-                                              compare=t.interval)]
+                                              chosen=(float(t1.choices.loc[label, "lambda"]), "all"))]
     for m in t.merged("2", strict=False) + t.merged("3", strict=False):  # every layer set at the chosen λ
         comparisons += sweep_comparisons(m.table, m.task, m.corpus, m.frame, value=m.value, chosen=(m.lam, m.layers),
-                                         layers=m.evaluated, lambdas=[m.lam], compare=t.interval)
+                                         layers=m.evaluated, lambdas=[m.lam])
     degenerate = [label for lp, choices, _ in t.parts("3", strict=False).values() for label in choices
                   if identical_metric_picks(lp.picked[(label, "none")])]
     learned: dict[str, tuple[float, float, float]] = {}

@@ -75,8 +75,7 @@ class Table5:
         """Table 5 in the paper's layout: our mean ± sd beside the paper's number for the dataset each task stands
         in for."""
         stats = self.stats()
-        paper = paper_table("table5")
-        paper.index = list(ROWS)
+        paper = paper_table("table5").set_axis(list(ROWS))
         cols: dict[tuple[str, str], list[str]] = {}
         for label in self.mam:
             part = stats[stats["corpus"] == label].set_index("row")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import Any, Literal
 
@@ -67,10 +68,8 @@ def _read_sites(model: nn.Module, site: Site, family: str | AttentionFamily | No
     if site == "layer":
         return layers
     for path in _OUT_PROJECTIONS:
-        try:
+        with suppress(AttributeError):
             return [layer.get_submodule(path) for layer in layers]
-        except AttributeError:
-            continue
     raise ValueError(f"no attention output projection ({', '.join(_OUT_PROJECTIONS)}) in {type(layers[0]).__name__}")
 
 
@@ -97,8 +96,7 @@ def _pooled(model: nn.Module, batches: list[list[int]], encode: Encode, site: Si
             pooled.clear()
             with torch.inference_mode():
                 model(**inputs)
-            missing = [i for i in range(len(sites)) if i not in pooled]
-            if missing:
+            if missing := [i for i in range(len(sites)) if i not in pooled]:
                 raise RuntimeError(f"layers {missing} did not run in the forward pass")
             reps.append(torch.stack([pooled[i] for i in range(len(sites))]))
     finally:

@@ -47,6 +47,10 @@ def _read(path: Path) -> tuple[bytes | None, Any]:
         return data, None
 
 
+def _well_formed(record: Any) -> bool:
+    return isinstance(record, dict) and all(isinstance(record.get(k), dict) for k in ("config", "result"))
+
+
 class ResultStore:
     """Results on disk under ``root``, one ``<key>.json`` per configuration."""
 
@@ -66,8 +70,7 @@ class ResultStore:
         next :meth:`put` then replaces. The lookup is noted, found or absent (:func:`note_lookup`)."""
         path = self._path(config)
         data, record = _read(path)
-        found = (isinstance(record, dict) and isinstance(record.get("result"), dict)
-                 and record.get("config") == json.loads(json.dumps(config)))
+        found = _well_formed(record) and record["config"] == json.loads(json.dumps(config))
         note_lookup(str(path.resolve()), data, found=found)
         return record["result"] if found else None
 
@@ -84,12 +87,18 @@ class ResultStore:
         note_lookup(str(path.resolve()), data)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every well-formed record in the store (config, result and, when it was recorded, compute). The listing is
-        noted (:func:`note_lookup`): a page that shows the whole store runs again when it changes."""
+        """Every well-formed record that this mamlib keys (config, result and, when it was recorded, compute): one
+        under another key, e.g. of another version, is stale. The listing and each record read are noted
+        (:func:`note_lookup`): a page that shows the whole store runs again when either changes."""
         paths = sorted(self.root.glob("*.json"))
         note_lookup(LISTING + str(self.root.resolve()), listing(self.root))
-        records = [_read(path)[1] for path in paths]
-        return [r for r in records if isinstance(r, dict) and isinstance(r.get("config"), dict) and "result" in r]
+        records = []
+        for path in paths:
+            data, record = _read(path)
+            note_lookup(str(path.resolve()), data)
+            if _well_formed(record) and path == self._path(record["config"]):
+                records.append(record)
+        return records
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*.json"))
@@ -119,8 +128,7 @@ LISTING = "listing:"
 
 def _append(env: str, record: Any) -> None:
     """Append ``record`` as a JSON line to the file named by ``$env``, if any (never fails the work)."""
-    path = os.environ.get(env)
-    if path:
+    if path := os.environ.get(env):
         with suppress(OSError), open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -167,12 +175,9 @@ def run_grid(
     progress: bool = True,
     poll_seconds: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Evaluate every configuration not yet in ``store`` and return ``{**config, **result}`` rows in input order.
-
-    Several processes (:func:`process_rank`): each rank evaluates its share (configuration ``i`` on rank
-    ``i mod N``) and then reads the others' from the store.
-    A result containing a NaN or infinite number is rejected with a ValueError (nothing is stored for it).
-    """
+    """Evaluate every configuration not yet in ``store`` and return ``{**config, **result}`` rows in input order,
+    sharded over several processes as the module says (:func:`process_rank`). A result containing a NaN or infinite
+    number is rejected with a ValueError (nothing is stored for it)."""
     rank, world = process_rank()
     stored = [store.get(c) for c in configs]
     mine = [i for i, r in enumerate(stored) if r is None and i % world == rank]
