@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -173,9 +174,10 @@ def test_ljspeech_split_cap_and_text(tmp_path) -> None:
     capped = corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)
     assert len(capped) == 5 and [u.id for u in capped] == sorted(u.id for u in capped)
     assert {u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=3)} <= {u.id for u in capped}
-    for split, n, message in (("valid", None, "unknown split 'valid'"), ("dev", -1, "non-negative")):
-        with pytest.raises(ValueError, match=message):  # a loader called directly checks as load_corpus does
-            corpora.ljspeech_corpus(tmp_path, split, n)
+    for entry, (split, n, message) in itertools.product(corpora.ASR_DATASETS.values(), (
+            ("valid", None, "unknown split 'valid'"), ("dev", -1, "non-negative"))):
+        with pytest.raises(ValueError, match=message):  # every loader, called directly, checks before any work
+            entry.load(tmp_path / "nothing here", split, n)
     assert [u.id for u in corpora.load_corpus("ljspeech", "all", path=tmp_path, n=5)] == [u.id for u in capped]
 
 

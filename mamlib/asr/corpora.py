@@ -122,6 +122,7 @@ def _read_aloud(prefix: str, sents: Sequence[Sentence], voices: Sequence[str], c
 def smoke_corpus(cache_dir: Path, split: str, n: int | None = None) -> list[UtteranceFile]:
     """A tiny two-voice espeak-ng set: the split's ``n`` (default :data:`SMOKE_SIZE`) shortest sentences (fewest
     words, ties by id; ``all``: dev's and test's) in id order, read alternately by ``en-us`` and ``en-gb``."""
+    _check_split(split, n)
     if split == "all":
         return smoke_corpus(cache_dir, "dev", n) + smoke_corpus(cache_dir, "test", n)
     pool = sorted(sentences(split), key=lambda s: (len(s.text.split()), s.id))[: SMOKE_SIZE if n is None else n]
@@ -130,6 +131,7 @@ def smoke_corpus(cache_dir: Path, split: str, n: int | None = None) -> list[Utte
 
 def lj_like_corpus(cache_dir: Path, split: str, n: int | None = None, *, seed: int = 0) -> list[UtteranceFile]:
     """The split's sentences (the first ``n`` when given) read by hibari's bundled voice, one speaker."""
+    _check_split(split, n)
     return [UtteranceFile(f"lj-like-{s.id}", synthesize_hibari(s.text, cache_dir, seed=seed), s.text, LJ_LIKE_SPEAKER)
             for s in sentences(split)[:n]]
 
@@ -137,6 +139,7 @@ def lj_like_corpus(cache_dir: Path, split: str, n: int | None = None, *, seed: i
 def vctk_like_corpus(cache_dir: Path, split: str, n: int | None = None, *, voices: Sequence[str] = VCTK_LIKE_VOICES
                      ) -> list[UtteranceFile]:
     """The split's sentences (the first ``n`` when given) read by several espeak-ng accents, in turn."""
+    _check_split(split, n)
     if not voices:
         raise ValueError("vctk_like_corpus needs at least one voice")
     return _read_aloud("vctk-like", sentences(split)[:n], voices, cache_dir)
@@ -151,6 +154,7 @@ def alsa_real_clips(cache_dir: Path, split: str, n: int | None = None, *, direct
                     ) -> list[UtteranceFile]:
     """The 8 speech recordings of Debian's alsa-utils in ``directory`` (not ``Noise.wav``). Too few to split: every
     split but train gets the same 8 clips, a real-voice sanity check, never one to choose settings on."""
+    _check_split(split, n)
     if split == "train":
         raise ValueError("corpus 'alsa-real' (8 clips) has no train split; fine-tune on another corpus")
     directory = Path(directory)
@@ -179,7 +183,6 @@ def select_ids(ids: Sequence[str], split: str, n: int | None = None, keys: Mappi
                ) -> list[str]:
     """The ids in ``split`` (all for ``"all"``), capped to the ``n`` with the smallest subset hash, in id order.
     ``keys`` maps an id to the key its split is drawn from (default: the id itself)."""
-    _check_split(split, n)  # the loaders are public: a direct call is checked as load_corpus's
     chosen = [i for i in ids if split == "all" or split_of(i if keys is None else keys[i]) == split]
     if n is not None:
         chosen = sorted(chosen, key=lambda i: (_unit_hash("subset", i), i))[:n]
@@ -206,6 +209,7 @@ def identify_ljspeech(path: str) -> dict[str, Any]:
 
 def ljspeech_corpus(root: str | Path, split: str, n: int | None = None) -> list[UtteranceFile]:
     """LJ Speech 1.1: ``metadata.csv`` (``id|raw|normalized``) and ``wavs/ID.wav``; reference = normalized text."""
+    _check_split(split, n)
     base = _find_ljspeech(Path(root))
     texts: dict[str, str] = {}
     with open(base / "metadata.csv", encoding="utf-8", newline="") as f:
@@ -254,6 +258,7 @@ def identify_vctk(path: str) -> dict[str, Any]:
 def vctk_corpus(root: str | Path, split: str, n: int | None = None, *, mic: str = "mic1") -> list[UtteranceFile]:
     """VCTK 0.92 (``wav48_silence_trimmed``, FLAC, ``mic``) or 0.80 (``wav48``, WAV); speaker = ``pXXX``.
     Transcripts without a recording (a few exist in the release) are skipped with a warning."""
+    _check_split(split, n)
     root, (audio, _, name) = _find_vctk(root)
     items: dict[str, UtteranceFile] = {}
     skipped: list[str] = []
@@ -296,6 +301,5 @@ def load_corpus(dataset: str, split: str, *, cache_dir: str | Path | None = None
     read from disk, ``cache_dir`` holds synthesized audio, ``n`` caps the count, ``stream=True`` leaves the audio on
     disk until used (:class:`OnDisk`), ``options`` go to the loader (its keyword-only arguments)."""
     entry = pick(ASR_DATASETS, dataset, "ASR dataset")
-    _check_split(split, n)
     files = entry.load(entry.folder(path, cache_dir), split, n, **options)
     return OnDisk(files) if stream else [f.load() for f in files]
