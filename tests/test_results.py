@@ -10,6 +10,15 @@ def test_key_is_canonical():
     assert config_key({"a": 1}) != config_key({"a": 2})
 
 
+def test_a_record_is_found_under_its_key_after_the_json_round_trip(tmp_path):
+    """Integer keys are stored as strings (and sort differently): the key is the stored config's, so the record
+    written for a config is the one ``records()`` lists and ``get`` finds."""
+    store, config = ResultStore(tmp_path), {"layers": {2: 0.1, 10: 0.2}}
+    store.put(config, {"wer": 1.0})
+    assert [r["config"] for r in store.records()] == [{"layers": {"2": 0.1, "10": 0.2}}]
+    assert store.get(config) == {"wer": 1.0}
+
+
 def test_resume_after_interruption(tmp_path):
     store = ResultStore(tmp_path)
     configs = [{"lambda": x / 10} for x in range(5)]

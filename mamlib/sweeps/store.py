@@ -31,8 +31,9 @@ from mamlib import __version__
 
 
 def config_key(config: Mapping[str, Any]) -> str:
-    """A stable hash of ``config`` (canonical JSON: sorted keys, no whitespace) plus mamlib's version."""
-    payload = json.dumps({"config": config, "mamlib": __version__}, sort_keys=True, separators=(",", ":"))
+    """A stable hash of ``config`` as stored (canonical JSON: sorted keys, no whitespace) plus mamlib's version."""
+    payload = json.dumps({"config": json.loads(json.dumps(config)), "mamlib": __version__}, sort_keys=True,
+                         separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -90,10 +91,10 @@ class ResultStore:
         """Every well-formed record that this mamlib keys (config, result and, when it was recorded, compute): one
         under another key, e.g. of another version, is stale. The listing and each record read are noted
         (:func:`note_lookup`): a page that shows the whole store runs again when either changes."""
-        paths = sorted(self.root.glob("*.json"))
-        note_lookup(LISTING + str(self.root.resolve()), listing(self.root))
+        names = listing(self.root)  # one scan: the names noted are the files read
+        note_lookup(LISTING + str(self.root.resolve()), names)
         records = []
-        for path in paths:
+        for path in (self.root / name for name in names.decode().splitlines()):
             data, record = _read(path)
             note_lookup(str(path.resolve()), data)
             if _well_formed(record) and path == self._path(record["config"]):
