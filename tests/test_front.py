@@ -163,3 +163,22 @@ def test_resolution_names_the_corpus_whose_dev_split_chooses_for_a_corpus_withou
     assert table.loc["c", "dev"] == "4 items, 16 words" and table.loc["c", "one error"] == "3.12 points per word"
     assert table.loc["real", "dev"] == "c's: 4 items, 16 words"
     assert table.loc["real", "paper's effect (points)"] == "no counterpart"
+
+
+def test_each_interval_is_computed_once_per_front_page(monkeypatch):
+    """A headline's interval is also one of the evidence's comparisons: the front page's tables compute it once."""
+    import mamlib.report.front as front
+
+    calls = []
+    real = front.compare_to_unmerged
+    monkeypatch.setattr(front, "compare_to_unmerged", lambda df, lam, layers="all": calls.append((lam, layers))
+                        or real(df, lam, layers=layers))
+    tables = object.__new__(front.Tables)  # only its intervals, no chapter
+    tables._intervals = {}
+    df = _scripted_sweep()
+    merged = Merged("Table 2", "speech recognition", "c", "layer 0", df, 0.1, "0", "wer", ["0", "1"])
+    headline = merged.headline(tables.interval, paper_dataset=None)
+    comps = sweep_comparisons("Table 2", "speech recognition", "c", df, value="wer", chosen=(0.1, "0"),
+                              layers=["0", "1"], lambdas=[0.1], compare=tables.interval)
+    assert calls == [(0.1, "0"), (0.1, "1")]
+    assert comps[0].interval == headline.interval

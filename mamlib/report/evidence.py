@@ -16,7 +16,7 @@ Signs follow the book's convention: Δ = merged − unmerged in points, negative
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,16 +47,17 @@ class Comparison:
 
 
 def sweep_comparisons(table: str, task: str, corpus: str, df: pd.DataFrame, *, value: str, chosen: tuple[float, str],
-                      layers: Iterable[str], lambdas: Iterable[float] | None = None) -> list[Comparison]:
+                      layers: Iterable[str], lambdas: Iterable[float] | None = None,
+                      compare: Callable[..., PairedInterval] = compare_to_unmerged) -> list[Comparison]:
     """Every test row of the real source in sweep frame ``df`` on ``layers`` (and ``lambdas`` when given) against
-    the unmerged row (:func:`compare_to_unmerged`), once per (λ, layers). ``chosen`` is the (λ, layers) dev chose."""
+    the unmerged row (``compare(df, λ, layers=…)``), once per (λ, layers). ``chosen`` is the (λ, layers) dev chose."""
     test = df[(df["split"] == "test") & (df["source"] == "source") & (df["lambda"] > 0)
               & df["layers"].isin(list(layers))]
     if lambdas is not None:
         test = test[np.isin(test["lambda"].astype(float).round(9), np.round(list(lambdas), 9))]
     keys = dict.fromkeys((round(float(lam), 9), str(block)) for lam, block in zip(test["lambda"], test["layers"]))
     return [Comparison(table, task, corpus, f"λ = {lam:.2f}, {layers_phrase(block)}",
-                       abs(chosen[0] - lam) < 1e-9 and chosen[1] == block, compare_to_unmerged(df, lam, layers=block))
+                       abs(chosen[0] - lam) < 1e-9 and chosen[1] == block, compare(df, lam, layers=block))
             for lam, block in keys]
 
 

@@ -322,17 +322,17 @@ class Merged(NamedTuple):
     value: str
     evaluated: list[str]
 
-    def headline(self, **paper: Any) -> Headline:
+    def headline(self, compare: Callable[..., PairedInterval] = compare_to_unmerged, **paper: Any) -> Headline:
         """The setting chosen on dev against the unmerged model, beside ``paper`` (:func:`_paper`)."""
         df, value = self.frame, self.value
         return Headline(self.table, self.task, self.corpus, self.setting, float(select_row(df, source="none")[value]),
                         float(select_row(df, lam=self.lam, layers=self.layers)[value]),
-                        interval=compare_to_unmerged(df, self.lam, layers=self.layers), **paper)
+                        interval=compare(df, self.lam, layers=self.layers), **paper)
 
 
 class Tables:
     """The chapters' tables as the results store holds them (:data:`READERS`), each read once per front page (None:
-    its results are absent)."""
+    its results are absent), and the paired intervals of their rows against the unmerged model, each computed once."""
 
     def __init__(self, ch: Chapter) -> None:
         self.ch, self.aec = ch, ch.preset.aec is not None
@@ -343,6 +343,7 @@ class Tables:
                     self.read[(table, task)] = read(ch) if task != "aec" or self.aec else None
                 except ResultsAbsent:
                     self.read[(table, task)] = None
+        self._intervals: dict[tuple[int, float, str], tuple[pd.DataFrame, PairedInterval]] = {}
 
     def parts(self, table: str, strict: bool = True) -> dict[str, Any]:
         """Table ``table``'s parts ("1": :class:`~mamlib.report.table1.Table1`, "2", "3", "5") by task, ASR first;
@@ -351,6 +352,14 @@ class Tables:
         if strict and any(self.read[k] is None for k in keys):
             raise ResultsAbsent(f"the results of Table {table} are not all stored")
         return {TASKS.get(k[1], k[1]): self.read[k] for k in keys if self.read[k] is not None}
+
+    def interval(self, df: pd.DataFrame, lam: float, layers: str = "all") -> PairedInterval:
+        """:func:`~mamlib.analysis.bootstrap.compare_to_unmerged` on one of these tables' sweep frames, memoized (the
+        frame is kept with its interval, so its ``id`` cannot be reused by another)."""
+        key = (id(df), round(float(lam), 9), layers)
+        if key not in self._intervals:
+            self._intervals[key] = df, compare_to_unmerged(df, lam, layers=layers)
+        return self._intervals[key][1]
 
     def dataset(self, label: str) -> str | None:
         """The paper's dataset that corpus ``label`` (ASR, or the AEC clips) stands in for; None: no counterpart."""
@@ -384,8 +393,7 @@ class Tables:
 def table1_headlines(t: Tables) -> list[Headline]:
     """Table 1: λ chosen on dev, test error there and unmerged, per ASR corpus and for the AEC clips."""
     return [Headline("Table 1", task, str(label), f"λ = {c['lambda']:.2f} (chosen on dev), all layers",
-                     float(c["test_unmerged"]), float(c["test"]),
-                     interval=compare_to_unmerged(t1.sweeps[label], c["lambda"]),
+                     float(c["test_unmerged"]), float(c["test"]), interval=t.interval(t1.sweeps[label], c["lambda"]),
                      merged_model=float(c["lambda"]) > 0, **_paper(t.dataset(str(label)), _paper_table1))
             for task, t1 in t.parts("1").items() for label, c in t1.choices.iterrows()]
 
@@ -394,7 +402,7 @@ def merged_headlines(t: Tables, table: str) -> list[Headline]:
     """Table 2 (``table`` "2"): the block chosen on dev (lowest dev error at the dev-chosen λ); Table 3: the
     data-driven pick (metric, k) chosen on dev at the dev-chosen λ; each against the unmerged model."""
     side = _paper_table2 if table == "2" else _paper_table3
-    return [m.headline(**_paper(t.dataset(m.corpus), side)) for m in t.merged(table)]
+    return [m.headline(t.interval, **_paper(t.dataset(m.corpus), side)) for m in t.merged(table)]
 
 
 def table5_headlines(t: Tables) -> list[Headline]:
@@ -432,10 +440,11 @@ def evidence_of(t: Tables) -> Evidence:
     noise = {label: noise_controls(label, df, t1.value) for _, t1 in t1s for label, df in t1.sweeps.items()}
     comparisons = [c for task, t1 in t1s for label, df in t1.sweeps.items()
                    for c in sweep_comparisons("Table 1", task, label, df, value=t1.value, layers=["all"],
-                                              chosen=(float(t1.choices.loc[label, "lambda"]), "all"))]
+                                              chosen=(float(t1.choices.loc[label, "lambda"]), "all"),
+                                              compare=t.interval)]
     for m in t.merged("2", strict=False) + t.merged("3", strict=False):  # every layer set at the chosen λ
         comparisons += sweep_comparisons(m.table, m.task, m.corpus, m.frame, value=m.value, chosen=(m.lam, m.layers),
-                                         layers=m.evaluated, lambdas=[m.lam])
+                                         layers=m.evaluated, lambdas=[m.lam], compare=t.interval)
     degenerate = [label for lp, choices, _ in t.parts("3", strict=False).values() for label in choices
                   if identical_metric_picks(lp.picked[(label, "none")])]
     learned: dict[str, tuple[float, float, float]] = {}
