@@ -87,7 +87,7 @@ def _pooled(model: nn.Module, batches: list[list[int]], encode: Encode, site: Si
 
     def pool(i: int, _module: nn.Module, _args: Any, output: Any) -> None:
         hidden = output[0] if isinstance(output, (tuple, list)) else output
-        pooled[i] = masked_mean(hidden.float(), batch["mask"]).cpu()
+        pooled[i] = masked_mean(hidden.float(), batch["mask"])  # on the model's device: one copy per batch
 
     handles = [m.register_forward_hook(partial(pool, i)) for i, m in enumerate(sites)]
     try:
@@ -98,7 +98,7 @@ def _pooled(model: nn.Module, batches: list[list[int]], encode: Encode, site: Si
                 model(**inputs)
             if missing := [i for i in range(len(sites)) if i not in pooled]:
                 raise RuntimeError(f"layers {missing} did not run in the forward pass")
-            reps.append(torch.stack([pooled[i] for i in range(len(sites))]))
+            reps.append(torch.stack([pooled[i] for i in range(len(sites))]).cpu())
     finally:
         for h in handles:
             h.remove()
