@@ -9,7 +9,7 @@ from torch import nn
 
 from mamlib.aec.encoders import beats_encoder_fn, embed, pad_batch
 from mamlib.aec.esc50 import split_folds
-from mamlib.aec.head import labels, predict, train_linear_head
+from mamlib.aec.head import classification_error, labels, predict, train_linear_head
 from mamlib.aec.synthetic import synthetic_clips
 from mamlib.models.beats import BEATs, fbank_features, tiny_beats_config
 
@@ -42,11 +42,6 @@ def test_embed_mean_pools_without_padding() -> None:
     assert embed(sample_frames, [ramp, np.zeros(9, np.float32)])[0, 0].item() == pytest.approx(2.5)
 
 
-def classification_error(head: nn.Module, features: torch.Tensor, targets: torch.Tensor) -> float:
-    """Classification error in percent (the paper's metric for ESC-50), as the AEC sweep computes it."""
-    return 100.0 * int((predict(head, features) != targets).sum()) / len(targets)
-
-
 def test_classification_error_hand_counted() -> None:
     head = nn.Linear(3, 3, bias=False)
     with torch.no_grad():
@@ -55,9 +50,13 @@ def test_classification_error_hand_counted() -> None:
         [[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0], [5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0], [1.0, 2.0, 0], [0, 0, 1.0]]
     )
     targets = torch.tensor([0, 1, 2, 1, 1, 0, 1, 2])  # rows 3 and 5 are wrong: 2 of 8
-    assert classification_error(head, features, targets) == 25.0
-    assert classification_error(head, features[:3], targets[:3]) == 0.0
     assert predict(head, features).tolist() == [0, 1, 2, 0, 1, 2, 1, 2]
+    assert classification_error(predict(head, features), targets) == 25.0
+    assert classification_error(predict(head, features[:3]), targets[:3]) == 0.0
+    with pytest.raises(ValueError, match="as many predictions as labels"):
+        classification_error(torch.tensor([0, 1]), targets[:3])
+    with pytest.raises(ValueError, match="at least one"):
+        classification_error(targets[:0], targets[:0])
 
 
 def test_synthetic_clips_are_deterministic_and_balanced() -> None:
@@ -78,8 +77,8 @@ def test_linear_head_learns_separable_synthetic_clips() -> None:
     split = split_folds(clips, train=(1, 2, 3), dev=4, test=5)
     train_x, test_x = embed(fbank_encoder, split.train), embed(fbank_encoder, split.dev + split.test)
     head = train_linear_head(train_x, labels(split.train), epochs=30, lr=1e-2, seed=0)
-    assert classification_error(head, train_x, labels(split.train)) == 0.0
-    assert classification_error(head, test_x, labels(split.dev + split.test)) <= 10.0
+    assert classification_error(predict(head, train_x), labels(split.train)) == 0.0
+    assert classification_error(predict(head, test_x), labels(split.dev + split.test)) <= 10.0
     again = train_linear_head(train_x, labels(split.train), epochs=30, lr=1e-2, seed=0)
     assert torch.equal(head.weight, again.weight) and torch.equal(head.bias, again.bias)
     other = train_linear_head(train_x, labels(split.train), epochs=30, lr=1e-2, seed=1)
@@ -92,7 +91,7 @@ def test_standardization_is_folded_into_the_head() -> None:
     y = (x[:, 0] > 50.0).long()
     head = train_linear_head(x, y, epochs=40, lr=5e-2, seed=0)
     # trained on z-scores, applied to raw features: the raw features classify as the z-scores did
-    assert classification_error(head, x, y) <= 5.0
+    assert classification_error(predict(head, x), y) <= 5.0
     assert not head.weight.requires_grad
 
 

@@ -92,3 +92,10 @@ def predict(head: nn.Module, features: Tensor) -> Tensor:
     """Predicted class indices of ``head`` for pooled ``features``."""
     param = next(head.parameters())
     return head(features.to(param.device, param.dtype)).argmax(dim=-1).cpu()
+
+
+def classification_error(predictions: Tensor, truth: Tensor) -> float:
+    """Classification error in percent, the paper's metric for ESC-50 (Sec. 4): 100 · wrong / total."""
+    if len(truth) == 0 or len(predictions) != len(truth):
+        raise ValueError(f"need as many predictions as labels, at least one (got {len(predictions)}, {len(truth)})")
+    return 100.0 * int((predictions != truth).sum()) / len(truth)

@@ -16,7 +16,7 @@ from torch import nn
 from mamlib.aec.data import load_clips
 from mamlib.aec.encoders import AudioEncoder, EncoderFn, audio_encoder, embed
 from mamlib.aec.esc50 import Clip, FoldSplit, split_folds
-from mamlib.aec.head import labels, predict, train_linear_head
+from mamlib.aec.head import classification_error, labels, predict, train_linear_head
 from mamlib.presets.schema import AECSetup, CorpusSpec, Preset
 from mamlib.sweeps.grid import FULL_GRID, MergeRig, SweepGrid, run_sweep
 from mamlib.sweeps.store import ResultStore
@@ -70,7 +70,7 @@ class AECRig(MergeRig):
         (a sweep's row and a fine-tuned run's result alike)."""
         predictions = predict(head, embed(encode, clips, batch_size=self.setup.batch_size))
         truth = labels(clips)
-        return {"error": 100.0 * int((predictions != truth).sum()) / len(clips), "n_clips": len(clips),
+        return {"error": classification_error(predictions, truth), "n_clips": len(clips),
                 "ids": [c.id for c in clips], "labels": truth.tolist(), "predictions": predictions.tolist()}
 
     def data_key(self) -> dict[str, Any]:
