@@ -142,7 +142,7 @@ class MultiSourceMerger:
     ) -> list[list[float]]:
         """Write the merge for ``lams`` (one spec per source, or a table) into the target, always from the
         originals; return the checked ``[source][layer]`` table."""
-        table = lambda_table(self.num_layers, lams, layers, labels=self.labels)
+        table = self.lambdas(lams, layers)
         for i, at_i in enumerate(zip(*table)):
             for p in self.projections:
                 lin = self._modules[i][p]
@@ -183,7 +183,7 @@ class MultiSourceMerger:
                         for label, lmap, lam in zip(self.labels, self.layer_maps, at_i)],
             "target_lambda": 1.0 - sum(at_i),
             "shapes": {p: list(self.original.shape(i, p)) for p in self.projections},
-        } for i, at_i in enumerate(zip(*lambda_table(self.num_layers, table, labels=self.labels)))]
+        } for i, at_i in enumerate(zip(*self.lambdas(table)))]
 
 
 class AttentionMerger(MultiSourceMerger):
@@ -207,11 +207,7 @@ class AttentionMerger(MultiSourceMerger):
         """The source matrix for target ``layer``/``proj`` after the layer map (norm matching happens in the blend)."""
         return super().source_matrix(0, layer, proj)
 
-    def lambdas(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:  # type: ignore[override]
-        """Per-layer factors (:func:`~mamlib.merge.schedule.per_layer_lambdas`): a number plus optional layer subset
-        (Eq. 2), or one value per layer (Eq. 3)."""
-        return per_layer_lambdas(self.num_layers, lam, layers)
-
     def apply(self, lam: LambdaSpec, layers: Iterable[int] | None = None) -> list[float]:  # type: ignore[override]
-        """Set the target's projections to the merge for ``lam`` (always from the originals); return the λ_i."""
-        return super().apply([self.lambdas(lam, layers)])[0]
+        """Set the target's projections to the merge for ``lam`` (:func:`~mamlib.merge.schedule.per_layer_lambdas`:
+        a number plus optional layer subset, Eq. 2, or one value per layer, Eq. 3); return the λ_i."""
+        return super().apply([per_layer_lambdas(self.num_layers, lam, layers)])[0]
