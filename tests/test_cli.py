@@ -466,3 +466,29 @@ def test_a_folder_without_weights_is_refused_naming_what_it_lacks(folders, tmp_p
     assert rc == 2 and err.startswith("mam: error: sources[0] (") and "cannot load" in err and err.count("\n") == 1
     assert "holds no weights (model.safetensors.index.json, model.safetensors" in err
     assert not (tmp_path / "run" / "out").exists()
+
+
+def test_a_hub_model_stored_as_sharded_bin_files_is_fetched_with_its_shards(tmp_path, monkeypatch):
+    """The first fetch leaves out ``*.bin``: a repo with only a ``.bin`` index and shards is fetched again with them
+    (its index file alone is no weights)."""
+    import fnmatch
+
+    import huggingface_hub
+
+    from mamlib.cli.merge_command import input_folder
+    from mamlib.cli.merge_config import ModelRef
+
+    repo = ["config.json", "pytorch_model.bin.index.json", "pytorch_model-00001-of-00002.bin",
+            "pytorch_model-00002-of-00002.bin", "flax_model.msgpack"]
+
+    def fake_download(repo_id, ignore_patterns):  # what the hub would hand over, one folder per fetch
+        folder = tmp_path / f"fetch{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        for name in repo:
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in ignore_patterns):
+                (folder / name).write_text("x")
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    folder = input_folder(ModelRef("org/bin-only", "hub", "org/bin-only", None, "target"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(repo[:4])

@@ -219,7 +219,7 @@ def input_folder(ref: ModelRef) -> Path:
 
     try:
         folder = Path(snapshot_download(ref.location, ignore_patterns=[*_OTHER_WEIGHTS, "*.bin"]))
-        if not any((folder / name).is_file() for name, _ in WEIGHT_LAYOUTS):  # stored as PyTorch .bin files only
+        if not any((folder / name).is_file() for name, fmt in WEIGHT_LAYOUTS if fmt == "safetensors"):  # .bin only
             folder = Path(snapshot_download(ref.location, ignore_patterns=list(_OTHER_WEIGHTS)))
     except Exception as err:  # noqa: BLE001 - offline and missing, unknown repo, network: one message
         problem = hub_cache_problem(ref.location)
