@@ -253,14 +253,19 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert again.resumed_at == 4 and again.losses == log.losses
 
 
-@pytest.mark.parametrize("damage", ["optimizer", "host_rng"])
+@pytest.mark.parametrize("damage", ["optimizer", "host_rng", "numpy_key", "python_state"])
 def test_corrupt_checkpoint_starts_over(tmp_path, damage):
     _, _, log = _run(tmp_path, lmam=False)
     if damage == "optimizer":
         (tmp_path / "checkpoint" / "optimizer.pt").write_bytes(b"garbage")
-    else:  # a state.json without the host generators: nothing may be restored before that is known
+    else:  # a state.json without the host generators, or with a damaged one: nothing may be restored before that
         state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
-        del state["host_rng"]
+        if damage == "host_rng":
+            del state["host_rng"]
+        elif damage == "numpy_key":
+            state["host_rng"]["numpy"][1] = state["host_rng"]["numpy"][1][:10]  # a truncated key
+        else:
+            state["host_rng"]["python"] = [3, [1, 2], None]
         (tmp_path / "checkpoint" / "state.json").write_text(json.dumps(state))
     with pytest.warns(UserWarning, match="unreadable"):
         _, _, log2 = _run(tmp_path, lmam=False)

@@ -67,6 +67,9 @@ def resume(run_dir: str | os.PathLike[str], model: nn.Module, optimizer: torch.o
         numpy_state = tuple(host["numpy"])  # numpy takes the key as a list
         python_state = tuple(tuple(x) if isinstance(x, list) else x for x in host["python"])
         cpu_rng = rng["cpu"]
+        np.random.RandomState().set_state(numpy_state)  # each generator's state tried on a scratch one first
+        random.Random().setstate(python_state)
+        torch.Generator().set_state(cpu_rng)
     except Exception:  # noqa: BLE001 — any unreadable part makes the whole checkpoint unusable
         warnings.warn(f"training checkpoint {path} is unreadable; the run starts over", stacklevel=3)
         return None
