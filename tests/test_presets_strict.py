@@ -41,6 +41,7 @@ def _with(path: str, value) -> dict:
     ("aec.head.epoch", 3, r"aec\.head\.epoch: unknown key; allowed keys: \['batch_size', 'epochs'"),
     ("aec.folds", {"train": [1, 2], "val": 4}, r"aec\.folds\.val: unknown key; allowed keys: \['dev', 'test'"),
     ("asr.target.kind", "gpt", r"asr\.target\.kind: unknown model kind 'gpt'"),
+    ("asr.target.kind", None, r"asr\.target\.kind: unknown model kind None"),
     ("asr.batch_seconds", 0, r"asr\.batch_seconds must be a positive, finite number of seconds, got 0"),
     ("asr.batch_seconds", float("inf"), r"asr\.batch_seconds must be a positive, finite number of seconds, got inf"),
     ("asr.batch_seconds", "long", r"asr\.batch_seconds must be a number of seconds, got 'long'"),

@@ -227,7 +227,7 @@ def _fill(cls: Any, d: Mapping[str, Any], **parsed: Any) -> Any:
 def _model(d: Any, where: str) -> ModelSpec:
     check_keys(d, yaml_keys(ModelSpec, drop=("where",)), where, required=("kind",))
     options = check_keys(d.get("options") or {}, frozenset(d.get("options") or {}), f"{where}.options")
-    return _fill(ModelSpec, d, options=dict(options), where=where)
+    return _fill(ModelSpec, d, kind=d["kind"], options=dict(options), where=where)  # kind: null is checked too
 
 
 def _corpus(d: Any, where: str, task: str, label: str | None = None) -> CorpusSpec:
