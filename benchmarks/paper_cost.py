@@ -205,7 +205,7 @@ def main() -> None:
     print(f"{'total':26} {'':4} {'':7} {'':9} {'':9} | {totals['float32']:10.2f} {totals['float32'] / 8:7.2f} | "
           f"{totals['bfloat16']:10.2f} {totals['bfloat16'] / 8:7.2f} | {totals['cpu']:9.0f}")
     RESULT.write_text(json.dumps({
-        "source": f"benchmarks/paper_cost.py ({'--store ' + str(args.store) if args.store else 'rehearsal'})",
+        "source": f"benchmarks/paper_cost.py, {'--store ' + str(args.store) if args.store else 'rehearsal'}",
         "recorded": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "gpu_record": os.path.relpath(args.gpu_record, ROOT),

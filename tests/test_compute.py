@@ -257,6 +257,9 @@ def test_paper_projection(tmp_path):
     assert table.loc[("4 Table 5 fine-tuning", "AEC"), "training audio (h)"] == "45.0"
     assert table.loc[("total", ""), "paper, H200 (h)"] == "0.82 (8 GPUs: 0.10)"
     assert "projected, not measured" in projection.caption
+    written = tmp_path / "written.json"  # as the script writes it: the script is named once in the caption
+    written.write_text(json.dumps({**PROJECTION, "source": "benchmarks/paper_cost.py, rehearsal"}))
+    assert paper_projection(written).caption.count("paper_cost.py") == 1
     assert paper_projection(tmp_path / "absent.json") is None
     transcribed = tmp_path / "transcribed.json"
     transcribed.write_text(json.dumps({**PROJECTION, "source": "transcribed once from RESULTS.md"}))

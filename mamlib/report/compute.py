@@ -322,7 +322,7 @@ def compute_report(ch: Chapter) -> ComputeReport:
 @dataclass(frozen=True)
 class Projection:
     """The paper preset's projected cost as recorded: the table, when it was recorded, and how the file was made
-    (``source``: empty when ``benchmarks/paper_cost.py`` wrote it; else, e.g., transcribed from an earlier run)."""
+    (``source``: the run of ``benchmarks/paper_cost.py`` that wrote it, or, e.g., transcribed from an earlier one)."""
 
     table: pd.DataFrame
     recorded: str
@@ -331,9 +331,8 @@ class Projection:
     @property
     def caption(self) -> str:
         when = f" on {self.recorded}" if self.recorded else ""
-        how = f" ({self.source})" if self.source else ""
-        return (f"Paper preset, projected, not measured: benchmarks/paper_cost.py, recorded{when} in "
-                f"benchmarks/paper_cost.json{how}; GPU hours from an H200's measured sweep rate")
+        return (f"Paper preset, projected, not measured: benchmarks/paper_cost.json, recorded{when} "
+                f"({self.source or 'benchmarks/paper_cost.py'}); GPU hours from an H200's measured sweep rate")
 
 
 #: The presets whose hours on one H200 the projection holds (``gpu_h``), and the GPUs of its parallel total.
